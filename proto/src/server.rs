@@ -1,0 +1,267 @@
+//! Runs a provider as a Terraform plugin process: handshake, socket, TLS,
+//! the gRPC services, and the signals Terraform's process handling expects.
+//!
+//! * SIGINT is ignored: on Ctrl-C the whole process group gets it, and
+//!   Terraform follows up with StopProvider, which cancels running operations
+//!   so they can leave AWS and state consistent. Dying on SIGINT would lose
+//!   that state.
+//! * GRPCController.Shutdown (and SIGTERM) end the process.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::{Connected, Router};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::handshake::{self, HandshakeError, Launch, ServerIdentity};
+use crate::provider::Provider;
+use crate::service::ProviderService;
+use crate::wire::{health, plugin, tfplugin6};
+use crate::log;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    #[error("could not listen on {path}: {source}")]
+    Listen { path: PathBuf, source: std::io::Error },
+    #[error("could not write the handshake to stdout: {0}")]
+    Stdout(std::io::Error),
+    #[error("gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+}
+
+/// How long in-flight calls may finish after Shutdown before the process exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves `provider` until Terraform shuts it down.
+pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
+    let launch = Launch::from_env()?;
+    // One crypto provider for the whole process; a second one would make
+    // rustls refuse to pick a default.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let stop = CancellationToken::new();
+    let shutdown = CancellationToken::new();
+    watch_signals(stop.clone(), shutdown.clone());
+
+    let socket = SocketPath::create()?;
+    let listener = UnixListener::bind(&socket.0)
+        .map_err(|source| ServeError::Listen { path: socket.0.clone(), source })?;
+    let router = routes(provider, stop, shutdown.clone());
+
+    let identity;
+    let served = match launch.client_certificate {
+        Some(client) => {
+            identity = ServerIdentity::generate()?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(identity.tls_config(client)?));
+            announce(&socket.0, Some(&identity.certificate))?;
+            let incoming = accept_loop(listener, shutdown.clone(), move |stream| {
+                let acceptor = acceptor.clone();
+                async move { acceptor.accept(stream).await }
+            });
+            serve_until(router, incoming, shutdown).await
+        }
+        // Terraform runs plugins without TLS only when told to (TF_DISABLE_PLUGIN_TLS).
+        None => {
+            announce(&socket.0, None)?;
+            let incoming = accept_loop(listener, shutdown.clone(), |stream| async move { Ok(stream) });
+            serve_until(router, incoming, shutdown).await
+        }
+    };
+    log::debug("tfplugin", "provider process exiting", &[]);
+    served
+}
+
+fn routes(provider: Arc<dyn Provider>, stop: CancellationToken, shutdown: CancellationToken) -> Router {
+    tonic::transport::Server::builder()
+        .add_service(tfplugin6::provider_server::ProviderServer::new(ProviderService::new(provider, stop))
+            // Large plans (many resources in one state) exceed the 4 MiB default.
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20))
+        .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown.clone() }))
+        .add_service(plugin::grpc_stdio_server::GrpcStdioServer::new(Stdio))
+        .add_service(plugin::grpc_broker_server::GrpcBrokerServer::new(Broker { shutdown }))
+        .add_service(health::health_server::HealthServer::new(Health))
+}
+
+fn announce(socket: &Path, certificate: Option<&rustls::pki_types::CertificateDer<'_>>) -> Result<(), ServeError> {
+    use std::io::Write;
+    let line = handshake::handshake_line(&socket.to_string_lossy(), certificate);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(ServeError::Stdout)
+}
+
+async fn serve_until<IO>(router: Router, incoming: ReceiverStream<Result<IO, std::io::Error>>, shutdown: CancellationToken) -> Result<(), ServeError>
+where
+    IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+{
+    let grace = shutdown.clone();
+    let server = router.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned());
+    tokio::select! {
+        result = server => result.map_err(ServeError::from),
+        // Streams the client never closes must not keep the process alive.
+        () = async { grace.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => Ok(()),
+    }
+}
+
+/// Accepts connections and runs `secure` on each in its own task, so a client
+/// that stalls its TLS handshake holds up no one. Failed handshakes (a client
+/// without Terraform's certificate) are logged and dropped.
+fn accept_loop<IO, F, Fut>(listener: UnixListener, shutdown: CancellationToken, secure: F) -> ReceiverStream<Result<IO, std::io::Error>>
+where
+    IO: Send + 'static,
+    F: Fn(UnixStream) -> Fut + Send + 'static,
+    Fut: Future<Output = std::io::Result<IO>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                () = shutdown.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        log::warn("tfplugin", "accept failed", &[("error", e.to_string().into())]);
+                        continue;
+                    }
+                },
+            };
+            let tx = tx.clone();
+            let secured = secure(stream);
+            tokio::spawn(async move {
+                match secured.await {
+                    Ok(io) => {
+                        let _ = tx.send(Ok(io)).await;
+                    }
+                    Err(e) => log::warn("tfplugin", "refused a connection that failed the TLS handshake", &[("error", e.to_string().into())]),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+fn watch_signals(stop: CancellationToken, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registering a handler replaces the default action (terminate) for good.
+    match signal(SignalKind::interrupt()) {
+        Ok(mut interrupts) => {
+            tokio::spawn(async move {
+                while interrupts.recv().await.is_some() {
+                    log::debug("tfplugin", "ignoring SIGINT; Terraform sends StopProvider to stop running operations", &[]);
+                }
+            });
+        }
+        Err(e) => log::warn("tfplugin", "could not install a SIGINT handler", &[("error", e.to_string().into())]),
+    }
+    if let Ok(mut terms) = signal(SignalKind::terminate()) {
+        tokio::spawn(async move {
+            if terms.recv().await.is_some() {
+                log::info("tfplugin", "SIGTERM: stopping operations and exiting", &[]);
+                stop.cancel();
+                shutdown.cancel();
+            }
+        });
+    }
+}
+
+/// A socket path in go-plugin's directory (or the temp dir), removed on drop.
+struct SocketPath(PathBuf);
+
+impl SocketPath {
+    fn create() -> Result<SocketPath, ServeError> {
+        let dir = std::env::var_os("PLUGIN_UNIX_SOCKET_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let path = dir.join(format!("plugin-progressive-{}-{nanos:08x}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        Ok(SocketPath(path))
+    }
+}
+
+impl Drop for SocketPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+struct Controller {
+    shutdown: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl plugin::grpc_controller_server::GrpcController for Controller {
+    async fn shutdown(&self, _: Request<plugin::Empty>) -> Result<Response<plugin::Empty>, Status> {
+        log::debug("tfplugin", "Terraform requested shutdown", &[]);
+        self.shutdown.cancel();
+        Ok(Response::new(plugin::Empty {}))
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// go-plugin can relay a plugin's stdout/stderr over gRPC; this provider logs
+/// straight to stderr, so the stream ends at once (the client treats the end
+/// of the stream as "nothing to relay").
+struct Stdio;
+
+#[tonic::async_trait]
+impl plugin::grpc_stdio_server::GrpcStdio for Stdio {
+    async fn stream_stdio(&self, _: Request<()>) -> Result<Response<BoxStream<plugin::StdioData>>, Status> {
+        Ok(Response::new(Box::pin(tokio_stream::empty())))
+    }
+}
+
+/// The broker lets plugins open extra connections; Terraform providers never
+/// need one, so the stream stays open and silent until either side ends it.
+struct Broker {
+    shutdown: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl plugin::grpc_broker_server::GrpcBroker for Broker {
+    async fn start_stream(
+        &self,
+        request: Request<Streaming<plugin::ConnInfo>>,
+    ) -> Result<Response<BoxStream<plugin::ConnInfo>>, Status> {
+        let mut inbound = request.into_inner();
+        let shutdown = self.shutdown.clone();
+        let drained = async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = async { while let Some(Ok(_)) = inbound.next().await {} } => {}
+            }
+        };
+        Ok(Response::new(Box::pin(futures_util::stream::once(drained).filter_map(|()| async { None }))))
+    }
+}
+
+struct Health;
+
+#[tonic::async_trait]
+impl health::health_server::Health for Health {
+    async fn check(
+        &self,
+        _: Request<health::HealthCheckRequest>,
+    ) -> Result<Response<health::HealthCheckResponse>, Status> {
+        Ok(Response::new(health::HealthCheckResponse {
+            status: health::health_check_response::ServingStatus::Serving as i32,
+        }))
+    }
+
+    async fn watch(
+        &self,
+        _: Request<health::HealthCheckRequest>,
+    ) -> Result<Response<BoxStream<health::HealthCheckResponse>>, Status> {
+        let serving = health::HealthCheckResponse { status: health::health_check_response::ServingStatus::Serving as i32 };
+        Ok(Response::new(Box::pin(tokio_stream::once(Ok(serving)))))
+    }
+}

@@ -1,0 +1,473 @@
+//! The `tfplugin6.Provider` gRPC service: decodes requests against schemas,
+//! calls the provider's resources, and encodes what they return.
+//!
+//! Every answer is well-formed: problems become diagnostics, a panic inside
+//! resource code becomes an error diagnostic, and RPCs for features this
+//! provider does not offer (data sources, functions, moves) say so plainly.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::diag::{AttributePath, Diagnostics, PathStep, Severity};
+use crate::provider::{ApplyRequest, PlanRequest, Provider, ReadRequest, Resource};
+use crate::schema::{self, Nesting, Presence, Schema};
+use crate::value::{Type, Value};
+use crate::wire::tfplugin6 as pb;
+use crate::{json, log, msgpack};
+
+/// A resource type with its schema computed once.
+struct Registered {
+    resource: Arc<dyn Resource>,
+    schema: Schema,
+    ty: Type,
+}
+
+pub struct ProviderService {
+    provider: Arc<dyn Provider>,
+    provider_schema: Schema,
+    resources: HashMap<&'static str, Registered>,
+    /// Cancelled by StopProvider; every running operation watches it.
+    stop: CancellationToken,
+}
+
+impl ProviderService {
+    pub fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> ProviderService {
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|resource| {
+                let schema = resource.schema();
+                let ty = schema.ty();
+                (resource.type_name(), Registered { resource, schema, ty })
+            })
+            .collect();
+        ProviderService { provider_schema: provider.schema(), provider, resources, stop }
+    }
+
+    fn resource(&self, type_name: &str) -> Result<&Registered, Diagnostics> {
+        self.resources.get(type_name).ok_or_else(|| {
+            Diagnostics::single(
+                "Unknown resource type",
+                format!("This provider has no resource type {type_name:?}."),
+            )
+        })
+    }
+
+    fn capabilities() -> pb::ServerCapabilities {
+        pb::ServerCapabilities { plan_destroy: false, get_provider_schema_optional: false, move_resource_state: false, ..Default::default() }
+    }
+}
+
+/// Runs resource code, turning a panic into an error diagnostic so that one
+/// bad input cannot take the whole provider (and every other resource) down.
+async fn guarded<T>(what: &str, future: impl Future<Output = T>) -> Result<T, Diagnostics> {
+    AssertUnwindSafe(future).catch_unwind().await.map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "unknown panic".into());
+        log::error("tfplugin", "provider code panicked", &[("operation", what.into()), ("panic", message.clone().into())]);
+        Diagnostics::single(
+            "Provider internal error",
+            format!("The provider failed during {what}: {message}. This is a bug in the provider; please report it."),
+        )
+    })
+}
+
+fn decode(value: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics> {
+    let Some(value) = value else { return Ok(Value::Null) };
+    let decoded = if !value.msgpack.is_empty() {
+        msgpack::decode(&value.msgpack, ty).map_err(|e| e.to_string())
+    } else if !value.json.is_empty() {
+        json::decode(&value.json, ty).map_err(|e| e.to_string())
+    } else {
+        Ok(Value::Null)
+    };
+    decoded.map_err(|e| Diagnostics::single("Malformed value from Terraform", e))
+}
+
+fn encode(value: &Value, ty: &Type) -> Option<pb::DynamicValue> {
+    Some(pb::DynamicValue { msgpack: msgpack::encode(value, ty), json: Vec::new() })
+}
+
+fn diagnostics(d: Diagnostics) -> Vec<pb::Diagnostic> {
+    d.0.into_iter()
+        .map(|d| pb::Diagnostic {
+            severity: match d.severity {
+                Severity::Error => pb::diagnostic::Severity::Error,
+                Severity::Warning => pb::diagnostic::Severity::Warning,
+            } as i32,
+            summary: d.summary,
+            detail: d.detail,
+            attribute: d.attribute.map(attribute_path),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn attribute_path(path: AttributePath) -> pb::AttributePath {
+    use pb::attribute_path::{Step, step::Selector};
+    let steps = path
+        .0
+        .into_iter()
+        .map(|step| Step {
+            selector: Some(match step {
+                PathStep::Attribute(a) => Selector::AttributeName(a),
+                PathStep::Key(k) => Selector::ElementKeyString(k),
+                PathStep::Index(i) => Selector::ElementKeyInt(i),
+            }),
+        })
+        .collect();
+    pb::AttributePath { steps }
+}
+
+fn wire_schema(schema: &Schema) -> pb::Schema {
+    pb::Schema { version: schema.version, block: Some(wire_block(&schema.block)), ..Default::default() }
+}
+
+fn wire_block(block: &schema::Block) -> pb::schema::Block {
+    let markdown = pb::StringKind::Markdown as i32;
+    let attributes = block
+        .attributes
+        .iter()
+        .map(|a| pb::schema::Attribute {
+            name: a.name.clone(),
+            r#type: a.ty.to_json().to_string().into_bytes(),
+            description: match &a.default {
+                Some(default) => format!("{} Defaults to `{default}`.", a.description),
+                None => a.description.clone(),
+            },
+            required: a.presence == Presence::Required,
+            optional: matches!(a.presence, Presence::Optional | Presence::OptionalComputed),
+            computed: matches!(a.presence, Presence::Computed | Presence::OptionalComputed),
+            sensitive: a.sensitive,
+            description_kind: markdown,
+            ..Default::default()
+        })
+        .collect();
+    let block_types = block
+        .blocks
+        .iter()
+        .map(|b| pb::schema::NestedBlock {
+            type_name: b.name.clone(),
+            block: Some(wire_block(&b.block)),
+            nesting: match b.nesting {
+                Nesting::Single => pb::schema::nested_block::NestingMode::Single,
+                Nesting::List => pb::schema::nested_block::NestingMode::List,
+            } as i32,
+            min_items: b.min_items,
+            max_items: b.max_items,
+        })
+        .collect();
+    pb::schema::Block {
+        attributes,
+        block_types,
+        description: block.description.clone(),
+        description_kind: markdown,
+        ..Default::default()
+    }
+}
+
+fn unsupported(what: &str) -> Vec<pb::Diagnostic> {
+    diagnostics(Diagnostics::single("Not supported", format!("This provider offers no {what}.")))
+}
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::provider_server::Provider for ProviderService {
+    async fn get_metadata(&self, _: Request<pb::get_metadata::Request>) -> Rpc<pb::get_metadata::Response> {
+        let resources = self
+            .resources
+            .keys()
+            .map(|name| pb::get_metadata::ResourceMetadata { type_name: (*name).to_owned() })
+            .collect();
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(Self::capabilities()),
+            resources,
+            ..Default::default()
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _: Request<pb::get_provider_schema::Request>,
+    ) -> Rpc<pb::get_provider_schema::Response> {
+        let resource_schemas =
+            self.resources.iter().map(|(name, r)| ((*name).to_owned(), wire_schema(&r.schema))).collect();
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(wire_schema(&self.provider_schema)),
+            resource_schemas,
+            server_capabilities: Some(Self::capabilities()),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Rpc<pb::get_resource_identity_schemas::Response> {
+        // No resource declares an identity; an empty map says so.
+        Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        _: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Rpc<pb::upgrade_resource_identity::Response> {
+        Ok(Response::new(pb::upgrade_resource_identity::Response {
+            diagnostics: unsupported("resource identities"),
+            ..Default::default()
+        }))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        request: Request<pb::validate_provider_config::Request>,
+    ) -> Rpc<pb::validate_provider_config::Response> {
+        let request = request.into_inner();
+        let d = match decode(request.config.as_ref(), &self.provider_schema.ty()) {
+            Ok(config) => guarded("provider validation", async { self.provider.validate(&config) })
+                .await
+                .unwrap_or_else(|d| d),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::validate_provider_config::Response { diagnostics: diagnostics(d) }))
+    }
+
+    async fn configure_provider(
+        &self,
+        request: Request<pb::configure_provider::Request>,
+    ) -> Rpc<pb::configure_provider::Response> {
+        let request = request.into_inner();
+        let d = match decode(request.config.as_ref(), &self.provider_schema.ty()) {
+            Ok(config) => guarded("provider configuration", self.provider.configure(&config)).await.unwrap_or_else(|d| d),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::configure_provider::Response { diagnostics: diagnostics(d) }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        request: Request<pb::validate_resource_config::Request>,
+    ) -> Rpc<pb::validate_resource_config::Response> {
+        let request = request.into_inner();
+        let d = (|| {
+            let r = self.resource(&request.type_name)?;
+            let config = decode(request.config.as_ref(), &r.ty)?;
+            Ok::<_, Diagnostics>((r, config))
+        })();
+        let d = match d {
+            Ok((r, config)) => guarded("validation", async { r.resource.validate(&config) }).await.unwrap_or_else(|d| d),
+            Err(d) => d,
+        };
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diagnostics(d) }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        request: Request<pb::upgrade_resource_state::Request>,
+    ) -> Rpc<pb::upgrade_resource_state::Response> {
+        let request = request.into_inner();
+        let result = (|| {
+            let r = self.resource(&request.type_name)?;
+            if request.version > r.schema.version {
+                return Err(Diagnostics::single(
+                    "State from a newer provider",
+                    format!(
+                        "This {} was stored by a provider with schema version {}, newer than this provider's {}. Upgrade the provider.",
+                        request.type_name, request.version, r.schema.version
+                    ),
+                ));
+            }
+            let raw = request.raw_state.unwrap_or_default();
+            if raw.json.is_empty() {
+                return Err(Diagnostics::single("Unsupported state", "The stored state has no JSON form (flatmap states predate this provider)."));
+            }
+            // Every schema version so far has the same shape.
+            let state = json::decode(&raw.json, &r.ty)
+                .map_err(|e| Diagnostics::single("Stored state does not match the schema", e.to_string()))?;
+            Ok(encode(&state, &r.ty))
+        })();
+        Ok(Response::new(match result {
+            Ok(upgraded_state) => pb::upgrade_resource_state::Response { upgraded_state, ..Default::default() },
+            Err(d) => pb::upgrade_resource_state::Response { diagnostics: diagnostics(d), ..Default::default() },
+        }))
+    }
+
+    async fn read_resource(&self, request: Request<pb::read_resource::Request>) -> Rpc<pb::read_resource::Response> {
+        let request = request.into_inner();
+        let result = async {
+            let r = self.resource(&request.type_name)?;
+            let state = decode(request.current_state.as_ref(), &r.ty)?;
+            let fresh = guarded("read", r.resource.read(ReadRequest { state: &state, stop: &self.stop })).await??;
+            Ok::<_, Diagnostics>(encode(&fresh, &r.ty))
+        }
+        .await;
+        Ok(Response::new(match result {
+            Ok(new_state) => pb::read_resource::Response { new_state, private: request.private, ..Default::default() },
+            Err(d) => pb::read_resource::Response {
+                // On failure Terraform keeps what it had.
+                new_state: request.current_state,
+                diagnostics: diagnostics(d),
+                private: request.private,
+                ..Default::default()
+            },
+        }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        request: Request<pb::plan_resource_change::Request>,
+    ) -> Rpc<pb::plan_resource_change::Response> {
+        let request = request.into_inner();
+        let result = async {
+            let r = self.resource(&request.type_name)?;
+            let prior = decode(request.prior_state.as_ref(), &r.ty)?;
+            let proposed = decode(request.proposed_new_state.as_ref(), &r.ty)?;
+            let config = decode(request.config.as_ref(), &r.ty)?;
+            if proposed.is_null() {
+                // Destroy: nothing to decide.
+                return Ok((encode(&Value::Null, &r.ty), Vec::new(), Diagnostics::default()));
+            }
+            // Values unknown at validate time may be known now.
+            let invalid = r.resource.validate(&config);
+            if invalid.has_errors() {
+                return Err(invalid);
+            }
+            let planned = guarded("plan", r.resource.plan(PlanRequest { prior: &prior, proposed: &proposed, config: &config }))
+                .await?;
+            let mut d = invalid;
+            d.extend(planned.diagnostics);
+            Ok((encode(&planned.state, &r.ty), planned.requires_replace, d))
+        }
+        .await;
+        Ok(Response::new(match result {
+            Ok((planned_state, replace, d)) => pb::plan_resource_change::Response {
+                planned_state,
+                requires_replace: replace.into_iter().map(attribute_path).collect(),
+                planned_private: request.prior_private,
+                diagnostics: diagnostics(d),
+                ..Default::default()
+            },
+            Err(d) => pb::plan_resource_change::Response { diagnostics: diagnostics(d), ..Default::default() },
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        request: Request<pb::apply_resource_change::Request>,
+    ) -> Rpc<pb::apply_resource_change::Response> {
+        let request = request.into_inner();
+        let result = async {
+            let r = self.resource(&request.type_name)?;
+            let prior = decode(request.prior_state.as_ref(), &r.ty)?;
+            let planned = decode(request.planned_state.as_ref(), &r.ty)?;
+            let config = decode(request.config.as_ref(), &r.ty)?;
+            if planned.is_null() {
+                let d = guarded("destroy", r.resource.delete(&prior, &self.stop)).await?;
+                // A failed destroy leaves the object in state.
+                let state = if d.has_errors() { prior } else { Value::Null };
+                return Ok((encode(&state, &r.ty), d));
+            }
+            let applied = guarded(
+                "apply",
+                r.resource.apply(ApplyRequest { prior: &prior, planned: &planned, config: &config, stop: &self.stop }),
+            )
+            .await?;
+            Ok((encode(&applied.state, &r.ty), applied.diagnostics))
+        }
+        .await;
+        Ok(Response::new(match result {
+            Ok((new_state, d)) => pb::apply_resource_change::Response {
+                new_state,
+                private: request.planned_private,
+                diagnostics: diagnostics(d),
+                ..Default::default()
+            },
+            // Decoding failed or the code panicked: what exists is what was there.
+            Err(d) => pb::apply_resource_change::Response {
+                new_state: request.prior_state,
+                private: request.planned_private,
+                diagnostics: diagnostics(d),
+                ..Default::default()
+            },
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        request: Request<pb::import_resource_state::Request>,
+    ) -> Rpc<pb::import_resource_state::Response> {
+        let request = request.into_inner();
+        let result = async {
+            let r = self.resource(&request.type_name)?;
+            let state = guarded("import", r.resource.import(&request.id, &self.stop)).await??;
+            Ok::<_, Diagnostics>(pb::import_resource_state::ImportedResource {
+                type_name: request.type_name.clone(),
+                state: encode(&state, &r.ty),
+                ..Default::default()
+            })
+        }
+        .await;
+        Ok(Response::new(match result {
+            Ok(imported) => pb::import_resource_state::Response { imported_resources: vec![imported], ..Default::default() },
+            Err(d) => pb::import_resource_state::Response { diagnostics: diagnostics(d), ..Default::default() },
+        }))
+    }
+
+    async fn move_resource_state(
+        &self,
+        _: Request<pb::move_resource_state::Request>,
+    ) -> Rpc<pb::move_resource_state::Response> {
+        Ok(Response::new(pb::move_resource_state::Response {
+            diagnostics: unsupported("moves between resource types"),
+            ..Default::default()
+        }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        request: Request<pb::validate_data_resource_config::Request>,
+    ) -> Rpc<pb::validate_data_resource_config::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(pb::validate_data_resource_config::Response {
+            diagnostics: unsupported(&format!("data source {name:?}")),
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        request: Request<pb::read_data_source::Request>,
+    ) -> Rpc<pb::read_data_source::Response> {
+        let name = request.into_inner().type_name;
+        Ok(Response::new(pb::read_data_source::Response {
+            diagnostics: unsupported(&format!("data source {name:?}")),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_functions(&self, _: Request<pb::get_functions::Request>) -> Rpc<pb::get_functions::Response> {
+        Ok(Response::new(pb::get_functions::Response::default()))
+    }
+
+    async fn call_function(&self, request: Request<pb::call_function::Request>) -> Rpc<pb::call_function::Response> {
+        let name = request.into_inner().name;
+        Ok(Response::new(pb::call_function::Response {
+            error: Some(pb::FunctionError { text: format!("This provider offers no function {name:?}."), ..Default::default() }),
+            ..Default::default()
+        }))
+    }
+
+    async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> Rpc<pb::stop_provider::Response> {
+        log::info("tfplugin", "Terraform asked the provider to stop; cancelling running operations", &[]);
+        self.stop.cancel();
+        Ok(Response::new(pb::stop_provider::Response::default()))
+    }
+}

@@ -1,0 +1,168 @@
+//! Baking: watching a gate for a while, and stopping at the first failure.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use super::{Clock, Finding, Gate, GateError, Verdict};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bake {
+    pub duration: Duration,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BakeOutcome {
+    /// The gate stayed healthy for the whole duration.
+    Passed { checks: u32 },
+    /// The gate failed after `elapsed`.
+    Failed { finding: Finding, elapsed: Duration },
+    /// Stopped from outside (Ctrl-C) after `elapsed`; no verdict.
+    Interrupted { elapsed: Duration },
+}
+
+/// Reported after every look, for progress logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub elapsed: Duration,
+    pub checks: u32,
+}
+
+/// Looks at `gate` at once, then every `poll_interval`, and a last time when
+/// `duration` is up. Stops at the first unhealthy verdict, on an error, or
+/// when `stop` is cancelled (within the time it takes the current look to
+/// return, which is cut short too).
+pub async fn bake(
+    clock: &impl Clock,
+    gate: &impl Gate,
+    plan: Bake,
+    stop: &CancellationToken,
+    mut progress: impl FnMut(Progress),
+) -> Result<BakeOutcome, GateError> {
+    let start = clock.now();
+    let elapsed = |now: OffsetDateTime| (now - start).try_into().unwrap_or(Duration::ZERO);
+    let mut checks = 0;
+    loop {
+        let verdict = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Ok(BakeOutcome::Interrupted { elapsed: elapsed(clock.now()) }),
+            verdict = gate.check() => verdict?,
+        };
+        checks += 1;
+        let so_far = elapsed(clock.now());
+        progress(Progress { elapsed: so_far, checks });
+        if let Verdict::Unhealthy(finding) = verdict {
+            return Ok(BakeOutcome::Failed { finding, elapsed: so_far });
+        }
+        if so_far >= plan.duration {
+            return Ok(BakeOutcome::Passed { checks });
+        }
+        let nap = plan.poll_interval.min(plan.duration - so_far);
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return Ok(BakeOutcome::Interrupted { elapsed: elapsed(clock.now()) }),
+            () = clock.sleep(nap) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::engine::clock::SimClock;
+
+    /// A gate that answers from a script, one answer per look, and then
+    /// repeats the last one.
+    struct Scripted(RefCell<Vec<Result<Verdict, GateError>>>);
+
+    impl Scripted {
+        fn new(mut answers: Vec<Result<Verdict, GateError>>) -> Scripted {
+            answers.reverse();
+            Scripted(RefCell::new(answers))
+        }
+    }
+
+    impl Gate for Scripted {
+        async fn check(&self) -> Result<Verdict, GateError> {
+            let mut answers = self.0.borrow_mut();
+            if answers.len() > 1 { answers.pop().unwrap() } else { answers[0].clone() }
+        }
+    }
+
+    fn finding() -> Finding {
+        Finding { source: "alarm \"5xx\"".into(), reason: "Threshold crossed".into(), since: None }
+    }
+
+    const PLAN: Bake = Bake { duration: Duration::from_secs(600), poll_interval: Duration::from_secs(10) };
+
+    #[tokio::test]
+    async fn healthy_gate_passes_after_the_whole_duration() {
+        let clock = SimClock::new();
+        let start = clock.now();
+        let outcome = bake(&clock, &Scripted::new(vec![Ok(Verdict::Healthy)]), PLAN, &CancellationToken::new(), |_| {}).await;
+        // Looks at 0s, 10s, ..., 600s.
+        assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 61 }));
+        assert_eq!(clock.now() - start, time::Duration::seconds(600));
+    }
+
+    #[tokio::test]
+    async fn last_look_lands_exactly_at_the_end() {
+        let clock = SimClock::new();
+        let plan = Bake { duration: Duration::from_secs(25), poll_interval: Duration::from_secs(10) };
+        let outcome = bake(&clock, &Scripted::new(vec![Ok(Verdict::Healthy)]), plan, &CancellationToken::new(), |_| {}).await;
+        assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 4 }), "0s, 10s, 20s, 25s");
+    }
+
+    #[tokio::test]
+    async fn fails_at_the_first_unhealthy_look() {
+        let clock = SimClock::new();
+        let mut answers = vec![Ok(Verdict::Healthy); 3];
+        answers.push(Ok(Verdict::Unhealthy(finding())));
+        let mut seen = Vec::new();
+        let outcome = bake(&clock, &Scripted::new(answers), PLAN, &CancellationToken::new(), |p| seen.push(p.checks)).await;
+        assert_eq!(outcome, Ok(BakeOutcome::Failed { finding: finding(), elapsed: Duration::from_secs(30) }));
+        assert_eq!(seen, [1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn errors_end_the_bake_as_errors() {
+        let clock = SimClock::new();
+        let gate = Scripted::new(vec![Ok(Verdict::Healthy), Err(GateError("throttled".into()))]);
+        assert_eq!(bake(&clock, &gate, PLAN, &CancellationToken::new(), |_| {}).await, Err(GateError("throttled".into())));
+    }
+
+    #[tokio::test]
+    async fn stop_interrupts_the_wait() {
+        let clock = SimClock::new();
+        let stop = CancellationToken::new();
+        let gate = Scripted::new(vec![Ok(Verdict::Healthy)]);
+        let mut looks = 0;
+        let outcome = bake(&clock, &gate, PLAN, &stop, |_| {
+            looks += 1;
+            if looks == 5 {
+                stop.cancel();
+            }
+        })
+        .await;
+        assert_eq!(outcome, Ok(BakeOutcome::Interrupted { elapsed: Duration::from_secs(40) }));
+    }
+
+    #[tokio::test]
+    async fn stop_cuts_a_hanging_look_short() {
+        struct Hangs;
+        impl Gate for Hangs {
+            async fn check(&self) -> Result<Verdict, GateError> {
+                std::future::pending().await
+            }
+        }
+        let stop = CancellationToken::new();
+        let canceller = stop.clone();
+        tokio::spawn(async move { canceller.cancel() });
+        let outcome = bake(&SimClock::new(), &Hangs, PLAN, &stop, |_| {}).await;
+        assert_eq!(outcome, Ok(BakeOutcome::Interrupted { elapsed: Duration::ZERO }));
+    }
+}
