@@ -4,6 +4,7 @@
 //! Nothing here knows about any cloud.
 
 pub mod diag;
+pub mod docs;
 pub mod handshake;
 pub mod json;
 pub mod log;

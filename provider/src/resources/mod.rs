@@ -60,3 +60,8 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
+
+/// Every resource type with its schema, for documentation.
+pub fn documented() -> Vec<(&'static str, tfplugin::Schema)> {
+    vec![(canary_gate::TYPE_NAME, canary_gate::schema())]
+}

@@ -1,0 +1,130 @@
+//! Registry documentation rendered from schemas, so the docs say exactly
+//! what the provider accepts: every attribute, its type, whether it is
+//! required, and its default.
+
+use crate::schema::{Attribute, Block, Nesting, Presence, Schema};
+use crate::value::Type;
+
+/// One page in the Terraform Registry layout (`docs/index.md`,
+/// `docs/resources/<name>.md`).
+pub struct Page<'a> {
+    /// `progressive_canary_gate`, or the provider name for the index.
+    pub title: &'a str,
+    /// "Resource" or "Provider".
+    pub kind: &'a str,
+    pub schema: &'a Schema,
+    /// Terraform example, shown under "Example Usage".
+    pub example: &'a str,
+    /// Extra hand-written Markdown placed after the example (may be empty).
+    pub notes: &'a str,
+    /// Shell example of `terraform import`, if the resource supports it.
+    pub import: Option<&'a str>,
+}
+
+pub fn render(page: &Page<'_>) -> String {
+    let block = &page.schema.block;
+    let first_sentence = block.description.split(". ").next().unwrap_or_default().trim_end_matches('.');
+    let mut out = String::new();
+    out.push_str(&format!(
+        "---\npage_title: \"{} {} - progressive\"\ndescription: |-\n  {}.\n---\n\n",
+        page.title, page.kind, first_sentence
+    ));
+    out.push_str(&format!("# {} ({})\n\n{}\n\n", page.title, page.kind, block.description));
+    out.push_str(&format!("## Example Usage\n\n```terraform\n{}\n```\n\n", page.example.trim_end()));
+    if !page.notes.trim().is_empty() {
+        out.push_str(page.notes.trim_end());
+        out.push_str("\n\n");
+    }
+    out.push_str("## Schema\n\n");
+    render_block(&mut out, block, "");
+    if let Some(import) = page.import {
+        out.push_str(&format!("\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n{}\n```\n", import.trim_end()));
+    }
+    out
+}
+
+fn render_block(out: &mut String, block: &Block, prefix: &str) {
+    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
+        ("Required", |a| a.presence == Presence::Required),
+        ("Optional", |a| matches!(a.presence, Presence::Optional | Presence::OptionalComputed)),
+        ("Read-Only", |a| a.presence == Presence::Computed),
+    ];
+    for (heading, member) in groups {
+        let attributes: Vec<_> = block.attributes.iter().filter(|a| member(a)).collect();
+        let blocks: Vec<_> = if heading == "Optional" { block.blocks.iter().collect() } else { Vec::new() };
+        if attributes.is_empty() && blocks.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("### {heading}\n\n"));
+        for a in attributes {
+            let mut line = format!("- `{}` ({}", a.name, type_name(&a.ty));
+            if a.sensitive {
+                line.push_str(", Sensitive");
+            }
+            line.push_str(&format!(") {}", a.description));
+            if let Some(default) = &a.default {
+                line.push_str(&format!(" Defaults to `{default}`."));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        for b in blocks {
+            let anchor = format!("{prefix}{}", b.name);
+            let kind = match b.nesting {
+                Nesting::Single => "Block, Optional, at most one",
+                Nesting::List => "Block List, Optional",
+            };
+            out.push_str(&format!(
+                "- `{}` ({kind}) {} (see [below for nested schema](#nestedblock--{}))\n",
+                b.name,
+                b.block.description,
+                anchor.replace('.', "--")
+            ));
+        }
+        out.push('\n');
+    }
+    for b in &block.blocks {
+        let anchor = format!("{prefix}{}", b.name);
+        out.push_str(&format!("<a id=\"nestedblock--{}\"></a>\n### Nested Schema for `{anchor}`\n\n", anchor.replace('.', "--")));
+        render_block(out, &b.block, &format!("{anchor}."));
+    }
+}
+
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Bool => "Boolean".into(),
+        Type::Number => "Number".into(),
+        Type::String => "String".into(),
+        Type::Dynamic => "Dynamic".into(),
+        Type::List(e) => format!("List of {}", type_name(e)),
+        Type::Set(e) => format!("Set of {}", type_name(e)),
+        Type::Map(e) => format!("Map of {}", type_name(e)),
+        Type::Object(_) => "Object".into(),
+        Type::Tuple(_) => "Tuple".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_groups_defaults_and_nested_blocks() {
+        let schema = Schema::new(
+            0,
+            Block::new("Does things. More detail.")
+                .attribute(Attribute::required("names", Type::list(Type::String), "Names."))
+                .attribute(Attribute::defaulted("every", Type::String, "10s", "How often."))
+                .attribute(Attribute::computed("id", Type::String, "Id."))
+                .block("inner", Nesting::Single, Block::new("Inner.").attribute(Attribute::optional("x", Type::Number, "X.").sensitive())),
+        );
+        let page = render(&Page { title: "thing", kind: "Resource", schema: &schema, example: "resource \"thing\" \"a\" {}", notes: "", import: None });
+        assert!(page.starts_with("---\npage_title: \"thing Resource - progressive\"\ndescription: |-\n  Does things.\n---"));
+        assert!(page.contains("### Required\n\n- `names` (List of String) Names.\n"));
+        assert!(page.contains("- `every` (String) How often. Defaults to `10s`.\n"));
+        assert!(page.contains("### Read-Only\n\n- `id` (String) Id.\n"));
+        assert!(page.contains("- `inner` (Block, Optional, at most one) Inner. (see [below for nested schema](#nestedblock--inner))"));
+        assert!(page.contains("### Nested Schema for `inner`\n\n### Optional\n\n- `x` (Number, Sensitive) X.\n"));
+        assert!(!page.contains("## Import"));
+    }
+}
