@@ -107,7 +107,6 @@ class CborBridge:
             return _cbor_error(start_response, 500, "InternalFailure", f"emulator bridge: {exc!r}")
 
     def _bridge(self, route: re.Match, environ: dict, start_response: StartResponse):
-
         model = self.models.get(route["service"])
         if model is None:
             return _cbor_error(

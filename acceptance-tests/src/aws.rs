@@ -1,0 +1,204 @@
+//! An independent CloudWatch client for test fixtures and assertions.
+
+use crate::http;
+use std::fmt;
+use std::time::Duration;
+
+const CLOUDWATCH_API_VERSION: &str = "2010-08-01";
+
+/// CloudWatch over the AWS Query protocol (form-encoded POST, XML answers),
+/// on a plain TCP connection to the emulator.
+///
+/// Deliberately independent of the code under test: no Rust AWS SDK, no
+/// provider code, and it does not pass through the emulator's RPCv2-CBOR
+/// bridge. Requests carry a SigV4-shaped `Authorization` header with a dummy
+/// signature: moto does not check signatures, but reads the service
+/// (`monitoring`) and the region from the credential scope, so the region
+/// here must match the provider's (`us-east-1`, see [`crate::Terraform`]).
+///
+/// The helpers panic on any error, which is what a fixture wants; use
+/// [`AwsClient::call`] to look at errors.
+#[derive(Debug, Clone)]
+pub struct AwsClient {
+    authority: String,
+    region: String,
+}
+
+/// What [`AwsClient::describe_alarm`] reports about a metric alarm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmInfo {
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub reason: String,
+    pub arn: String,
+}
+
+/// An error answer (or a transport failure) from [`AwsClient::call`].
+#[derive(Debug, Clone)]
+pub struct AwsError {
+    /// HTTP status; 0 when the request did not get an answer.
+    pub status: u16,
+    /// AWS error code, e.g. `ResourceNotFound`.
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (HTTP {}): {}", self.code, self.status, self.message)
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+impl AwsClient {
+    /// A client for the emulator at `endpoint` (`http://127.0.0.1:PORT`), region `us-east-1`.
+    pub fn new(endpoint: &str) -> AwsClient {
+        AwsClient {
+            authority: http::authority(endpoint).to_string(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    /// The same client for another region.
+    pub fn with_region(mut self, region: &str) -> AwsClient {
+        self.region = region.into();
+        self
+    }
+
+    /// Calls a CloudWatch action with Query parameters (`Action` and
+    /// `Version` are added) and returns the XML answer.
+    pub fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String, AwsError> {
+        let mut pairs: Vec<(&str, &str)> =
+            vec![("Action", action), ("Version", CLOUDWATCH_API_VERSION)];
+        pairs.extend_from_slice(params);
+        let body = http::form_encode(&pairs);
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20250101/{}/monitoring/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date, Signature=0000000000000000",
+            self.region
+        );
+        let headers = [
+            (
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
+            ("X-Amz-Date", "20250101T000000Z"),
+            ("Authorization", authorization.as_str()),
+        ];
+        let response = http::post(
+            &self.authority,
+            "/",
+            &headers,
+            body.as_bytes(),
+            Duration::from_secs(30),
+        )
+        .map_err(|e| AwsError {
+            status: 0,
+            code: "Transport".into(),
+            message: e.to_string(),
+        })?;
+        let text = response.text();
+        if response.status == 200 {
+            return Ok(text);
+        }
+        let doc = roxmltree::Document::parse(&text).ok();
+        let field = |name: &str| {
+            doc.as_ref()
+                .and_then(|d| d.descendants().find(|n| n.has_tag_name(name)))
+                .and_then(|n| n.text())
+                .map(str::to_string)
+        };
+        Err(AwsError {
+            status: response.status,
+            code: field("Code").unwrap_or_else(|| "Unknown".into()),
+            message: field("Message").unwrap_or(text),
+        })
+    }
+
+    fn must(&self, action: &str, params: &[(&str, &str)]) -> String {
+        self.call(action, params)
+            .unwrap_or_else(|e| panic!("CloudWatch {action} failed: {e}"))
+    }
+
+    /// Creates (or replaces) a metric alarm: `Sum` of metric `Errors` in
+    /// namespace `AcceptanceTests` over 60 s, `>= 1` for one period.
+    pub fn put_metric_alarm(&self, name: &str) {
+        self.must(
+            "PutMetricAlarm",
+            &[
+                ("AlarmName", name),
+                ("MetricName", "Errors"),
+                ("Namespace", "AcceptanceTests"),
+                ("Statistic", "Sum"),
+                ("Period", "60"),
+                ("EvaluationPeriods", "1"),
+                ("Threshold", "1"),
+                ("ComparisonOperator", "GreaterThanOrEqualToThreshold"),
+            ],
+        );
+    }
+
+    /// Forces an alarm's state (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
+    pub fn set_alarm_state(&self, name: &str, state: &str, reason: &str) {
+        self.must(
+            "SetAlarmState",
+            &[
+                ("AlarmName", name),
+                ("StateValue", state),
+                ("StateReason", reason),
+            ],
+        );
+    }
+
+    /// The metric alarm called `name`, or `None` if there is none.
+    pub fn describe_alarm(&self, name: &str) -> Option<AlarmInfo> {
+        let xml = self.must("DescribeAlarms", &[("AlarmNames.member.1", name)]);
+        let doc = roxmltree::Document::parse(&xml)
+            .unwrap_or_else(|e| panic!("DescribeAlarms: bad XML ({e}): {xml}"));
+        let alarm = doc.descendants().find(|n| {
+            n.has_tag_name("member") && n.parent().is_some_and(|p| p.has_tag_name("MetricAlarms"))
+        })?;
+        let field = |tag: &str| {
+            alarm
+                .children()
+                .find(|c| c.has_tag_name(tag))
+                .and_then(|c| c.text())
+                .unwrap_or_default()
+                .to_string()
+        };
+        Some(AlarmInfo {
+            name: field("AlarmName"),
+            state: field("StateValue"),
+            reason: field("StateReason"),
+            arn: field("AlarmArn"),
+        })
+    }
+
+    /// Deletes alarms (no error if they do not exist).
+    pub fn delete_alarms(&self, names: &[&str]) {
+        let keys: Vec<String> = (1..=names.len())
+            .map(|i| format!("AlarmNames.member.{i}"))
+            .collect();
+        let params: Vec<(&str, &str)> = keys
+            .iter()
+            .map(String::as_str)
+            .zip(names.iter().copied())
+            .collect();
+        self.must("DeleteAlarms", &params);
+    }
+
+    /// Records one data point (timestamp: now) for `namespace`/`metric`.
+    pub fn put_metric_data(&self, namespace: &str, metric: &str, value: f64) {
+        let value = value.to_string();
+        self.must(
+            "PutMetricData",
+            &[
+                ("Namespace", namespace),
+                ("MetricData.member.1.MetricName", metric),
+                ("MetricData.member.1.Value", &value),
+            ],
+        );
+    }
+}

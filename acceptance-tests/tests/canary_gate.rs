@@ -1,0 +1,312 @@
+//! `progressive_canary_gate` under the real Terraform CLI, against the emulator.
+//! Alarm states are set and read back with the independent Query client.
+
+use std::time::{Duration, Instant};
+
+use acceptance_tests::{Emulator, Terraform};
+use serde_json::Value;
+
+const ADDRESS: &str = "progressive_canary_gate.gate";
+
+fn config(provider: &str, resource: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    progressive = {{ source = "progressive-delivery/progressive" }}
+  }}
+}}
+
+provider "progressive" {{
+{provider}
+}}
+
+{resource}
+"#
+    )
+}
+
+/// A gate on `alarms` with the given extra lines.
+fn gate(alarms: &[&str], lines: &str) -> String {
+    let names: Vec<String> = alarms.iter().map(|a| format!("{a:?}")).collect();
+    config("", &format!("resource \"progressive_canary_gate\" \"gate\" {{\n  alarm_names = [{}]\n{lines}\n}}", names.join(", ")))
+}
+
+fn setup(alarms: &[&str]) -> (Emulator, Terraform) {
+    let emulator = Emulator::start();
+    let aws = emulator.client();
+    for alarm in alarms {
+        aws.put_metric_alarm(alarm);
+    }
+    let tf = Terraform::new(&emulator);
+    (emulator, tf)
+}
+
+fn values(tf: &Terraform) -> Value {
+    tf.resource(ADDRESS).unwrap_or_else(|| panic!("{ADDRESS} not in state"))["values"].clone()
+}
+
+fn apply(tf: &Terraform) -> acceptance_tests::Output {
+    tf.run(&["apply", "-auto-approve", "-no-color"])
+}
+
+/// `plan -detailed-exitcode`: 0 means no changes, 2 means changes.
+fn plan_exit_code(tf: &Terraform) -> i32 {
+    let out = tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    out.code().unwrap_or_else(|| panic!("plan killed: {}", out.combined()))
+}
+
+/// Fails unless the command exited 1 and said each of `needles`. Terraform
+/// wraps diagnostic text, so whitespace runs count as one space.
+fn assert_failed_with(out: &acceptance_tests::Output, needles: &[&str]) {
+    assert_eq!(out.code(), Some(1), "expected a failed command:\n{}", out.combined());
+    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = squash(&out.combined());
+    for needle in needles {
+        assert!(text.contains(&squash(needle)), "missing {needle:?} in:\n{}", out.combined());
+    }
+}
+
+#[test]
+fn gate_basic() {
+    let (emulator, tf) = setup(&["checkout-5xx", "checkout-p99"]);
+    tf.write_config(&gate(&["checkout-5xx", "checkout-p99"], "  triggers = { image = \"v1\" }\n  duration = \"2s\"\n  poll_interval = \"1s\""));
+
+    let started = Instant::now();
+    let out = apply(&tf);
+    assert!(out.success(), "{}", out.combined());
+    assert!(started.elapsed() >= Duration::from_secs(2), "the gate must watch for its whole duration");
+
+    let v = values(&tf);
+    assert_eq!(v["status"], "passed");
+    assert_eq!(v["triggers"]["image"], "v1");
+    assert!(!v["id"].as_str().unwrap().is_empty());
+    assert!(time_is_rfc3339(&v["checked_at"]), "{v}");
+    assert_eq!(plan_exit_code(&tf), 0, "a passed gate with unchanged inputs plans no change");
+    // The gate only reads alarms.
+    assert_eq!(emulator.client().describe_alarm("checkout-5xx").unwrap().state, "OK");
+}
+
+fn time_is_rfc3339(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T')
+}
+
+#[test]
+fn gate_plan_shows_defaults_and_unknown_verdict() {
+    let (_emulator, tf) = setup(&["a"]);
+    tf.write_config(&gate(&["a"], "  duration = \"1m\""));
+    tf.run_ok(&["plan", "-out=tfplan", "-no-color"]);
+    let plan: Value = serde_json::from_str(&tf.run_ok(&["show", "-json", "tfplan"]).stdout).unwrap();
+    let change = &plan["resource_changes"][0]["change"];
+    assert_eq!(change["actions"], serde_json::json!(["create"]));
+    assert_eq!(change["after"]["poll_interval"], "10s");
+    assert_eq!(change["after_unknown"]["status"], true);
+    assert_eq!(change["after_unknown"]["checked_at"], true);
+}
+
+#[test]
+fn gate_update_reruns_on_trigger_change() {
+    let (_emulator, tf) = setup(&["a"]);
+    tf.write_config(&gate(&["a"], "  triggers = { image = \"v1\" }\n  duration = \"1s\"\n  poll_interval = \"1s\""));
+    assert!(apply(&tf).success());
+    let first = values(&tf);
+
+    tf.write_config(&gate(&["a"], "  triggers = { image = \"v2\" }\n  duration = \"2s\"\n  poll_interval = \"1s\""));
+    assert_eq!(plan_exit_code(&tf), 2);
+    let started = Instant::now();
+    let out = apply(&tf);
+    assert!(out.success(), "{}", out.combined());
+    assert!(out.stdout.contains("1 changed"), "an in-place update, not a replacement:\n{}", out.stdout);
+    assert!(started.elapsed() >= Duration::from_secs(2), "the update ran the gate again");
+    let second = values(&tf);
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(second["triggers"]["image"], "v2");
+    assert_eq!(second["status"], "passed");
+}
+
+#[test]
+fn gate_rollback_alarm_fails_the_update_and_keeps_previous_triggers() {
+    let (emulator, tf) = setup(&["checkout-5xx", "checkout-p99"]);
+    tf.write_config(&gate(&["checkout-5xx", "checkout-p99"], "  triggers = { image = \"v1\" }\n  duration = \"1s\"\n  poll_interval = \"1s\""));
+    assert!(apply(&tf).success());
+
+    emulator.client().set_alarm_state("checkout-p99", "ALARM", "p99 latency 1.2s above 0.8s");
+    tf.write_config(&gate(&["checkout-5xx", "checkout-p99"], "  triggers = { image = \"v2\" }\n  duration = \"30s\"\n  poll_interval = \"1s\""));
+    let started = Instant::now();
+    let out = apply(&tf);
+    assert_failed_with(&out, &[
+        "Canary gate failed: alarm \"checkout-p99\" is in ALARM",
+        "p99 latency 1.2s above 0.8s",
+        "has been in ALARM since 20",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(20), "a failing alarm ends the bake at once");
+
+    let v = values(&tf);
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["triggers"]["image"], "v1", "the previous triggers stay, so the gate runs again");
+    assert_eq!(plan_exit_code(&tf), 2, "the next plan shows the gate again");
+}
+
+#[test]
+fn gate_rollback_alarm_mid_bake_fails_the_create() {
+    let (emulator, tf) = setup(&["payments-p99"]);
+    tf.write_config(&gate(&["payments-p99"], "  duration = \"60s\"\n  poll_interval = \"1s\""));
+    let mut running = tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(running.wait_for_stdout("Creating...", Duration::from_secs(60)), "{}", running.stdout_so_far());
+    std::thread::sleep(Duration::from_secs(2));
+    let tripped = Instant::now();
+    emulator.client().set_alarm_state("payments-p99", "ALARM", "Threshold Crossed: 5xx 7% > 1%");
+    let out = running.wait_timeout(Duration::from_secs(30)).expect("the apply ends soon after the alarm");
+    assert!(tripped.elapsed() < Duration::from_secs(5), "noticed within a couple of polls");
+    assert_failed_with(&out, &["alarm \"payments-p99\" is in ALARM", "Threshold Crossed: 5xx 7% > 1%"]);
+
+    let resource = tf.resource(ADDRESS).expect("a failed create is recorded");
+    assert_eq!(resource["values"]["status"], "failed");
+    assert_eq!(resource["values"]["triggers"], Value::Null);
+    assert_eq!(resource["tainted"], true, "Terraform taints a failed create, so it is replaced");
+}
+
+#[test]
+fn gate_insufficient_data_is_not_a_failure() {
+    let (emulator, tf) = setup(&["quiet"]);
+    emulator.client().set_alarm_state("quiet", "INSUFFICIENT_DATA", "no datapoints");
+    tf.write_config(&gate(&["quiet"], "  duration = \"1s\"\n  poll_interval = \"1s\""));
+    let out = apply(&tf);
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(values(&tf)["status"], "passed");
+}
+
+#[test]
+fn gate_missing_alarms_fail_before_watching() {
+    let (_emulator, tf) = setup(&["exists"]);
+    tf.write_config(&gate(&["exists", "typo-5xx", "typo-p99"], "  duration = \"60s\"\n  poll_interval = \"1s\""));
+    let started = Instant::now();
+    let out = apply(&tf);
+    assert_failed_with(&out, &["Alarms not found", "CloudWatch has no alarm named \"typo-5xx\", \"typo-p99\""]);
+    assert!(started.elapsed() < Duration::from_secs(30), "no watching happened");
+    assert!(tf.resource(ADDRESS).is_none(), "nothing is recorded when nothing was watched");
+}
+
+#[test]
+fn gate_interrupt_stops_the_watch_and_state_survives() {
+    let (_emulator, tf) = setup(&["a"]);
+    tf.write_config(&gate(&["a"], "  triggers = { image = \"v1\" }\n  duration = \"1s\"\n  poll_interval = \"1s\""));
+    assert!(apply(&tf).success());
+
+    tf.write_config(&gate(&["a"], "  triggers = { image = \"v2\" }\n  duration = \"10m\"\n  poll_interval = \"5s\""));
+    let mut running = tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(running.wait_for_stdout("Modifying...", Duration::from_secs(60)), "{}", running.stdout_so_far());
+    std::thread::sleep(Duration::from_secs(1));
+    let interrupted = Instant::now();
+    running.interrupt(); // SIGINT to Terraform's whole process group, as Ctrl-C does
+    let out = running.wait_timeout(Duration::from_secs(30)).expect("the apply stops after Ctrl-C");
+    assert!(interrupted.elapsed() < Duration::from_secs(5), "stopped in {:?}", interrupted.elapsed());
+    assert_failed_with(&out, &["Canary gate interrupted", "no verdict was reached"]);
+
+    let log = tf.log();
+    assert!(log.contains("ignoring SIGINT"), "the provider got SIGINT and lived on");
+    assert!(log.contains("Terraform asked the provider to stop"), "StopProvider reached the provider");
+    let v = values(&tf);
+    assert_eq!(v["triggers"]["image"], "v1", "state keeps what was true");
+    assert_eq!(v["status"], "passed");
+    assert_eq!(plan_exit_code(&tf), 2, "the next plan runs the gate again");
+}
+
+#[test]
+fn gate_import_is_refused_with_a_reason() {
+    let (_emulator, tf) = setup(&["a"]);
+    tf.write_config(&gate(&["a"], "  duration = \"1s\"\n  poll_interval = \"1s\""));
+    let out = tf.run(&["import", "-no-color", ADDRESS, "anything"]);
+    assert_failed_with(&out, &["progressive_canary_gate cannot be imported", "no object in AWS"]);
+    assert!(tf.resource(ADDRESS).is_none(), "nothing was imported");
+}
+
+#[test]
+fn gate_destroy_changes_nothing_in_aws() {
+    let (emulator, tf) = setup(&["a"]);
+    tf.write_config(&gate(&["a"], "  duration = \"1s\"\n  poll_interval = \"1s\""));
+    assert!(apply(&tf).success());
+    tf.run_ok(&["destroy", "-auto-approve", "-no-color"]);
+    assert!(tf.resource(ADDRESS).is_none());
+    assert_eq!(emulator.client().describe_alarm("a").unwrap().state, "OK");
+}
+
+#[test]
+fn gate_validation_errors_point_at_the_attribute() {
+    let (_emulator, tf) = setup(&["a"]);
+    let cases = [
+        ("  duration = \"ten minutes\"", "Invalid duration", "duration = \"ten minutes\""),
+        ("  duration = \"1m\"\n  poll_interval = \"500ms\"", "Poll interval too short", "poll_interval = \"500ms\""),
+        ("  duration = \"5s\"\n  poll_interval = \"10s\"", "Poll interval longer than the gate", "poll_interval = \"10s\""),
+        ("  duration = \"-5s\"", "Invalid duration", "duration = \"-5s\""),
+    ];
+    for (lines, summary, source_line) in cases {
+        tf.write_config(&gate(&["a"], lines));
+        let out = tf.run(&["plan", "-no-color"]);
+        // Terraform quotes the source line of the attribute the diagnostic names.
+        assert_failed_with(&out, &[summary, source_line]);
+    }
+    tf.write_config(&config("", "resource \"progressive_canary_gate\" \"gate\" {\n  alarm_names = []\n  duration = \"1m\"\n}"));
+    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["No alarms to watch", "alarm_names = []"]);
+    tf.write_config(&gate(&["a", "a"], "  duration = \"1m\""));
+    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["Duplicate name in alarm_names"]);
+}
+
+#[test]
+fn gate_values_known_only_at_plan_time_are_validated_then() {
+    let (_emulator, tf) = setup(&["a"]);
+    // A variable is unknown during validate and known during plan.
+    tf.write_config(&format!(
+        "variable \"bake\" {{\n  type = string\n}}\n{}",
+        gate(&["a"], "  duration = var.bake")
+    ));
+    let out = tf.run(&["plan", "-no-color", "-var", "bake=forever"]);
+    assert_failed_with(&out, &["Invalid duration", "\"forever\" is not a duration"]);
+}
+
+#[test]
+fn provider_schema_is_served_to_terraform() {
+    let (_emulator, tf) = setup(&[]);
+    tf.write_config(&config("", ""));
+    let out = tf.run_ok(&["providers", "schema", "-json"]);
+    let schema: Value = serde_json::from_str(&out.stdout).unwrap();
+    let provider = &schema["provider_schemas"]["registry.terraform.io/progressive-delivery/progressive"];
+    let gate = &provider["resource_schemas"]["progressive_canary_gate"]["block"]["attributes"];
+    assert_eq!(gate["alarm_names"]["type"], serde_json::json!(["list", "string"]));
+    assert_eq!(gate["alarm_names"]["required"], true);
+    assert_eq!(gate["triggers"]["type"], serde_json::json!(["map", "string"]));
+    assert_eq!(gate["status"]["computed"], true);
+    assert_eq!(gate["poll_interval"]["optional"], true);
+    assert_eq!(gate["poll_interval"]["computed"], true);
+    let config_block = &provider["provider"]["block"];
+    assert_eq!(config_block["attributes"]["region"]["optional"], true);
+    assert_eq!(config_block["block_types"]["assume_role"]["block"]["attributes"]["external_id"]["sensitive"], true);
+    assert!(config_block["block_types"]["endpoints"]["block"]["attributes"]["cloudwatch"].is_object());
+}
+
+#[test]
+fn provider_endpoints_block_overrides_the_environment() {
+    let (emulator, mut tf) = setup(&["a"]);
+    // Nothing listens on the discard port: only the endpoints block can work.
+    tf.set_env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    tf.write_config(&config(
+        &format!("  max_retries = 0\n  endpoints {{\n    cloudwatch = \"{}\"\n  }}", emulator.endpoint()),
+        "resource \"progressive_canary_gate\" \"gate\" {\n  alarm_names = [\"a\"]\n  duration = \"1s\"\n  poll_interval = \"1s\"\n}",
+    ));
+    let out = apply(&tf);
+    assert!(out.success(), "{}", out.combined());
+}
+
+#[test]
+fn provider_configuration_errors_point_at_the_attribute() {
+    let (_emulator, tf) = setup(&["a"]);
+    // Terraform validates a provider block only when a resource uses it.
+    let user = "resource \"progressive_canary_gate\" \"gate\" {\n  alarm_names = [\"a\"]\n  duration = \"1s\"\n  poll_interval = \"1s\"\n}";
+    // 0.05 has no exact binary form: Terraform sends it as a string.
+    tf.write_config(&config("  max_retries = 0.05", user));
+    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["Invalid max_retries", "not 0.05", "max_retries = 0.05"]);
+    tf.write_config(&config("  endpoints {\n    cloudwatch = \"localhost:4566\"\n  }", user));
+    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["Invalid endpoint URL", "cloudwatch = \"localhost:4566\""]);
+    tf.write_config(&config("  assume_role {\n    role_arn = \"deployer\"\n  }", user));
+    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["Invalid role ARN", "role_arn = \"deployer\""]);
+}
