@@ -310,3 +310,20 @@ fn provider_configuration_errors_point_at_the_attribute() {
     tf.write_config(&config("  assume_role {\n    role_arn = \"deployer\"\n  }", user));
     assert_failed_with(&tf.run(&["plan", "-no-color"]), &["Invalid role ARN", "role_arn = \"deployer\""]);
 }
+
+#[test]
+fn credentials_never_reach_logs_plan_or_state() {
+    let (_emulator, mut tf) = setup(&["a"]);
+    // The emulator accepts any key pair; these are distinctive enough to find.
+    let (key_id, secret) = ("AKIACANARYKEYID00042", "s3cr3t-Never-Log-This-Value-9f8e7d");
+    tf.set_env("AWS_ACCESS_KEY_ID", key_id).set_env("AWS_SECRET_ACCESS_KEY", secret).set_env("TF_LOG", "TRACE");
+    tf.write_config(&gate(&["a"], "  duration = \"1s\"\n  poll_interval = \"1s\""));
+    let out = apply(&tf);
+    assert!(out.success(), "{}", out.combined());
+    let state = std::fs::read_to_string(tf.workdir().join("terraform.tfstate")).unwrap();
+    for (name, text) in [("output", out.combined()), ("TF_LOG trace", tf.log()), ("state", state)] {
+        assert!(!text.contains(secret), "the secret key appears in the {name}");
+        assert!(!text.contains(key_id), "the access key id appears in the {name}");
+    }
+    assert!(tf.log().contains("canary gate watching alarms"), "provider logs were captured");
+}
