@@ -51,7 +51,11 @@ fn render_block(out: &mut String, block: &Block, prefix: &str) {
     ];
     for (heading, member) in groups {
         let attributes: Vec<_> = block.attributes.iter().filter(|a| member(a)).collect();
-        let blocks: Vec<_> = if heading == "Optional" { block.blocks.iter().collect() } else { Vec::new() };
+        let blocks: Vec<_> = match heading {
+            "Required" => block.blocks.iter().filter(|b| b.min_items > 0).collect(),
+            "Optional" => block.blocks.iter().filter(|b| b.min_items == 0).collect(),
+            _ => Vec::new(),
+        };
         if attributes.is_empty() && blocks.is_empty() {
             continue;
         }
@@ -70,9 +74,10 @@ fn render_block(out: &mut String, block: &Block, prefix: &str) {
         }
         for b in blocks {
             let anchor = format!("{prefix}{}", b.name);
-            let kind = match b.nesting {
-                Nesting::Single => "Block, Optional, at most one",
-                Nesting::List => "Block List, Optional",
+            let kind = match (b.nesting, b.min_items > 0) {
+                (Nesting::Single, true) => "Block, Required",
+                (Nesting::Single, false) => "Block, Optional, at most one",
+                (Nesting::List, _) => "Block List, Optional",
             };
             out.push_str(&format!(
                 "- `{}` ({kind}) {} (see [below for nested schema](#nestedblock--{}))\n",

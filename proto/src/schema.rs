@@ -97,6 +97,11 @@ impl Block {
         self.blocks.push(NestedBlock { name: name.to_owned(), nesting, block, min_items: 0, max_items });
         self
     }
+    /// A block that must appear exactly once.
+    pub fn required_block(mut self, name: &str, block: Block) -> Block {
+        self.blocks.push(NestedBlock { name: name.to_owned(), nesting: Nesting::Single, block, min_items: 1, max_items: 1 });
+        self
+    }
 
     /// The object type of values of this block.
     pub fn ty(&self) -> Type {

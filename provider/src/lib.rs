@@ -44,7 +44,10 @@ impl tfplugin::Provider for ProgressiveProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(resources::canary_gate::CanaryGate::new(self.shared.clone()))]
+        vec![
+            Arc::new(resources::canary_gate::CanaryGate::new(self.shared.clone())),
+            Arc::new(resources::rollout::RolloutResource::new(self.shared.clone())),
+        ]
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {

@@ -2,6 +2,7 @@
 //! implementations of the engine's ports.
 
 pub mod cloudwatch;
+pub mod elbv2;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -14,6 +15,7 @@ use crate::config::ProviderConfig;
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +57,14 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
     if let Some(url) = config.endpoint("cloudwatch") {
         cloudwatch = cloudwatch.endpoint_url(url);
     }
-    Ok(Clients { cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()) })
+    let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&sdk);
+    if let Some(url) = config.endpoint("elbv2") {
+        elbv2 = elbv2.endpoint_url(url);
+    }
+    Ok(Clients {
+        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
+        elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
+    })
 }
 
 /// An SDK error with its whole cause chain, which is what a person needs

@@ -6,6 +6,10 @@
 pub mod alarms;
 pub mod bake;
 pub mod clock;
+pub mod lease;
+pub mod rollout;
+pub mod schedule;
+pub mod traffic;
 
 pub use bake::{Bake, BakeOutcome, Progress, bake};
 pub use clock::{Clock, SystemClock};

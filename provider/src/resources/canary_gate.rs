@@ -12,7 +12,7 @@ use tfplugin::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Outcome, duration_at, rfc3339, string_list_at};
+use super::{Outcome, duration_of, rfc3339, string_list_of};
 use crate::Shared;
 use crate::aws::cloudwatch::CloudWatchAlarms;
 use crate::duration;
@@ -84,13 +84,13 @@ struct Inputs {
 
 fn validate(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::default();
-    if let Some(names) = string_list_at(config, "alarm_names", &mut d) {
+    if let Some(names) = string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d) {
         if names.is_empty() {
             d.error_at(AttributePath::root("alarm_names"), "No alarms to watch", "alarm_names needs at least one alarm name; a gate that watches nothing would always pass.");
         }
     }
-    let duration = duration_at(config, "duration", &mut d);
-    let poll = duration_at(config, "poll_interval", &mut d);
+    let duration = duration_of(config.get("duration"), AttributePath::root("duration"), &mut d);
+    let poll = duration_of(config.get("poll_interval"), AttributePath::root("poll_interval"), &mut d);
     if let Some(poll) = poll {
         if poll < MIN_POLL_INTERVAL {
             d.error_at(AttributePath::root("poll_interval"), "Poll interval too short", format!("poll_interval must be at least 1s (it is {}), so that CloudWatch is not polled into throttling.", duration::format(poll)));
@@ -106,9 +106,9 @@ fn validate(config: &Value) -> Diagnostics {
 
 fn inputs(value: &Value) -> Result<Inputs, Diagnostics> {
     let mut d = validate(value);
-    let alarm_names = string_list_at(value, "alarm_names", &mut d).unwrap_or_default();
-    let duration = duration_at(value, "duration", &mut d);
-    let poll_interval = duration_at(value, "poll_interval", &mut d);
+    let alarm_names = string_list_of(value.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).unwrap_or_default();
+    let duration = duration_of(value.get("duration"), AttributePath::root("duration"), &mut d);
+    let poll_interval = duration_of(value.get("poll_interval"), AttributePath::root("poll_interval"), &mut d);
     match (duration, poll_interval) {
         (Some(duration), Some(poll_interval)) if !d.has_errors() => {
             Ok(Inputs { alarm_names, bake: Bake { duration, poll_interval } })

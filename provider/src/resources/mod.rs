@@ -1,6 +1,7 @@
 //! Resources, one file each: schema, checks and lifecycle together.
 
 pub mod canary_gate;
+pub mod rollout;
 
 use std::time::Duration;
 
@@ -20,22 +21,45 @@ enum Outcome {
     Errored(Diagnostics),
 }
 
-/// A known, valid duration attribute; errors go to `d`. Unknown or null
-/// attributes give `None` without an error.
-fn duration_at(value: &Value, name: &str, d: &mut Diagnostics) -> Option<Duration> {
-    let text = value.get(name).as_str()?;
+/// A known, valid duration; errors go to `d` at `at`. Unknown or null
+/// values give `None` without an error.
+fn duration_of(value: &Value, at: AttributePath, d: &mut Diagnostics) -> Option<Duration> {
+    let text = value.as_str()?;
     match duration::parse(text) {
         Ok(parsed) => Some(parsed),
         Err(e) => {
-            d.error_at(AttributePath::root(name), format!("Invalid {name}"), e.to_string());
+            d.error_at(at.clone(), format!("Invalid {}", last_name(&at)), e.to_string());
             None
         }
     }
 }
 
+/// A known whole percentage from 1 to 99 (a step short of everything).
+fn step_percent_of(value: &Value, at: AttributePath, d: &mut Diagnostics) -> Option<u32> {
+    let n = value.as_number()?;
+    match n.as_i64() {
+        Some(p @ 1..=99) => Some(p as u32),
+        _ => {
+            d.error_at(at.clone(), format!("Invalid {}", last_name(&at)), format!("{} must be a whole number from 1 to 99, not {n}.", last_name(&at)));
+            None
+        }
+    }
+}
+
+fn last_name(at: &AttributePath) -> String {
+    at.0.iter()
+        .rev()
+        .find_map(|s| match s {
+            tfplugin::diag::PathStep::Attribute(a) => Some(a.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// A wholly known list of distinct, non-empty strings; errors go to `d`.
-fn string_list_at(value: &Value, name: &str, d: &mut Diagnostics) -> Option<Vec<String>> {
-    let items = value.get(name).elements()?;
+fn string_list_of(value: &Value, at: AttributePath, d: &mut Diagnostics) -> Option<Vec<String>> {
+    let items = value.elements()?;
+    let name = last_name(&at);
     let mut out = Vec::with_capacity(items.len());
     let mut complete = true;
     for (i, item) in items.iter().enumerate() {
@@ -43,11 +67,11 @@ fn string_list_at(value: &Value, name: &str, d: &mut Diagnostics) -> Option<Vec<
             complete = false;
             continue;
         };
-        let at = AttributePath::root(name).index(i);
+        let item_at = at.clone().index(i);
         if s.trim().is_empty() {
-            d.error_at(at, format!("Empty name in {name}"), format!("Element {i} of {name} is empty."));
+            d.error_at(item_at, format!("Empty name in {name}"), format!("Element {i} of {name} is empty."));
         } else if out.iter().any(|seen| seen == s) {
-            d.error_at(at, format!("Duplicate name in {name}"), format!("{s:?} appears more than once in {name}."));
+            d.error_at(item_at, format!("Duplicate name in {name}"), format!("{s:?} appears more than once in {name}."));
         }
         out.push(s.to_owned());
     }
@@ -63,5 +87,5 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// Every resource type with its schema, for documentation.
 pub fn documented() -> Vec<(&'static str, tfplugin::Schema)> {
-    vec![(canary_gate::TYPE_NAME, canary_gate::schema())]
+    vec![(canary_gate::TYPE_NAME, canary_gate::schema()), (rollout::TYPE_NAME, rollout::schema())]
 }

@@ -1,0 +1,5 @@
+# A rollout is imported by the ARN of its listener...
+terraform import progressive_rollout.web arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2
+
+# ...or of its listener rule.
+terraform import progressive_rollout.api arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee

@@ -1,0 +1,462 @@
+//! The rollout state machine: shift → verify → bake while polling gates →
+//! next step, or roll back to the origin.
+//!
+//! A step only counts once the router reads back the split it was given.
+//! Anything that stops a rollout before 100% has baked (a gate, a gate that
+//! cannot be read, the router, the deadline, Ctrl-C) sends all traffic back
+//! to the origin at once; the outcome says what stopped it and whether the
+//! rollback itself was confirmed.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use super::bake::{Bake, BakeOutcome, bake};
+use super::schedule::Schedule;
+use super::traffic::{RouterError, Split, TrafficRouter};
+use super::{Clock, Finding, Gate};
+
+/// How often a changed split is read back before the change is declared
+/// not applied, and the pause between reads.
+const VERIFY_READS: u32 = 10;
+const VERIFY_PAUSE: Duration = Duration::from_millis(200);
+/// Rollback attempts, with pauses doubling from this.
+const ROLLBACK_ATTEMPTS: u32 = 4;
+const ROLLBACK_PAUSE: Duration = Duration::from_millis(500);
+
+pub struct Rollout {
+    /// What serves now and what traffic returns to on rollback.
+    pub origin: String,
+    /// What serves all traffic once promoted.
+    pub target: String,
+    pub schedule: Schedule,
+    pub poll_interval: Duration,
+    /// Past this moment the rollout rolls back (Terraform's timeout).
+    pub deadline: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Shift,
+    Baked,
+    GateFailed,
+    Rollback,
+    Promoted,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Shift => "shift",
+            EventKind::Baked => "baked",
+            EventKind::GateFailed => "gate_failed",
+            EventKind::Rollback => "rollback",
+            EventKind::Promoted => "promoted",
+        }
+    }
+}
+
+/// One line of a rollout's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: OffsetDateTime,
+    /// The target's share of traffic after this event.
+    pub percent: u32,
+    pub kind: EventKind,
+    pub detail: String,
+}
+
+/// Why a rollout stopped before promotion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    Gate(Finding),
+    /// A gate could not be read; no evidence is not a pass.
+    GateUnreadable(String),
+    Router(RouterError),
+    Timeout,
+    /// Terraform asked the provider to stop (Ctrl-C).
+    Stopped,
+}
+
+impl Cause {
+    pub fn describe(&self) -> String {
+        match self {
+            Cause::Gate(f) => format!("{} is failing: {}", f.source, f.reason),
+            Cause::GateUnreadable(e) => format!("the gates could not be read: {e}"),
+            Cause::Router(e) => format!("traffic could not be shifted: {e}"),
+            Cause::Timeout => "the rollout ran past its timeout".into(),
+            Cause::Stopped => "Terraform was interrupted".into(),
+        }
+    }
+}
+
+/// A rollout that stopped before promotion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Halt {
+    pub cause: Cause,
+    /// 1-based position of the step in the whole schedule.
+    pub step: usize,
+    /// The target's share when the rollout stopped.
+    pub percent: u32,
+    /// Whether all traffic was confirmed back on the origin.
+    pub rollback: Result<(), RouterError>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Promoted,
+    Halted(Halt),
+}
+
+/// Runs `rollout` from the point where the target has `start_percent` of the
+/// traffic. `on_event` sees each history event as it happens (for logs);
+/// the full history is returned with the outcome.
+pub async fn run(
+    router: &impl TrafficRouter,
+    gate: &impl Gate,
+    clock: &impl Clock,
+    rollout: &Rollout,
+    start_percent: u32,
+    stop: &CancellationToken,
+    mut on_event: impl FnMut(&Event),
+) -> (Outcome, Vec<Event>) {
+    let mut history = Vec::new();
+    let mut record = |history: &mut Vec<Event>, percent, kind, detail: String| {
+        let event = Event { at: clock.now(), percent, kind, detail };
+        on_event(&event);
+        history.push(event);
+    };
+    let steps = rollout.schedule.remaining_after(start_percent);
+    let first_step = rollout.schedule.steps().len() - steps.len() + 1;
+    let mut percent = start_percent;
+    let mut halt = None;
+    for (i, step) in steps.iter().enumerate() {
+        let position = first_step + i;
+        if stop.is_cancelled() {
+            halt = Some((Cause::Stopped, position));
+            break;
+        }
+        if clock.now() >= rollout.deadline {
+            halt = Some((Cause::Timeout, position));
+            break;
+        }
+        if step.percent != percent {
+            if let Err(e) = shift(router, clock, &Split::between(&rollout.origin, &rollout.target, step.percent)).await {
+                halt = Some((Cause::Router(e), position));
+                break;
+            }
+            percent = step.percent;
+            record(&mut history, percent, EventKind::Shift, format!("step {position}: {percent}% to the target, confirmed by {}", router.describe()));
+        }
+        let left = (rollout.deadline - clock.now()).try_into().unwrap_or(Duration::ZERO);
+        let plan = Bake { duration: step.bake.min(left), poll_interval: rollout.poll_interval };
+        match bake(clock, gate, plan, stop, |_| {}).await {
+            Ok(BakeOutcome::Passed { checks }) if plan.duration < step.bake => {
+                let _ = checks;
+                halt = Some((Cause::Timeout, position));
+                break;
+            }
+            Ok(BakeOutcome::Passed { checks }) => {
+                let detail = format!("step {position}: baked {} at {percent}% ({checks} gate checks, all healthy)", crate::duration::format(step.bake));
+                record(&mut history, percent, EventKind::Baked, detail);
+            }
+            Ok(BakeOutcome::Failed { finding, elapsed }) => {
+                let detail = format!("step {position}: {} after {} at {percent}%: {}", finding.source, crate::duration::format(elapsed), finding.reason);
+                record(&mut history, percent, EventKind::GateFailed, detail);
+                halt = Some((Cause::Gate(finding), position));
+                break;
+            }
+            Ok(BakeOutcome::Interrupted { .. }) => {
+                halt = Some((Cause::Stopped, position));
+                break;
+            }
+            Err(e) => {
+                halt = Some((Cause::GateUnreadable(e.0), position));
+                break;
+            }
+        }
+    }
+    let Some((cause, step)) = halt else {
+        record(&mut history, 100, EventKind::Promoted, "all traffic on the target".into());
+        return (Outcome::Promoted, history);
+    };
+    let rollback = roll_back(router, clock, &rollout.origin).await;
+    let (after, detail) = match &rollback {
+        Ok(()) => (0, format!("all traffic back on the origin ({})", cause.describe())),
+        Err(e) => (percent, format!("ROLLBACK NOT CONFIRMED, traffic may still be split: {e}")),
+    };
+    record(&mut history, after, EventKind::Rollback, detail);
+    (Outcome::Halted(Halt { cause, step, percent, rollback }), history)
+}
+
+/// Sets `split` and reads it back until the router reports it.
+async fn shift(router: &impl TrafficRouter, clock: &impl Clock, split: &Split) -> Result<(), RouterError> {
+    router.route(split).await?;
+    let mut seen = None;
+    for read in 0..VERIFY_READS {
+        if read > 0 {
+            clock.sleep(VERIFY_PAUSE).await;
+        }
+        match router.read().await {
+            Ok(now) if now.same_shares(split) => return Ok(()),
+            Ok(now) => seen = Some(now),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(RouterError(format!(
+        "{} did not take the change: asked for {:?}, it reports {:?}",
+        router.describe(),
+        split.percentages(),
+        seen.map(|s| s.percentages()).unwrap_or_default()
+    )))
+}
+
+/// Sends everything to `origin`, retrying: this is the one change that must
+/// land. Stop requests are ignored here; stopping is why we are rolling back.
+async fn roll_back(router: &impl TrafficRouter, clock: &impl Clock, origin: &str) -> Result<(), RouterError> {
+    let mut pause = ROLLBACK_PAUSE;
+    let mut last = None;
+    for attempt in 0..ROLLBACK_ATTEMPTS {
+        if attempt > 0 {
+            clock.sleep(pause).await;
+            pause *= 2;
+        }
+        match shift(router, clock, &Split::all_to(origin)).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| RouterError("rollback was not attempted".into())))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::{Cell, RefCell};
+
+    use super::*;
+    use crate::engine::clock::SimClock;
+    use crate::engine::schedule::{Step, Strategy};
+    use crate::engine::{GateError, Verdict};
+
+    /// A router that applies splits at once, optionally refusing some.
+    pub struct FakeRouter {
+        pub split: RefCell<Split>,
+        pub routes: RefCell<Vec<Split>>,
+        /// Routes that fail, by call number (0-based).
+        pub failing_routes: RefCell<Vec<usize>>,
+        /// When set, routes "succeed" but the router keeps this split.
+        pub stuck: Cell<bool>,
+    }
+
+    impl FakeRouter {
+        pub fn new(split: Split) -> FakeRouter {
+            FakeRouter { split: RefCell::new(split), routes: RefCell::default(), failing_routes: RefCell::default(), stuck: Cell::new(false) }
+        }
+        fn percents(&self) -> Vec<u32> {
+            self.routes.borrow().iter().map(|s| s.percent_of("green")).collect()
+        }
+    }
+
+    impl TrafficRouter for FakeRouter {
+        async fn read(&self) -> Result<Split, RouterError> {
+            Ok(self.split.borrow().clone())
+        }
+        async fn route(&self, split: &Split) -> Result<(), RouterError> {
+            let call = self.routes.borrow().len();
+            self.routes.borrow_mut().push(split.clone());
+            if self.failing_routes.borrow().contains(&call) {
+                return Err(RouterError("throttled".into()));
+            }
+            if !self.stuck.get() {
+                *self.split.borrow_mut() = split.clone();
+            }
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "fake listener".into()
+        }
+    }
+
+    /// Healthy until the clock passes `fail_at`, then failing (or erroring).
+    struct TimedGate<'c> {
+        clock: &'c SimClock,
+        start: OffsetDateTime,
+        fail_at: Option<Duration>,
+        error: bool,
+    }
+
+    impl Gate for TimedGate<'_> {
+        async fn check(&self) -> Result<Verdict, GateError> {
+            let elapsed: Duration = (self.clock.now() - self.start).try_into().unwrap();
+            match self.fail_at {
+                Some(at) if elapsed >= at && self.error => Err(GateError("AccessDenied".into())),
+                Some(at) if elapsed >= at => Ok(Verdict::Unhealthy(Finding { source: "alarm \"5xx\"".into(), reason: "5xx above 1%".into(), since: None })),
+                _ => Ok(Verdict::Healthy),
+            }
+        }
+    }
+
+    const M: Duration = Duration::from_secs(60);
+
+    fn rollout(clock: &SimClock, strategy: Strategy) -> Rollout {
+        Rollout {
+            origin: "blue".into(),
+            target: "green".into(),
+            schedule: Schedule::new(&strategy, 2 * M).unwrap(),
+            poll_interval: Duration::from_secs(10),
+            deadline: clock.now() + time::Duration::hours(1),
+        }
+    }
+
+    fn gate(clock: &SimClock, fail_at: Option<Duration>) -> TimedGate<'_> {
+        TimedGate { clock, start: clock.now(), fail_at, error: false }
+    }
+
+    async fn go(router: &FakeRouter, gate: &TimedGate<'_>, clock: &SimClock, r: &Rollout, start: u32, stop: &CancellationToken) -> (Outcome, Vec<Event>) {
+        run(router, gate, clock, r, start, stop, |_| {}).await
+    }
+
+    #[tokio::test]
+    async fn canary_promotes_after_every_bake() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
+        let start = clock.now();
+        let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await;
+        assert_eq!(outcome, Outcome::Promoted);
+        assert_eq!(router.percents(), [10, 100]);
+        assert_eq!(*router.split.borrow(), Split::all_to("green"));
+        assert_eq!(clock.now() - start, time::Duration::minutes(7), "5m canary bake + 2m final bake");
+        let kinds: Vec<_> = history.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["shift", "baked", "shift", "baked", "promoted"]);
+    }
+
+    #[tokio::test]
+    async fn linear_and_all_at_once_take_their_steps() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let r = rollout(&clock, Strategy::Linear { step_percent: 25, interval: M });
+        assert_eq!(go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await.0, Outcome::Promoted);
+        assert_eq!(router.percents(), [25, 50, 75, 100]);
+
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let r = rollout(&clock, Strategy::AllAtOnce);
+        assert_eq!(go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await.0, Outcome::Promoted);
+        assert_eq!(router.percents(), [100]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_gate_mid_bake_rolls_back_at_once() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let steps = vec![Step { percent: 5, bake: M }, Step { percent: 25, bake: 5 * M }];
+        let r = rollout(&clock, Strategy::Steps(steps));
+        // Fails 3 minutes in: during the 25% bake (which started at 1m).
+        let (outcome, history) = go(&router, &gate(&clock, Some(3 * M)), &clock, &r, 0, &CancellationToken::new()).await;
+        let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
+        assert_eq!((halt.step, halt.percent), (2, 25));
+        assert!(matches!(halt.cause, Cause::Gate(ref f) if f.reason == "5xx above 1%"));
+        assert_eq!(halt.rollback, Ok(()));
+        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+        assert_eq!(router.percents(), [5, 25, 0]);
+        assert_eq!(history.last().unwrap().kind, EventKind::Rollback);
+        assert_eq!(history.last().unwrap().percent, 0);
+    }
+
+    #[tokio::test]
+    async fn a_failing_gate_during_the_final_bake_still_rolls_back() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let r = rollout(&clock, Strategy::AllAtOnce);
+        let (outcome, _) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0, &CancellationToken::new()).await;
+        let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
+        assert_eq!((halt.step, halt.percent), (1, 100));
+        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+    }
+
+    #[tokio::test]
+    async fn unreadable_gates_roll_back() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
+        let failing = TimedGate { clock: &clock, start: clock.now(), fail_at: Some(M), error: true };
+        let (outcome, _) = run(&router, &failing, &clock, &r, 0, &CancellationToken::new(), |_| {}).await;
+        assert!(matches!(outcome, Outcome::Halted(Halt { cause: Cause::GateUnreadable(_), .. })));
+        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+    }
+
+    #[tokio::test]
+    async fn the_deadline_rolls_back() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let mut r = rollout(&clock, Strategy::Linear { step_percent: 10, interval: 10 * M });
+        r.deadline = clock.now() + time::Duration::minutes(25);
+        let (outcome, _) = go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await;
+        let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
+        assert_eq!((halt.cause, halt.percent), (Cause::Timeout, 30));
+        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+    }
+
+    #[tokio::test]
+    async fn stop_rolls_back() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
+        let stop = CancellationToken::new();
+        let canceller = stop.clone();
+        let (outcome, _) = run(&router, &gate(&clock, None), &clock, &r, 0, &stop, |e| {
+            if e.kind == EventKind::Shift {
+                canceller.cancel();
+            }
+        })
+        .await;
+        let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
+        assert_eq!((halt.cause, halt.percent), (Cause::Stopped, 10));
+        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+    }
+
+    #[tokio::test]
+    async fn resumes_from_the_current_split() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::between("blue", "green", 30));
+        let r = rollout(&clock, Strategy::Linear { step_percent: 20, interval: M });
+        let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 30, &CancellationToken::new()).await;
+        assert_eq!(outcome, Outcome::Promoted);
+        assert_eq!(router.percents(), [40, 60, 80, 100]);
+        assert!(history[0].detail.starts_with("step 2:"), "{:?}", history[0]);
+    }
+
+    #[tokio::test]
+    async fn a_step_counts_only_when_read_back() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        router.stuck.set(true);
+        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
+        let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await;
+        let Outcome::Halted(halt) = outcome else { panic!("expected a halt") };
+        assert!(matches!(&halt.cause, Cause::Router(e) if e.0.contains("did not take the change")), "{:?}", halt.cause);
+        assert!(history.iter().all(|e| e.kind != EventKind::Shift), "an unconfirmed shift is not recorded");
+        // The origin still has everything, which is what the rollback confirms.
+        assert_eq!(halt.rollback, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn rollback_retries_and_reports_failure() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        // Route 0 (10%) works; the first rollback attempt fails, the second lands.
+        router.failing_routes.replace(vec![1]);
+        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
+        let (outcome, _) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0, &CancellationToken::new()).await;
+        assert!(matches!(outcome, Outcome::Halted(Halt { rollback: Ok(()), .. })));
+        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+
+        let router = FakeRouter::new(Split::all_to("blue"));
+        router.failing_routes.replace(vec![1, 2, 3, 4]);
+        let (outcome, history) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0, &CancellationToken::new()).await;
+        let Outcome::Halted(halt) = outcome else { panic!("expected a halt") };
+        assert!(halt.rollback.is_err());
+        assert!(history.last().unwrap().detail.contains("ROLLBACK NOT CONFIRMED"));
+    }
+}

@@ -1,0 +1,127 @@
+//! Schedules: the steps a rollout takes, built from a strategy.
+
+use std::time::Duration;
+
+/// How traffic moves from the origin to the target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    /// Straight to 100% (blue/green cut-over), then the final bake.
+    AllAtOnce,
+    /// One canary step, like CodeDeploy's `Canary10Percent5Minutes`.
+    Canary { percent: u32, bake: Duration },
+    /// Equal increments, like CodeDeploy's `Linear10PercentEvery1Minute`.
+    Linear { step_percent: u32, interval: Duration },
+    /// Explicit steps, strictly increasing, each below 100.
+    Steps(Vec<Step>),
+}
+
+/// Send `percent` of traffic to the target, then watch the gates for `bake`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub percent: u32,
+    pub bake: Duration,
+}
+
+/// Every step of a rollout; the last is always 100%, baked for `final_bake`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule(Vec<Step>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("percent must be from 1 to 99, not {0}")]
+    PercentOutOfRange(u32),
+    #[error("step percentages must strictly increase: {previous}% is followed by {next}%")]
+    NotIncreasing { previous: u32, next: u32 },
+}
+
+impl Schedule {
+    pub fn new(strategy: &Strategy, final_bake: Duration) -> Result<Schedule, ScheduleError> {
+        let in_range = |p: u32| if (1..=99).contains(&p) { Ok(p) } else { Err(ScheduleError::PercentOutOfRange(p)) };
+        let mut steps = match strategy {
+            Strategy::AllAtOnce => Vec::new(),
+            Strategy::Canary { percent, bake } => vec![Step { percent: in_range(*percent)?, bake: *bake }],
+            Strategy::Linear { step_percent, interval } => {
+                let step = in_range(*step_percent)?;
+                (1..).map(|i| i * step).take_while(|p| *p < 100).map(|percent| Step { percent, bake: *interval }).collect()
+            }
+            Strategy::Steps(steps) => {
+                for pair in steps.windows(2) {
+                    if pair[1].percent <= pair[0].percent {
+                        return Err(ScheduleError::NotIncreasing { previous: pair[0].percent, next: pair[1].percent });
+                    }
+                }
+                for step in steps {
+                    in_range(step.percent)?;
+                }
+                steps.clone()
+            }
+        };
+        steps.push(Step { percent: 100, bake: final_bake });
+        Ok(Schedule(steps))
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.0
+    }
+
+    /// The steps still to take when the target already has `percent` of the
+    /// traffic (a rollout resumed after a killed apply). Index 0 of the
+    /// result is the next step to take; its position in the whole schedule
+    /// is `self.steps().len() - result.len()`.
+    pub fn remaining_after(&self, percent: u32) -> &[Step] {
+        let done = self.0.iter().take_while(|s| s.percent <= percent && s.percent < 100).count();
+        &self.0[done..]
+    }
+
+    /// Sum of all bakes: the least time the rollout takes.
+    pub fn total_bake(&self) -> Duration {
+        self.0.iter().map(|s| s.bake).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: Duration = Duration::from_secs(60);
+
+    fn percents(s: &Schedule) -> Vec<u32> {
+        s.steps().iter().map(|s| s.percent).collect()
+    }
+
+    #[test]
+    fn strategies_become_steps_ending_at_100() {
+        let all = Schedule::new(&Strategy::AllAtOnce, 10 * M).unwrap();
+        assert_eq!(all.steps(), [Step { percent: 100, bake: 10 * M }]);
+        let canary = Schedule::new(&Strategy::Canary { percent: 10, bake: 5 * M }, M).unwrap();
+        assert_eq!(canary.steps(), [Step { percent: 10, bake: 5 * M }, Step { percent: 100, bake: M }]);
+        let linear = Schedule::new(&Strategy::Linear { step_percent: 30, interval: M }, Duration::ZERO).unwrap();
+        assert_eq!(percents(&linear), [30, 60, 90, 100]);
+        assert_eq!(linear.total_bake(), 3 * M);
+        let ten = Schedule::new(&Strategy::Linear { step_percent: 10, interval: M }, Duration::ZERO).unwrap();
+        assert_eq!(percents(&ten), [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+        let steps = vec![Step { percent: 5, bake: M }, Step { percent: 50, bake: 2 * M }];
+        assert_eq!(percents(&Schedule::new(&Strategy::Steps(steps), M).unwrap()), [5, 50, 100]);
+    }
+
+    #[test]
+    fn bad_strategies_are_errors() {
+        assert_eq!(Schedule::new(&Strategy::Canary { percent: 100, bake: M }, M), Err(ScheduleError::PercentOutOfRange(100)));
+        assert_eq!(Schedule::new(&Strategy::Linear { step_percent: 0, interval: M }, M), Err(ScheduleError::PercentOutOfRange(0)));
+        let down = vec![Step { percent: 50, bake: M }, Step { percent: 20, bake: M }];
+        assert_eq!(Schedule::new(&Strategy::Steps(down), M), Err(ScheduleError::NotIncreasing { previous: 50, next: 20 }));
+        let same = vec![Step { percent: 20, bake: M }, Step { percent: 20, bake: M }];
+        assert!(Schedule::new(&Strategy::Steps(same), M).is_err());
+    }
+
+    #[test]
+    fn resuming_skips_steps_already_reached() {
+        let s = Schedule::new(&Strategy::Linear { step_percent: 25, interval: M }, M).unwrap();
+        assert_eq!(s.remaining_after(0).len(), 4);
+        assert_eq!(s.remaining_after(25)[0].percent, 50);
+        assert_eq!(s.remaining_after(30)[0].percent, 50);
+        assert_eq!(s.remaining_after(75)[0].percent, 100);
+        // At 100% the final bake still remains.
+        assert_eq!(s.remaining_after(100), [Step { percent: 100, bake: M }]);
+    }
+}
