@@ -1,23 +1,58 @@
-//! An independent CloudWatch client for test fixtures and assertions.
+//! An independent AWS client for test fixtures and assertions: CloudWatch,
+//! Elastic Load Balancing v2 and EC2 over the AWS Query protocol.
 
 use crate::http;
 use std::fmt;
 use std::time::Duration;
 
-const CLOUDWATCH_API_VERSION: &str = "2010-08-01";
+/// A Query-protocol service: how moto recognizes it and which API it speaks.
+///
+/// moto's server (`DomainDispatcherApplication`) ignores the `Host` header of
+/// a signed request and picks the backend from the service name in the SigV4
+/// credential scope (`.../<region>/<service>/aws4_request`), then routes on
+/// the path. All three services here answer on `/`. ELB classic and ELBv2
+/// share the signing name `elasticloadbalancing`; moto tells them apart by
+/// the `Version` parameter, so it must be ELBv2's `2015-12-01`.
+struct Service {
+    /// For panic messages.
+    label: &'static str,
+    /// The SigV4 signing name.
+    signing_name: &'static str,
+    version: &'static str,
+}
 
-/// CloudWatch over the AWS Query protocol (form-encoded POST, XML answers),
-/// on a plain TCP connection to the emulator.
+const CLOUDWATCH: Service = Service {
+    label: "CloudWatch",
+    signing_name: "monitoring",
+    version: "2010-08-01",
+};
+
+const ELBV2: Service = Service {
+    label: "ELBv2",
+    signing_name: "elasticloadbalancing",
+    version: "2015-12-01",
+};
+
+const EC2: Service = Service {
+    label: "EC2",
+    signing_name: "ec2",
+    version: "2016-11-15",
+};
+
+/// CloudWatch, Elastic Load Balancing v2 and EC2 over the AWS Query protocol
+/// (form-encoded POST, XML answers), on a plain TCP connection to the
+/// emulator.
 ///
 /// Deliberately independent of the code under test: no Rust AWS SDK, no
 /// provider code, and it does not pass through the emulator's RPCv2-CBOR
 /// bridge. Requests carry a SigV4-shaped `Authorization` header with a dummy
-/// signature: moto does not check signatures, but reads the service
-/// (`monitoring`) and the region from the credential scope, so the region
-/// here must match the provider's (`us-east-1`, see [`crate::Terraform`]).
+/// signature: moto does not check signatures, but reads the service and the
+/// region from the credential scope, so the region here must match the
+/// provider's (`us-east-1`, see [`crate::Terraform`]).
 ///
 /// The helpers panic on any error, which is what a fixture wants; use
-/// [`AwsClient::call`] to look at errors.
+/// [`AwsClient::call`], [`AwsClient::elbv2`] and [`AwsClient::ec2`] to look
+/// at errors. The ELBv2 helpers are in `elbv2.rs`.
 #[derive(Debug, Clone)]
 pub struct AwsClient {
     authority: String,
@@ -70,14 +105,34 @@ impl AwsClient {
     /// Calls a CloudWatch action with Query parameters (`Action` and
     /// `Version` are added) and returns the XML answer.
     pub fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String, AwsError> {
-        let mut pairs: Vec<(&str, &str)> =
-            vec![("Action", action), ("Version", CLOUDWATCH_API_VERSION)];
-        pairs.extend_from_slice(params);
+        self.call_service(&CLOUDWATCH, action, params)
+    }
+
+    /// Calls an Elastic Load Balancing v2 action, like [`AwsClient::call`].
+    pub fn elbv2(&self, action: &str, params: &[(&str, &str)]) -> Result<String, AwsError> {
+        self.call_service(&ELBV2, action, params)
+    }
+
+    /// Calls an EC2 action, like [`AwsClient::call`]. EC2's dialect of the
+    /// Query protocol numbers lists without `.member` (`Filter.1.Name`) and
+    /// answers with lower-camel-case elements (`<vpcSet><item>`).
+    pub fn ec2(&self, action: &str, params: &[(&str, &str)]) -> Result<String, AwsError> {
+        self.call_service(&EC2, action, params)
+    }
+
+    fn call_service<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        service: &Service,
+        action: &str,
+        params: &[(K, V)],
+    ) -> Result<String, AwsError> {
+        let mut pairs = vec![("Action", action), ("Version", service.version)];
+        pairs.extend(params.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
         let body = http::form_encode(&pairs);
         let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential=testing/20250101/{}/monitoring/aws4_request, \
+            "AWS4-HMAC-SHA256 Credential=testing/20250101/{}/{}/aws4_request, \
              SignedHeaders=content-type;host;x-amz-date, Signature=0000000000000000",
-            self.region
+            self.region, service.signing_name
         );
         let headers = [
             (
@@ -103,6 +158,8 @@ impl AwsClient {
         if response.status == 200 {
             return Ok(text);
         }
+        // Query errors are `<ErrorResponse><Error><Code>`, EC2's are
+        // `<Response><Errors><Error><Code>`: the first `Code` works for both.
         let doc = roxmltree::Document::parse(&text).ok();
         let field = |name: &str| {
             doc.as_ref()
@@ -117,15 +174,40 @@ impl AwsClient {
         })
     }
 
-    fn must(&self, action: &str, params: &[(&str, &str)]) -> String {
-        self.call(action, params)
-            .unwrap_or_else(|e| panic!("CloudWatch {action} failed: {e}"))
+    /// [`AwsClient::call_service`], panicking on any error.
+    fn must<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        service: &Service,
+        action: &str,
+        params: &[(K, V)],
+    ) -> String {
+        self.call_service(service, action, params)
+            .unwrap_or_else(|e| panic!("{} {action} failed: {e}", service.label))
+    }
+
+    /// An ELBv2 action that must succeed; returns the XML answer.
+    pub(crate) fn must_elbv2<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        action: &str,
+        params: &[(K, V)],
+    ) -> String {
+        self.must(&ELBV2, action, params)
+    }
+
+    /// An EC2 action that must succeed; returns the XML answer.
+    pub(crate) fn must_ec2<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        action: &str,
+        params: &[(K, V)],
+    ) -> String {
+        self.must(&EC2, action, params)
     }
 
     /// Creates (or replaces) a metric alarm: `Sum` of metric `Errors` in
     /// namespace `AcceptanceTests` over 60 s, `>= 1` for one period.
     pub fn put_metric_alarm(&self, name: &str) {
         self.must(
+            &CLOUDWATCH,
             "PutMetricAlarm",
             &[
                 ("AlarmName", name),
@@ -143,6 +225,7 @@ impl AwsClient {
     /// Forces an alarm's state (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
     pub fn set_alarm_state(&self, name: &str, state: &str, reason: &str) {
         self.must(
+            &CLOUDWATCH,
             "SetAlarmState",
             &[
                 ("AlarmName", name),
@@ -154,7 +237,11 @@ impl AwsClient {
 
     /// The metric alarm called `name`, or `None` if there is none.
     pub fn describe_alarm(&self, name: &str) -> Option<AlarmInfo> {
-        let xml = self.must("DescribeAlarms", &[("AlarmNames.member.1", name)]);
+        let xml = self.must(
+            &CLOUDWATCH,
+            "DescribeAlarms",
+            &[("AlarmNames.member.1", name)],
+        );
         let doc = roxmltree::Document::parse(&xml)
             .unwrap_or_else(|e| panic!("DescribeAlarms: bad XML ({e}): {xml}"));
         let alarm = doc.descendants().find(|n| {
@@ -186,13 +273,14 @@ impl AwsClient {
             .map(String::as_str)
             .zip(names.iter().copied())
             .collect();
-        self.must("DeleteAlarms", &params);
+        self.must(&CLOUDWATCH, "DeleteAlarms", &params);
     }
 
     /// Records one data point (timestamp: now) for `namespace`/`metric`.
     pub fn put_metric_data(&self, namespace: &str, metric: &str, value: f64) {
         let value = value.to_string();
         self.must(
+            &CLOUDWATCH,
             "PutMetricData",
             &[
                 ("Namespace", namespace),

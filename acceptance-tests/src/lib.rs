@@ -4,10 +4,14 @@
 //! * [`Emulator`] runs `testbed/emulator.py` (moto, plus a bridge for the
 //!   RPCv2-CBOR protocol that `aws-sdk-cloudwatch` speaks) on a free loopback
 //!   port, one per test, killed on drop.
-//! * [`AwsClient`] is an independent CloudWatch client for fixtures and
-//!   assertions. It speaks the AWS Query protocol over a plain TCP socket, so
-//!   it shares no code with the provider or the Rust AWS SDK and does not go
-//!   through the emulator's CBOR bridge.
+//! * [`AwsClient`] is an independent client (CloudWatch, ELBv2, EC2) for
+//!   fixtures and assertions. It speaks the AWS Query protocol over a plain
+//!   TCP socket, so it shares no code with the provider or the Rust AWS SDK
+//!   and does not go through the emulator's CBOR bridge.
+//! * [`AlbFixture`] is an application load balancer with blue, green and a
+//!   third target group, a forwarding listener and rule, and a redirecting
+//!   listener; [`AwsClient::listener_weights`] and friends read back and set
+//!   how traffic is split.
 //! * [`Terraform`] is a Terraform working directory in a temporary directory,
 //!   set up so that `progressive-delivery/progressive` resolves to the locally
 //!   built `terraform-provider-progressive` (a `dev_overrides` CLI config) and
@@ -56,11 +60,15 @@
 //! script (once per process, it is a no-op when up to date) before it first
 //! needs the virtualenv. See `testbed/README.md`.
 
+mod alb;
 mod aws;
+mod elbv2;
 mod emulator;
 mod http;
 mod terraform;
+mod xml;
 
+pub use alb::AlbFixture;
 pub use aws::{AlarmInfo, AwsClient, AwsError};
 pub use emulator::Emulator;
 pub use terraform::{

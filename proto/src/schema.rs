@@ -92,9 +92,9 @@ impl Block {
         self.attributes.push(attribute);
         self
     }
+    /// An optional block (Terraform allows at most one for `Single`).
     pub fn block(mut self, name: &str, nesting: Nesting, block: Block) -> Block {
-        let max_items = if nesting == Nesting::Single { 1 } else { 0 };
-        self.blocks.push(NestedBlock { name: name.to_owned(), nesting, block, min_items: 0, max_items });
+        self.blocks.push(NestedBlock { name: name.to_owned(), nesting, block, min_items: 0, max_items: 0 });
         self
     }
     /// A block that must appear exactly once.
@@ -120,6 +120,29 @@ impl Block {
     pub fn find_attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
     }
+
+    /// What Terraform would reject about this block when it loads the
+    /// schema ("invalid schema ... which is a bug in the provider").
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut names: Vec<&str> = self.attributes.iter().map(|a| a.name.as_str()).chain(self.blocks.iter().map(|b| b.name.as_str())).collect();
+        for name in &names {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                problems.push(format!("{name:?}: names must be lowercase letters, digits and underscores"));
+            }
+        }
+        names.sort_unstable();
+        for pair in names.windows(2).filter(|p| p[0] == p[1]) {
+            problems.push(format!("{:?}: declared twice", pair[0]));
+        }
+        for b in &self.blocks {
+            if b.nesting == Nesting::Single && (b.min_items != b.max_items || b.min_items > 1) {
+                problems.push(format!("{}: MinItems and MaxItems must match (0 or 1) in single nesting", b.name));
+            }
+            problems.extend(b.block.problems().into_iter().map(|p| format!("{}.{p}", b.name)));
+        }
+        problems
+    }
 }
 
 impl Schema {
@@ -134,6 +157,20 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problems_mirror_terraforms_schema_checks() {
+        let bad = Block::new("x")
+            .attribute(Attribute::required("Name", Type::String, "n"))
+            .attribute(Attribute::required("dup", Type::String, "d"))
+            .block("dup", Nesting::List, Block::new("b"));
+        assert_eq!(bad.problems().len(), 2);
+        let mut single = Block::new("x").block("one", Nesting::Single, Block::new("b"));
+        assert!(single.problems().is_empty());
+        single.blocks[0].max_items = 1;
+        assert_eq!(single.problems(), ["one: MinItems and MaxItems must match (0 or 1) in single nesting"]);
+        assert!(Block::new("x").required_block("alb", Block::new("a")).problems().is_empty());
+    }
 
     #[test]
     fn block_type_includes_nested_blocks() {

@@ -60,3 +60,12 @@ fn docs_match_the_schemas() {
     }
     assert!(stale.is_empty(), "stale docs: {stale:?}; regenerate with UPDATE_DOCS=1 cargo test -p terraform-provider-progressive --test docs");
 }
+
+#[test]
+fn schemas_are_valid_for_terraform() {
+    let mut schemas = resources::documented();
+    schemas.push(("provider", config::schema()));
+    for (name, schema) in schemas {
+        assert_eq!(schema.block.problems(), Vec::<String>::new(), "{name}");
+    }
+}

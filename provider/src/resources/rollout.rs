@@ -23,7 +23,7 @@ use crate::engine::lease::{self, LeaseRecord};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout};
 use crate::engine::schedule::{Schedule, Step, Strategy};
 use crate::engine::traffic::{Split, TrafficRouter};
-use crate::engine::{Clock, SystemClock};
+use crate::engine::{Clock, Gate, SystemClock};
 
 pub const TYPE_NAME: &str = "progressive_rollout";
 const MODULE: &str = "progressive.rollout";
@@ -345,6 +345,11 @@ impl Resource for RolloutResource {
             Ok(clients) => clients,
             Err(diagnostics) => return Applied { state: request.prior.clone(), diagnostics },
         };
+        // The plan decided whether traffic moves: a known `traffic` means
+        // only settings changed, and the apply must not move anything.
+        if request.planned.get("traffic").is_known() {
+            return Applied { state: request.planned.clone(), diagnostics: Diagnostics::default() };
+        }
         let router = AlbRouter::new(clients.elbv2.clone(), config.listener_arn.clone(), config.rule_arn.clone());
         let alarms = CloudWatchAlarms(&clients.cloudwatch);
         match run(&router, alarms, &config, request.prior, request.stop).await {
@@ -425,10 +430,9 @@ fn holder() -> String {
 }
 
 /// Checks everything before moving anything, takes the lease, runs the
-/// rollout, and releases the lease.
+/// rollout from the split read under the lease, and releases the lease.
 async fn run(router: &AlbRouter, alarms: CloudWatchAlarms<'_>, config: &Config, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
-    let not_started = |summary: &str, detail: String| Diagnostics::single(summary, format!("{detail}\n\nNo traffic was moved."));
-    let split = router.split().await.map_err(|e| not_started("Cannot use the load balancer", e.to_string()))?;
+    router.split().await.map_err(|e| not_started("Cannot use the load balancer", e.to_string()))?;
     router.check_target_group(&config.target).await.map_err(|e| {
         Diagnostics::single_at(AttributePath::root("alb").attribute("target_group_arn"), "Target group not found", format!("{e}. No traffic was moved."))
     })?;
@@ -436,6 +440,24 @@ async fn run(router: &AlbRouter, alarms: CloudWatchAlarms<'_>, config: &Config, 
         ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. No traffic was moved.")),
         ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
     })?;
+    let me = holder();
+    take_lease(router, &me).await?;
+    let renewal = tokio::spawn(renew_lease(router.clone(), me));
+    let done = run_leased(router, &gate, config, prior, stop).await;
+    renewal.abort();
+    if let Err(e) = router.remove_tag(LEASE_TAG).await {
+        log::warn(MODULE, "could not remove the rollout lease; it expires by itself", &[("error", e.to_string().into())]);
+    }
+    done
+}
+
+fn not_started(summary: &str, detail: String) -> Diagnostics {
+    Diagnostics::single(summary, format!("{detail}\n\nNo traffic was moved."))
+}
+
+/// The part of a rollout that runs under the lease.
+async fn run_leased(router: &AlbRouter, gate: &impl Gate, config: &Config, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+    let split = router.split().await.map_err(|e| not_started("Cannot use the load balancer", e.to_string()))?;
     if sole_server(&split).as_deref() == Some(config.target.as_str()) {
         log::info(MODULE, "target already serves all traffic; nothing to shift", &[("router", router.describe().into())]);
         return Ok(Done::AlreadyThere { split });
@@ -454,11 +476,6 @@ async fn run(router: &AlbRouter, alarms: CloudWatchAlarms<'_>, config: &Config, 
     };
     let origin = origin.to_owned();
     let start = split.percent_of(&config.target);
-
-    let me = holder();
-    take_lease(router, &me).await?;
-    let renewal = tokio::spawn(renew_lease(router.clone(), me.clone()));
-
     let timeout = if prior.is_null() { config.create_timeout } else { config.update_timeout };
     let rollout = Rollout {
         origin: origin.clone(),
@@ -475,14 +492,10 @@ async fn run(router: &AlbRouter, alarms: CloudWatchAlarms<'_>, config: &Config, 
         ("steps", config.schedule.steps().len().into()),
         ("timeout", duration::format(timeout).into()),
     ]);
-    let (outcome, history) = rollout::run(router, &gate, &SystemClock, &rollout, start, stop, |e| {
+    let (outcome, history) = rollout::run(router, gate, &SystemClock, &rollout, start, stop, |e| {
         log::info(MODULE, &format!("rollout {}", e.kind.as_str()), &[("percent", e.percent.into()), ("detail", e.detail.clone().into())]);
     })
     .await;
-    renewal.abort();
-    if let Err(e) = router.remove_tag(LEASE_TAG).await {
-        log::warn(MODULE, "could not remove the rollout lease; it expires by itself", &[("error", e.to_string().into())]);
-    }
     let split = router.split().await.ok();
     Ok(Done::Ran { origin, outcome, history, split })
 }
