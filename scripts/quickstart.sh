@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The main job, on a fresh machine: build the provider, start the local AWS
-# emulator, and apply examples/quickstart with the real Terraform CLI. One
-# release's gate passes; the other's alarm fires mid-bake, so its gate fails
-# and the apply exits non-zero, as it must. Prints what happened and exits 0
-# when the demo behaved that way.
+# emulator with a load balancer (blue and green target groups) and a 5xx
+# alarm, and run two releases of examples/quickstart with the real Terraform
+# CLI:
+#   1. release green: canary 20%, bake, 100%, final bake -> promoted (exit 0)
+#   2. release blue: the alarm fires during the canary -> rolled back to green,
+#      and the apply exits non-zero, as it must
+# Prints each release's steps and verdicts, and the listener's weights read
+# back from the emulator. Exits 0 when both releases behaved that way.
 set -euo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -39,34 +43,56 @@ provider_installation {
   direct {}
 }
 CONFIG
-terraform=$(command -v terraform || echo "$root/testbed/terraform")
+# Terraform 1.15 (the protocol this provider targets): a terraform on PATH
+# only when it is new enough, else the embedded one.
+terraform="$root/testbed/terraform"
+if command -v terraform >/dev/null \
+    && terraform version -json 2>/dev/null | "$root/.venv/bin/python" -c \
+        'import json,sys; v=tuple(map(int, json.load(sys.stdin)["terraform_version"].split("-")[0].split("."))); sys.exit(v < (1, 15))'; then
+    terraform=$(command -v terraform)
+fi
+fixtures=("$root/.venv/bin/python" "$root/examples/quickstart/fixtures.py")
 cp "$root/examples/quickstart/main.tf" "$work/"
 
-echo "==> creating alarms: checkout-5xx, checkout-p99, payments-p99 (all OK)"
-"$root/.venv/bin/python" "$root/examples/quickstart/fixtures.py" alarms
-echo "==> payments-p99 will go into ALARM 2 seconds into the bake"
-"$root/.venv/bin/python" "$root/examples/quickstart/fixtures.py" trip payments-p99 2 \
-    "Threshold Crossed: p99 latency 1.4s > 0.8s for 1 datapoint" &
-tripper=$!
+echo "==> creating the load balancer, target groups blue and green, and alarm web-5xx"
+"${fixtures[@]}" alb >"$work/fixtures.auto.tfvars.json"
+listener=$("$root/.venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["listener_arn"])' "$work/fixtures.auto.tfvars.json")
+blue=$("$root/.venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["blue_arn"])' "$work/fixtures.auto.tfvars.json")
+"${fixtures[@]}" weights "$listener" "$work/fixtures.auto.tfvars.json"
 
-echo "==> terraform apply (release v2)"
-set +e
-(cd "$work" && "$terraform" apply -auto-approve -no-color -compact-warnings)
-status=$?
-set -e
-wait "$tripper" || true
+tf() { (cd "$work" && "$terraform" "$@"); }
+report() {
+    tf show -json | "${fixtures[@]}" summary
+    "${fixtures[@]}" weights "$listener" "$work/fixtures.auto.tfvars.json"
+}
 
 echo
-echo "==> what Terraform recorded"
-(cd "$work" && "$terraform" show -json) | "$root/.venv/bin/python" "$root/examples/quickstart/fixtures.py" summary | tee "$work/summary"
-echo "  terraform apply exit code: $status"
+echo "==> release 1: move all traffic to green"
+set +e
+tf apply -auto-approve -no-color -compact-warnings -var color=green
+first=$?
+set -e
+echo "==> release 1: terraform apply exited $first"
+report | tee "$work/release1"
 
-if [[ $status -ne 0 ]] \
-    && grep -q 'checkout: status=passed' "$work/summary" \
-    && grep -q "payments: status=failed triggers=None" "$work/summary"; then
-    echo
-    echo "As expected: checkout passed its bake; payments failed it, the apply exited $status,"
-    echo "and the failed gate's state keeps no release trigger, so the next plan runs it again."
+echo
+echo "==> release 2: move traffic back to blue; web-5xx fires while blue has its 20% canary"
+"${fixtures[@]}" trip-at "$listener" "$blue" 20 "Threshold Crossed: 5xx count 42 > 5 (1 datapoint)" &
+tripper=$!
+set +e
+tf apply -auto-approve -no-color -compact-warnings -var color=blue
+second=$?
+set -e
+wait "$tripper" || true
+echo "==> release 2: terraform apply exited $second"
+report | tee "$work/release2"
+
+echo
+if [[ $first -eq 0 && $second -ne 0 ]] \
+    && grep -q "status=promoted" "$work/release1" && grep -q "green 100%" "$work/release1" \
+    && grep -q "status=rolled_back" "$work/release2" && grep -q "green 100%" "$work/release2"; then
+    echo "As expected: green was promoted step by step; the release of blue was rolled back"
+    echo "by the alarm during its canary, all traffic is on green again, and the apply failed."
     exit 0
 fi
 echo "The quickstart did not behave as expected." >&2

@@ -77,6 +77,28 @@ pub fn embedded_terraform() -> PathBuf {
     workspace_root().join("testbed/terraform")
 }
 
+/// Panics when the provider binary is older than its sources: running
+/// `cargo nextest run -p acceptance-tests` alone does not rebuild another
+/// package's binary, and a stale one makes tests fail (or pass) for nothing.
+fn assert_binary_is_fresh(binary: &Path) {
+    fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+        fs::read_dir(dir).ok()?.flatten().filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            if meta.is_dir() { newest(&entry.path()) } else { meta.modified().ok() }
+        }).max()
+    }
+    let built = fs::metadata(binary).and_then(|m| m.modified()).ok();
+    let sources = ["provider/src", "proto/src", "proto/proto"].iter().filter_map(|d| newest(&crate::workspace_root().join(d))).max();
+    if let (Some(built), Some(sources)) = (built, sources) {
+        assert!(
+            built >= sources,
+            "{} is older than the provider's sources; rebuild it: cargo build -p terraform-provider-progressive \
+             (scripts/test.sh builds everything)",
+            binary.display()
+        );
+    }
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -160,6 +182,9 @@ impl Terraform {
                  (or set PROGRESSIVE_PROVIDER_DIR to the directory holding it)",
                 dir.display()
             );
+        }
+        if std::env::var_os("PROGRESSIVE_PROVIDER_DIR").is_none() {
+            assert_binary_is_fresh(&dir.join(PROVIDER_BINARY));
         }
         let mut tf = Terraform::bare(Some(&dir));
         let aws = tf.root.join("aws");

@@ -67,6 +67,11 @@ fn all_on(arn: &str) -> BTreeMap<String, u32> {
     [(arn.to_owned(), 100)].into()
 }
 
+/// A target group's name, as the provider's messages call it.
+fn name_of(arn: &str) -> &str {
+    arn.split(":targetgroup/").nth(1).and_then(|rest| rest.split('/').next()).unwrap()
+}
+
 fn apply(tf: &Terraform) -> Output {
     tf.run(&["apply", "-auto-approve", "-no-color"])
 }
@@ -197,7 +202,7 @@ fn rollout_rollback_when_an_alarm_trips_mid_bake() {
     assert_failed_with(&out, &[
         "Rollout rolled back: alarm \"web-5xx\" is failing: 5xx rate 7% above 1%",
         "At step 1 of 2, with 10% of traffic on",
-        &format!("All traffic is back on {}", b.fx.blue_arn),
+        &format!("All traffic is back on target group {}", name_of(&b.fx.blue_arn)),
     ]);
     let v = values(&b.tf);
     assert_eq!(v["status"], "rolled_back");

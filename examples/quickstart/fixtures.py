@@ -1,71 +1,103 @@
 """Fixtures for the quickstart, on the local emulator (never real AWS).
 
-    fixtures.py alarms                 create the quickstart's alarms (state OK)
-    fixtures.py trip NAME AFTER REASON put alarm NAME into ALARM after AFTER seconds
-    fixtures.py summary                one line per gate from `terraform show -json` on stdin
+    fixtures.py alb                      create the load balancer, blue and green target
+                                         groups, a listener forwarding to blue, and the
+                                         alarm web-5xx; print them as Terraform variables
+    fixtures.py trip-at LISTENER TG PERCENT REASON
+                                         when TG gets PERCENT% of the listener's traffic,
+                                         put web-5xx into ALARM with REASON
+    fixtures.py weights LISTENER NAMES.json
+                                         print the listener's weights, read back from the emulator
+    fixtures.py summary                  the rollout's story from `terraform show -json` on stdin
 
 The emulator does not evaluate alarms, so a regression is simulated by
-setting the alarm's state, as CloudWatch would when its metric breached.
+setting the alarm's state, as CloudWatch would when the 5xx rate breached.
 """
 
+import json
 import os
 import sys
 import time
 from urllib.parse import urlparse
 
-import json
-
 import boto3
 
 
-def cloudwatch():
+def client(service):
     endpoint = os.environ["AWS_ENDPOINT_URL"]
-    host = urlparse(endpoint).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if urlparse(endpoint).hostname not in ("127.0.0.1", "localhost", "::1"):
         sys.exit(f"fixtures.py only talks to a local emulator, not {endpoint}")
-    return boto3.client("cloudwatch", endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    return boto3.client(service, endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"))
 
 
-ALARMS = {
-    "checkout-5xx": ("HTTPCode_Target_5XX_Count", "Sum", 5),
-    "checkout-p99": ("TargetResponseTime", "Maximum", 0.8),
-    "payments-p99": ("TargetResponseTime", "Maximum", 0.8),
-}
+def create_alb():
+    ec2, elb, cw = client("ec2"), client("elbv2"), client("cloudwatch")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    by_zone = {s["AvailabilityZone"]: s["SubnetId"] for s in subnets}
+    lb = elb.create_load_balancer(Name="quickstart", Subnets=list(by_zone.values())[:2], Type="application")
+    lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+    groups = {}
+    for color in ("blue", "green"):
+        tg = elb.create_target_group(Name=f"web-{color}", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip")
+        groups[color] = tg["TargetGroups"][0]["TargetGroupArn"]
+    listener = elb.create_listener(
+        LoadBalancerArn=lb_arn, Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
+    )
+    cw.put_metric_alarm(
+        AlarmName="web-5xx", Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold",
+    )
+    cw.set_alarm_state(AlarmName="web-5xx", StateValue="OK", StateReason="quickstart: healthy")
+    print(json.dumps({
+        "listener_arn": listener["Listeners"][0]["ListenerArn"],
+        "blue_arn": groups["blue"],
+        "green_arn": groups["green"],
+    }, indent=2))
 
 
-def create_alarms(cw):
-    for name, (metric, stat, threshold) in ALARMS.items():
-        cw.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/ApplicationELB",
-            MetricName=metric,
-            Statistic=stat,
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=threshold,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="quickstart: healthy")
+def weights(listener):
+    actions = client("elbv2").describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]
+    forward = next(a for a in actions if a["Type"] == "forward")
+    groups = forward.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": forward["TargetGroupArn"], "Weight": 1}]
+    total = sum(g.get("Weight", 1) for g in groups) or 1
+    return {g["TargetGroupArn"]: 100 * g.get("Weight", 1) // total for g in groups if g.get("Weight", 1) > 0}
 
 
-def trip(cw, name, after, reason):
-    time.sleep(float(after))
-    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=reason)
+def trip_at(listener, group, percent, reason):
+    deadline = time.time() + 120
+    while weights(listener).get(group, 0) != int(percent):
+        if time.time() > deadline:
+            sys.exit(f"{group} never reached {percent}%")
+        time.sleep(0.05)
+    time.sleep(1.5)
+    client("cloudwatch").set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason=reason)
+    print(f"    [emulator] web-5xx -> ALARM: {reason}", flush=True)
 
 
 def summary(state):
     for r in state.get("values", {}).get("root_module", {}).get("resources", []):
         v = r["values"]
-        print(f"  {r['address']}: status={v['status']} triggers={v['triggers']} checked_at={v['checked_at']}")
+        print(f"  {r['address']}: status={v['status']}")
+        for e in v.get("history") or []:
+            print(f"    {e['at']}  {e['event']:<11} {e['percent']:>3}%  {e['detail']}")
+        if v.get("rollback_reason"):
+            print(f"    rollback_reason: {v['rollback_reason']}")
 
 
 if __name__ == "__main__":
-    command = sys.argv[1] if len(sys.argv) > 1 else ""
-    if command == "alarms":
-        create_alarms(cloudwatch())
-    elif command == "summary":
+    command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    if command == "alb" and not args:
+        create_alb()
+    elif command == "trip-at" and len(args) == 4:
+        trip_at(*args)
+    elif command == "weights" and len(args) == 2:
+        names = json.load(open(args[1]))
+        labels = {names["blue_arn"]: "blue", names["green_arn"]: "green"}
+        print("  listener weights read back from the emulator: " + ", ".join(
+            f"{labels.get(arn, arn)} {p}%" for arn, p in sorted(weights(args[0]).items(), key=lambda kv: labels.get(kv[0], kv[0]))))
+    elif command == "summary" and not args:
         summary(json.load(sys.stdin))
-    elif command == "trip" and len(sys.argv) == 5:
-        trip(cloudwatch(), *sys.argv[2:])
     else:
         sys.exit(__doc__)

@@ -1,5 +1,8 @@
-# Quickstart: two releases baked behind canary gates on a local AWS emulator.
-# scripts/quickstart.sh creates the alarms, runs this, and explains the result.
+# Quickstart: two releases of a web service behind an Application Load
+# Balancer, on a local AWS emulator. scripts/quickstart.sh creates the load
+# balancer, the blue and green target groups and the 5xx alarm, then applies
+# this twice: once to release green (promoted), once to go back to blue while
+# the alarm fires (rolled back).
 terraform {
   required_providers {
     progressive = {
@@ -12,25 +15,40 @@ terraform {
 # quickstart script points at the emulator.
 provider "progressive" {}
 
-variable "release" {
+variable "listener_arn" {
+  type = string
+}
+
+variable "blue_arn" {
+  type = string
+}
+
+variable "green_arn" {
+  type = string
+}
+
+variable "color" {
   type        = string
-  description = "The version being released."
-  default     = "v2"
+  description = "Which target group should serve all traffic."
 }
 
-# The checkout service stays healthy: its gate passes.
-resource "progressive_canary_gate" "checkout" {
-  triggers      = { release = var.release }
-  alarm_names   = ["checkout-5xx", "checkout-p99"]
-  duration      = "6s"
+resource "progressive_rollout" "web" {
+  alb {
+    listener_arn     = var.listener_arn
+    target_group_arn = var.color == "blue" ? var.blue_arn : var.green_arn
+  }
+
+  # 20% for 4 seconds, then everything, then 3 more seconds of watching.
+  canary {
+    percent = 20
+    bake    = "4s"
+  }
+  final_bake = "3s"
+
+  alarm_names   = ["web-5xx"]
   poll_interval = "1s"
 }
 
-# The payments release regresses: its latency alarm fires during the bake,
-# so this gate fails and the apply exits non-zero.
-resource "progressive_canary_gate" "payments" {
-  triggers      = { release = var.release }
-  alarm_names   = ["payments-p99"]
-  duration      = "6s"
-  poll_interval = "1s"
+output "status" {
+  value = progressive_rollout.web.status
 }

@@ -267,6 +267,15 @@ fn history_value(history: &[Event]) -> Value {
     )
 }
 
+/// A target group's name for messages: `web-blue` from
+/// `arn:...:targetgroup/web-blue/73e2d6bc24d8a067`.
+fn group_name(arn: &str) -> String {
+    match arn.split_once(":targetgroup/") {
+        Some((_, rest)) => format!("target group {}", rest.split('/').next().unwrap_or(rest)),
+        None => arn.to_owned(),
+    }
+}
+
 /// The group that serves everything, if one does.
 fn sole_server(split: &Split) -> Option<String> {
     let mut serving = split.serving();
@@ -568,21 +577,21 @@ impl Done {
                         state.set_attr("rollback_reason", reason.clone().into());
                         // What really serves is the origin, so the next plan shows the rollout again.
                         state.set_attr("alb", alb_value(&config.listener_arn, config.rule_arn.as_deref(), &origin));
+                        let (origin_name, target_name) = (group_name(&origin), group_name(&config.target));
                         let (summary, after) = match &halt.rollback {
                             Ok(()) => (
                                 format!("Rollout {}: {}", status.replace('_', " "), halt.cause.describe()),
-                                format!("All traffic is back on {origin}, confirmed by reading {} back.", router.describe()),
+                                format!("All traffic is back on {origin_name}, confirmed by reading {} back.", router.describe()),
                             ),
                             Err(e) => (
                                 format!("Rollout stopped and the ROLLBACK WAS NOT CONFIRMED: {}", halt.cause.describe()),
-                                format!("Sending all traffic back to {origin} failed: {e}. Check {} now; the state's `traffic` shows the last split read.", router.describe()),
+                                format!("Sending all traffic back to {origin_name} failed: {e}. Check {} now; the state's `traffic` shows the last split read.", router.describe()),
                             ),
                         };
                         let detail = format!(
-                            "At step {} of {steps}, with {}% of traffic on {}, {}.\n\n{after} The state records {origin} as alb.target_group_arn, so the next plan shows this rollout again.",
+                            "At step {} of {steps}, with {}% of traffic on {target_name}, {}.\n\n{after} The state records {origin_name} as alb.target_group_arn, so the next plan shows this rollout again.",
                             halt.step,
                             halt.percent,
-                            config.target,
                             halt.cause.describe()
                         );
                         Applied { state, diagnostics: Diagnostics::single(summary, detail) }
