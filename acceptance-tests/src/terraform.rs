@@ -134,6 +134,17 @@ impl Output {
         self.status.code()
     }
 
+    /// Panics unless the command exited 1 and said each of `needles`.
+    /// Terraform wraps diagnostic text, so whitespace runs count as one space.
+    pub fn assert_failed_with(&self, needles: &[&str]) {
+        assert_eq!(self.code(), Some(1), "expected a failed command:\n{}", self.combined());
+        let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = squash(&self.combined());
+        for needle in needles {
+            assert!(text.contains(&squash(needle)), "missing {needle:?} in:\n{}", self.combined());
+        }
+    }
+
     /// stdout followed by stderr, for failure messages.
     pub fn combined(&self) -> String {
         format!(
@@ -360,6 +371,18 @@ impl Terraform {
             stdout_path,
             stderr_path,
         }
+    }
+
+    /// `terraform apply -auto-approve -no-color`, whatever its outcome.
+    pub fn apply(&self) -> Output {
+        self.run(&["apply", "-auto-approve", "-no-color"])
+    }
+
+    /// The exit code of `terraform plan -detailed-exitcode`: 0 for no
+    /// changes, 2 for changes, 1 for errors.
+    pub fn plan_exit_code(&self) -> i32 {
+        let out = self.run(&["plan", "-detailed-exitcode", "-no-color"]);
+        out.code().unwrap_or_else(|| panic!("plan killed: {}", out.combined()))
     }
 
     /// `terraform show -json`, parsed.

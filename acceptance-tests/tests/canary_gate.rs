@@ -46,26 +46,8 @@ fn values(tf: &Terraform) -> Value {
     tf.resource(ADDRESS).unwrap_or_else(|| panic!("{ADDRESS} not in state"))["values"].clone()
 }
 
-fn apply(tf: &Terraform) -> acceptance_tests::Output {
-    tf.run(&["apply", "-auto-approve", "-no-color"])
-}
 
-/// `plan -detailed-exitcode`: 0 means no changes, 2 means changes.
-fn plan_exit_code(tf: &Terraform) -> i32 {
-    let out = tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
-    out.code().unwrap_or_else(|| panic!("plan killed: {}", out.combined()))
-}
 
-/// Fails unless the command exited 1 and said each of `needles`. Terraform
-/// wraps diagnostic text, so whitespace runs count as one space.
-fn assert_failed_with(out: &acceptance_tests::Output, needles: &[&str]) {
-    assert_eq!(out.code(), Some(1), "expected a failed command:\n{}", out.combined());
-    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let text = squash(&out.combined());
-    for needle in needles {
-        assert!(text.contains(&squash(needle)), "missing {needle:?} in:\n{}", out.combined());
-    }
-}
 
 #[test]
 fn gate_basic() {
@@ -73,7 +55,7 @@ fn gate_basic() {
     tf.write_config(&gate(&["checkout-5xx", "checkout-p99"], "  triggers = { image = \"v1\" }\n  duration = \"2s\"\n  poll_interval = \"1s\""));
 
     let started = Instant::now();
-    let out = apply(&tf);
+    let out = tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert!(started.elapsed() >= Duration::from_secs(2), "the gate must watch for its whole duration");
 
@@ -82,7 +64,7 @@ fn gate_basic() {
     assert_eq!(v["triggers"]["image"], "v1");
     assert!(!v["id"].as_str().unwrap().is_empty());
     assert!(time_is_rfc3339(&v["checked_at"]), "{v}");
-    assert_eq!(plan_exit_code(&tf), 0, "a passed gate with unchanged inputs plans no change");
+    assert_eq!(tf.plan_exit_code(), 0, "a passed gate with unchanged inputs plans no change");
     // The gate only reads alarms.
     assert_eq!(emulator.client().describe_alarm("checkout-5xx").unwrap().state, "OK");
 }
@@ -108,13 +90,13 @@ fn gate_plan_shows_defaults_and_unknown_verdict() {
 fn gate_update_reruns_on_trigger_change() {
     let (_emulator, tf) = setup(&["a"]);
     tf.write_config(&gate(&["a"], "  triggers = { image = \"v1\" }\n  duration = \"1s\"\n  poll_interval = \"1s\""));
-    assert!(apply(&tf).success());
+    assert!(tf.apply().success());
     let first = values(&tf);
 
     tf.write_config(&gate(&["a"], "  triggers = { image = \"v2\" }\n  duration = \"2s\"\n  poll_interval = \"1s\""));
-    assert_eq!(plan_exit_code(&tf), 2);
+    assert_eq!(tf.plan_exit_code(), 2);
     let started = Instant::now();
-    let out = apply(&tf);
+    let out = tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert!(out.stdout.contains("1 changed"), "an in-place update, not a replacement:\n{}", out.stdout);
     assert!(started.elapsed() >= Duration::from_secs(2), "the update ran the gate again");
@@ -128,13 +110,13 @@ fn gate_update_reruns_on_trigger_change() {
 fn gate_rollback_alarm_fails_the_update_and_keeps_previous_triggers() {
     let (emulator, tf) = setup(&["checkout-5xx", "checkout-p99"]);
     tf.write_config(&gate(&["checkout-5xx", "checkout-p99"], "  triggers = { image = \"v1\" }\n  duration = \"1s\"\n  poll_interval = \"1s\""));
-    assert!(apply(&tf).success());
+    assert!(tf.apply().success());
 
     emulator.client().set_alarm_state("checkout-p99", "ALARM", "p99 latency 1.2s above 0.8s");
     tf.write_config(&gate(&["checkout-5xx", "checkout-p99"], "  triggers = { image = \"v2\" }\n  duration = \"30s\"\n  poll_interval = \"1s\""));
     let started = Instant::now();
-    let out = apply(&tf);
-    assert_failed_with(&out, &[
+    let out = tf.apply();
+    out.assert_failed_with(&[
         "Canary gate failed: alarm \"checkout-p99\" is in ALARM",
         "p99 latency 1.2s above 0.8s",
         "has been in ALARM since 20",
@@ -144,7 +126,7 @@ fn gate_rollback_alarm_fails_the_update_and_keeps_previous_triggers() {
     let v = values(&tf);
     assert_eq!(v["status"], "failed");
     assert_eq!(v["triggers"]["image"], "v1", "the previous triggers stay, so the gate runs again");
-    assert_eq!(plan_exit_code(&tf), 2, "the next plan shows the gate again");
+    assert_eq!(tf.plan_exit_code(), 2, "the next plan shows the gate again");
 }
 
 #[test]
@@ -158,7 +140,7 @@ fn gate_rollback_alarm_mid_bake_fails_the_create() {
     emulator.client().set_alarm_state("payments-p99", "ALARM", "Threshold Crossed: 5xx 7% > 1%");
     let out = running.wait_timeout(Duration::from_secs(30)).expect("the apply ends soon after the alarm");
     assert!(tripped.elapsed() < Duration::from_secs(5), "noticed within a couple of polls");
-    assert_failed_with(&out, &["alarm \"payments-p99\" is in ALARM", "Threshold Crossed: 5xx 7% > 1%"]);
+    out.assert_failed_with(&["alarm \"payments-p99\" is in ALARM", "Threshold Crossed: 5xx 7% > 1%"]);
 
     let resource = tf.resource(ADDRESS).expect("a failed create is recorded");
     assert_eq!(resource["values"]["status"], "failed");
@@ -171,7 +153,7 @@ fn gate_insufficient_data_is_not_a_failure() {
     let (emulator, tf) = setup(&["quiet"]);
     emulator.client().set_alarm_state("quiet", "INSUFFICIENT_DATA", "no datapoints");
     tf.write_config(&gate(&["quiet"], "  duration = \"1s\"\n  poll_interval = \"1s\""));
-    let out = apply(&tf);
+    let out = tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(values(&tf)["status"], "passed");
 }
@@ -181,8 +163,8 @@ fn gate_missing_alarms_fail_before_watching() {
     let (_emulator, tf) = setup(&["exists"]);
     tf.write_config(&gate(&["exists", "typo-5xx", "typo-p99"], "  duration = \"60s\"\n  poll_interval = \"1s\""));
     let started = Instant::now();
-    let out = apply(&tf);
-    assert_failed_with(&out, &["Alarms not found", "CloudWatch has no alarm named \"typo-5xx\", \"typo-p99\""]);
+    let out = tf.apply();
+    out.assert_failed_with(&["Alarms not found", "CloudWatch has no alarm named \"typo-5xx\", \"typo-p99\""]);
     assert!(started.elapsed() < Duration::from_secs(30), "no watching happened");
     assert!(tf.resource(ADDRESS).is_none(), "nothing is recorded when nothing was watched");
 }
@@ -191,7 +173,7 @@ fn gate_missing_alarms_fail_before_watching() {
 fn gate_interrupt_stops_the_watch_and_state_survives() {
     let (_emulator, tf) = setup(&["a"]);
     tf.write_config(&gate(&["a"], "  triggers = { image = \"v1\" }\n  duration = \"1s\"\n  poll_interval = \"1s\""));
-    assert!(apply(&tf).success());
+    assert!(tf.apply().success());
 
     tf.write_config(&gate(&["a"], "  triggers = { image = \"v2\" }\n  duration = \"10m\"\n  poll_interval = \"5s\""));
     let mut running = tf.spawn(&["apply", "-auto-approve", "-no-color"]);
@@ -201,7 +183,7 @@ fn gate_interrupt_stops_the_watch_and_state_survives() {
     running.interrupt(); // SIGINT to Terraform's whole process group, as Ctrl-C does
     let out = running.wait_timeout(Duration::from_secs(30)).expect("the apply stops after Ctrl-C");
     assert!(interrupted.elapsed() < Duration::from_secs(5), "stopped in {:?}", interrupted.elapsed());
-    assert_failed_with(&out, &["Canary gate interrupted", "no verdict was reached"]);
+    out.assert_failed_with(&["Canary gate interrupted", "no verdict was reached"]);
 
     let log = tf.log();
     assert!(log.contains("ignoring SIGINT"), "the provider got SIGINT and lived on");
@@ -209,7 +191,7 @@ fn gate_interrupt_stops_the_watch_and_state_survives() {
     let v = values(&tf);
     assert_eq!(v["triggers"]["image"], "v1", "state keeps what was true");
     assert_eq!(v["status"], "passed");
-    assert_eq!(plan_exit_code(&tf), 2, "the next plan runs the gate again");
+    assert_eq!(tf.plan_exit_code(), 2, "the next plan runs the gate again");
 }
 
 #[test]
@@ -217,7 +199,7 @@ fn gate_import_is_refused_with_a_reason() {
     let (_emulator, tf) = setup(&["a"]);
     tf.write_config(&gate(&["a"], "  duration = \"1s\"\n  poll_interval = \"1s\""));
     let out = tf.run(&["import", "-no-color", ADDRESS, "anything"]);
-    assert_failed_with(&out, &["progressive_canary_gate cannot be imported", "no object in AWS"]);
+    out.assert_failed_with(&["progressive_canary_gate cannot be imported", "no object in AWS"]);
     assert!(tf.resource(ADDRESS).is_none(), "nothing was imported");
 }
 
@@ -225,7 +207,7 @@ fn gate_import_is_refused_with_a_reason() {
 fn gate_destroy_changes_nothing_in_aws() {
     let (emulator, tf) = setup(&["a"]);
     tf.write_config(&gate(&["a"], "  duration = \"1s\"\n  poll_interval = \"1s\""));
-    assert!(apply(&tf).success());
+    assert!(tf.apply().success());
     tf.run_ok(&["destroy", "-auto-approve", "-no-color"]);
     assert!(tf.resource(ADDRESS).is_none());
     assert_eq!(emulator.client().describe_alarm("a").unwrap().state, "OK");
@@ -244,12 +226,12 @@ fn gate_validation_errors_point_at_the_attribute() {
         tf.write_config(&gate(&["a"], lines));
         let out = tf.run(&["plan", "-no-color"]);
         // Terraform quotes the source line of the attribute the diagnostic names.
-        assert_failed_with(&out, &[summary, source_line]);
+        out.assert_failed_with(&[summary, source_line]);
     }
     tf.write_config(&config("", "resource \"progressive_canary_gate\" \"gate\" {\n  alarm_names = []\n  duration = \"1m\"\n}"));
-    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["No alarms to watch", "alarm_names = []"]);
+    tf.run(&["plan", "-no-color"]).assert_failed_with(&["No alarms to watch", "alarm_names = []"]);
     tf.write_config(&gate(&["a", "a"], "  duration = \"1m\""));
-    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["Duplicate name in alarm_names"]);
+    tf.run(&["plan", "-no-color"]).assert_failed_with(&["Duplicate name in alarm_names"]);
 }
 
 #[test]
@@ -261,7 +243,7 @@ fn gate_values_known_only_at_plan_time_are_validated_then() {
         gate(&["a"], "  duration = var.bake")
     ));
     let out = tf.run(&["plan", "-no-color", "-var", "bake=forever"]);
-    assert_failed_with(&out, &["Invalid duration", "\"forever\" is not a duration"]);
+    out.assert_failed_with(&["Invalid duration", "\"forever\" is not a duration"]);
 }
 
 #[test]
@@ -293,7 +275,7 @@ fn provider_endpoints_block_overrides_the_environment() {
         &format!("  max_retries = 0\n  endpoints {{\n    cloudwatch = \"{}\"\n  }}", emulator.endpoint()),
         "resource \"progressive_canary_gate\" \"gate\" {\n  alarm_names = [\"a\"]\n  duration = \"1s\"\n  poll_interval = \"1s\"\n}",
     ));
-    let out = apply(&tf);
+    let out = tf.apply();
     assert!(out.success(), "{}", out.combined());
 }
 
@@ -304,11 +286,11 @@ fn provider_configuration_errors_point_at_the_attribute() {
     let user = "resource \"progressive_canary_gate\" \"gate\" {\n  alarm_names = [\"a\"]\n  duration = \"1s\"\n  poll_interval = \"1s\"\n}";
     // 0.05 has no exact binary form: Terraform sends it as a string.
     tf.write_config(&config("  max_retries = 0.05", user));
-    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["Invalid max_retries", "not 0.05", "max_retries = 0.05"]);
+    tf.run(&["plan", "-no-color"]).assert_failed_with(&["Invalid max_retries", "not 0.05", "max_retries = 0.05"]);
     tf.write_config(&config("  endpoints {\n    cloudwatch = \"localhost:4566\"\n  }", user));
-    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["Invalid endpoint URL", "cloudwatch = \"localhost:4566\""]);
+    tf.run(&["plan", "-no-color"]).assert_failed_with(&["Invalid endpoint URL", "cloudwatch = \"localhost:4566\""]);
     tf.write_config(&config("  assume_role {\n    role_arn = \"deployer\"\n  }", user));
-    assert_failed_with(&tf.run(&["plan", "-no-color"]), &["Invalid role ARN", "role_arn = \"deployer\""]);
+    tf.run(&["plan", "-no-color"]).assert_failed_with(&["Invalid role ARN", "role_arn = \"deployer\""]);
 }
 
 #[test]
@@ -318,7 +300,7 @@ fn credentials_never_reach_logs_plan_or_state() {
     let (key_id, secret) = ("AKIACANARYKEYID00042", "s3cr3t-Never-Log-This-Value-9f8e7d");
     tf.set_env("AWS_ACCESS_KEY_ID", key_id).set_env("AWS_SECRET_ACCESS_KEY", secret).set_env("TF_LOG", "TRACE");
     tf.write_config(&gate(&["a"], "  duration = \"1s\"\n  poll_interval = \"1s\""));
-    let out = apply(&tf);
+    let out = tf.apply();
     assert!(out.success(), "{}", out.combined());
     let state = std::fs::read_to_string(tf.workdir().join("terraform.tfstate")).unwrap();
     for (name, text) in [("output", out.combined()), ("TF_LOG trace", tf.log()), ("state", state)] {

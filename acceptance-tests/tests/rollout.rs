@@ -72,9 +72,6 @@ fn name_of(arn: &str) -> &str {
     arn.split(":targetgroup/").nth(1).and_then(|rest| rest.split('/').next()).unwrap()
 }
 
-fn apply(tf: &Terraform) -> Output {
-    tf.run(&["apply", "-auto-approve", "-no-color"])
-}
 
 fn values(tf: &Terraform) -> Value {
     tf.resource(ADDRESS).unwrap_or_else(|| panic!("{ADDRESS} not in state"))["values"].clone()
@@ -88,19 +85,7 @@ fn ev(list: &[(&str, u64)]) -> Vec<(String, u64)> {
     list.iter().map(|(e, p)| ((*e).to_owned(), *p)).collect()
 }
 
-fn plan_exit_code(tf: &Terraform) -> i32 {
-    let out = tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
-    out.code().unwrap_or_else(|| panic!("plan killed: {}", out.combined()))
-}
 
-fn assert_failed_with(out: &Output, needles: &[&str]) {
-    assert_eq!(out.code(), Some(1), "expected a failed command:\n{}", out.combined());
-    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let text = squash(&out.combined());
-    for needle in needles {
-        assert!(text.contains(&squash(needle)), "missing {needle:?} in:\n{}", out.combined());
-    }
-}
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.
 /// Waits for a spawned command, failing the test if it runs past `timeout`.
@@ -127,7 +112,7 @@ fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
 
 fn promote(b: &Bed, strategy: &str, expected: &[(&str, u64)]) {
     b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("{strategy}\n  final_bake = \"1s\"\n{FAST}")));
-    let out = apply(&b.tf);
+    let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.green_arn), "the listener itself serves green");
     let v = values(&b.tf);
@@ -137,7 +122,7 @@ fn promote(b: &Bed, strategy: &str, expected: &[(&str, u64)]) {
     assert_eq!(v["traffic"], serde_json::json!({ &b.fx.green_arn: 100 }));
     assert_eq!(v["rollback_reason"], Value::Null);
     assert_eq!(events(&v), ev(expected));
-    assert_eq!(plan_exit_code(&b.tf), 0, "a promoted rollout plans no change");
+    assert_eq!(b.tf.plan_exit_code(), 0, "a promoted rollout plans no change");
 }
 
 #[test]
@@ -199,7 +184,7 @@ fn rollout_rollback_when_an_alarm_trips_mid_bake() {
     assert!(wait_until(Duration::from_secs(10), || percent(b.aws.listener_weights(&b.fx.listener_arn)) == all_on(&b.fx.blue_arn)));
     assert!(tripped.elapsed() < Duration::from_secs(5), "rolled back {:?} after the alarm", tripped.elapsed());
     let out = running.finish_within(Duration::from_secs(30));
-    assert_failed_with(&out, &[
+    out.assert_failed_with(&[
         "Rollout rolled back: alarm \"web-5xx\" is failing: 5xx rate 7% above 1%",
         "At step 1 of 2, with 10% of traffic on",
         &format!("All traffic is back on target group {}", name_of(&b.fx.blue_arn)),
@@ -209,7 +194,7 @@ fn rollout_rollback_when_an_alarm_trips_mid_bake() {
     assert_eq!(v["alb"]["target_group_arn"], b.fx.blue_arn.as_str(), "the state records the origin");
     assert!(v["rollback_reason"].as_str().unwrap().contains("step 1 of 2 at 10%"));
     assert_eq!(events(&v), ev(&[("shift", 10), ("gate_failed", 10), ("rollback", 0)]));
-    assert_eq!(plan_exit_code(&b.tf), 2, "the next plan shows the rollout again");
+    assert_eq!(b.tf.plan_exit_code(), 2, "the next plan shows the rollout again");
 }
 
 #[test]
@@ -219,7 +204,7 @@ fn rollout_rollback_during_the_final_bake() {
     let running = start_and_wait_for(&b, 100);
     b.aws.set_alarm_state("web-5xx", "ALARM", "p99 above 800ms");
     let out = running.finish_within(Duration::from_secs(30));
-    assert_failed_with(&out, &["Rollout rolled back", "At step 1 of 1, with 100% of traffic on"]);
+    out.assert_failed_with(&["Rollout rolled back", "At step 1 of 1, with 100% of traffic on"]);
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.blue_arn));
     assert_eq!(values(&b.tf)["status"], "rolled_back");
 }
@@ -233,7 +218,7 @@ fn rollout_interrupt_restores_the_origin() {
     running.interrupt();
     let out = running.finish_within(Duration::from_secs(30));
     assert!(interrupted.elapsed() < Duration::from_secs(5), "stopped after {:?}", interrupted.elapsed());
-    assert_failed_with(&out, &["Rollout interrupted: Terraform was interrupted", "All traffic is back on"]);
+    out.assert_failed_with(&["Rollout interrupted: Terraform was interrupted", "All traffic is back on"]);
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.blue_arn));
     let v = values(&b.tf);
     assert_eq!(v["status"], "interrupted");
@@ -245,9 +230,9 @@ fn rollout_timeout_rolls_back() {
     let b = bed();
     b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  canary {{\n    percent = 10\n    bake = \"60s\"\n  }}\n{FAST}\n  timeouts {{\n    create = \"3s\"\n  }}")));
     let started = Instant::now();
-    let out = apply(&b.tf);
+    let out = b.tf.apply();
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert_failed_with(&out, &["Rollout rolled back: the rollout ran past its timeout"]);
+    out.assert_failed_with(&["Rollout rolled back: the rollout ran past its timeout"]);
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.blue_arn));
 }
 
@@ -259,7 +244,7 @@ fn rollout_drift_outside_terraform_shows_in_plan() {
     let out = b.tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
     assert_eq!(out.code(), Some(2), "{}", out.combined());
     assert!(out.stdout.contains(&format!("~ target_group_arn = \"{}\" -> \"{}\"", b.fx.blue_arn, b.fx.green_arn)), "{}", out.stdout);
-    let out = apply(&b.tf);
+    let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.green_arn));
 }
@@ -275,15 +260,15 @@ fn rollout_resumes_from_a_split_after_the_apply_is_killed() {
     assert_eq!(split, [(b.fx.blue_arn.clone(), 75), (b.fx.green_arn.clone(), 25)].into(), "the kill left traffic split");
 
     // The dead apply's lease still stands for a while: a new apply is refused, naming it.
-    assert_failed_with(&apply(&b.tf), &["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
+    b.tf.apply().assert_failed_with(&["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
     let lease = b.aws.listener_tags(&b.fx.listener_arn).remove("progressive:rollout-lease").expect("a lease tag");
     let expires = lease.split(' ').next().unwrap().to_owned();
     wait_until(Duration::from_secs(30), || utc_now_rfc3339() > expires);
 
     // Faster bakes for the rest; the plan shows the split and the apply resumes from it.
     b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  linear {{\n    step_percent = 25\n    interval = \"1s\"\n  }}\n{FAST}")));
-    assert_eq!(plan_exit_code(&b.tf), 2);
-    let out = apply(&b.tf);
+    assert_eq!(b.tf.plan_exit_code(), 2);
+    let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.green_arn));
     let v = values(&b.tf);
@@ -304,7 +289,7 @@ fn rollout_concurrent_second_apply_is_refused() {
     // Another workspace (its own state) on the same listener.
     let other = Terraform::new(&b.emulator);
     other.write_config(&rollout(&on_listener(&b.fx), &b.fx.third_arn, FAST));
-    assert_failed_with(&apply(&other), &["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
+    other.apply().assert_failed_with(&["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
     let split = percent(b.aws.listener_weights(&b.fx.listener_arn));
     assert_eq!(split.get(&b.fx.green_arn), Some(&10), "the first rollout's step is untouched");
     assert_eq!(split.get(&b.fx.third_arn), None);
@@ -320,7 +305,7 @@ fn rollout_on_a_rule_leaves_the_listener_alone() {
     let b = bed();
     let router = format!("listener_arn = \"{}\"\n    rule_arn = \"{}\"", b.fx.listener_arn, b.fx.rule_arn);
     b.tf.write_config(&rollout(&router, &b.fx.green_arn, &format!("  canary {{\n    percent = 30\n    bake = \"1s\"\n  }}\n{FAST}")));
-    let out = apply(&b.tf);
+    let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(percent(b.aws.rule_weights(&b.fx.rule_arn)), all_on(&b.fx.green_arn));
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.blue_arn));
@@ -338,7 +323,7 @@ fn rollout_import_by_listener_and_by_rule() {
     assert_eq!(v["traffic"], serde_json::json!({ &b.fx.blue_arn: 100 }));
     assert_eq!(v["status"], "promoted");
     // Only the alarms and poll interval of the configuration differ from the import: no traffic moves.
-    let out = apply(&b.tf);
+    let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.blue_arn));
 
@@ -347,7 +332,7 @@ fn rollout_import_by_listener_and_by_rule() {
     rule_tf.write_config(&rollout(&router, &b.fx.blue_arn, ""));
     let out = rule_tf.run(&["import", "-no-color", ADDRESS, &b.fx.rule_arn]);
     assert!(out.success(), "{}", out.combined());
-    assert_eq!(plan_exit_code(&rule_tf), 0, "an import matching the configuration plans nothing");
+    assert_eq!(rule_tf.plan_exit_code(), 0, "an import matching the configuration plans nothing");
 }
 
 #[test]
@@ -356,7 +341,7 @@ fn rollout_strategy_change_moves_no_traffic() {
     promote(&b, "", &[("shift", 100), ("baked", 100), ("promoted", 100)]);
     b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  linear {{\n    step_percent = 10\n    interval = \"10m\"\n  }}\n{FAST}")));
     let started = Instant::now();
-    let out = apply(&b.tf);
+    let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert!(started.elapsed() < Duration::from_secs(30), "no bake ran");
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.green_arn));
@@ -368,14 +353,14 @@ fn rollout_checks_everything_before_moving_traffic() {
     let b = bed();
     let redirect = format!("listener_arn = \"{}\"", b.fx.redirect_listener_arn);
     b.tf.write_config(&rollout(&redirect, &b.fx.green_arn, FAST));
-    assert_failed_with(&apply(&b.tf), &["does not forward traffic", "redirect", "No traffic was moved"]);
+    b.tf.apply().assert_failed_with(&["does not forward traffic", "redirect", "No traffic was moved"]);
 
     b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, "  alarm_names = [\"web-5xx\", \"no-such-alarm\"]"));
-    assert_failed_with(&apply(&b.tf), &["Alarms not found", "no-such-alarm", "No traffic was moved"]);
+    b.tf.apply().assert_failed_with(&["Alarms not found", "no-such-alarm", "No traffic was moved"]);
 
     b.aws.delete_target_group(&b.fx.third_arn);
     b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.third_arn, FAST));
-    assert_failed_with(&apply(&b.tf), &["Target group not found", "No traffic was moved"]);
+    b.tf.apply().assert_failed_with(&["Target group not found", "No traffic was moved"]);
 
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.blue_arn));
     assert!(b.tf.resource(ADDRESS).is_none(), "nothing recorded");
@@ -386,7 +371,7 @@ fn rollout_disappears_when_the_listener_is_deleted() {
     let b = bed();
     let router = format!("listener_arn = \"{}\"\n    rule_arn = \"{}\"", b.fx.listener_arn, b.fx.rule_arn);
     b.tf.write_config(&rollout(&router, &b.fx.green_arn, FAST));
-    assert!(apply(&b.tf).success());
+    assert!(b.tf.apply().success());
     b.aws.delete_rule(&b.fx.rule_arn);
     let out = b.tf.run(&["plan", "-no-color", "-detailed-exitcode"]);
     assert_eq!(out.code(), Some(2), "{}", out.combined());
@@ -416,8 +401,8 @@ fn rollout_validation_errors_point_at_the_attribute() {
     ];
     for (body, summary, line) in cases {
         b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, body));
-        assert_failed_with(&b.tf.run(&["plan", "-no-color"]), &[summary, line]);
+        b.tf.run(&["plan", "-no-color"]).assert_failed_with(&[summary, line]);
     }
     b.tf.write_config(&rollout(&format!("listener_arn = \"{}\"", b.fx.green_arn), &b.fx.listener_arn, ""));
-    assert_failed_with(&b.tf.run(&["plan", "-no-color"]), &["Not a listener ARN", "Not a target group ARN"]);
+    b.tf.run(&["plan", "-no-color"]).assert_failed_with(&["Not a listener ARN", "Not a target group ARN"]);
 }
