@@ -6,6 +6,7 @@
 pub mod alarms;
 pub mod bake;
 pub mod clock;
+pub mod judge;
 pub mod lease;
 pub mod rollout;
 pub mod schedule;
