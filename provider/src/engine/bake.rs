@@ -11,6 +11,16 @@ use super::{Clock, Finding, Gate, GateError, Verdict};
 pub struct Bake {
     pub duration: Duration,
     pub poll_interval: Duration,
+    /// How long the bake may go on past `duration` while the gate is
+    /// pending; `Undecided` after that.
+    pub hold_limit: Duration,
+}
+
+impl Bake {
+    /// A bake that does not hold past its duration.
+    pub fn fixed(duration: Duration, poll_interval: Duration) -> Bake {
+        Bake { duration, poll_interval, hold_limit: duration }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +31,8 @@ pub enum BakeOutcome {
     Failed { finding: Finding, elapsed: Duration },
     /// Stopped from outside (Ctrl-C) after `elapsed`; no verdict.
     Interrupted { elapsed: Duration },
+    /// Still pending when the hold limit came; the gate's last word.
+    Undecided { reason: String, elapsed: Duration },
 }
 
 /// Reported after every look, for progress logs.
@@ -31,9 +43,10 @@ pub struct Progress {
 }
 
 /// Looks at `gate` at once, then every `poll_interval`, and a last time when
-/// `duration` is up. Stops at the first unhealthy verdict, on an error, or
-/// when `stop` is cancelled (within the time it takes the current look to
-/// return, which is cut short too).
+/// `duration` is up; while the gate is pending it goes on looking until
+/// `hold_limit`. Stops at the first unhealthy verdict, on an error, or when
+/// `stop` is cancelled (within the time it takes the current look to return,
+/// which is cut short too).
 pub async fn bake(
     clock: &impl Clock,
     gate: &impl Gate,
@@ -53,13 +66,18 @@ pub async fn bake(
         checks += 1;
         let so_far = elapsed(clock.now());
         progress(Progress { elapsed: so_far, checks });
-        if let Verdict::Unhealthy(finding) = verdict {
-            return Ok(BakeOutcome::Failed { finding, elapsed: so_far });
+        let pending = match verdict {
+            Verdict::Unhealthy(finding) => return Ok(BakeOutcome::Failed { finding, elapsed: so_far }),
+            Verdict::Healthy if so_far >= plan.duration => return Ok(BakeOutcome::Passed { checks }),
+            Verdict::Healthy => None,
+            Verdict::Pending(reason) => Some(reason),
+        };
+        let end = if so_far < plan.duration { plan.duration } else { plan.hold_limit.max(plan.duration) };
+        if so_far >= end {
+            let reason = pending.unwrap_or_default();
+            return Ok(BakeOutcome::Undecided { reason, elapsed: so_far });
         }
-        if so_far >= plan.duration {
-            return Ok(BakeOutcome::Passed { checks });
-        }
-        let nap = plan.poll_interval.min(plan.duration - so_far);
+        let nap = plan.poll_interval.min(end - so_far);
         tokio::select! {
             biased;
             () = stop.cancelled() => return Ok(BakeOutcome::Interrupted { elapsed: elapsed(clock.now()) }),
@@ -97,7 +115,7 @@ mod tests {
         Finding { source: "alarm \"5xx\"".into(), reason: "Threshold crossed".into(), since: None }
     }
 
-    const PLAN: Bake = Bake { duration: Duration::from_secs(600), poll_interval: Duration::from_secs(10) };
+    const PLAN: Bake = Bake { duration: Duration::from_secs(600), poll_interval: Duration::from_secs(10), hold_limit: Duration::from_secs(600) };
 
     #[tokio::test]
     async fn healthy_gate_passes_after_the_whole_duration() {
@@ -112,7 +130,7 @@ mod tests {
     #[tokio::test]
     async fn last_look_lands_exactly_at_the_end() {
         let clock = SimClock::new();
-        let plan = Bake { duration: Duration::from_secs(25), poll_interval: Duration::from_secs(10) };
+        let plan = Bake::fixed(Duration::from_secs(25), Duration::from_secs(10));
         let outcome = bake(&clock, &Scripted::new(vec![Ok(Verdict::Healthy)]), plan, &CancellationToken::new(), |_| {}).await;
         assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 4 }), "0s, 10s, 20s, 25s");
     }
@@ -133,6 +151,21 @@ mod tests {
         let clock = SimClock::new();
         let gate = Scripted::new(vec![Ok(Verdict::Healthy), Err(GateError("throttled".into()))]);
         assert_eq!(bake(&clock, &gate, PLAN, &CancellationToken::new(), |_| {}).await, Err(GateError("throttled".into())));
+    }
+
+    #[tokio::test]
+    async fn a_pending_gate_holds_the_bake_until_evidence_or_the_limit() {
+        let clock = SimClock::new();
+        let plan = Bake { duration: Duration::from_secs(60), poll_interval: Duration::from_secs(10), hold_limit: Duration::from_secs(120) };
+        let waiting = || Ok(Verdict::Pending("50 of 200 canary requests".into()));
+        // Pending through the duration, healthy at 90s: passes then.
+        let mut answers = vec![waiting(); 9];
+        answers.push(Ok(Verdict::Healthy));
+        let outcome = bake(&clock, &Scripted::new(answers), plan, &CancellationToken::new(), |_| {}).await;
+        assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 10 }));
+        // Pending for good: undecided at the limit, with the gate's reason.
+        let outcome = bake(&clock, &Scripted::new(vec![waiting()]), plan, &CancellationToken::new(), |_| {}).await;
+        assert_eq!(outcome, Ok(BakeOutcome::Undecided { reason: "50 of 200 canary requests".into(), elapsed: Duration::from_secs(120) }));
     }
 
     #[tokio::test]

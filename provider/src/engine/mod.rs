@@ -4,6 +4,7 @@
 //! run in simulated time in tests.
 
 pub mod alarms;
+pub mod analysis;
 pub mod bake;
 pub mod clock;
 pub mod judge;
@@ -24,6 +25,10 @@ pub enum Verdict {
     Healthy,
     /// Something is wrong; the bake fails.
     Unhealthy(Finding),
+    /// Nothing is wrong, but there is not yet enough evidence to pass (too
+    /// few canary requests, no data yet). A bake holds until the evidence
+    /// comes or its limit is reached.
+    Pending(String),
 }
 
 /// Why a gate failed, in terms a person can act on.
@@ -43,6 +48,31 @@ pub trait Gate {
     /// Looks once. Errors are failures to look (network, permissions), not
     /// verdicts.
     async fn check(&self) -> Result<Verdict, GateError>;
+
+    /// Where the evidence stands, for history (e.g. the analysis numbers).
+    fn summary(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Two gates that must both pass: the first is looked at first, and its
+/// failure is reported without looking at the second.
+pub struct Both<A, B>(pub A, pub Option<B>);
+
+impl<A: Gate, B: Gate> Gate for Both<A, B> {
+    async fn check(&self) -> Result<Verdict, GateError> {
+        let first = self.0.check().await?;
+        let Some(second) = &self.1 else { return Ok(first) };
+        Ok(match (first, second.check().await?) {
+            (Verdict::Unhealthy(f), _) | (_, Verdict::Unhealthy(f)) => Verdict::Unhealthy(f),
+            (Verdict::Pending(r), _) | (_, Verdict::Pending(r)) => Verdict::Pending(r),
+            (Verdict::Healthy, Verdict::Healthy) => Verdict::Healthy,
+        })
+    }
+
+    fn summary(&self) -> Option<String> {
+        self.1.as_ref().and_then(Gate::summary).or_else(|| self.0.summary())
+    }
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]

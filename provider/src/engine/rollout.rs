@@ -75,6 +75,9 @@ pub enum Cause {
     GateUnreadable(String),
     Router(RouterError),
     Timeout,
+    /// The gates never had enough evidence to pass the step before the
+    /// timeout (no data, too few canary requests).
+    Undecided(String),
     /// Terraform asked the provider to stop (Ctrl-C).
     Stopped,
 }
@@ -86,6 +89,7 @@ impl Cause {
             Cause::GateUnreadable(e) => format!("the gates could not be read: {e}"),
             Cause::Router(e) => format!("traffic could not be shifted: {e}"),
             Cause::Timeout => "the rollout ran past its timeout".into(),
+            Cause::Undecided(reason) => format!("the rollout ran past its timeout without enough evidence to pass ({reason})"),
             Cause::Stopped => "Terraform was interrupted".into(),
         }
     }
@@ -150,7 +154,7 @@ pub async fn run(
             record(&mut history, percent, EventKind::Shift, format!("step {position}: {percent}% to the target, confirmed by {}", router.describe()));
         }
         let left = (rollout.deadline - clock.now()).try_into().unwrap_or(Duration::ZERO);
-        let plan = Bake { duration: step.bake.min(left), poll_interval: rollout.poll_interval };
+        let plan = Bake { duration: step.bake.min(left), poll_interval: rollout.poll_interval, hold_limit: left };
         match bake(clock, gate, plan, stop, |_| {}).await {
             Ok(BakeOutcome::Passed { checks }) if plan.duration < step.bake => {
                 let _ = checks;
@@ -158,13 +162,20 @@ pub async fn run(
                 break;
             }
             Ok(BakeOutcome::Passed { checks }) => {
-                let detail = format!("step {position}: baked {} at {percent}% ({checks} gate checks, all healthy)", crate::duration::format(step.bake));
+                let mut detail = format!("step {position}: baked {} at {percent}% ({checks} gate checks, all healthy)", crate::duration::format(step.bake));
+                if let Some(summary) = gate.summary() {
+                    detail = format!("{detail}; {summary}");
+                }
                 record(&mut history, percent, EventKind::Baked, detail);
             }
             Ok(BakeOutcome::Failed { finding, elapsed }) => {
                 let detail = format!("step {position}: {} after {} at {percent}%: {}", finding.source, crate::duration::format(elapsed), finding.reason);
                 record(&mut history, percent, EventKind::GateFailed, detail);
                 halt = Some((Cause::Gate(finding), position));
+                break;
+            }
+            Ok(BakeOutcome::Undecided { reason, .. }) => {
+                halt = Some((Cause::Undecided(reason), position));
                 break;
             }
             Ok(BakeOutcome::Interrupted { .. }) => {

@@ -111,7 +111,7 @@ fn inputs(value: &Value) -> Result<Inputs, Diagnostics> {
     let poll_interval = duration_of(value.get("poll_interval"), AttributePath::root("poll_interval"), &mut d);
     match (duration, poll_interval) {
         (Some(duration), Some(poll_interval)) if !d.has_errors() => {
-            Ok(Inputs { alarm_names, bake: Bake { duration, poll_interval } })
+            Ok(Inputs { alarm_names, bake: Bake::fixed(duration, poll_interval) })
         }
         _ => {
             if !d.has_errors() {
@@ -247,6 +247,8 @@ async fn run(
                 ),
             ))
         }
+        // Alarm gates are never pending, so this is only for completeness.
+        BakeOutcome::Undecided { reason, .. } => Outcome::Errored(Diagnostics::single("Canary gate undecided", reason)),
         BakeOutcome::Interrupted { elapsed } => Outcome::Errored(Diagnostics::single(
             "Canary gate interrupted",
             format!("Terraform was interrupted {} into a {} gate; no verdict was reached. The state is unchanged, so the next plan runs the gate again.", duration::format(elapsed), duration::format(plan.duration)),
