@@ -66,11 +66,13 @@ mod elbv2;
 mod emulator;
 mod http;
 mod terraform;
+mod traffic;
 mod xml;
 
 pub use alb::AlbFixture;
 pub use aws::{AlarmInfo, AwsClient, AwsError};
 pub use emulator::Emulator;
+pub use traffic::{Behaviour, Traffic};
 pub use terraform::{
     Output, PROVIDER_BINARY, PROVIDER_SOURCE, Running, Terraform, embedded_terraform,
     find_resource, provider_dir, terraform_program,

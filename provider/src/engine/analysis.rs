@@ -49,6 +49,9 @@ struct Progress {
     judge: SequentialJudge,
     /// Start of the first period not read yet.
     cursor: OffsetDateTime,
+    /// Start of the first period judged; data is only missing once that
+    /// period has been read.
+    started: OffsetDateTime,
 }
 
 pub struct AnalysisGate<'c, M, C> {
@@ -71,7 +74,7 @@ impl<'c, M: GroupCounts, C: Clock> AnalysisGate<'c, M, C> {
     pub fn new(metrics: M, clock: &'c C, settings: AnalysisSettings) -> Result<Self, JudgeError> {
         let judge = SequentialJudge::new(settings.max_increase, settings.confidence)?;
         let cursor = align_down(clock.now(), settings.period);
-        Ok(AnalysisGate { metrics, clock, settings, progress: Mutex::new(Progress { judge, cursor }) })
+        Ok(AnalysisGate { metrics, clock, settings, progress: Mutex::new(Progress { judge, cursor, started: cursor }) })
     }
 
     fn numbers(&self, j: &Judgement) -> String {
@@ -113,11 +116,17 @@ impl<M: GroupCounts, C: Clock> Gate for AnalysisGate<'_, M, C> {
                 }
             }
             progress.cursor = progress.cursor.max(settled);
-            progress.judge.judgement()
+            (progress.judge.judgement(), progress.cursor > progress.started)
         };
+        let (judgement, any_period_read) = judgement;
         let served = judgement.totals.canary_requests;
         Ok(if judgement.failed() {
             Verdict::Unhealthy(self.finding(format!("the canary is worse than the baseline: {}", self.numbers(&judgement))))
+        } else if served == 0 && !any_period_read {
+            match self.settings.on_missing_data {
+                MissingData::Ignore => Verdict::Healthy,
+                MissingData::Wait | MissingData::Fail => Verdict::Pending("waiting for the first metric period to settle".into()),
+            }
         } else if served == 0 {
             match self.settings.on_missing_data {
                 MissingData::Wait => Verdict::Pending("no request data for the canary yet".into()),
@@ -173,8 +182,11 @@ mod tests {
         let clock = SimClock::new();
         let store = FakeCounts::default();
         let wait = AnalysisGate::new(&store, &clock, settings(MissingData::Wait)).unwrap();
-        assert!(matches!(wait.check().await, Ok(Verdict::Pending(r)) if r.contains("no request data")));
         let fail = AnalysisGate::new(&store, &clock, settings(MissingData::Fail)).unwrap();
+        // Before any period has settled, data cannot be missing yet.
+        assert!(matches!(fail.check().await, Ok(Verdict::Pending(r)) if r.contains("first metric period")));
+        clock.advance(MINUTE * 2);
+        assert!(matches!(wait.check().await, Ok(Verdict::Pending(r)) if r.contains("no request data")));
         assert!(matches!(fail.check().await, Ok(Verdict::Unhealthy(_))));
         let ignore = AnalysisGate::new(&store, &clock, settings(MissingData::Ignore)).unwrap();
         assert_eq!(ignore.check().await, Ok(Verdict::Healthy));

@@ -15,20 +15,45 @@ use tokio_util::sync::CancellationToken;
 
 use super::{duration_of, rfc3339, step_percent_of, string_list_of};
 use crate::Shared;
-use crate::aws::cloudwatch::CloudWatchAlarms;
+use crate::aws::cloudwatch::{AlbGroupMetrics, CloudWatchAlarms};
 use crate::aws::elbv2::{AlbError, AlbRouter};
 use crate::duration;
 use crate::engine::alarms::{AlarmGate, ResolveError};
+use crate::engine::analysis::{AnalysisGate, AnalysisSettings, MissingData};
 use crate::engine::lease::{self, LeaseRecord};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout};
 use crate::engine::schedule::{Schedule, Step, Strategy};
 use crate::engine::traffic::{Split, TrafficRouter};
-use crate::engine::{Clock, Gate, SystemClock};
+use crate::engine::{Both, Clock, Gate, SystemClock};
 
 pub const TYPE_NAME: &str = "progressive_rollout";
 const MODULE: &str = "progressive.rollout";
 const DEFAULT_POLL_INTERVAL: &str = "10s";
 const DEFAULT_FINAL_BAKE: &str = "0s";
+const DEFAULT_ANALYSIS_METRIC: &str = "5xx";
+const DEFAULT_ON_MISSING_DATA: &str = "wait";
+/// Defaults of the `analysis` block's attributes, filled in at plan time.
+const ANALYSIS_DEFAULTS: [(&str, AnalysisDefault); 5] = [
+    ("metric", AnalysisDefault::Text(DEFAULT_ANALYSIS_METRIC)),
+    ("max_increase", AnalysisDefault::Decimal("0.25")),
+    ("confidence", AnalysisDefault::Decimal("0.99")),
+    ("min_requests", AnalysisDefault::Decimal("200")),
+    ("period", AnalysisDefault::Text("60s")),
+];
+
+enum AnalysisDefault {
+    Text(&'static str),
+    Decimal(&'static str),
+}
+
+impl AnalysisDefault {
+    fn value(&self) -> Value {
+        match self {
+            AnalysisDefault::Text(t) => (*t).into(),
+            AnalysisDefault::Decimal(d) => tfplugin::Number::parse(d).map_or(Value::Null, Value::Number),
+        }
+    }
+}
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The tag on the listener or rule that holds the rollout lease.
@@ -87,7 +112,18 @@ pub fn schema() -> Schema {
         .block("step", Nesting::List, step)
         .attribute(Attribute::defaulted("final_bake", Type::String, DEFAULT_FINAL_BAKE, "How long to keep watching at 100%, as a Go duration. A failing alarm during the final bake still rolls back."))
         .attribute(Attribute::optional("alarm_names", Type::list(Type::String), "CloudWatch metric or composite alarms that gate every step. All must exist before anything moves. `INSUFFICIENT_DATA` is not a failure."))
-        .attribute(Attribute::defaulted("poll_interval", Type::String, DEFAULT_POLL_INTERVAL, "How often to read the alarms during a bake, as a Go duration; at least `\"1s\"`."))
+        .attribute(Attribute::defaulted("poll_interval", Type::String, DEFAULT_POLL_INTERVAL, "How often to read the alarms (and the analysis metrics) during a bake, as a Go duration; at least `\"1s\"`."))
+        .block(
+            "analysis",
+            Nesting::Single,
+            Block::new("Judge the canary against the baseline while both serve: the new target group's error rate against the origin's, from the load balancer's own per-target-group metrics (`RequestCount` and the error count). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout. See docs/analysis.md for the method and its measured numbers.")
+                .attribute(Attribute::defaulted("metric", Type::String, DEFAULT_ANALYSIS_METRIC, "What counts as an error: `5xx` (`HTTPCode_Target_5XX_Count`) or `4xx` (`HTTPCode_Target_4XX_Count`)."))
+                .attribute(Attribute::defaulted("max_increase", Type::Number, "0.25", "Tolerated relative increase of the canary's error rate over the baseline's (0.25: up to 1.25 times)."))
+                .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "Between 0.5 and 1: a canary within tolerance is rolled back with probability at most `1 - confidence`."))
+                .attribute(Attribute::defaulted("min_requests", Type::Number, "200", "No step passes before the canary has served this many requests (over the rollout so far)."))
+                .attribute(Attribute::defaulted("period", Type::String, "60s", "Metric period, as a Go duration: 1s, 5s, 10s, 30s or a multiple of 60s. A period is read once it has been over for one more period.")),
+        )
+        .attribute(Attribute::defaulted("on_missing_data", Type::String, DEFAULT_ON_MISSING_DATA, "What the analysis does while there is no data for the canary: `wait` (no evidence is not a pass: the step holds until data comes or the timeout rolls back), `fail` (roll back) or `ignore` (pass)."))
         .block(
             "timeouts",
             Nesting::Single,
@@ -113,6 +149,7 @@ struct Config {
     schedule: Schedule,
     alarm_names: Vec<String>,
     poll_interval: Duration,
+    analysis: Option<AnalysisSettings>,
     create_timeout: Duration,
     update_timeout: Duration,
 }
@@ -201,6 +238,7 @@ fn validate(config: &Value) -> Diagnostics {
             d.error_at(AttributePath::root("poll_interval"), "Poll interval too short", format!("poll_interval must be at least 1s (it is {}).", duration::format(poll)));
         }
     }
+    analysis(config, &mut d);
     for which in ["create", "update"] {
         let at = AttributePath::root("timeouts").attribute(which);
         if duration_of(config.get("timeouts").get(which), at.clone(), &mut d) == Some(Duration::ZERO) {
@@ -208,6 +246,86 @@ fn validate(config: &Value) -> Diagnostics {
         }
     }
     d
+}
+
+/// The analysis settings, if the block is present and fully known; errors
+/// go to `d` on their attribute.
+fn analysis(config: &Value, d: &mut Diagnostics) -> Option<AnalysisSettings> {
+    let block = config.get("analysis");
+    let at = |name: &str| AttributePath::root("analysis").attribute(name);
+    let on_missing_data = match config.get("on_missing_data").as_str() {
+        None | Some("wait") => MissingData::Wait,
+        Some("fail") => MissingData::Fail,
+        Some("ignore") => MissingData::Ignore,
+        Some(other) => {
+            d.error_at(AttributePath::root("on_missing_data"), "Invalid on_missing_data", format!("on_missing_data must be \"wait\", \"fail\" or \"ignore\", not {other:?}."));
+            MissingData::Wait
+        }
+    };
+    if block.is_null() {
+        return None;
+    }
+    let text_or = |name: &str, default: &'static str| match block.get(name) {
+        Value::Null => Some(default.to_owned()),
+        v => v.as_str().map(str::to_owned),
+    };
+    let number_or = |name: &str, default: f64| match block.get(name) {
+        Value::Null => Some(default),
+        v => v.as_number().map(tfplugin::Number::as_f64),
+    };
+    let error_metric = text_or("metric", DEFAULT_ANALYSIS_METRIC).and_then(|m| match m.as_str() {
+        "5xx" | "4xx" => Some(m),
+        "elb_5xx" => {
+            d.error_at(at("metric"), "Invalid metric", "elb_5xx (HTTPCode_ELB_5XX_Count) is published per load balancer, not per target group, so it cannot tell the canary from the baseline. Use 5xx or 4xx.");
+            None
+        }
+        other => {
+            d.error_at(at("metric"), "Invalid metric", format!("metric must be \"5xx\" or \"4xx\", not {other:?}."));
+            None
+        }
+    });
+    let max_increase = number_or("max_increase", 0.25).filter(|m| {
+        let ok = (0.0..=100.0).contains(m);
+        if !ok {
+            d.error_at(at("max_increase"), "Invalid max_increase", format!("max_increase must be from 0 to 100, not {m}."));
+        }
+        ok
+    });
+    let confidence = number_or("confidence", 0.99).filter(|c| {
+        let ok = 0.5 < *c && *c < 1.0;
+        if !ok {
+            d.error_at(at("confidence"), "Invalid confidence", format!("confidence must be above 0.5 and below 1 (such as 0.99), not {c}."));
+        }
+        ok
+    });
+    let min_requests = match block.get("min_requests") {
+        Value::Null => Some(200),
+        v => v.as_number().and_then(|n| match n.as_i64() {
+            Some(n) if n >= 0 => Some(n as u64),
+            _ => {
+                d.error_at(at("min_requests"), "Invalid min_requests", format!("min_requests must be a whole number of at least 0, not {n}."));
+                None
+            }
+        }),
+    };
+    let period = match block.get("period") {
+        Value::Null => Some(Duration::from_secs(60)),
+        v => duration_of(v, at("period"), d).filter(|p| {
+            let ok = p.subsec_nanos() == 0 && ([1, 5, 10, 30].contains(&p.as_secs()) || (p.as_secs() > 0 && p.as_secs() % 60 == 0));
+            if !ok {
+                d.error_at(at("period"), "Invalid period", format!("CloudWatch periods are 1s, 5s, 10s, 30s or a multiple of 60s, not {}.", duration::format(*p)));
+            }
+            ok
+        }),
+    };
+    Some(AnalysisSettings {
+        label: error_metric?,
+        max_increase: max_increase?,
+        confidence: confidence?,
+        min_requests: min_requests?,
+        period: period?,
+        on_missing_data,
+    })
 }
 
 fn parse(value: &Value) -> Result<Config, Diagnostics> {
@@ -225,6 +343,7 @@ fn parse(value: &Value) -> Result<Config, Diagnostics> {
             schedule,
             alarm_names: string_list_of(value.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).unwrap_or_default(),
             poll_interval,
+            analysis: analysis(value, &mut Diagnostics::default()),
             create_timeout: timeout("create"),
             update_timeout: timeout("update"),
         }),
@@ -276,6 +395,18 @@ fn group_name(arn: &str) -> String {
     }
 }
 
+/// CloudWatch's `LoadBalancer` dimension (`app/<name>/<id>`) from a
+/// listener ARN (`...:listener/app/<name>/<id>/<listener id>`).
+fn load_balancer_dimension(listener_arn: &str) -> String {
+    let resource = listener_arn.split_once(":listener/").map_or(listener_arn, |(_, r)| r);
+    resource.rsplit_once('/').map_or(resource, |(lb, _)| lb).to_owned()
+}
+
+/// CloudWatch's `TargetGroup` dimension (`targetgroup/<name>/<id>`).
+fn target_group_dimension(arn: &str) -> String {
+    arn.split_once(":targetgroup/").map_or_else(|| arn.to_owned(), |(_, r)| format!("targetgroup/{r}"))
+}
+
 /// The group that serves everything, if one does.
 fn sole_server(split: &Split) -> Option<String> {
     let mut serving = split.serving();
@@ -311,10 +442,18 @@ impl Resource for RolloutResource {
     async fn plan(&self, request: PlanRequest<'_>) -> Planned {
         let (prior, config) = (request.prior, request.config);
         let mut state = request.proposed.clone();
-        for (name, default) in [("poll_interval", DEFAULT_POLL_INTERVAL), ("final_bake", DEFAULT_FINAL_BAKE)] {
+        for (name, default) in [("poll_interval", DEFAULT_POLL_INTERVAL), ("final_bake", DEFAULT_FINAL_BAKE), ("on_missing_data", DEFAULT_ON_MISSING_DATA)] {
             if config.get(name).is_null() {
                 state.set_attr(name, default.into());
             }
+        }
+        if let Value::Object(mut block) = config.get("analysis").clone() {
+            for (name, default) in &ANALYSIS_DEFAULTS {
+                if block.get(*name).is_none_or(Value::is_null) {
+                    block.insert((*name).to_owned(), default.value());
+                }
+            }
+            state.set_attr("analysis", Value::Object(block));
         }
         state.set_attr("schedule", schedule(&state, &mut Diagnostics::default()).as_ref().map_or(Value::Unknown, schedule_value));
         let alb = config.get("alb");
@@ -360,8 +499,7 @@ impl Resource for RolloutResource {
             return Applied { state: request.planned.clone(), diagnostics: Diagnostics::default() };
         }
         let router = AlbRouter::new(clients.elbv2.clone(), config.listener_arn.clone(), config.rule_arn.clone());
-        let alarms = CloudWatchAlarms(&clients.cloudwatch);
-        match run(&router, alarms, &config, request.prior, request.stop).await {
+        match run(&router, &clients.cloudwatch, &config, request.prior, request.stop).await {
             Ok(done) => done.into_applied(request.planned, request.prior, &config, &router),
             Err(diagnostics) => Applied { state: request.prior.clone(), diagnostics },
         }
@@ -440,7 +578,8 @@ fn holder() -> String {
 
 /// Checks everything before moving anything, takes the lease, runs the
 /// rollout from the split read under the lease, and releases the lease.
-async fn run(router: &AlbRouter, alarms: CloudWatchAlarms<'_>, config: &Config, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+async fn run(router: &AlbRouter, cloudwatch: &aws_sdk_cloudwatch::Client, config: &Config, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+    let alarms = CloudWatchAlarms(cloudwatch);
     router.split().await.map_err(|e| not_started("Cannot use the load balancer", e.to_string()))?;
     router.check_target_group(&config.target).await.map_err(|e| {
         Diagnostics::single_at(AttributePath::root("alb").attribute("target_group_arn"), "Target group not found", format!("{e}. No traffic was moved."))
@@ -452,7 +591,7 @@ async fn run(router: &AlbRouter, alarms: CloudWatchAlarms<'_>, config: &Config, 
     let me = holder();
     take_lease(router, &me).await?;
     let renewal = tokio::spawn(renew_lease(router.clone(), me));
-    let done = run_leased(router, &gate, config, prior, stop).await;
+    let done = run_leased(router, gate, cloudwatch, config, prior, stop).await;
     renewal.abort();
     if let Err(e) = router.remove_tag(LEASE_TAG).await {
         log::warn(MODULE, "could not remove the rollout lease; it expires by itself", &[("error", e.to_string().into())]);
@@ -465,7 +604,14 @@ fn not_started(summary: &str, detail: String) -> Diagnostics {
 }
 
 /// The part of a rollout that runs under the lease.
-async fn run_leased(router: &AlbRouter, gate: &impl Gate, config: &Config, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+async fn run_leased(
+    router: &AlbRouter,
+    alarms: impl Gate,
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    config: &Config,
+    prior: &Value,
+    stop: &CancellationToken,
+) -> Result<Done, Diagnostics> {
     let split = router.split().await.map_err(|e| not_started("Cannot use the load balancer", e.to_string()))?;
     if sole_server(&split).as_deref() == Some(config.target.as_str()) {
         log::info(MODULE, "target already serves all traffic; nothing to shift", &[("router", router.describe().into())]);
@@ -501,7 +647,21 @@ async fn run_leased(router: &AlbRouter, gate: &impl Gate, config: &Config, prior
         ("steps", config.schedule.steps().len().into()),
         ("timeout", duration::format(timeout).into()),
     ]);
-    let (outcome, history) = rollout::run(router, gate, &SystemClock, &rollout, start, stop, |e| {
+    let analysis = match &config.analysis {
+        Some(settings) => {
+            let metrics = AlbGroupMetrics {
+                client: cloudwatch,
+                load_balancer: load_balancer_dimension(&config.listener_arn),
+                canary: target_group_dimension(&config.target),
+                baseline: target_group_dimension(&origin),
+                error_metric: if settings.label == "4xx" { "HTTPCode_Target_4XX_Count" } else { "HTTPCode_Target_5XX_Count" },
+            };
+            Some(AnalysisGate::new(metrics, &SystemClock, settings.clone()).map_err(|e| not_started("Invalid analysis settings", e.to_string()))?)
+        }
+        None => None,
+    };
+    let gate = Both(alarms, analysis);
+    let (outcome, history) = rollout::run(router, &gate, &SystemClock, &rollout, start, stop, |e| {
         log::info(MODULE, &format!("rollout {}", e.kind.as_str()), &[("percent", e.percent.into()), ("detail", e.detail.clone().into())]);
     })
     .await;
@@ -626,6 +786,28 @@ mod tests {
 
     fn paths(d: &Diagnostics) -> Vec<String> {
         d.0.iter().map(|d| d.attribute.as_ref().map(ToString::to_string).unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn cloudwatch_dimensions_come_from_the_arns() {
+        assert_eq!(load_balancer_dimension(LISTENER), "app/web/50dc6c495c0c9188");
+        assert_eq!(target_group_dimension(BLUE), "targetgroup/blue/73e2d6bc24d8a067");
+    }
+
+    #[test]
+    fn analysis_settings_are_checked_on_their_path() {
+        let analysis = |attrs: &[(&str, Value)]| config(&[("analysis", Value::object(attrs.iter().cloned()))]);
+        assert!(validate(&analysis(&[])).is_empty());
+        let decimal = |d: &str| Value::Number(tfplugin::Number::parse(d).unwrap());
+        assert_eq!(paths(&validate(&analysis(&[("metric", "elb_5xx".into())]))), ["analysis.metric"]);
+        assert_eq!(paths(&validate(&analysis(&[("confidence", decimal("1"))]))), ["analysis.confidence"]);
+        assert_eq!(paths(&validate(&analysis(&[("max_increase", decimal("-0.1"))]))), ["analysis.max_increase"]);
+        assert_eq!(paths(&validate(&analysis(&[("min_requests", decimal("2.5"))]))), ["analysis.min_requests"]);
+        assert_eq!(paths(&validate(&analysis(&[("period", "45s".into())]))), ["analysis.period"]);
+        assert_eq!(paths(&validate(&config(&[("on_missing_data", "later".into())]))), ["on_missing_data"]);
+        let parsed = analysis(&[("confidence", decimal("0.95"))]);
+        let settings = super::analysis(&parsed, &mut Diagnostics::default()).unwrap();
+        assert_eq!((settings.confidence, settings.max_increase, settings.min_requests), (0.95, 0.25, 200));
     }
 
     #[test]

@@ -1,0 +1,154 @@
+//! The `analysis` judgement of `progressive_rollout` under real Terraform:
+//! the traffic simulator publishes per-target-group ALB metrics to the
+//! emulator, following the listener's weights, and no alarm is involved.
+
+use std::time::{Duration, Instant};
+
+use acceptance_tests::{AlbFixture, AwsClient, Behaviour, Emulator, Terraform, Traffic};
+use serde_json::Value;
+
+const ADDRESS: &str = "progressive_rollout.web";
+
+struct Bed {
+    emulator: Emulator,
+    aws: AwsClient,
+    fx: AlbFixture,
+    tf: Terraform,
+}
+
+fn bed() -> Bed {
+    let emulator = Emulator::start();
+    let aws = emulator.client();
+    let fx = AlbFixture::create(&aws);
+    let tf = Terraform::new(&emulator);
+    Bed { emulator, aws, fx, tf }
+}
+
+/// 100 requests/s; blue errs on 1% of them, green on `green_error_rate`.
+fn traffic(b: &Bed, green_error_rate: f64) -> Traffic {
+    let groups = [
+        Behaviour { target_group_arn: &b.fx.blue_arn, error_rate: 0.01 },
+        Behaviour { target_group_arn: &b.fx.green_arn, error_rate: green_error_rate },
+    ];
+    Traffic::start(&b.emulator, &b.fx.listener_arn, None, 100.0, &groups)
+}
+
+fn config(b: &Bed, body: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    progressive = {{ source = "progressive-delivery/progressive" }}
+  }}
+}}
+
+provider "progressive" {{}}
+
+resource "progressive_rollout" "web" {{
+  alb {{
+    listener_arn     = "{}"
+    target_group_arn = "{}"
+  }}
+  poll_interval = "1s"
+{body}
+}}
+"#,
+        b.fx.listener_arn, b.fx.green_arn
+    )
+}
+
+const ANALYSIS: &str = "  analysis {\n    period = \"5s\"\n    min_requests = 100\n  }";
+
+fn green_percent(b: &Bed) -> u32 {
+    let weights = b.aws.listener_weights(&b.fx.listener_arn);
+    let total: u32 = weights.values().sum();
+    weights.get(&b.fx.green_arn).map_or(0, |w| w * 100 / total.max(1))
+}
+
+fn values(tf: &Terraform) -> Value {
+    tf.resource(ADDRESS).unwrap_or_else(|| panic!("{ADDRESS} not in state"))["values"].clone()
+}
+
+#[test]
+fn analysis_rolls_back_a_bad_canary() {
+    let b = bed();
+    let _traffic = traffic(&b, 0.20);
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"2m\"\n  }}\n{ANALYSIS}")));
+    let started = Instant::now();
+    let out = b.tf.apply();
+    out.assert_failed_with(&[
+        "Rollout rolled back: canary analysis (5xx) is failing: the canary is worse than the baseline",
+        "At step 1 of 2, with 20% of traffic on",
+        "against a threshold of 100 (confidence 0.99, max_increase 0.25)",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(60), "caught in {:?}, long before the 2m bake ended", started.elapsed());
+    assert_eq!(green_percent(&b), 0, "all traffic back on blue, read from the listener");
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "rolled_back");
+    assert!(v["rollback_reason"].as_str().unwrap().contains("canary analysis (5xx)"));
+    let failed = v["history"].as_array().unwrap().iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
+    assert!(failed["detail"].as_str().unwrap().contains("5xx in"), "{failed}");
+}
+
+#[test]
+fn analysis_promotes_a_good_canary() {
+    let b = bed();
+    let _traffic = traffic(&b, 0.01);
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"15s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(green_percent(&b), 100);
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "promoted");
+    let baked = &v["history"][1];
+    assert_eq!(baked["event"], "baked");
+    let detail = baked["detail"].as_str().unwrap();
+    assert!(detail.contains("; canary ") && detail.contains("requests"), "the verdict's numbers are in history: {detail}");
+    assert_eq!(v["analysis"]["confidence"], 0.99, "defaults are filled in");
+    assert_eq!(v["on_missing_data"], "wait");
+}
+
+#[test]
+fn analysis_missing_data_fail_rolls_back() {
+    let b = bed();
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 10\n    bake = \"30s\"\n  }}\n  on_missing_data = \"fail\"\n{ANALYSIS}")));
+    b.tf.apply().assert_failed_with(&["Rollout rolled back", "no request data for the canary (on_missing_data = \"fail\")"]);
+    assert_eq!(green_percent(&b), 0);
+}
+
+#[test]
+fn analysis_missing_data_wait_holds_until_the_timeout() {
+    let b = bed();
+    b.tf.write_config(&config(
+        &b,
+        &format!("  canary {{\n    percent = 10\n    bake = \"1s\"\n  }}\n{ANALYSIS}\n  timeouts {{\n    create = \"15s\"\n  }}"),
+    ));
+    let started = Instant::now();
+    b.tf.apply().assert_failed_with(&["ran past its timeout without enough evidence to pass", "no request data for the canary yet"]);
+    assert!(started.elapsed() >= Duration::from_secs(15), "the 1s bake held until the 15s timeout");
+    assert_eq!(green_percent(&b), 0);
+}
+
+#[test]
+fn analysis_missing_data_ignore_passes() {
+    let b = bed();
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 10\n    bake = \"2s\"\n  }}\n  on_missing_data = \"ignore\"\n{ANALYSIS}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(green_percent(&b), 100);
+}
+
+#[test]
+fn analysis_settings_are_validated_at_plan_time() {
+    let b = bed();
+    let cases = [
+        ("  analysis {\n    period = \"45s\"\n  }", "Invalid period", "period = \"45s\""),
+        ("  analysis {\n    confidence = 1\n  }", "Invalid confidence", "confidence = 1"),
+        ("  analysis {\n    metric = \"elb_5xx\"\n  }", "Invalid metric", "published per load balancer"),
+        ("  on_missing_data = \"later\"", "Invalid on_missing_data", "on_missing_data = \"later\""),
+    ];
+    for (body, summary, line) in cases {
+        b.tf.write_config(&config(&b, body));
+        b.tf.run(&["plan", "-no-color"]).assert_failed_with(&[summary, line]);
+    }
+}

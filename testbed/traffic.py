@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Traffic simulator for the local emulator: ALB metrics that follow the weights.
+
+Every interval it reads the listener's (or a rule's) forward weights from the
+emulator, sends that interval's requests (Poisson, `--rate` per second in
+total) to the target groups in proportion, draws each group's 5xx responses
+with its own error rate, and publishes what an Application Load Balancer
+would: `RequestCount`, `HTTPCode_Target_5XX_Count` (only when there were
+errors, as ALB does) and `TargetResponseTime`, in namespace
+`AWS/ApplicationELB` with the `TargetGroup` and `LoadBalancer` dimensions.
+
+    traffic.py --listener ARN [--rule ARN] --group ARN=ERROR_RATE[:LATENCY_S] ...
+               [--rate 100] [--interval 1] [--seed 1]
+
+Talks only to AWS_ENDPOINT_URL, which must be a loopback address. Stops on
+SIGTERM or SIGINT, or when its standard input closes with --exit-on-stdin-eof.
+"""
+
+import argparse
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from urllib.parse import urlparse
+
+import boto3
+
+
+def client(service):
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    if urlparse(endpoint).hostname not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit(f"traffic.py only talks to a local emulator, not {endpoint}")
+    return boto3.client(service, endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"))
+
+
+def poisson(rng, mean):
+    if mean < 30:
+        limit, k, product = math.exp(-mean), 0, rng.random()
+        while product > limit:
+            k, product = k + 1, product * rng.random()
+        return k
+    return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+
+
+def binomial(rng, n, p):
+    return sum(1 for _ in range(n) if rng.random() < p)
+
+
+def weights(elb, listener, rule):
+    if rule:
+        actions = elb.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"]
+    else:
+        actions = elb.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"]
+    forward = next((a for a in actions if a["Type"] == "forward"), None)
+    if forward is None:
+        return {}
+    groups = forward.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": forward["TargetGroupArn"]}]
+    return {g["TargetGroupArn"]: g.get("Weight", 1) for g in groups}
+
+
+def dimension(arn, kind):
+    # arn:...:targetgroup/name/id -> targetgroup/name/id; listener/app/x/y/z -> app/x/y
+    resource = arn.split(":", 5)[5]
+    if kind == "TargetGroup":
+        return resource
+    return resource.split("/", 1)[1].rsplit("/", 1)[0]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--listener", required=True)
+    ap.add_argument("--rule")
+    ap.add_argument("--group", action="append", default=[], help="ARN=ERROR_RATE[:LATENCY_SECONDS]")
+    ap.add_argument("--rate", type=float, default=100.0, help="requests per second in total")
+    ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--exit-on-stdin-eof", action="store_true")
+    args = ap.parse_args()
+
+    behaviour = {}
+    for spec in args.group:
+        arn, _, rest = spec.partition("=")
+        rate, _, latency = rest.partition(":")
+        behaviour[arn] = (float(rate or 0), float(latency or 0.05))
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    rng = random.Random(args.seed)
+    elb, cw = client("elbv2"), client("cloudwatch")
+    load_balancer = dimension(args.listener, "LoadBalancer")
+    print("traffic: running", flush=True)
+    while not stop.is_set():
+        tick = time.time()
+        split = weights(elb, args.listener, args.rule)
+        total = sum(split.values()) or 1
+        now = datetime.now(timezone.utc)
+        data = []
+        for arn, weight in split.items():
+            requests = poisson(rng, args.rate * args.interval * weight / total)
+            if requests == 0:
+                continue
+            error_rate, latency = behaviour.get(arn, (0.0, 0.05))
+            errors = binomial(rng, requests, error_rate)
+            dims = [{"Name": "TargetGroup", "Value": dimension(arn, "TargetGroup")}, {"Name": "LoadBalancer", "Value": load_balancer}]
+            data.append({"MetricName": "RequestCount", "Dimensions": dims, "Timestamp": now, "Value": requests, "Unit": "Count"})
+            if errors:
+                data.append({"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Timestamp": now, "Value": errors, "Unit": "Count"})
+            data.append({"MetricName": "TargetResponseTime", "Dimensions": dims, "Timestamp": now, "Value": latency, "Unit": "Seconds"})
+        if data:
+            cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data)
+        stop.wait(max(0.0, args.interval - (time.time() - tick)))
+
+
+if __name__ == "__main__":
+    main()
