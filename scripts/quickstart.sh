@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The main job, on a fresh machine: build the provider, start the local AWS
 # emulator with a load balancer (blue and green target groups) and a 5xx
-# alarm, and run two releases of examples/quickstart with the real Terraform
-# CLI:
-#   1. release green: canary 20%, bake, 100%, final bake -> promoted (exit 0)
-#   2. release blue: the alarm fires during the canary -> rolled back to green,
-#      and the apply exits non-zero, as it must
+# alarm, start simulated traffic (blue's build fails 15% of requests, green's
+# 1%), and run two releases of examples/quickstart with the real Terraform CLI:
+#   1. release green: canary 20%, bake, 100%, final bake -> promoted (exit 0);
+#      green is better than its baseline, which never causes a rollback
+#   2. release blue: the canary analysis finds blue worse than green during
+#      the canary -> rolled back to green by the analysis alone (no alarm was
+#      touched), and the apply exits non-zero, as it must
 # Prints each release's steps and verdicts, and the listener's weights read
 # back from the emulator. Exits 0 when both releases behaved that way.
 set -euo pipefail
@@ -18,7 +20,9 @@ cargo build --quiet -p terraform-provider-progressive
 
 work=$(mktemp -d)
 emulator_pid=
+traffic_pid=
 cleanup() {
+    [[ -n $traffic_pid ]] && kill "$traffic_pid" 2>/dev/null && wait "$traffic_pid" 2>/dev/null
     [[ -n $emulator_pid ]] && kill "$emulator_pid" 2>/dev/null && wait "$emulator_pid" 2>/dev/null
     rm -rf -- "$work"
 }
@@ -56,9 +60,14 @@ cp "$root/examples/quickstart/main.tf" "$work/"
 
 echo "==> creating the load balancer, target groups blue and green, and alarm web-5xx"
 "${fixtures[@]}" alb >"$work/fixtures.auto.tfvars.json"
-listener=$("$root/.venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["listener_arn"])' "$work/fixtures.auto.tfvars.json")
-blue=$("$root/.venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["blue_arn"])' "$work/fixtures.auto.tfvars.json")
+arn() { "$root/.venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/fixtures.auto.tfvars.json" "$1"; }
+listener=$(arn listener_arn)
 "${fixtures[@]}" weights "$listener" "$work/fixtures.auto.tfvars.json"
+
+echo "==> simulated traffic: 100 requests/s through the listener; blue fails 15%, green 1%"
+"$root/.venv/bin/python" "$root/testbed/traffic.py" --listener "$listener" --rate 100 \
+    --group "$(arn blue_arn)=0.15" --group "$(arn green_arn)=0.01" >"$work/traffic.log" 2>&1 </dev/null &
+traffic_pid=$!
 
 tf() { (cd "$work" && "$terraform" "$@"); }
 report() {
@@ -76,14 +85,11 @@ echo "==> release 1: terraform apply exited $first"
 report | tee "$work/release1"
 
 echo
-echo "==> release 2: move traffic back to blue; web-5xx fires while blue has its 20% canary"
-"${fixtures[@]}" trip-at "$listener" "$blue" 20 "Threshold Crossed: 5xx count 42 > 5 (1 datapoint)" &
-tripper=$!
+echo "==> release 2: move traffic back to blue (the build that fails 15% of requests)"
 set +e
 tf apply -auto-approve -no-color -compact-warnings -var color=blue
 second=$?
 set -e
-wait "$tripper" || true
 echo "==> release 2: terraform apply exited $second"
 report | tee "$work/release2"
 
@@ -91,8 +97,9 @@ echo
 if [[ $first -eq 0 && $second -ne 0 ]] \
     && grep -q "status=promoted" "$work/release1" && grep -q "green 100%" "$work/release1" \
     && grep -q "status=rolled_back" "$work/release2" && grep -q "green 100%" "$work/release2"; then
-    echo "As expected: green was promoted step by step; the release of blue was rolled back"
-    echo "by the alarm during its canary, all traffic is on green again, and the apply failed."
+    echo "As expected: green was promoted step by step; the release of blue was rolled back by the"
+    echo "canary analysis during its canary (no alarm fired), all traffic is on green again, and the"
+    echo "apply failed."
     exit 0
 fi
 echo "The quickstart did not behave as expected." >&2

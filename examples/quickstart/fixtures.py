@@ -3,21 +3,17 @@
     fixtures.py alb                      create the load balancer, blue and green target
                                          groups, a listener forwarding to blue, and the
                                          alarm web-5xx; print them as Terraform variables
-    fixtures.py trip-at LISTENER TG PERCENT REASON
-                                         when TG gets PERCENT% of the listener's traffic,
-                                         put web-5xx into ALARM with REASON
     fixtures.py weights LISTENER NAMES.json
                                          print the listener's weights, read back from the emulator
     fixtures.py summary                  the rollout's story from `terraform show -json` on stdin
 
-The emulator does not evaluate alarms, so a regression is simulated by
-setting the alarm's state, as CloudWatch would when the 5xx rate breached.
+Traffic and its errors come from testbed/traffic.py, which publishes the
+load balancer's per-target-group metrics to the emulator.
 """
 
 import json
 import os
 import sys
-import time
 from urllib.parse import urlparse
 
 import boto3
@@ -65,17 +61,6 @@ def weights(listener):
     return {g["TargetGroupArn"]: 100 * g.get("Weight", 1) // total for g in groups if g.get("Weight", 1) > 0}
 
 
-def trip_at(listener, group, percent, reason):
-    deadline = time.time() + 120
-    while weights(listener).get(group, 0) != int(percent):
-        if time.time() > deadline:
-            sys.exit(f"{group} never reached {percent}%")
-        time.sleep(0.05)
-    time.sleep(1.5)
-    client("cloudwatch").set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason=reason)
-    print(f"    [emulator] web-5xx -> ALARM: {reason}", flush=True)
-
-
 def summary(state):
     for r in state.get("values", {}).get("root_module", {}).get("resources", []):
         v = r["values"]
@@ -90,8 +75,6 @@ if __name__ == "__main__":
     command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
     if command == "alb" and not args:
         create_alb()
-    elif command == "trip-at" and len(args) == 4:
-        trip_at(*args)
     elif command == "weights" and len(args) == 2:
         names = json.load(open(args[1]))
         labels = {names["blue_arn"]: "blue", names["green_arn"]: "green"}
