@@ -5,9 +5,10 @@
 //!    second; the alarm is put into ALARM at a random phase of the poll cycle,
 //!    and the time until the listener, read back with the independent client,
 //!    shows 100% on the origin is measured. 50 trials.
-//! 2. Step overhead: a linear rollout of ten steps with zero-length bakes, so
-//!    its whole duration is overhead: shift, read-back verification and one
-//!    gate check per step. 10 runs.
+//! 2. Step overhead: a linear rollout of ten steps baking one second each;
+//!    the time beyond the ten seconds of bakes, per step, is overhead: the
+//!    shift, its read-back verification, and any wait for the shared alarm
+//!    poller's next fetch that a bake's last look adds. 5 runs.
 //!
 //! The rollout runs on the provider's own engine and AWS adapters (the same
 //! code `terraform apply` runs), talking to moto through the AWS SDK.
@@ -15,7 +16,6 @@
 use std::time::{Duration, Instant};
 
 use acceptance_tests::{AlbFixture, AwsClient, Emulator};
-use terraform_provider_progressive::aws::cloudwatch::CloudWatchAlarms;
 use terraform_provider_progressive::aws::elbv2::AlbRouter;
 use terraform_provider_progressive::aws::{Clients, connect};
 use terraform_provider_progressive::config::ProviderConfig;
@@ -65,11 +65,11 @@ fn row(what: &str, samples: &[Duration]) {
     println!("| {what} | {} | {} | {} | {} |", sorted.len(), ms(at(0.5)), ms(at(0.99)), ms(at(1.0)));
 }
 
-fn rollout(fx: &AlbFixture, strategy: Strategy) -> Rollout {
+fn rollout(fx: &AlbFixture, strategy: Strategy, final_bake: Duration) -> Rollout {
     Rollout {
         origin: fx.blue_arn.clone(),
         target: fx.green_arn.clone(),
-        schedule: Schedule::new(&strategy, Duration::ZERO).unwrap(),
+        schedule: Schedule::new(&strategy, final_bake).unwrap(),
         poll_interval: POLL,
         deadline: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
     }
@@ -77,10 +77,11 @@ fn rollout(fx: &AlbFixture, strategy: Strategy) -> Rollout {
 
 /// Starts a rollout on its own task; the handle yields its outcome.
 fn start(runtime: &tokio::runtime::Runtime, clients: &Clients, fx: &AlbFixture, plan: Rollout) -> tokio::task::JoinHandle<Outcome> {
-    let (elbv2, cloudwatch, listener) = (clients.elbv2.clone(), clients.cloudwatch.clone(), fx.listener_arn.clone());
+    let (elbv2, alarms, listener) = (clients.elbv2.clone(), clients.alarms.clone(), fx.listener_arn.clone());
     runtime.spawn(async move {
         let router = AlbRouter::new(elbv2, listener, None);
-        let (gate, _) = AlarmGate::resolve(CloudWatchAlarms(&cloudwatch), vec![ALARM.to_owned()]).await.unwrap();
+        let names = vec![ALARM.to_owned()];
+        let (gate, _) = AlarmGate::resolve(alarms.subscribe(&names), names).await.unwrap();
         rollout::run(&router, &gate, &SystemClock, &plan, 0, &CancellationToken::new(), |_| {}).await.0
     })
 }
@@ -110,7 +111,7 @@ fn rollback_latency(runtime: &tokio::runtime::Runtime, clients: &Clients, aws: &
     for trial in 0..TRIALS {
         aws.set_listener_weights(&fx.listener_arn, &[(&fx.blue_arn, 1)]);
         aws.set_alarm_state(ALARM, "OK", "bench: reset");
-        let handle = start(runtime, clients, fx, rollout(fx, Strategy::Canary { percent: 10, bake: Duration::from_secs(600) }));
+        let handle = start(runtime, clients, fx, rollout(fx, Strategy::Canary { percent: 10, bake: Duration::from_secs(600) }, Duration::ZERO));
         wait_for_green(aws, fx, 10);
         std::thread::sleep(phase());
         let tripped = Instant::now();
@@ -126,14 +127,16 @@ fn rollback_latency(runtime: &tokio::runtime::Runtime, clients: &Clients, aws: &
 
 fn step_overhead(runtime: &tokio::runtime::Runtime, clients: &Clients, aws: &AwsClient, fx: &AlbFixture) -> Vec<Duration> {
     aws.set_alarm_state(ALARM, "OK", "bench: healthy");
-    (0..10)
+    (0..5)
         .map(|run| {
             aws.set_listener_weights(&fx.listener_arn, &[(&fx.blue_arn, 1)]);
-            let plan = rollout(fx, Strategy::Linear { step_percent: 10, interval: Duration::ZERO });
+            let second = Duration::from_secs(1);
+            let plan = rollout(fx, Strategy::Linear { step_percent: 10, interval: second }, second);
             let steps = plan.schedule.steps().len() as u32;
+            let baking = plan.schedule.total_bake();
             let started = Instant::now();
             let outcome = runtime.block_on(start(runtime, clients, fx, plan)).unwrap();
-            let per_step = started.elapsed() / steps;
+            let per_step = started.elapsed().saturating_sub(baking) / steps;
             assert_eq!(outcome, Outcome::Promoted);
             eprintln!("overhead run {run}: {per_step:?} per step over {steps} steps");
             per_step

@@ -158,6 +158,15 @@ impl Emulator {
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("emulator.log")).unwrap_or_default()
     }
+
+    /// How many `operation` requests the AWS SDK has made so far (the
+    /// provider's calls): they arrive as RPCv2-CBOR at
+    /// `/service/<service>/operation/<operation>` and are logged one a line.
+    /// The test bed's own client speaks the Query protocol and is not counted.
+    pub fn sdk_calls(&self, operation: &str) -> usize {
+        let path = format!("/operation/{operation} ");
+        self.log().lines().filter(|line| line.contains(&path)).count()
+    }
 }
 
 impl Drop for Emulator {

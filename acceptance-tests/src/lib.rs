@@ -65,6 +65,7 @@ mod aws;
 mod elbv2;
 mod emulator;
 mod http;
+pub mod scenarios;
 mod terraform;
 mod traffic;
 mod xml;

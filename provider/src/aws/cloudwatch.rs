@@ -15,9 +15,9 @@ use crate::engine::judge::Counts;
 /// DescribeAlarms takes at most this many names per call.
 const NAMES_PER_CALL: usize = 100;
 
-pub struct CloudWatchAlarms<'a>(pub &'a aws_sdk_cloudwatch::Client);
+pub struct CloudWatchAlarms(pub aws_sdk_cloudwatch::Client);
 
-impl AlarmSource for CloudWatchAlarms<'_> {
+impl AlarmSource for CloudWatchAlarms {
     async fn describe(&self, names: &[String]) -> Result<Vec<AlarmStatus>, GateError> {
         let mut found = Vec::with_capacity(names.len());
         for chunk in names.chunks(NAMES_PER_CALL) {

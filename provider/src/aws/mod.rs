@@ -4,19 +4,29 @@
 pub mod cloudwatch;
 pub mod elbv2;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::region::Region;
 
 use crate::config::ProviderConfig;
+use crate::engine::poller::AlarmPoller;
+use cloudwatch::CloudWatchAlarms;
 
 /// The clients resources use, built once at ConfigureProvider.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// The one alarm reader every gate of this process shares.
+    pub alarms: Arc<AlarmPoller<CloudWatchAlarms>>,
 }
+
+/// How long a look waits for others to share its alarm fetch.
+const ALARM_GATHER: Duration = Duration::from_millis(25);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -61,8 +71,10 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
     if let Some(url) = config.endpoint("elbv2") {
         elbv2 = elbv2.endpoint_url(url);
     }
+    let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build());
     Ok(Clients {
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build()),
+        alarms: AlarmPoller::new(CloudWatchAlarms(cloudwatch.clone()), ALARM_GATHER),
+        cloudwatch,
         elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
     })
 }

@@ -14,9 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Outcome, duration_of, rfc3339, string_list_of};
 use crate::Shared;
-use crate::aws::cloudwatch::CloudWatchAlarms;
 use crate::duration;
-use crate::engine::alarms::{AlarmGate, ResolveError};
+use crate::engine::alarms::{AlarmGate, AlarmSource, ResolveError};
 use crate::engine::{Bake, BakeOutcome, SystemClock, bake};
 
 pub const TYPE_NAME: &str = "progressive_canary_gate";
@@ -168,7 +167,8 @@ impl Resource for CanaryGate {
             Some(id) => id.to_owned(),
             None => uuid::Uuid::new_v4().to_string(),
         };
-        let outcome = run(CloudWatchAlarms(&clients.cloudwatch), inputs, &id, request.stop).await;
+        let alarms = clients.alarms.subscribe(&inputs.alarm_names);
+        let outcome = run(alarms, inputs, &id, request.stop).await;
         outcome.into_applied(request.prior, request.planned, &id)
     }
 
@@ -187,7 +187,7 @@ impl Resource for CanaryGate {
 
 /// Resolves the alarms and bakes, logging progress.
 async fn run(
-    source: CloudWatchAlarms<'_>,
+    source: impl AlarmSource,
     inputs: Inputs,
     id: &str,
     stop: &CancellationToken,

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{duration_of, rfc3339, step_percent_of, string_list_of};
 use crate::Shared;
-use crate::aws::cloudwatch::{AlbGroupMetrics, CloudWatchAlarms};
+use crate::aws::Clients;
+use crate::aws::cloudwatch::AlbGroupMetrics;
 use crate::aws::elbv2::{AlbError, AlbRouter};
 use crate::duration;
 use crate::engine::alarms::{AlarmGate, ResolveError};
@@ -499,7 +500,7 @@ impl Resource for RolloutResource {
             return Applied { state: request.planned.clone(), diagnostics: Diagnostics::default() };
         }
         let router = AlbRouter::new(clients.elbv2.clone(), config.listener_arn.clone(), config.rule_arn.clone());
-        match run(&router, &clients.cloudwatch, &config, request.prior, request.stop).await {
+        match run(&router, &clients, &config, request.prior, request.stop).await {
             Ok(done) => done.into_applied(request.planned, request.prior, &config, &router),
             Err(diagnostics) => Applied { state: request.prior.clone(), diagnostics },
         }
@@ -578,8 +579,9 @@ fn holder() -> String {
 
 /// Checks everything before moving anything, takes the lease, runs the
 /// rollout from the split read under the lease, and releases the lease.
-async fn run(router: &AlbRouter, cloudwatch: &aws_sdk_cloudwatch::Client, config: &Config, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
-    let alarms = CloudWatchAlarms(cloudwatch);
+async fn run(router: &AlbRouter, clients: &Clients, config: &Config, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+    let alarms = clients.alarms.subscribe(&config.alarm_names);
+    let cloudwatch = &clients.cloudwatch;
     router.split().await.map_err(|e| not_started("Cannot use the load balancer", e.to_string()))?;
     router.check_target_group(&config.target).await.map_err(|e| {
         Diagnostics::single_at(AttributePath::root("alb").attribute("target_group_arn"), "Target group not found", format!("{e}. No traffic was moved."))
