@@ -554,6 +554,7 @@ impl Resource for RolloutResource {
         state.set_attr("alb", alb_value(&listener, rule.as_deref(), target));
         state.set_attr("final_bake", DEFAULT_FINAL_BAKE.into());
         state.set_attr("poll_interval", DEFAULT_POLL_INTERVAL.into());
+        state.set_attr("on_missing_data", DEFAULT_ON_MISSING_DATA.into());
         state.set_attr("schedule", schedule_value(&schedule));
         state.set_attr("status", (if sole_server(&split).is_some() { "promoted" } else { "interrupted" }).into());
         state.set_attr("traffic", traffic_value(&split));
