@@ -229,7 +229,7 @@ fn gate_validation_errors_point_at_the_attribute() {
         out.assert_failed_with(&[summary, source_line]);
     }
     tf.write_config(&config("", "resource \"progressive_canary_gate\" \"gate\" {\n  alarm_names = []\n  duration = \"1m\"\n}"));
-    tf.run(&["plan", "-no-color"]).assert_failed_with(&["No alarms to watch", "alarm_names = []"]);
+    tf.run(&["plan", "-no-color"]).assert_failed_with(&["Nothing to watch", "alarm_names = []"]);
     tf.write_config(&gate(&["a", "a"], "  duration = \"1m\""));
     tf.run(&["plan", "-no-color"]).assert_failed_with(&["Duplicate name in alarm_names"]);
 }
@@ -255,7 +255,7 @@ fn provider_schema_is_served_to_terraform() {
     let provider = &schema["provider_schemas"]["registry.terraform.io/progressive-delivery/progressive"];
     let gate = &provider["resource_schemas"]["progressive_canary_gate"]["block"]["attributes"];
     assert_eq!(gate["alarm_names"]["type"], serde_json::json!(["list", "string"]));
-    assert_eq!(gate["alarm_names"]["required"], true);
+    assert_eq!(gate["alarm_names"]["optional"], true, "alarms or metric blocks, or both");
     assert_eq!(gate["triggers"]["type"], serde_json::json!(["map", "string"]));
     assert_eq!(gate["status"]["computed"], true);
     assert_eq!(gate["poll_interval"]["optional"], true);
@@ -308,4 +308,43 @@ fn credentials_never_reach_logs_plan_or_state() {
         assert!(!text.contains(key_id), "the access key id appears in the {name}");
     }
     assert!(tf.log().contains("canary gate watching alarms"), "provider logs were captured");
+}
+
+/// A metric gate on a latency the test puts into the emulator. (moto computes
+/// no percentiles, so the statistic here is Maximum; percentile queries are
+/// covered by unit tests of the CloudWatch adapter.)
+const LATENCY_GATE: &str = r#"  metric {
+    name       = "latency"
+    comparison = "<="
+    threshold  = 0.8
+    window     = "5m"
+    query {
+      namespace   = "Acceptance"
+      metric_name = "Latency"
+      stat        = "Maximum"
+      period      = "60s"
+    }
+  }"#;
+
+#[test]
+fn gate_metric_threshold_fails_the_gate() {
+    let (emulator, tf) = setup(&[]);
+    // moto answers statistics from the data put; a single point is its own maximum.
+    emulator.client().put_metric_data("Acceptance", "Latency", 1.4);
+    tf.write_config(&config("", &format!("resource \"progressive_canary_gate\" \"gate\" {{\n  duration = \"3s\"\n  poll_interval = \"1s\"\n{LATENCY_GATE}\n}}")));
+    tf.apply().assert_failed_with(&["Canary gate failed: metric \"latency\" is failing", "1.4 breaches the condition <= 0.8"]);
+    assert_eq!(tf.resource(ADDRESS).unwrap()["values"]["status"], "failed");
+}
+
+#[test]
+fn gate_metric_threshold_passes_and_missing_data_waits() {
+    let (emulator, tf) = setup(&[]);
+    let gate = |extra: &str| config("", &format!("resource \"progressive_canary_gate\" \"gate\" {{\n  duration = \"2s\"\n  poll_interval = \"1s\"\n{extra}\n{LATENCY_GATE}\n}}"));
+    // No data at all: with on_missing_data = "wait" the gate reaches no verdict.
+    tf.write_config(&gate(""));
+    tf.apply().assert_failed_with(&["Canary gate reached no verdict", "no data for metric \"latency\""]);
+    emulator.client().put_metric_data("Acceptance", "Latency", 0.3);
+    let out = tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(tf.resource(ADDRESS).unwrap()["values"]["status"], "passed");
 }

@@ -1,4 +1,4 @@
-//! CloudWatch as the engine's [`AlarmSource`] and [`GroupCounts`].
+//! CloudWatch as the engine's [`AlarmSource`], [`GroupCounts`] and [`MetricSource`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use crate::engine::GateError;
 use crate::engine::alarms::{AlarmSource, AlarmState, AlarmStatus};
 use crate::engine::analysis::GroupCounts;
 use crate::engine::judge::Counts;
+use crate::engine::metric::MetricSource;
 
 /// DescribeAlarms takes at most this many names per call.
 const NAMES_PER_CALL: usize = 100;
@@ -140,5 +141,145 @@ impl GroupCounts for AlbGroupMetrics<'_> {
             .into_iter()
             .filter_map(|(secs, counts)| Some((OffsetDateTime::from_unix_timestamp(secs).ok()?, counts)))
             .collect())
+    }
+}
+
+/// One metric of a threshold gate, as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuerySpec {
+    /// Set when an expression refers to this metric.
+    pub id: Option<String>,
+    pub namespace: String,
+    pub metric_name: String,
+    pub dimensions: Vec<(String, String)>,
+    /// `Sum`, `Average`, `p99`, ... as CloudWatch names statistics.
+    pub stat: String,
+    pub period: Duration,
+}
+
+/// A threshold gate's metric (or metric math) on CloudWatch.
+pub struct CloudWatchMetric {
+    pub client: aws_sdk_cloudwatch::Client,
+    pub queries: Vec<MetricQuerySpec>,
+    pub expression: Option<String>,
+}
+
+/// The id of the query whose values the gate compares.
+const RESULT_ID: &str = "result";
+
+/// The GetMetricData queries for a gate: each metric, and the expression
+/// over them when there is one (then only the expression returns data).
+pub fn metric_data_queries(queries: &[MetricQuerySpec], expression: Option<&str>) -> Vec<MetricDataQuery> {
+    let mut out: Vec<MetricDataQuery> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let metric = Metric::builder()
+                .namespace(&q.namespace)
+                .metric_name(&q.metric_name)
+                .set_dimensions(Some(q.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect()))
+                .build();
+            let id = match (&q.id, expression) {
+                (Some(id), _) => id.clone(),
+                (None, None) => RESULT_ID.to_owned(),
+                (None, Some(_)) => format!("m{i}"),
+            };
+            MetricDataQuery::builder()
+                .id(id)
+                .metric_stat(MetricStat::builder().metric(metric).period(q.period.as_secs().max(1) as i32).stat(&q.stat).build())
+                .return_data(expression.is_none())
+                .build()
+        })
+        .collect();
+    if let Some(expression) = expression {
+        out.push(MetricDataQuery::builder().id(RESULT_ID).expression(expression).return_data(true).build());
+    }
+    out
+}
+
+/// The newest value of the result series, from GetMetricData's answer.
+pub fn newest_result(results: &[aws_sdk_cloudwatch::types::MetricDataResult]) -> Option<f64> {
+    let result = results.iter().find(|r| r.id() == Some(RESULT_ID))?;
+    result
+        .timestamps()
+        .iter()
+        .zip(result.values())
+        .filter(|(_, v)| v.is_finite())
+        .max_by_key(|(t, _)| (t.secs(), t.subsec_nanos()))
+        .map(|(_, v)| *v)
+}
+
+impl MetricSource for CloudWatchMetric {
+    async fn newest(&self, window: Duration) -> Result<Option<f64>, GateError> {
+        let now = OffsetDateTime::now_utc();
+        let start = now - window;
+        let out = self
+            .client
+            .get_metric_data()
+            .set_metric_data_queries(Some(metric_data_queries(&self.queries, self.expression.as_deref())))
+            .start_time(aws_smithy_types::DateTime::from_secs(start.unix_timestamp()))
+            .end_time(aws_smithy_types::DateTime::from_secs(now.unix_timestamp() + 1))
+            .send()
+            .await
+            .map_err(|e| GateError(format!("CloudWatch GetMetricData failed: {}", describe_error(&e))))?;
+        Ok(newest_result(out.metric_data_results()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudwatch::types::MetricDataResult;
+
+    use super::*;
+
+    fn query(id: Option<&str>, metric: &str, stat: &str) -> MetricQuerySpec {
+        MetricQuerySpec {
+            id: id.map(str::to_owned),
+            namespace: "AWS/ApplicationELB".into(),
+            metric_name: metric.into(),
+            dimensions: vec![("TargetGroup".into(), "targetgroup/green/1".into())],
+            stat: stat.into(),
+            period: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_percentile_is_asked_of_cloudwatch_as_is() {
+        let built = metric_data_queries(&[query(None, "TargetResponseTime", "p99")], None);
+        assert_eq!(built.len(), 1);
+        let stat = built[0].metric_stat().unwrap();
+        assert_eq!((built[0].id(), stat.stat(), stat.period(), built[0].return_data()), (Some("result"), Some("p99"), Some(60), Some(true)));
+        assert_eq!(stat.metric().unwrap().dimensions()[0].value(), Some("targetgroup/green/1"));
+    }
+
+    #[test]
+    fn metric_math_returns_only_the_expression() {
+        let built = metric_data_queries(
+            &[query(Some("m1"), "HTTPCode_Target_5XX_Count", "Sum"), query(Some("m2"), "RequestCount", "Sum")],
+            Some("100*m1/m2"),
+        );
+        let shape: Vec<_> = built.iter().map(|q| (q.id().unwrap(), q.expression(), q.return_data())).collect();
+        assert_eq!(shape, [("m1", None, Some(false)), ("m2", None, Some(false)), ("result", Some("100*m1/m2"), Some(true))]);
+    }
+
+    #[test]
+    fn the_newest_finite_value_of_the_result_is_read() {
+        let at = aws_smithy_types::DateTime::from_secs;
+        let results = [
+            MetricDataResult::builder().id("m1").timestamps(at(300)).values(99.0).build(),
+            MetricDataResult::builder()
+                .id("result")
+                .timestamps(at(120))
+                .values(0.4)
+                .timestamps(at(240))
+                .values(0.93)
+                .timestamps(at(180))
+                .values(0.5)
+                .timestamps(at(300))
+                .values(f64::NAN)
+                .build(),
+        ];
+        assert_eq!(newest_result(&results), Some(0.93));
+        assert_eq!(newest_result(&results[..1]), None, "no result series, no value");
     }
 }

@@ -9,6 +9,7 @@ pub mod bake;
 pub mod clock;
 pub mod judge;
 pub mod lease;
+pub mod metric;
 pub mod poller;
 pub mod rollout;
 pub mod schedule;

@@ -7,23 +7,24 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tfplugin::log;
 use tfplugin::{
-    Applied, ApplyRequest, Attribute, AttributePath, Block, Diagnostics, PlanRequest, Planned, ReadRequest,
+    Applied, ApplyRequest, Attribute, AttributePath, Block, Diagnostics, Nesting, PlanRequest, Planned, ReadRequest,
     Resource, Schema, Type, Value,
 };
 use tokio_util::sync::CancellationToken;
 
+use super::gates::{self, MetricGateSpec};
 use super::{Outcome, duration_of, rfc3339, string_list_of};
 use crate::Shared;
 use crate::duration;
 use crate::engine::alarms::{AlarmGate, AlarmSource, ResolveError};
-use crate::engine::{Bake, BakeOutcome, SystemClock, bake};
+use crate::engine::{Bake, BakeOutcome, Both, SystemClock, bake};
 
 pub const TYPE_NAME: &str = "progressive_canary_gate";
 const MODULE: &str = "progressive.canary_gate";
 const DEFAULT_POLL_INTERVAL: &str = "10s";
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Attributes whose change runs the gate again.
-const INPUTS: [&str; 4] = ["triggers", "alarm_names", "duration", "poll_interval"];
+const INPUTS: [&str; 6] = ["triggers", "alarm_names", "metric", "on_missing_data", "duration", "poll_interval"];
 
 pub struct CanaryGate {
     shared: Arc<Shared>,
@@ -39,8 +40,8 @@ pub fn schema() -> Schema {
     Schema::new(
         0,
         Block::new(
-            "Bakes what was just deployed (an ECS service, a Lambda version, a rollout in another region) by watching CloudWatch alarms for a while. \
-             If any alarm goes into `ALARM`, the apply fails with the alarm's name, reason and time, and the next plan runs the gate again. \
+            "Bakes what was just deployed (an ECS service, a Lambda version, a rollout in another region) by watching CloudWatch alarms and metric thresholds for a while. \
+             If any alarm goes into `ALARM` or a metric gate fails, the apply fails with what tripped, why and when, and the next plan runs the gate again. \
              `INSUFFICIENT_DATA` is not a failure. Every create or update runs the gate; change `triggers` to run it again for a new release. \
              Destroying the gate changes nothing in AWS.",
         )
@@ -50,11 +51,13 @@ pub fn schema() -> Schema {
             Type::map(Type::String),
             "Arbitrary values (typically the image tag or version being released); any change runs the gate again, as an in-place update.",
         ))
-        .attribute(Attribute::required(
+        .attribute(Attribute::optional(
             "alarm_names",
             Type::list(Type::String),
-            "Names of the CloudWatch metric or composite alarms to watch. All must exist when the gate starts; a missing one is an error before anything is watched.",
+            "Names of the CloudWatch metric or composite alarms to watch. All must exist when the gate starts; a missing one is an error before anything is watched. A gate needs alarms, `metric` blocks, or both.",
         ))
+        .block("metric", Nesting::List, gates::metric_block())
+        .attribute(gates::on_missing_data_attribute("the metric gates"))
         .attribute(Attribute::required(
             "duration",
             Type::String,
@@ -69,7 +72,7 @@ pub fn schema() -> Schema {
         .attribute(Attribute::computed(
             "status",
             Type::String,
-            "Verdict of the last run: `passed`, or `failed` when an alarm went into `ALARM` (the apply failed too).",
+            "Verdict of the last run: `passed`, or `failed` when an alarm went into `ALARM` or a metric gate failed (the apply failed too).",
         ))
         .attribute(Attribute::computed("checked_at", Type::String, "When the last run reached its verdict (RFC 3339, UTC).")),
     )
@@ -78,15 +81,17 @@ pub fn schema() -> Schema {
 /// The gate's inputs, read from a (planned or configured) value.
 struct Inputs {
     alarm_names: Vec<String>,
+    metrics: Vec<MetricGateSpec>,
     bake: Bake,
 }
 
 fn validate(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::default();
-    if let Some(names) = string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d) {
-        if names.is_empty() {
-            d.error_at(AttributePath::root("alarm_names"), "No alarms to watch", "alarm_names needs at least one alarm name; a gate that watches nothing would always pass.");
-        }
+    let names = string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d);
+    let metrics = gates::metrics(config, &mut d);
+    gates::on_missing_data(config, &mut d);
+    if names.is_some_and(|n| n.is_empty()) && metrics.is_some_and(|m| m.is_empty()) {
+        d.error_at(AttributePath::root("alarm_names"), "Nothing to watch", "Give alarm_names or metric blocks; a gate that watches nothing would always pass.");
     }
     let duration = duration_of(config.get("duration"), AttributePath::root("duration"), &mut d);
     let poll = duration_of(config.get("poll_interval"), AttributePath::root("poll_interval"), &mut d);
@@ -106,11 +111,12 @@ fn validate(config: &Value) -> Diagnostics {
 fn inputs(value: &Value) -> Result<Inputs, Diagnostics> {
     let mut d = validate(value);
     let alarm_names = string_list_of(value.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).unwrap_or_default();
+    let metrics = gates::metrics(value, &mut Diagnostics::default()).unwrap_or_default();
     let duration = duration_of(value.get("duration"), AttributePath::root("duration"), &mut d);
     let poll_interval = duration_of(value.get("poll_interval"), AttributePath::root("poll_interval"), &mut d);
     match (duration, poll_interval) {
         (Some(duration), Some(poll_interval)) if !d.has_errors() => {
-            Ok(Inputs { alarm_names, bake: Bake::fixed(duration, poll_interval) })
+            Ok(Inputs { alarm_names, metrics, bake: Bake::fixed(duration, poll_interval) })
         }
         _ => {
             if !d.has_errors() {
@@ -118,6 +124,18 @@ fn inputs(value: &Value) -> Result<Inputs, Diagnostics> {
             }
             Err(d)
         }
+    }
+}
+
+/// An input as it counts for re-running the gate. States written before
+/// `metric` and `on_missing_data` existed hold null for them, which means
+/// what their defaults mean; an upgrade of the provider must not re-run
+/// every gate that passed.
+fn input(state: &Value, name: &str) -> Value {
+    match (name, state.get(name)) {
+        ("metric", Value::Null) => Value::List(Vec::new()),
+        ("on_missing_data", Value::Null) => gates::DEFAULT_ON_MISSING_DATA.into(),
+        (_, v) => v.clone(),
     }
 }
 
@@ -140,10 +158,13 @@ impl Resource for CanaryGate {
         if request.config.get("poll_interval").is_null() {
             state.set_attr("poll_interval", DEFAULT_POLL_INTERVAL.into());
         }
+        if request.config.get("on_missing_data").is_null() {
+            state.set_attr("on_missing_data", gates::DEFAULT_ON_MISSING_DATA.into());
+        }
         let prior = request.prior;
         let rerun = prior.is_null()
             || prior.get("status").as_str() != Some("passed")
-            || INPUTS.iter().any(|a| prior.get(a) != state.get(a));
+            || INPUTS.iter().any(|a| input(prior, a) != input(&state, a));
         if rerun {
             if prior.is_null() {
                 state.set_attr("id", Value::Unknown);
@@ -155,6 +176,11 @@ impl Resource for CanaryGate {
     }
 
     async fn apply(&self, request: ApplyRequest<'_>) -> Applied {
+        // A known verdict in the plan means nothing that runs the gate
+        // changed: only record the settings.
+        if request.planned.get("status").is_known() {
+            return Applied { state: request.planned.clone(), diagnostics: Diagnostics::default() };
+        }
         let inputs = match inputs(request.planned) {
             Ok(inputs) => inputs,
             Err(diagnostics) => return Applied { state: request.prior.clone(), diagnostics },
@@ -168,7 +194,7 @@ impl Resource for CanaryGate {
             None => uuid::Uuid::new_v4().to_string(),
         };
         let alarms = clients.alarms.subscribe(&inputs.alarm_names);
-        let outcome = run(alarms, inputs, &id, request.stop).await;
+        let outcome = run(alarms, &clients.cloudwatch, inputs, &id, request.stop).await;
         outcome.into_applied(request.prior, request.planned, &id)
     }
 
@@ -188,12 +214,13 @@ impl Resource for CanaryGate {
 /// Resolves the alarms and bakes, logging progress.
 async fn run(
     source: impl AlarmSource,
+    cloudwatch: &aws_sdk_cloudwatch::Client,
     inputs: Inputs,
     id: &str,
     stop: &CancellationToken,
 ) -> Outcome {
-    let Inputs { alarm_names, bake: plan } = inputs;
-    let (gate, initial) = match AlarmGate::resolve(source, alarm_names).await {
+    let Inputs { alarm_names, metrics, bake: plan } = inputs;
+    let (alarms, initial) = match AlarmGate::resolve(source, alarm_names).await {
         Ok(resolved) => resolved,
         Err(ResolveError::Missing(missing)) => {
             return Outcome::NotStarted(Diagnostics::single_at(
@@ -215,6 +242,8 @@ async fn run(
         ("poll_interval", duration::format(plan.poll_interval).into()),
     ]);
     let mut next_report = Duration::from_secs(60);
+    let metrics: Vec<_> = metrics.iter().map(|m| m.gate(cloudwatch)).collect();
+    let gate = Both(alarms, Some(metrics));
     let outcome = bake(&SystemClock, &gate, plan, stop, |p| {
         log::debug(MODULE, "alarms checked", &[("gate", id.into()), ("checks", p.checks.into())]);
         if p.elapsed >= next_report {
@@ -236,10 +265,11 @@ async fn run(
         BakeOutcome::Passed { .. } => Outcome::Passed,
         BakeOutcome::Failed { finding, elapsed } => {
             let since = finding.since.map(|t| format!(" since {}", rfc3339(t))).unwrap_or_default();
+            let (is, has_been) = if finding.source.starts_with("alarm") { ("is in ALARM", "has been in ALARM") } else { ("is failing", "is failing") };
             Outcome::Failed(Diagnostics::single(
-                format!("Canary gate failed: {} is in ALARM", finding.source),
+                format!("Canary gate failed: {} {is}", finding.source),
                 format!(
-                    "{} has been in ALARM{since}: {}\n\nThe gate failed after {} of {}. The state keeps the previous triggers, so the next plan runs this gate again.",
+                    "{} {has_been}{since}: {}\n\nThe gate failed after {} of {}. The state keeps the previous triggers, so the next plan runs this gate again.",
                     finding.source,
                     finding.reason,
                     duration::format(elapsed),
@@ -248,7 +278,10 @@ async fn run(
             ))
         }
         // Alarm gates are never pending, so this is only for completeness.
-        BakeOutcome::Undecided { reason, .. } => Outcome::Errored(Diagnostics::single("Canary gate undecided", reason)),
+        BakeOutcome::Undecided { reason, .. } => Outcome::Errored(Diagnostics::single(
+            "Canary gate reached no verdict",
+            format!("{reason} when the {} gate ended, and on_missing_data is \"wait\": no evidence is not a pass. The next plan runs the gate again.", duration::format(plan.duration)),
+        )),
         BakeOutcome::Interrupted { elapsed } => Outcome::Errored(Diagnostics::single(
             "Canary gate interrupted",
             format!("Terraform was interrupted {} into a {} gate; no verdict was reached. The state is unchanged, so the next plan runs the gate again.", duration::format(elapsed), duration::format(plan.duration)),
@@ -299,7 +332,7 @@ mod tests {
     #[test]
     fn bad_inputs_are_reported_on_their_attribute() {
         assert!(validate(&config(&[])).is_empty());
-        assert_eq!(error_paths(&validate(&config(&[("alarm_names", Value::List(vec![]))]))), ["alarm_names"]);
+        assert_eq!(error_paths(&validate(&config(&[("alarm_names", Value::List(vec![])), ("metric", Value::List(vec![]))]))), ["alarm_names"]);
         assert_eq!(error_paths(&validate(&config(&[("duration", "ten minutes".into())]))), ["duration"]);
         assert_eq!(error_paths(&validate(&config(&[("poll_interval", "500ms".into())]))), ["poll_interval"]);
         assert_eq!(error_paths(&validate(&config(&[("poll_interval", "2m".into())]))), ["poll_interval"]);
@@ -332,8 +365,11 @@ mod tests {
 
     #[tokio::test]
     async fn unchanged_passed_gate_plans_no_change_and_failed_gate_reruns() {
+        // A state from before `metric` and `on_missing_data` existed.
         let mut prior = config(&[("poll_interval", "10s".into()), ("id", "g".into()), ("status", "passed".into()), ("checked_at", "t".into())]);
-        assert_eq!(plan(&prior, &config(&[])).await, prior);
+        let unchanged = plan(&prior, &config(&[("metric", Value::List(Vec::new()))])).await;
+        assert_eq!(unchanged.get("status"), &Value::from("passed"), "no re-run");
+        assert_eq!(unchanged.get("on_missing_data"), &Value::from("wait"));
         let retriggered = plan(&prior, &config(&[("triggers", Value::Map([("image".to_owned(), "v2".into())].into()))])).await;
         assert_eq!(retriggered.get("status"), &Value::Unknown);
         assert_eq!(retriggered.get("id"), &Value::from("g"));

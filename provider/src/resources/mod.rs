@@ -1,6 +1,7 @@
 //! Resources, one file each: schema, checks and lifecycle together.
 
 pub mod canary_gate;
+mod gates;
 pub mod rollout;
 
 use std::time::Duration;

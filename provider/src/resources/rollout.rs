@@ -13,6 +13,7 @@ use tfplugin::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::gates::{self, DEFAULT_ON_MISSING_DATA, MetricGateSpec};
 use super::{duration_of, rfc3339, step_percent_of, string_list_of};
 use crate::Shared;
 use crate::aws::Clients;
@@ -20,7 +21,7 @@ use crate::aws::cloudwatch::AlbGroupMetrics;
 use crate::aws::elbv2::{AlbError, AlbRouter};
 use crate::duration;
 use crate::engine::alarms::{AlarmGate, ResolveError};
-use crate::engine::analysis::{AnalysisGate, AnalysisSettings, MissingData};
+use crate::engine::analysis::{AnalysisGate, AnalysisSettings};
 use crate::engine::lease::{self, LeaseRecord};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout};
 use crate::engine::schedule::{Schedule, Step, Strategy};
@@ -32,7 +33,6 @@ const MODULE: &str = "progressive.rollout";
 const DEFAULT_POLL_INTERVAL: &str = "10s";
 const DEFAULT_FINAL_BAKE: &str = "0s";
 const DEFAULT_ANALYSIS_METRIC: &str = "5xx";
-const DEFAULT_ON_MISSING_DATA: &str = "wait";
 /// Defaults of the `analysis` block's attributes, filled in at plan time.
 const ANALYSIS_DEFAULTS: [(&str, AnalysisDefault); 5] = [
     ("metric", AnalysisDefault::Text(DEFAULT_ANALYSIS_METRIC)),
@@ -124,7 +124,8 @@ pub fn schema() -> Schema {
                 .attribute(Attribute::defaulted("min_requests", Type::Number, "200", "No step passes before the canary has served this many requests (over the rollout so far)."))
                 .attribute(Attribute::defaulted("period", Type::String, "60s", "Metric period, as a Go duration: 1s, 5s, 10s, 30s or a multiple of 60s. A period is read once it has been over for one more period.")),
         )
-        .attribute(Attribute::defaulted("on_missing_data", Type::String, DEFAULT_ON_MISSING_DATA, "What the analysis does while there is no data for the canary: `wait` (no evidence is not a pass: the step holds until data comes or the timeout rolls back), `fail` (roll back) or `ignore` (pass)."))
+        .block("metric", Nesting::List, gates::metric_block())
+        .attribute(gates::on_missing_data_attribute("the analysis and the metric gates"))
         .block(
             "timeouts",
             Nesting::Single,
@@ -142,7 +143,6 @@ pub fn schema() -> Schema {
 }
 
 /// Everything a rollout needs from its configuration, all known.
-#[derive(Debug, Clone, PartialEq)]
 struct Config {
     listener_arn: String,
     rule_arn: Option<String>,
@@ -151,6 +151,7 @@ struct Config {
     alarm_names: Vec<String>,
     poll_interval: Duration,
     analysis: Option<AnalysisSettings>,
+    metrics: Vec<MetricGateSpec>,
     create_timeout: Duration,
     update_timeout: Duration,
 }
@@ -240,6 +241,7 @@ fn validate(config: &Value) -> Diagnostics {
         }
     }
     analysis(config, &mut d);
+    gates::metrics(config, &mut d);
     for which in ["create", "update"] {
         let at = AttributePath::root("timeouts").attribute(which);
         if duration_of(config.get("timeouts").get(which), at.clone(), &mut d) == Some(Duration::ZERO) {
@@ -254,15 +256,7 @@ fn validate(config: &Value) -> Diagnostics {
 fn analysis(config: &Value, d: &mut Diagnostics) -> Option<AnalysisSettings> {
     let block = config.get("analysis");
     let at = |name: &str| AttributePath::root("analysis").attribute(name);
-    let on_missing_data = match config.get("on_missing_data").as_str() {
-        None | Some("wait") => MissingData::Wait,
-        Some("fail") => MissingData::Fail,
-        Some("ignore") => MissingData::Ignore,
-        Some(other) => {
-            d.error_at(AttributePath::root("on_missing_data"), "Invalid on_missing_data", format!("on_missing_data must be \"wait\", \"fail\" or \"ignore\", not {other:?}."));
-            MissingData::Wait
-        }
-    };
+    let on_missing_data = gates::on_missing_data(config, d);
     if block.is_null() {
         return None;
     }
@@ -309,16 +303,7 @@ fn analysis(config: &Value, d: &mut Diagnostics) -> Option<AnalysisSettings> {
             }
         }),
     };
-    let period = match block.get("period") {
-        Value::Null => Some(Duration::from_secs(60)),
-        v => duration_of(v, at("period"), d).filter(|p| {
-            let ok = p.subsec_nanos() == 0 && ([1, 5, 10, 30].contains(&p.as_secs()) || (p.as_secs() > 0 && p.as_secs() % 60 == 0));
-            if !ok {
-                d.error_at(at("period"), "Invalid period", format!("CloudWatch periods are 1s, 5s, 10s, 30s or a multiple of 60s, not {}.", duration::format(*p)));
-            }
-            ok
-        }),
-    };
+    let period = gates::period_of(block.get("period"), at("period"), Duration::from_secs(60), d);
     Some(AnalysisSettings {
         label: error_metric?,
         max_increase: max_increase?,
@@ -345,6 +330,7 @@ fn parse(value: &Value) -> Result<Config, Diagnostics> {
             alarm_names: string_list_of(value.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).unwrap_or_default(),
             poll_interval,
             analysis: analysis(value, &mut Diagnostics::default()),
+            metrics: gates::metrics(value, &mut Diagnostics::default()).unwrap_or_default(),
             create_timeout: timeout("create"),
             update_timeout: timeout("update"),
         }),
@@ -663,7 +649,8 @@ async fn run_leased(
         }
         None => None,
     };
-    let gate = Both(alarms, analysis);
+    let metrics: Vec<_> = config.metrics.iter().map(|m| m.gate(cloudwatch)).collect();
+    let gate = Both(Both(alarms, Some(metrics)), analysis);
     let (outcome, history) = rollout::run(router, &gate, &SystemClock, &rollout, start, stop, |e| {
         log::info(MODULE, &format!("rollout {}", e.kind.as_str()), &[("percent", e.percent.into()), ("detail", e.detail.clone().into())]);
     })
