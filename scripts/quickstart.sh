@@ -70,28 +70,23 @@ echo "==> simulated traffic: 100 requests/s through the listener; blue fails 15%
 traffic_pid=$!
 
 tf() { (cd "$work" && "$terraform" "$@"); }
-report() {
-    tf show -json | "${fixtures[@]}" summary
-    "${fixtures[@]}" weights "$listener" "$work/fixtures.auto.tfvars.json"
+# release N COLOR DESCRIPTION: applies, reports, and leaves the exit code in $status.
+release() {
+    echo
+    echo "==> release $1: $3"
+    set +e
+    tf apply -auto-approve -no-color -compact-warnings -var "color=$2"
+    status=$?
+    set -e
+    echo "==> release $1: terraform apply exited $status"
+    { tf show -json | "${fixtures[@]}" summary
+      "${fixtures[@]}" weights "$listener" "$work/fixtures.auto.tfvars.json"; } | tee "$work/release$1"
 }
 
-echo
-echo "==> release 1: move all traffic to green"
-set +e
-tf apply -auto-approve -no-color -compact-warnings -var color=green
-first=$?
-set -e
-echo "==> release 1: terraform apply exited $first"
-report | tee "$work/release1"
-
-echo
-echo "==> release 2: move traffic back to blue (the build that fails 15% of requests)"
-set +e
-tf apply -auto-approve -no-color -compact-warnings -var color=blue
-second=$?
-set -e
-echo "==> release 2: terraform apply exited $second"
-report | tee "$work/release2"
+release 1 green "move all traffic to green"
+first=$status
+release 2 blue "move traffic back to blue (the build that fails 15% of requests)"
+second=$status
 
 echo
 if [[ $first -eq 0 && $second -ne 0 ]] \

@@ -1,6 +1,9 @@
 //! An application load balancer with blue/green target groups in the
 //! emulator, for tests of traffic shifting.
 
+use std::collections::BTreeMap;
+
+use crate::{Emulator, Terraform};
 use crate::AwsClient;
 use crate::elbv2::forward_action_params;
 use crate::xml;
@@ -187,4 +190,30 @@ fn created(action: &str, answer: &str, tag: &str) -> String {
         .and_then(|n| n.text())
         .unwrap_or_else(|| panic!("{action}: no {tag} in {answer}"))
         .to_string()
+}
+
+/// An emulator holding an [`AlbFixture`] (all traffic on blue), its
+/// independent client, and a Terraform working directory pointed at it.
+pub struct AlbBed {
+    pub emulator: Emulator,
+    pub aws: AwsClient,
+    pub fx: AlbFixture,
+    pub tf: Terraform,
+}
+
+impl AlbBed {
+    pub fn start() -> AlbBed {
+        let emulator = Emulator::start();
+        let aws = emulator.client();
+        let fx = AlbFixture::create(&aws);
+        let tf = Terraform::new(&emulator);
+        AlbBed { emulator, aws, fx, tf }
+    }
+
+    /// The listener's weights read back, in percent per target group.
+    pub fn listener_percentages(&self) -> BTreeMap<String, u32> {
+        let weights = self.aws.listener_weights(&self.fx.listener_arn);
+        let total: u32 = weights.values().sum();
+        weights.into_iter().filter(|(_, w)| *w > 0).map(|(arn, w)| (arn, w * 100 / total.max(1))).collect()
+    }
 }

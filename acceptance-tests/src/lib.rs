@@ -70,7 +70,7 @@ mod terraform;
 mod traffic;
 mod xml;
 
-pub use alb::AlbFixture;
+pub use alb::{AlbBed, AlbFixture};
 pub use aws::{AlarmInfo, AwsClient, AwsError};
 pub use emulator::Emulator;
 pub use traffic::{Behaviour, Traffic};

@@ -4,24 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use acceptance_tests::{AlbFixture, AwsClient, Behaviour, Emulator, Terraform, Traffic};
+use acceptance_tests::{AlbBed as Bed, Behaviour, Terraform, Traffic};
 use serde_json::Value;
 
 const ADDRESS: &str = "progressive_rollout.web";
 
-struct Bed {
-    emulator: Emulator,
-    aws: AwsClient,
-    fx: AlbFixture,
-    tf: Terraform,
-}
-
 fn bed() -> Bed {
-    let emulator = Emulator::start();
-    let aws = emulator.client();
-    let fx = AlbFixture::create(&aws);
-    let tf = Terraform::new(&emulator);
-    Bed { emulator, aws, fx, tf }
+    Bed::start()
 }
 
 /// 100 requests/s; blue errs on 1% of them, green on `green_error_rate`.
@@ -60,9 +49,7 @@ resource "progressive_rollout" "web" {{
 const ANALYSIS: &str = "  analysis {\n    period = \"5s\"\n    min_requests = 100\n  }";
 
 fn green_percent(b: &Bed) -> u32 {
-    let weights = b.aws.listener_weights(&b.fx.listener_arn);
-    let total: u32 = weights.values().sum();
-    weights.get(&b.fx.green_arn).map_or(0, |w| w * 100 / total.max(1))
+    b.listener_percentages().get(&b.fx.green_arn).copied().unwrap_or(0)
 }
 
 fn values(tf: &Terraform) -> Value {

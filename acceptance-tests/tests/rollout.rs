@@ -5,26 +5,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use acceptance_tests::{AlbFixture, AwsClient, Emulator, Output, Terraform};
+use acceptance_tests::{AlbBed as Bed, AlbFixture, Output, Terraform};
 use serde_json::Value;
 
 const ADDRESS: &str = "progressive_rollout.web";
 
-struct Bed {
-    emulator: Emulator,
-    aws: AwsClient,
-    fx: AlbFixture,
-    tf: Terraform,
-}
-
 /// An emulator with the ALB fixture (all traffic on blue) and one alarm, `web-5xx`.
 fn bed() -> Bed {
-    let emulator = Emulator::start();
-    let aws = emulator.client();
-    let fx = AlbFixture::create(&aws);
-    aws.put_metric_alarm("web-5xx");
-    let tf = Terraform::new(&emulator);
-    Bed { emulator: emulator, aws, fx, tf }
+    let b = Bed::start();
+    b.aws.put_metric_alarm("web-5xx");
+    b
 }
 
 /// A configuration with one rollout on `router` (the `alb` block's
