@@ -262,7 +262,8 @@ fn rollout_resumes_from_a_split_after_the_apply_is_killed() {
     assert!(out.success(), "{}", out.combined());
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.green_arn));
     let v = values(&b.tf);
-    assert_eq!(events(&v).first(), Some(&("shift".to_owned(), 50)), "resumed at the step after 25%, not from zero");
+    let resumed = events(&v);
+    assert_eq!(resumed[..2], ev(&[("baked", 25), ("shift", 50)]), "the interrupted 25% bake runs again, then the rollout goes on; not from zero");
 }
 
 fn utc_now_rfc3339() -> String {
@@ -415,4 +416,59 @@ fn rollout_rollback_when_a_metric_gate_breaches() {
     b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  canary {{\n    percent = 10\n    bake = \"30s\"\n  }}\n{FAST}\n{metric}")));
     b.tf.apply().assert_failed_with(&["Rollout rolled back: metric \"error-rate\" is failing: 7.5 breaches the condition < 5", "At step 1 of 2, with 10% of traffic on"]);
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.blue_arn));
+}
+
+/// Kills the running apply (Terraform and the provider) and waits until the
+/// lease it leaves on the listener has expired.
+fn kill_and_wait_for_lease_expiry(b: &Bed, running: acceptance_tests::Running) {
+    running.signal_group(9);
+    let _ = running.finish_within(Duration::from_secs(10));
+    let lease = b.aws.listener_tags(&b.fx.listener_arn).remove("progressive:rollout-lease").expect("a lease tag");
+    let expires = lease.split(' ').next().unwrap().to_owned();
+    assert!(wait_until(Duration::from_secs(30), || utc_now_rfc3339() > expires));
+}
+
+#[test]
+fn rollout_revert_after_a_killed_apply_restores_the_recorded_target() {
+    let b = bed();
+    promote(&b, "", &[("shift", 100), ("baked", 100), ("promoted", 100)]);
+    // Release blue; the apply is killed with 30% on blue.
+    b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.blue_arn, &format!("  canary {{\n    percent = 30\n    bake = \"60s\"\n  }}\n{FAST}")));
+    let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(60), || percent(b.aws.listener_weights(&b.fx.listener_arn)).get(&b.fx.blue_arn) == Some(&30)), "{}", running.stdout_so_far());
+    let _ = running.wait_for_stdout("Modifying...", Duration::from_secs(1));
+    kill_and_wait_for_lease_expiry(&b, running);
+    // The release is bad: its alarm fires. The operator reverts to green.
+    b.aws.set_alarm_state("web-5xx", "ALARM", "blue's canary broke checkout");
+    b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, FAST));
+    assert_eq!(b.tf.plan_exit_code(), 2, "the split shows as work left");
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.green_arn), "back on the recorded target, never all on blue");
+    let v = values(&b.tf);
+    assert_eq!(events(&v), ev(&[("shift", 100)]));
+    assert!(v["history"][0]["detail"].as_str().unwrap().contains("restored all traffic to the recorded target"));
+}
+
+#[test]
+fn rollout_killed_during_the_final_bake_is_not_taken_as_done() {
+    let b = bed();
+    // Record blue (already serving) as the rollout's target first.
+    b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.blue_arn, FAST));
+    assert!(b.tf.apply().success());
+    b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  final_bake = \"60s\"\n{FAST}")));
+    let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(60), || percent(b.aws.listener_weights(&b.fx.listener_arn)) == all_on(&b.fx.green_arn)), "{}", running.stdout_so_far());
+    let _ = running.wait_for_stdout("Modifying...", Duration::from_secs(1));
+    kill_and_wait_for_lease_expiry(&b, running);
+    // Green serves everything, but its final bake never finished.
+    assert_eq!(b.tf.plan_exit_code(), 2, "the unfinished rollout shows in the plan");
+    b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  final_bake = \"2s\"\n{FAST}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    let v = values(&b.tf);
+    assert_eq!(events(&v), ev(&[("baked", 100), ("promoted", 100)]), "the final bake ran, without shifting again");
+    assert_eq!(v["previous_target_group_arn"], b.fx.blue_arn.as_str());
+    assert!(!b.aws.listener_tags(&b.fx.listener_arn).contains_key("progressive:rollout-lease"));
+    assert_eq!(b.tf.plan_exit_code(), 0, "done now");
 }

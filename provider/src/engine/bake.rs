@@ -7,6 +7,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Clock, Finding, Gate, GateError, Verdict};
 
+/// Looks that fail to read the gates (after the SDK's own retries) in a row
+/// before the bake gives up: one failed read is not evidence of anything.
+const READ_ERRORS_TOLERATED: u32 = 3;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bake {
     pub duration: Duration,
@@ -57,11 +61,24 @@ pub async fn bake(
     let start = clock.now();
     let elapsed = |now: OffsetDateTime| (now - start).try_into().unwrap_or(Duration::ZERO);
     let mut checks = 0;
+    let mut read_errors = 0;
     loop {
-        let verdict = tokio::select! {
+        let looked = tokio::select! {
             biased;
             () = stop.cancelled() => return Ok(BakeOutcome::Interrupted { elapsed: elapsed(clock.now()) }),
-            verdict = gate.check() => verdict?,
+            verdict = gate.check() => verdict,
+        };
+        // An unreadable look is no verdict; only a run of them ends the bake.
+        let verdict = match looked {
+            Ok(verdict) => {
+                read_errors = 0;
+                verdict
+            }
+            Err(e) if read_errors + 1 >= READ_ERRORS_TOLERATED => return Err(e),
+            Err(e) => {
+                read_errors += 1;
+                Verdict::Pending(format!("the gates could not be read: {}", e.0))
+            }
         };
         checks += 1;
         let so_far = elapsed(clock.now());
@@ -147,9 +164,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn errors_end_the_bake_as_errors() {
+    async fn a_run_of_read_errors_ends_the_bake_but_a_single_one_does_not() {
         let clock = SimClock::new();
-        let gate = Scripted::new(vec![Ok(Verdict::Healthy), Err(GateError("throttled".into()))]);
+        let throttled = || Err(GateError("throttled".into()));
+        let gate = Scripted::new(vec![Ok(Verdict::Healthy), throttled(), throttled(), Ok(Verdict::Healthy)]);
+        assert!(matches!(bake(&clock, &gate, PLAN, &CancellationToken::new(), |_| {}).await, Ok(BakeOutcome::Passed { .. })));
+        let gate = Scripted::new(vec![Ok(Verdict::Healthy), throttled()]);
         assert_eq!(bake(&clock, &gate, PLAN, &CancellationToken::new(), |_| {}).await, Err(GateError("throttled".into())));
     }
 

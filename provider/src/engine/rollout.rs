@@ -131,7 +131,7 @@ pub async fn run(
         on_event(&event);
         history.push(event);
     };
-    let steps = rollout.schedule.remaining_after(start_percent);
+    let steps = rollout.schedule.remaining_from(start_percent);
     let first_step = rollout.schedule.steps().len() - steps.len() + 1;
     let mut percent = start_percent;
     let mut halt = None;
@@ -226,6 +226,10 @@ async fn shift(router: &impl TrafficRouter, clock: &impl Clock, split: &Split) -
 /// Sends everything to `origin`, retrying: this is the one change that must
 /// land. Stop requests are ignored here; stopping is why we are rolling back.
 async fn roll_back(router: &impl TrafficRouter, clock: &impl Clock, origin: &str) -> Result<(), RouterError> {
+    // A first shift that never landed leaves nothing to undo.
+    if router.read().await.is_ok_and(|split| split.same_shares(&Split::all_to(origin))) {
+        return Ok(());
+    }
     let mut pause = ROLLBACK_PAUSE;
     let mut last = None;
     for attempt in 0..ROLLBACK_ATTEMPTS {
@@ -465,6 +469,7 @@ pub(crate) mod tests {
 
         let router = FakeRouter::new(Split::all_to("blue"));
         router.failing_routes.replace(vec![1, 2, 3, 4]);
+        // (route 0, the 10% step, lands; every rollback attempt fails)
         let (outcome, history) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0, &CancellationToken::new()).await;
         let Outcome::Halted(halt) = outcome else { panic!("expected a halt") };
         assert!(halt.rollback.is_err());

@@ -65,11 +65,12 @@ impl Schedule {
     }
 
     /// The steps still to take when the target already has `percent` of the
-    /// traffic (a rollout resumed after a killed apply). Index 0 of the
-    /// result is the next step to take; its position in the whole schedule
-    /// is `self.steps().len() - result.len()`.
-    pub fn remaining_after(&self, percent: u32) -> &[Step] {
-        let done = self.0.iter().take_while(|s| s.percent <= percent && s.percent < 100).count();
+    /// traffic (a rollout resumed after a killed apply). A step at exactly
+    /// the current share is kept: its bake was interrupted, so it bakes
+    /// again. Index 0 of the result is the next step; its position in the
+    /// whole schedule is `self.steps().len() - result.len()`.
+    pub fn remaining_from(&self, percent: u32) -> &[Step] {
+        let done = self.0.iter().take_while(|s| s.percent < percent).count();
         &self.0[done..]
     }
 
@@ -117,11 +118,12 @@ mod tests {
     #[test]
     fn resuming_skips_steps_already_reached() {
         let s = Schedule::new(&Strategy::Linear { step_percent: 25, interval: M }, M).unwrap();
-        assert_eq!(s.remaining_after(0).len(), 4);
-        assert_eq!(s.remaining_after(25)[0].percent, 50);
-        assert_eq!(s.remaining_after(30)[0].percent, 50);
-        assert_eq!(s.remaining_after(75)[0].percent, 100);
+        assert_eq!(s.remaining_from(0).len(), 4);
+        // Killed during the 25% bake: that bake is done again.
+        assert_eq!(s.remaining_from(25)[0].percent, 25);
+        assert_eq!(s.remaining_from(30)[0].percent, 50);
+        assert_eq!(s.remaining_from(75)[0].percent, 75);
         // At 100% the final bake still remains.
-        assert_eq!(s.remaining_after(100), [Step { percent: 100, bake: M }]);
+        assert_eq!(s.remaining_from(100), [Step { percent: 100, bake: M }]);
     }
 }

@@ -122,7 +122,7 @@ pub fn schema() -> Schema {
                 .attribute(Attribute::defaulted("max_increase", Type::Number, "0.25", "Tolerated relative increase of the canary's error rate over the baseline's (0.25: up to 1.25 times)."))
                 .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "Between 0.5 and 1: a canary within tolerance is rolled back with probability at most `1 - confidence`."))
                 .attribute(Attribute::defaulted("min_requests", Type::Number, "200", "No step passes before the canary has served this many requests (over the rollout so far)."))
-                .attribute(Attribute::defaulted("period", Type::String, "60s", "Metric period, as a Go duration: 1s, 5s, 10s, 30s or a multiple of 60s. A period is read once it has been over for one more period.")),
+                .attribute(Attribute::defaulted("period", Type::String, "60s", "Metric period, as a Go duration: 1s, 5s, 10s, 30s or a multiple of 60s. A period is read once it has been over for one more period. Load balancers publish these metrics once a minute, so against AWS use 60s or more; shorter periods are for sources that publish faster, such as the local emulator's traffic simulator.")),
         )
         .block("metric", Nesting::List, gates::metric_block())
         .attribute(gates::on_missing_data_attribute("the analysis and the metric gates"))
@@ -240,7 +240,13 @@ fn validate(config: &Value) -> Diagnostics {
             d.error_at(AttributePath::root("poll_interval"), "Poll interval too short", format!("poll_interval must be at least 1s (it is {}).", duration::format(poll)));
         }
     }
-    analysis(config, &mut d);
+    if analysis(config, &mut d).is_some() && matches!(strategy(config, &mut Diagnostics::default()), Some(Strategy::AllAtOnce)) {
+        d.error_at(
+            AttributePath::root("analysis"),
+            "Analysis needs a canary",
+            "The analysis compares the new target group with the origin while both serve. Moving all traffic at once leaves no baseline to compare with; add a canary, linear or step block.",
+        );
+    }
     gates::metrics(config, &mut d);
     for which in ["create", "update"] {
         let at = AttributePath::root("timeouts").attribute(which);
@@ -507,9 +513,12 @@ impl Resource for RolloutResource {
             Err(e) => return Err(Diagnostics::single("Cannot read the rollout's routing", e.to_string())),
         };
         let mut fresh = state.clone();
-        // A split (a killed apply) keeps the recorded target; the traffic
-        // attribute shows the split and the next plan resumes.
-        let serving = sole_server(&split).unwrap_or_else(|| target.to_owned());
+        // A split, or a lease tag left on the router (an apply that was
+        // killed, even after it reached 100% but before its final bake
+        // ended), keeps the recorded target: the traffic attribute shows
+        // what serves, and the next plan resumes the rollout.
+        let unfinished = router.tag(LEASE_TAG).await.map_err(|e| Diagnostics::single("Cannot read the rollout's routing", e.to_string()))?.is_some();
+        let serving = sole_server(&split).filter(|_| !unfinished).unwrap_or_else(|| target.to_owned());
         fresh.set_attr("alb", alb_value(listener, alb.get("rule_arn").as_str(), &serving));
         fresh.set_attr("traffic", traffic_value(&split));
         Ok(fresh)
@@ -554,6 +563,10 @@ impl Resource for RolloutResource {
 enum Done {
     /// The target already served everything; nothing moved.
     AlreadyThere { split: Split },
+    /// The configuration went back to the recorded target, the last one
+    /// known good, while an interrupted rollout had left traffic split: all
+    /// traffic went straight back to it, without gates.
+    Restored { history: Vec<Event>, split: Option<Split> },
     Ran { origin: String, outcome: Outcome, history: Vec<Event>, split: Option<Split> },
 }
 
@@ -578,10 +591,12 @@ async fn run(router: &AlbRouter, clients: &Clients, config: &Config, prior: &Val
         ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
     })?;
     let me = holder();
-    take_lease(router, &me).await?;
+    let unfinished = take_lease(router, &me).await?;
     let renewal = tokio::spawn(renew_lease(router.clone(), me));
-    let done = run_leased(router, gate, cloudwatch, config, prior, stop).await;
+    let done = run_leased(router, gate, cloudwatch, config, prior, unfinished, stop).await;
     renewal.abort();
+    // An AddTags still in flight must not land after the removal below.
+    let _ = renewal.await;
     if let Err(e) = router.remove_tag(LEASE_TAG).await {
         log::warn(MODULE, "could not remove the rollout lease; it expires by itself", &[("error", e.to_string().into())]);
     }
@@ -599,14 +614,36 @@ async fn run_leased(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     config: &Config,
     prior: &Value,
+    unfinished: bool,
     stop: &CancellationToken,
 ) -> Result<Done, Diagnostics> {
     let split = router.split().await.map_err(|e| not_started("Cannot use the load balancer", e.to_string()))?;
-    if sole_server(&split).as_deref() == Some(config.target.as_str()) {
+    let target_serves_all = sole_server(&split).as_deref() == Some(config.target.as_str());
+    let recorded = prior.get("alb").get("target_group_arn").as_str();
+    // An unfinished rollout at 100% still owes its final bake, unless there
+    // is no recorded origin to roll back to.
+    if target_serves_all && (!unfinished || recorded.is_none()) {
         log::info(MODULE, "target already serves all traffic; nothing to shift", &[("router", router.describe().into())]);
         return Ok(Done::AlreadyThere { split });
     }
-    let others: Vec<&str> = split.serving().filter(|g| *g != config.target).collect();
+    // The origin is what the state says served last, never a guess from
+    // whatever else serves now: after an interrupted rollout the other
+    // serving group may be the bad release.
+    if recorded == Some(config.target.as_str()) {
+        let shift = Split::all_to(&config.target);
+        router.route(&shift).await.map_err(|e| not_started("Cannot restore the recorded target", e.to_string()))?;
+        let detail = format!("restored all traffic to the recorded target without gates: an interrupted rollout had left {:?}", split.percentages());
+        log::info(MODULE, "rollout restore", &[("detail", detail.clone().into())]);
+        let history = vec![Event { at: SystemClock.now(), percent: 100, kind: rollout::EventKind::Shift, detail }];
+        return Ok(Done::Restored { history, split: router.split().await.ok() });
+    }
+    let others: Vec<&str> = match recorded {
+        Some(r) if split.percent_of(r) > 0 || target_serves_all => {
+            let strangers: Vec<&str> = split.serving().filter(|g| *g != config.target && *g != r).collect();
+            if strangers.is_empty() { vec![r] } else { strangers.into_iter().chain([r]).collect() }
+        }
+        _ => split.serving().filter(|g| *g != config.target).collect(),
+    };
     let [origin] = others[..] else {
         return Err(not_started(
             "Traffic is not on one origin",
@@ -660,7 +697,9 @@ async fn run_leased(
 }
 
 /// Takes the router's lease or says who holds it.
-async fn take_lease(router: &AlbRouter, me: &str) -> Result<(), Diagnostics> {
+/// Takes the lease; `Ok(true)` when an expired lease of another apply was
+/// left on the router (that apply was killed: its rollout is unfinished).
+async fn take_lease(router: &AlbRouter, me: &str) -> Result<bool, Diagnostics> {
     let refused = |record: LeaseRecord| {
         Diagnostics::single(
             "Another rollout is running on this routing",
@@ -681,12 +720,20 @@ async fn take_lease(router: &AlbRouter, me: &str) -> Result<(), Diagnostics> {
     // Tags have no compare-and-set: confirm that this write is the one that stuck.
     tokio::time::sleep(Duration::from_millis(250)).await;
     let now_held = router.tag(LEASE_TAG).await.map_err(read)?;
-    lease::may_take(now_held.as_deref(), me, SystemClock.now()).map_err(refused)
+    lease::may_take(now_held.as_deref(), me, SystemClock.now()).map_err(refused)?;
+    Ok(existing.is_some())
 }
 
 async fn renew_lease(router: AlbRouter, me: String) {
     loop {
         tokio::time::sleep(lease::LEASE_RENEW_EVERY).await;
+        // Renewing a lease someone else took (ours lapsed) would let both run.
+        if let Ok(current) = router.tag(LEASE_TAG).await {
+            if let Err(holder) = lease::may_take(current.as_deref(), &me, SystemClock.now()) {
+                log::error(MODULE, "the rollout lease was taken by another apply; not renewing it", &[("holder", holder.holder.into())]);
+                return;
+            }
+        }
         if let Err(e) = router.set_tag(LEASE_TAG, &LeaseRecord::new(&me, SystemClock.now()).encode()).await {
             log::warn(MODULE, "could not renew the rollout lease", &[("error", e.to_string().into())]);
         }
@@ -704,6 +751,14 @@ impl Done {
                 state.set_attr("traffic", traffic_value(&split));
                 state.set_attr("previous_target_group_arn", previous);
                 state.set_attr("history", Value::List(Vec::new()));
+                state.set_attr("rollback_reason", Value::Null);
+                Applied { state, diagnostics: Diagnostics::default() }
+            }
+            Done::Restored { history, split } => {
+                state.set_attr("status", "promoted".into());
+                state.set_attr("traffic", split.as_ref().map_or(Value::Null, traffic_value));
+                state.set_attr("previous_target_group_arn", previous);
+                state.set_attr("history", history_value(&history));
                 state.set_attr("rollback_reason", Value::Null);
                 Applied { state, diagnostics: Diagnostics::default() }
             }
@@ -786,7 +841,7 @@ mod tests {
 
     #[test]
     fn analysis_settings_are_checked_on_their_path() {
-        let analysis = |attrs: &[(&str, Value)]| config(&[("analysis", Value::object(attrs.iter().cloned()))]);
+        let analysis = |attrs: &[(&str, Value)]| config(&[("analysis", Value::object(attrs.iter().cloned())), ("canary", step(10, "1m"))]);
         assert!(validate(&analysis(&[])).is_empty());
         let decimal = |d: &str| Value::Number(tfplugin::Number::parse(d).unwrap());
         assert_eq!(paths(&validate(&analysis(&[("metric", "elb_5xx".into())]))), ["analysis.metric"]);
@@ -795,6 +850,8 @@ mod tests {
         assert_eq!(paths(&validate(&analysis(&[("min_requests", decimal("2.5"))]))), ["analysis.min_requests"]);
         assert_eq!(paths(&validate(&analysis(&[("period", "45s".into())]))), ["analysis.period"]);
         assert_eq!(paths(&validate(&config(&[("on_missing_data", "later".into())]))), ["on_missing_data"]);
+        let all_at_once = config(&[("analysis", Value::object([]))]);
+        assert_eq!(paths(&validate(&all_at_once)), ["analysis"], "no baseline to compare with");
         let parsed = analysis(&[("confidence", decimal("0.95"))]);
         let settings = super::analysis(&parsed, &mut Diagnostics::default()).unwrap();
         assert_eq!((settings.confidence, settings.max_increase, settings.min_requests), (0.95, 0.25, 200));
