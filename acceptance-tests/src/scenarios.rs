@@ -1,5 +1,30 @@
 //! Whole configurations shared by tests and benchmarks.
 
+/// A configuration with one `progressive_rollout.web` on `router` (the
+/// `alb` block's listener and rule lines), moving to `target`, with `body`
+/// inside the resource.
+pub fn rollout_config(router: &str, target: &str, body: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    progressive = {{ source = "progressive-delivery/progressive" }}
+  }}
+}}
+
+provider "progressive" {{}}
+
+resource "progressive_rollout" "web" {{
+  alb {{
+    {router}
+    target_group_arn = "{target}"
+  }}
+{body}
+}}
+"#
+    )
+}
+
 use crate::{AlbFixture, Emulator, Terraform};
 
 /// Applies `gates` canary gates at once (`-parallelism` as high as the

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use acceptance_tests::scenarios::rollout_config;
 use acceptance_tests::{AlbBed as Bed, Behaviour, Terraform, Traffic};
 use serde_json::Value;
 
@@ -22,28 +23,9 @@ fn traffic(b: &Bed, green_error_rate: f64) -> Traffic {
     Traffic::start(&b.emulator, &b.fx.listener_arn, None, 100.0, &groups)
 }
 
+/// A rollout of the fixture's listener to green, looking every second.
 fn config(b: &Bed, body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    progressive = {{ source = "progressive-delivery/progressive" }}
-  }}
-}}
-
-provider "progressive" {{}}
-
-resource "progressive_rollout" "web" {{
-  alb {{
-    listener_arn     = "{}"
-    target_group_arn = "{}"
-  }}
-  poll_interval = "1s"
-{body}
-}}
-"#,
-        b.fx.listener_arn, b.fx.green_arn
-    )
+    rollout_config(&format!("listener_arn = \"{}\"", b.fx.listener_arn), &b.fx.green_arn, &format!("  poll_interval = \"1s\"\n{body}"))
 }
 
 const ANALYSIS: &str = "  analysis {\n    period = \"5s\"\n    min_requests = 100\n  }";

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use acceptance_tests::scenarios::rollout_config;
 use acceptance_tests::{AlbBed as Bed, AlbFixture, Output, Terraform};
 use serde_json::Value;
 
@@ -17,28 +18,9 @@ fn bed() -> Bed {
     b
 }
 
-/// A configuration with one rollout on `router` (the `alb` block's
-/// listener/rule lines), moving to `target`, with `body` inside the resource.
+/// A configuration with one rollout on `router`, moving to `target`.
 fn rollout(router: &str, target: &str, body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    progressive = {{ source = "progressive-delivery/progressive" }}
-  }}
-}}
-
-provider "progressive" {{}}
-
-resource "progressive_rollout" "web" {{
-  alb {{
-    {router}
-    target_group_arn = "{target}"
-  }}
-{body}
-}}
-"#
-    )
+    rollout_config(router, target, body)
 }
 
 fn on_listener(fx: &AlbFixture) -> String {
