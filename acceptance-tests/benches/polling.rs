@@ -1,16 +1,23 @@
-//! DescribeAlarms calls made by the provider when many gates or rollouts watch the same
-//! alarms in one apply (results in docs/benchmarks.md).
+//! DescribeAlarms and GetMetricData calls made by the provider when many
+//! gates or rollouts watch the same alarms and metric in one apply (results
+//! in docs/benchmarks.md).
 //! Run: `cargo bench -p acceptance-tests --bench polling`
 
-use acceptance_tests::scenarios::{concurrent_gates, concurrent_rollouts};
+use acceptance_tests::scenarios::{GateReads, concurrent_gates, concurrent_rollouts};
 
 fn main() {
-    println!("| resources in one apply | DescribeAlarms calls | calls per resource |");
-    println!("|---|---|---|");
-    for (kind, run) in [("canary gates", concurrent_gates as fn(usize) -> usize), ("rollouts", concurrent_rollouts)] {
+    println!("| resources in one apply | bake | DescribeAlarms calls | GetMetricData calls | calls of each kind per resource |");
+    println!("|---|---|---|---|---|");
+    let row = |what: String, bake: &str, n: usize, reads: GateReads| {
+        let per = |calls: usize| format!("{:.2}", calls as f64 / n as f64);
+        println!("| {what} | {bake} | {} | {} | {} and {} |", reads.describe_alarms, reads.get_metric_data, per(reads.describe_alarms), per(reads.get_metric_data));
+    };
+    for n in [1, 10, 50] {
+        row(format!("{n} canary gates"), "5s", n, concurrent_gates(n));
+    }
+    for bake in ["5s", "30s"] {
         for n in [1, 10, 50] {
-            let calls = run(n);
-            println!("| {n} {kind} | {calls} | {:.2} |", calls as f64 / n as f64);
+            row(format!("{n} rollouts"), bake, n, concurrent_rollouts(n, bake));
         }
     }
 }

@@ -81,7 +81,7 @@ fn start(runtime: &tokio::runtime::Runtime, clients: &Clients, fx: &AlbFixture, 
     runtime.spawn(async move {
         let router = AlbRouter::new(elbv2, listener, None);
         let names = vec![ALARM.to_owned()];
-        let (gate, _) = AlarmGate::resolve(alarms.subscribe(&names), names).await.unwrap();
+        let (gate, _) = AlarmGate::resolve(alarms, names).await.unwrap();
         rollout::run(&router, &gate, &SystemClock, &plan, 0, &CancellationToken::new(), |_| {}).await.0
     })
 }

@@ -27,50 +27,75 @@ resource "progressive_rollout" "web" {{
 
 use crate::{AlbFixture, Emulator, Terraform};
 
-/// Applies `gates` canary gates at once (`-parallelism` as high as the
-/// count), all watching the same three alarms for 5 s with a look every
-/// second, and returns how many DescribeAlarms calls the provider made.
-pub fn concurrent_gates(gates: usize) -> usize {
+/// The provider's reads of gate data in one apply.
+#[derive(Debug, Clone, Copy)]
+pub struct GateReads {
+    pub describe_alarms: usize,
+    pub get_metric_data: usize,
+}
+
+/// What every resource of the scenarios watches: three alarms, and a metric
+/// threshold on a series that has data (missing data fails the gate, so a
+/// read answered with the wrong series would show).
+const SHARED_GATES: &str = r#"  alarm_names     = ["shared-5xx", "shared-p99", "shared-errors"]
+  on_missing_data = "fail"
+  metric {
+    name       = "error-rate"
+    comparison = "<"
+    threshold  = 5
+    window     = "5m"
+    query {
+      namespace   = "Scenario"
+      metric_name = "ErrorRate"
+      stat        = "Maximum"
+    }
+  }"#;
+
+/// An emulator with the shared alarms and metric data in place.
+fn shared_gates_emulator() -> Emulator {
     let emulator = Emulator::start();
     let aws = emulator.client();
-    let alarms = ["shared-5xx", "shared-p99", "shared-errors"];
-    for alarm in alarms {
+    for alarm in ["shared-5xx", "shared-p99", "shared-errors"] {
         aws.put_metric_alarm(alarm);
     }
-    let tf = Terraform::new(&emulator);
+    aws.put_metric_data("Scenario", "ErrorRate", 1.0);
+    emulator
+}
+
+/// Applies `resources` (each watching [`SHARED_GATES`]) at once, with
+/// `-parallelism` as high as their count, and counts the provider's reads.
+fn apply_all(emulator: &Emulator, resources: &str, count: usize) -> GateReads {
+    let tf = Terraform::new(emulator);
     tf.write_config(&format!(
+        "terraform {{\n  required_providers {{\n    progressive = {{ source = \"progressive-delivery/progressive\" }}\n  }}\n}}\n\nprovider \"progressive\" {{}}\n{resources}"
+    ));
+    tf.run_ok(&["apply", "-auto-approve", "-no-color", &format!("-parallelism={count}")]);
+    GateReads { describe_alarms: emulator.sdk_calls("DescribeAlarms"), get_metric_data: emulator.sdk_calls("GetMetricData") }
+}
+
+/// Applies `gates` canary gates at once, all watching the same alarms and
+/// metric for 5 s with a look every second.
+pub fn concurrent_gates(gates: usize) -> GateReads {
+    let emulator = shared_gates_emulator();
+    let resources = format!(
         r#"
-terraform {{
-  required_providers {{
-    progressive = {{ source = "progressive-delivery/progressive" }}
-  }}
-}}
-
-provider "progressive" {{}}
-
 resource "progressive_canary_gate" "gate" {{
   count         = {gates}
-  alarm_names   = ["shared-5xx", "shared-p99", "shared-errors"]
   duration      = "5s"
   poll_interval = "1s"
+{SHARED_GATES}
 }}
 "#
-    ));
-    tf.run_ok(&["apply", "-auto-approve", "-no-color", &format!("-parallelism={gates}")]);
-    emulator.sdk_calls("DescribeAlarms")
+    );
+    apply_all(&emulator, &resources, gates)
 }
 
 /// Applies `rollouts` rollouts at once, each moving its own load balancer's
-/// listener from blue to green all at once with a 5 s final bake, all gated
-/// by the same three alarms polled every second; returns how many
-/// DescribeAlarms calls the provider made.
-pub fn concurrent_rollouts(rollouts: usize) -> usize {
-    let emulator = Emulator::start();
+/// listener from blue to green all at once and baking `final_bake`, all
+/// gated by the same alarms and metric looked at every second.
+pub fn concurrent_rollouts(rollouts: usize, final_bake: &str) -> GateReads {
+    let emulator = shared_gates_emulator();
     let aws = emulator.client();
-    let alarms = ["shared-5xx", "shared-p99", "shared-errors"];
-    for alarm in alarms {
-        aws.put_metric_alarm(alarm);
-    }
     let mut resources = String::new();
     for i in 0..rollouts {
         let fx = AlbFixture::create(&aws);
@@ -81,18 +106,13 @@ resource "progressive_rollout" "r{i}" {{
     listener_arn     = "{}"
     target_group_arn = "{}"
   }}
-  final_bake    = "5s"
-  alarm_names   = ["shared-5xx", "shared-p99", "shared-errors"]
+  final_bake    = "{final_bake}"
   poll_interval = "1s"
+{SHARED_GATES}
 }}
 "#,
             fx.listener_arn, fx.green_arn
         ));
     }
-    let tf = Terraform::new(&emulator);
-    tf.write_config(&format!(
-        "terraform {{\n  required_providers {{\n    progressive = {{ source = \"progressive-delivery/progressive\" }}\n  }}\n}}\n\nprovider \"progressive\" {{}}\n{resources}"
-    ));
-    tf.run_ok(&["apply", "-auto-approve", "-no-color", &format!("-parallelism={rollouts}")]);
-    emulator.sdk_calls("DescribeAlarms")
+    apply_all(&emulator, &resources, rollouts)
 }

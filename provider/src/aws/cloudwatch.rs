@@ -3,15 +3,19 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue};
+use std::sync::Arc;
+
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
 use time::OffsetDateTime;
 
 use super::describe_error;
+use super::metric_data::{MetricData, MetricRead, Series, TimeRange};
 use crate::engine::GateError;
 use crate::engine::alarms::{AlarmSource, AlarmState, AlarmStatus};
 use crate::engine::analysis::GroupCounts;
 use crate::engine::judge::Counts;
 use crate::engine::metric::MetricSource;
+use crate::engine::poller::Poller;
 
 /// DescribeAlarms takes at most this many names per call.
 const NAMES_PER_CALL: usize = 100;
@@ -70,8 +74,8 @@ fn status(
 
 /// Per-target-group ALB metrics as the engine's [`GroupCounts`]: requests and
 /// errors of the canary and the baseline target groups, summed per period.
-pub struct AlbGroupMetrics<'a> {
-    pub client: &'a aws_sdk_cloudwatch::Client,
+pub struct AlbGroupMetrics {
+    pub reader: Arc<Poller<MetricData>>,
     /// The `LoadBalancer` dimension, `app/<name>/<id>`.
     pub load_balancer: String,
     /// `TargetGroup` dimensions, `targetgroup/<name>/<id>`.
@@ -81,7 +85,7 @@ pub struct AlbGroupMetrics<'a> {
     pub error_metric: &'static str,
 }
 
-impl AlbGroupMetrics<'_> {
+impl AlbGroupMetrics {
     fn query(&self, id: &str, metric: &str, target_group: &str, period: Duration) -> MetricDataQuery {
         let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
         let metric = Metric::builder()
@@ -95,52 +99,32 @@ impl AlbGroupMetrics<'_> {
     }
 }
 
-impl GroupCounts for AlbGroupMetrics<'_> {
+impl GroupCounts for AlbGroupMetrics {
     async fn counts(&self, from: OffsetDateTime, to: OffsetDateTime, period: Duration) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
-        let queries = [
+        let queries = vec![
             self.query("canary_requests", "RequestCount", &self.canary, period),
             self.query("canary_errors", self.error_metric, &self.canary, period),
             self.query("baseline_requests", "RequestCount", &self.baseline, period),
             self.query("baseline_errors", self.error_metric, &self.baseline, period),
         ];
-        let mut by_period: BTreeMap<i64, Counts> = BTreeMap::new();
-        let mut next_token = None;
-        loop {
-            let page = self
-                .client
-                .get_metric_data()
-                .set_metric_data_queries(Some(queries.to_vec()))
-                .start_time(aws_smithy_types::DateTime::from_secs(from.unix_timestamp()))
-                .end_time(aws_smithy_types::DateTime::from_secs(to.unix_timestamp()))
-                .scan_by(ScanBy::TimestampAscending)
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(|e| GateError(format!("CloudWatch GetMetricData failed: {}", describe_error(&e))))?;
-            for result in page.metric_data_results() {
-                for (at, value) in result.timestamps().iter().zip(result.values()) {
-                    // ALB publishes no error data point for a period without
-                    // errors, so an absent one counts as zero.
-                    let counts = by_period.entry(at.secs()).or_default();
-                    let value = value.max(0.0).round() as u64;
-                    match result.id() {
-                        Some("canary_requests") => counts.canary_requests += value,
-                        Some("canary_errors") => counts.canary_errors += value,
-                        Some("baseline_requests") => counts.baseline_requests += value,
-                        Some("baseline_errors") => counts.baseline_errors += value,
-                        _ => {}
-                    }
+        let series = self.reader.read(MetricRead { queries, range: TimeRange::Between(from, to) }).await?;
+        let mut by_period: BTreeMap<OffsetDateTime, Counts> = BTreeMap::new();
+        for s in series {
+            for (at, value) in s.points {
+                // ALB publishes no error data point for a period without
+                // errors, so an absent one counts as zero.
+                let counts = by_period.entry(at).or_default();
+                let value = value.max(0.0).round() as u64;
+                match s.id.as_str() {
+                    "canary_requests" => counts.canary_requests += value,
+                    "canary_errors" => counts.canary_errors += value,
+                    "baseline_requests" => counts.baseline_requests += value,
+                    "baseline_errors" => counts.baseline_errors += value,
+                    _ => {}
                 }
             }
-            next_token = page.next_token().map(str::to_owned);
-            if next_token.is_none() {
-                break;
-            }
         }
-        Ok(by_period
-            .into_iter()
-            .filter_map(|(secs, counts)| Some((OffsetDateTime::from_unix_timestamp(secs).ok()?, counts)))
-            .collect())
+        Ok(by_period.into_iter().collect())
     }
 }
 
@@ -159,7 +143,7 @@ pub struct MetricQuerySpec {
 
 /// A threshold gate's metric (or metric math) on CloudWatch.
 pub struct CloudWatchMetric {
-    pub client: aws_sdk_cloudwatch::Client,
+    pub reader: Arc<Poller<MetricData>>,
     pub queries: Vec<MetricQuerySpec>,
     pub expression: Option<String>,
 }
@@ -198,38 +182,21 @@ pub fn metric_data_queries(queries: &[MetricQuerySpec], expression: Option<&str>
 }
 
 /// The newest value of the result series, from GetMetricData's answer.
-pub fn newest_result(results: &[aws_sdk_cloudwatch::types::MetricDataResult]) -> Option<f64> {
-    let result = results.iter().find(|r| r.id() == Some(RESULT_ID))?;
-    result
-        .timestamps()
-        .iter()
-        .zip(result.values())
-        .filter(|(_, v)| v.is_finite())
-        .max_by_key(|(t, _)| (t.secs(), t.subsec_nanos()))
-        .map(|(_, v)| *v)
+pub fn newest_result(series: &[Series]) -> Option<f64> {
+    let result = series.iter().find(|s| s.id == RESULT_ID)?;
+    result.points.iter().filter(|(_, v)| v.is_finite()).max_by_key(|(t, _)| *t).map(|(_, v)| *v)
 }
 
 impl MetricSource for CloudWatchMetric {
     async fn newest(&self, window: Duration) -> Result<Option<f64>, GateError> {
-        let now = OffsetDateTime::now_utc();
-        let start = now - window;
-        let out = self
-            .client
-            .get_metric_data()
-            .set_metric_data_queries(Some(metric_data_queries(&self.queries, self.expression.as_deref())))
-            .start_time(aws_smithy_types::DateTime::from_secs(start.unix_timestamp()))
-            .end_time(aws_smithy_types::DateTime::from_secs(now.unix_timestamp() + 1))
-            .send()
-            .await
-            .map_err(|e| GateError(format!("CloudWatch GetMetricData failed: {}", describe_error(&e))))?;
-        Ok(newest_result(out.metric_data_results()))
+        let queries = metric_data_queries(&self.queries, self.expression.as_deref());
+        let series = self.reader.read(MetricRead { queries, range: TimeRange::Last(window) }).await?;
+        Ok(newest_result(&series))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_cloudwatch::types::MetricDataResult;
-
     use super::*;
 
     fn query(id: Option<&str>, metric: &str, stat: &str) -> MetricQuerySpec {
@@ -264,22 +231,12 @@ mod tests {
 
     #[test]
     fn the_newest_finite_value_of_the_result_is_read() {
-        let at = aws_smithy_types::DateTime::from_secs;
-        let results = [
-            MetricDataResult::builder().id("m1").timestamps(at(300)).values(99.0).build(),
-            MetricDataResult::builder()
-                .id("result")
-                .timestamps(at(120))
-                .values(0.4)
-                .timestamps(at(240))
-                .values(0.93)
-                .timestamps(at(180))
-                .values(0.5)
-                .timestamps(at(300))
-                .values(f64::NAN)
-                .build(),
+        let at = |secs| OffsetDateTime::from_unix_timestamp(secs).unwrap();
+        let series = [
+            Series { id: "m1".into(), points: vec![(at(300), 99.0)] },
+            Series { id: "result".into(), points: vec![(at(120), 0.4), (at(240), 0.93), (at(180), 0.5), (at(300), f64::NAN)] },
         ];
-        assert_eq!(newest_result(&results), Some(0.93));
-        assert_eq!(newest_result(&results[..1]), None, "no result series, no value");
+        assert_eq!(newest_result(&series), Some(0.93));
+        assert_eq!(newest_result(&series[..1]), None, "no result series, no value");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cloudwatch;
 pub mod elbv2;
+pub mod metric_data;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,20 +14,22 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::region::Region;
 
 use crate::config::ProviderConfig;
-use crate::engine::poller::AlarmPoller;
+use crate::engine::poller::{AlarmBatches, Poller};
 use cloudwatch::CloudWatchAlarms;
+use metric_data::MetricData;
 
 /// The clients resources use, built once at ConfigureProvider.
 #[derive(Clone)]
 pub struct Clients {
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     /// The one alarm reader every gate of this process shares.
-    pub alarms: Arc<AlarmPoller<CloudWatchAlarms>>,
+    pub alarms: Arc<Poller<AlarmBatches<CloudWatchAlarms>>>,
+    /// The one metric reader every gate of this process shares.
+    pub metrics: Arc<Poller<MetricData>>,
 }
 
-/// How long a look waits for others to share its alarm fetch.
-const ALARM_GATHER: Duration = Duration::from_millis(25);
+/// How long a read waits for others to share its fetch.
+const GATHER: Duration = Duration::from_millis(25);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -73,8 +76,8 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
     }
     let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build());
     Ok(Clients {
-        alarms: AlarmPoller::new(CloudWatchAlarms(cloudwatch.clone()), ALARM_GATHER),
-        cloudwatch,
+        alarms: Poller::new(AlarmBatches(CloudWatchAlarms(cloudwatch.clone())), GATHER),
+        metrics: Poller::new(MetricData(cloudwatch), GATHER),
         elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
     })
 }

@@ -1,5 +1,7 @@
 //! Alarm gates: healthy while no watched alarm is in ALARM.
 
+use std::future::Future;
+
 use time::OffsetDateTime;
 
 use super::{Finding, Gate, GateError, Verdict};
@@ -21,10 +23,10 @@ pub struct AlarmStatus {
 }
 
 /// Where alarm states come from (CloudWatch in production).
-#[allow(async_fn_in_trait)]
 pub trait AlarmSource {
-    /// The alarms among `names` that exist, in any order.
-    async fn describe(&self, names: &[String]) -> Result<Vec<AlarmStatus>, GateError>;
+    /// The alarms among `names` that exist, in any order. `Send`, so that
+    /// the shared poller can read on its own task.
+    fn describe(&self, names: &[String]) -> impl Future<Output = Result<Vec<AlarmStatus>, GateError>> + Send;
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

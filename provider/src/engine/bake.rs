@@ -46,11 +46,18 @@ pub struct Progress {
     pub checks: u32,
 }
 
-/// Looks at `gate` at once, then every `poll_interval`, and a last time when
-/// `duration` is up; while the gate is pending it goes on looking until
-/// `hold_limit`. Stops at the first unhealthy verdict, on an error, or when
-/// `stop` is cancelled (within the time it takes the current look to return,
-/// which is cut short too).
+/// Looks at `gate` on the wall-clock grid of `poll_interval` (every moment
+/// that is a whole number of intervals since the Unix epoch, the first one
+/// at or after the start), and a last time when `duration` is up; while the
+/// gate is pending it goes on looking until `hold_limit`. Stops at the first
+/// unhealthy verdict, on an error, or when `stop` is cancelled (within the
+/// time it takes the current look to return, which is cut short too).
+///
+/// The grid is what lets concurrent bakes share reads: rollouts that started
+/// a few hundred milliseconds apart (their shifts took different times) still
+/// look at the same instants, so the shared poller answers them with one
+/// call. A first look waits at most one interval, no longer than any later
+/// change would wait to be seen, and the bake still ends exactly on time.
 pub async fn bake(
     clock: &impl Clock,
     gate: &impl Gate,
@@ -62,7 +69,16 @@ pub async fn bake(
     let elapsed = |now: OffsetDateTime| (now - start).try_into().unwrap_or(Duration::ZERO);
     let mut checks = 0;
     let mut read_errors = 0;
+    let mut next_look = grid_point(start, plan.poll_interval, false).min(start + plan.duration);
     loop {
+        let nap: Duration = (next_look - clock.now()).try_into().unwrap_or(Duration::ZERO);
+        if !nap.is_zero() {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return Ok(BakeOutcome::Interrupted { elapsed: elapsed(clock.now()) }),
+                () = clock.sleep(nap) => {}
+            }
+        }
         let looked = tokio::select! {
             biased;
             () = stop.cancelled() => return Ok(BakeOutcome::Interrupted { elapsed: elapsed(clock.now()) }),
@@ -81,7 +97,8 @@ pub async fn bake(
             }
         };
         checks += 1;
-        let so_far = elapsed(clock.now());
+        let now = clock.now();
+        let so_far = elapsed(now);
         progress(Progress { elapsed: so_far, checks });
         let pending = match verdict {
             Verdict::Unhealthy(finding) => return Ok(BakeOutcome::Failed { finding, elapsed: so_far }),
@@ -94,13 +111,20 @@ pub async fn bake(
             let reason = pending.unwrap_or_default();
             return Ok(BakeOutcome::Undecided { reason, elapsed: so_far });
         }
-        let nap = plan.poll_interval.min(end - so_far);
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => return Ok(BakeOutcome::Interrupted { elapsed: elapsed(clock.now()) }),
-            () = clock.sleep(nap) => {}
-        }
+        next_look = grid_point(now, plan.poll_interval, true).min(start + end);
     }
+}
+
+/// The first multiple of `interval` since the Unix epoch at or after `t`
+/// (strictly after it when `after`).
+fn grid_point(t: OffsetDateTime, interval: Duration, after: bool) -> OffsetDateTime {
+    let step = interval.as_nanos().max(1) as i128;
+    let nanos = t.unix_timestamp_nanos();
+    let mut point = nanos.div_euclid(step) * step;
+    if point < nanos || (after && point == nanos) {
+        point += step;
+    }
+    OffsetDateTime::from_unix_timestamp_nanos(point).unwrap_or(t)
 }
 
 #[cfg(test)]
@@ -150,6 +174,47 @@ mod tests {
         let plan = Bake::fixed(Duration::from_secs(25), Duration::from_secs(10));
         let outcome = bake(&clock, &Scripted::new(vec![Ok(Verdict::Healthy)]), plan, &CancellationToken::new(), |_| {}).await;
         assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 4 }), "0s, 10s, 20s, 25s");
+    }
+
+    /// Records the moment of every look; always healthy.
+    struct Timed<'c>(&'c SimClock, RefCell<Vec<OffsetDateTime>>);
+
+    impl Gate for Timed<'_> {
+        async fn check(&self) -> Result<Verdict, GateError> {
+            self.1.borrow_mut().push(self.0.now());
+            Ok(Verdict::Healthy)
+        }
+    }
+
+    #[tokio::test]
+    async fn bakes_started_apart_look_at_the_same_moments_and_end_on_time() {
+        let plan = Bake::fixed(Duration::from_secs(25), Duration::from_secs(10));
+        let mut looks = Vec::new();
+        for offset in [Duration::from_millis(3_500), Duration::from_millis(3_800)] {
+            let clock = SimClock::new();
+            clock.advance(offset);
+            let start = clock.now();
+            let gate = Timed(&clock, RefCell::default());
+            let outcome = bake(&clock, &gate, plan, &CancellationToken::new(), |_| {}).await;
+            assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 3 }));
+            assert_eq!(clock.now() - start, time::Duration::seconds(25), "the bake is not stretched to the grid");
+            looks.push(gate.1.into_inner());
+        }
+        let epoch = SimClock::new().now();
+        let seconds = |looks: &[OffsetDateTime]| looks.iter().map(|t| (*t - epoch).as_seconds_f64()).collect::<Vec<_>>();
+        // Grid looks at 10 s and 20 s for both, then each one's own end.
+        assert_eq!(seconds(&looks[0]), [10.0, 20.0, 28.5]);
+        assert_eq!(seconds(&looks[1]), [10.0, 20.0, 28.8]);
+    }
+
+    #[tokio::test]
+    async fn a_bake_shorter_than_the_wait_for_the_grid_looks_once_at_its_end() {
+        let clock = SimClock::new();
+        clock.advance(Duration::from_secs(1));
+        let plan = Bake::fixed(Duration::from_secs(2), Duration::from_secs(10));
+        let gate = Timed(&clock, RefCell::default());
+        assert_eq!(bake(&clock, &gate, plan, &CancellationToken::new(), |_| {}).await, Ok(BakeOutcome::Passed { checks: 1 }));
+        assert_eq!(gate.1.into_inner(), [SimClock::new().now() + Duration::from_secs(3)]);
     }
 
     #[tokio::test]

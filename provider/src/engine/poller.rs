@@ -1,146 +1,142 @@
-//! One alarm reader for every gate in the provider process.
+//! One reader per provider process for each kind of gate data.
 //!
 //! Terraform applies up to ten resources at once, and a pipeline may hold
-//! dozens of rollouts watching the same alarms. Each gate looking on its own
-//! costs one DescribeAlarms per gate per poll. Here looks are coalesced:
+//! dozens of rollouts watching the same alarms and metrics. Each gate reading
+//! on its own costs one API call per gate per look. Here reads are merged:
 //!
-//! * a look is answered by a batch fetch that starts no earlier than the
-//!   look itself, so a gate never sees data older than it asked for;
-//! * a look that finds no fetch under way opens one, but first waits a short
-//!   `gather` window so that looks arriving at about the same time share it;
-//!   looks that arrive while a fetch is running wait for it and then open the
-//!   next one together;
-//! * each fetch reads the union of every subscribed gate's alarms (the source
-//!   splits it into calls of up to 100 names).
+//! * a read is answered by a batch fetch that starts no earlier than the
+//!   read itself, so a gate never sees data older than it asked for;
+//! * a read that finds no fetch under way opens one, which first waits a
+//!   short `gather` window so that reads arriving at about the same time
+//!   share it; reads that arrive while a fetch is running go into the next
+//!   one together;
+//! * the [`BatchSource`] turns the batch into as few calls as the API allows
+//!   (DescribeAlarms takes 100 names, GetMetricData 500 queries) and hands
+//!   each read its own part of the answer.
 //!
-//! Gates of one apply start together and poll at the same cadence, so they
-//! keep meeting in the same fetches: fifty of them cost about what one does.
-//! Gates whose looks never come close in time are not merged; they pay one
-//! gather window per look, and nothing else.
+//! Bakes look on a common wall-clock grid (see [`super::bake()`]), so the
+//! gates of one apply keep meeting in the same fetches: fifty of them cost
+//! about what one does. Reads that never come close in time are not merged;
+//! they pay one gather window each, and nothing else.
 //!
-//! There is no background task: the first waiting gate whose turn has come
-//! fetches for everyone, and the others wait for its result.
+//! Fetches run on their own task, so a gate stopped mid-read (Ctrl-C) never
+//! takes the fetch other gates are waiting for down with it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
-use tokio::time::Instant;
+use tokio::sync::oneshot;
 
 use super::GateError;
 use super::alarms::{AlarmSource, AlarmStatus};
 
-struct Snapshot {
-    started: Instant,
-    names: BTreeSet<String>,
-    result: Result<Vec<AlarmStatus>, GateError>,
+/// Data that is cheaper read for many gates at once.
+pub trait BatchSource: Send + Sync + 'static {
+    type Request: Send + 'static;
+    type Answer: Send + 'static;
+
+    /// Answers every request, one answer each, in order.
+    fn fetch_all(&self, requests: Vec<Self::Request>) -> impl Future<Output = Vec<Result<Self::Answer, GateError>>> + Send;
 }
 
-#[derive(Default)]
-struct State {
-    /// Alarm names per subscription.
-    subscribers: HashMap<u64, Vec<String>>,
-    next_id: u64,
-    /// A fetch is gathering or running.
+type Reply<S> = oneshot::Sender<Result<<S as BatchSource>::Answer, GateError>>;
+
+struct Queue<S: BatchSource> {
+    waiting: Vec<(S::Request, Reply<S>)>,
+    /// A fetch is gathering or running; it will take `waiting` next.
     in_flight: bool,
-    latest: Option<Arc<Snapshot>>,
 }
 
-pub struct AlarmPoller<S> {
+pub struct Poller<S: BatchSource> {
     source: S,
     gather: Duration,
-    state: Mutex<State>,
-    fetched: Notify,
+    queue: Mutex<Queue<S>>,
 }
 
-impl<S: AlarmSource> AlarmPoller<S> {
-    pub fn new(source: S, gather: Duration) -> Arc<AlarmPoller<S>> {
-        Arc::new(AlarmPoller { source, gather, state: Mutex::default(), fetched: Notify::new() })
+impl<S: BatchSource> Poller<S> {
+    pub fn new(source: S, gather: Duration) -> Arc<Poller<S>> {
+        Arc::new(Poller { source, gather, queue: Mutex::new(Queue { waiting: Vec::new(), in_flight: false }) })
     }
 
-    /// Registers a gate's alarms; the subscription is its [`AlarmSource`].
-    pub fn subscribe(self: &Arc<Self>, names: &[String]) -> Subscription<S> {
-        let mut state = self.lock();
-        let id = state.next_id;
-        state.next_id += 1;
-        state.subscribers.insert(id, names.to_vec());
-        Subscription { poller: self.clone(), id }
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue<S>> {
+        // A panic elsewhere must not stop every gate: the queue stays usable.
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic elsewhere must not stop every gate: the state stays usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Reads `request` in the next batch.
+    pub async fn read(self: &Arc<Self>, request: S::Request) -> Result<S::Answer, GateError> {
+        let (reply, answer) = oneshot::channel();
+        let open = {
+            let mut queue = self.lock();
+            queue.waiting.push((request, reply));
+            !std::mem::replace(&mut queue.in_flight, true)
+        };
+        if open {
+            tokio::spawn(self.clone().fetch_while_waiting());
+        }
+        answer.await.unwrap_or_else(|_| Err(GateError("the shared reader stopped before answering".into())))
     }
 
-    async fn look(&self, names: &[String]) -> Result<Vec<AlarmStatus>, GateError> {
-        let asked = Instant::now();
+    /// Fetches batches until no read is waiting.
+    async fn fetch_while_waiting(self: Arc<Self>) {
+        // Should the source panic, the reads waiting are answered with an
+        // error and the next read opens a fetch again.
+        let _unwinding = OnPanic(&self);
         loop {
-            let fetched = self.fetched.notified();
-            tokio::pin!(fetched);
-            fetched.as_mut().enable();
-            let lead = {
-                let mut state = self.lock();
-                if let Some(snapshot) = &state.latest {
-                    if snapshot.started >= asked && names.iter().all(|n| snapshot.names.contains(n)) {
-                        let result = snapshot.result.clone();
-                        return result.map(|all| all.into_iter().filter(|a| names.contains(&a.name)).collect());
-                    }
-                }
-                let lead = !state.in_flight;
-                state.in_flight = true;
-                lead
-            };
-            if !lead {
-                fetched.await;
-                continue;
-            }
-            // Whatever happens to this look (a stop cancels it), the fetch
-            // must be marked finished, or every other gate would wait forever.
-            let finish = FinishGuard(self);
             tokio::time::sleep(self.gather).await;
-            let (started, union) = {
-                let state = self.lock();
-                let union: BTreeSet<String> = state.subscribers.values().flatten().chain(names).cloned().collect();
-                (Instant::now(), union)
+            let batch: Vec<_> = {
+                let mut queue = self.lock();
+                let batch: Vec<_> = std::mem::take(&mut queue.waiting).into_iter().filter(|(_, reply)| !reply.is_closed()).collect();
+                if batch.is_empty() {
+                    queue.in_flight = false;
+                    return;
+                }
+                batch
             };
-            let list: Vec<String> = union.iter().cloned().collect();
-            let result = self.source.describe(&list).await;
-            std::mem::forget(finish);
-            let mut state = self.lock();
-            state.latest = Some(Arc::new(Snapshot { started, names: union, result }));
-            state.in_flight = false;
-            drop(state);
-            self.fetched.notify_waiters();
+            let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let mut answers = self.source.fetch_all(requests).await.into_iter();
+            for reply in replies {
+                let answer = answers.next().unwrap_or_else(|| Err(GateError("the batch answered fewer reads than it was given".into())));
+                let _ = reply.send(answer);
+            }
         }
     }
 }
 
-/// Clears the in-flight mark if a leading look is dropped mid-fetch.
-struct FinishGuard<'a, S: AlarmSource>(&'a AlarmPoller<S>);
+struct OnPanic<'a, S: BatchSource>(&'a Poller<S>);
 
-impl<S: AlarmSource> Drop for FinishGuard<'_, S> {
+impl<S: BatchSource> Drop for OnPanic<'_, S> {
     fn drop(&mut self) {
-        self.0.lock().in_flight = false;
-        self.0.fetched.notify_waiters();
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut queue = self.0.lock();
+        queue.in_flight = false;
+        queue.waiting.clear();
     }
 }
 
-/// One gate's view of the poller; unsubscribes on drop.
-pub struct Subscription<S: AlarmSource> {
-    poller: Arc<AlarmPoller<S>>,
-    id: u64,
+/// Alarm reads merged into one sweep over the union of the names asked for.
+pub struct AlarmBatches<S>(pub S);
+
+impl<S: AlarmSource + Send + Sync + 'static> BatchSource for AlarmBatches<S> {
+    type Request = Vec<String>;
+    type Answer = Vec<AlarmStatus>;
+
+    async fn fetch_all(&self, requests: Vec<Vec<String>>) -> Vec<Result<Vec<AlarmStatus>, GateError>> {
+        let mut union: Vec<String> = requests.iter().flatten().cloned().collect();
+        union.sort();
+        union.dedup();
+        let found = self.0.describe(&union).await;
+        requests.iter().map(|names| found.clone().map(|all| all.into_iter().filter(|a| names.contains(&a.name)).collect())).collect()
+    }
 }
 
-impl<S: AlarmSource> AlarmSource for Subscription<S> {
+/// Every gate's alarm reads go through the process's one poller.
+impl<S: AlarmSource + Send + Sync + 'static> AlarmSource for Arc<Poller<AlarmBatches<S>>> {
     async fn describe(&self, names: &[String]) -> Result<Vec<AlarmStatus>, GateError> {
-        self.poller.look(names).await
-    }
-}
-
-impl<S: AlarmSource> Drop for Subscription<S> {
-    fn drop(&mut self) {
-        self.poller.lock().subscribers.remove(&self.id);
+        self.read(names.to_vec()).await
     }
 }
 
@@ -171,31 +167,34 @@ mod tests {
         list.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    #[tokio::test]
-    async fn concurrent_looks_share_one_fetch_of_the_union() {
+    fn poller(gather: Duration) -> (&'static Counting, Arc<Poller<AlarmBatches<&'static Counting>>>) {
         let source: &'static Counting = Box::leak(Box::default());
-        let poller = AlarmPoller::new(source, Duration::from_millis(10));
-        let a = poller.subscribe(&names(&["a", "shared"]));
-        let b = poller.subscribe(&names(&["b", "shared"]));
+        (source, Poller::new(AlarmBatches(source), gather))
+    }
+
+    #[tokio::test]
+    async fn concurrent_reads_share_one_fetch_of_the_union() {
+        let (source, poller) = poller(Duration::from_millis(10));
         let (wants_a, wants_b) = (names(&["a", "shared"]), names(&["b", "shared"]));
-        let (ra, rb) = tokio::join!(a.describe(&wants_a), b.describe(&wants_b));
+        let (ra, rb) = tokio::join!(poller.describe(&wants_a), poller.describe(&wants_b));
         assert_eq!(source.calls.load(Ordering::SeqCst), 1);
         assert_eq!(*source.names_asked.lock().unwrap(), [3], "one call for a, b and shared");
         assert_eq!(ra.unwrap().len(), 2, "each gate gets only its own alarms");
         assert_eq!(rb.unwrap().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b", "shared"]);
     }
 
-    /// Fifty gates polling every 100 ms for five rounds, their first looks
+    /// Fifty gates reading every 100 ms for five rounds, their first reads
     /// spread over `spread`; returns the number of fetches.
     async fn fifty_gates(spread: Duration) -> usize {
-        let source: &'static Counting = Box::leak(Box::default());
-        let poller = AlarmPoller::new(source, Duration::from_millis(10));
-        let gates: Vec<_> = (0..50).map(|_| poller.subscribe(&names(&["5xx"]))).collect();
-        let looks = gates.iter().enumerate().map(|(i, gate)| async move {
-            tokio::time::sleep(spread * i as u32 / 50).await;
-            for _ in 0..5 {
-                gate.describe(&names(&["5xx"])).await.unwrap();
-                tokio::time::sleep(Duration::from_millis(100)).await;
+        let (source, poller) = poller(Duration::from_millis(10));
+        let looks = (0..50).map(|i| {
+            let poller = poller.clone();
+            async move {
+                tokio::time::sleep(spread * i / 50).await;
+                for _ in 0..5 {
+                    poller.describe(&names(&["5xx"])).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             }
         });
         futures_util::future::join_all(looks).await;
@@ -205,37 +204,56 @@ mod tests {
     #[tokio::test]
     async fn gates_that_look_together_share_every_fetch() {
         let calls = fifty_gates(Duration::ZERO).await;
-        assert!(calls <= 10, "250 looks took {calls} calls");
+        assert!(calls <= 10, "250 reads took {calls} calls");
     }
 
     #[tokio::test]
     async fn spread_out_gates_still_cost_far_less_than_a_call_per_look() {
         let calls = fifty_gates(Duration::from_millis(100)).await;
-        assert!(calls <= 60, "250 looks took {calls} calls");
+        assert!(calls <= 60, "250 reads took {calls} calls");
     }
 
     #[tokio::test]
-    async fn a_cancelled_leader_does_not_block_the_others() {
-        let source: &'static Counting = Box::leak(Box::default());
-        let poller = AlarmPoller::new(source, Duration::from_millis(50));
-        let gate = poller.subscribe(&names(&["a"]));
+    async fn a_cancelled_read_does_not_block_the_others() {
+        let (source, poller) = poller(Duration::from_millis(50));
         let wanted = names(&["a"]);
-        // Cancelled during its gather window, like a bake stopped by Ctrl-C.
-        let _ = tokio::time::timeout(Duration::from_millis(10), gate.describe(&wanted)).await;
-        let answer = tokio::time::timeout(Duration::from_secs(2), gate.describe(&wanted)).await;
-        assert!(matches!(answer, Ok(Ok(_))), "the next look is answered");
+        // The read that opened the fetch is cancelled during its gather
+        // window, like a bake stopped by Ctrl-C; another read shares it.
+        let cancelled = tokio::time::timeout(Duration::from_millis(10), poller.describe(&wanted));
+        let other = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::timeout(Duration::from_secs(2), poller.describe(&wanted)).await
+        };
+        let (cancelled, answered) = tokio::join!(cancelled, other);
+        assert!(cancelled.is_err());
+        assert!(matches!(answered, Ok(Ok(_))), "the other read is answered");
+        assert_eq!(*source.names_asked.lock().unwrap(), [1], "one fetch, for the read still waiting");
     }
 
     #[tokio::test]
-    async fn a_look_never_gets_data_older_than_itself() {
-        let source: &'static Counting = Box::leak(Box::default());
-        let poller = AlarmPoller::new(source, Duration::from_millis(10));
-        let gate = poller.subscribe(&names(&["a"]));
-        gate.describe(&names(&["a"])).await.unwrap();
+    async fn a_read_never_gets_data_older_than_itself() {
+        let (source, poller) = poller(Duration::from_millis(10));
+        poller.describe(&names(&["a"])).await.unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
-        gate.describe(&names(&["a"])).await.unwrap();
-        assert_eq!(source.calls.load(Ordering::SeqCst), 2, "the second look fetched anew");
-        drop(gate);
-        assert!(poller.lock().subscribers.is_empty());
+        poller.describe(&names(&["a"])).await.unwrap();
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2, "the second read fetched anew");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_source_fails_the_waiting_reads_and_the_next_read_fetches_again() {
+        struct PanicsOnce(AtomicUsize);
+        impl BatchSource for &'static PanicsOnce {
+            type Request = ();
+            type Answer = usize;
+            async fn fetch_all(&self, requests: Vec<()>) -> Vec<Result<usize, GateError>> {
+                let call = self.0.fetch_add(1, Ordering::SeqCst);
+                assert!(call > 0, "the first fetch panics");
+                requests.iter().map(|()| Ok(call)).collect()
+            }
+        }
+        let source: &'static PanicsOnce = Box::leak(Box::new(PanicsOnce(AtomicUsize::new(0))));
+        let poller = Poller::new(source, Duration::from_millis(1));
+        assert!(poller.read(()).await.is_err());
+        assert_eq!(poller.read(()).await, Ok(1));
     }
 }

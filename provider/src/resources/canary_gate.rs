@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 use super::gates::{self, MetricGateSpec};
 use super::{Outcome, duration_of, rfc3339, string_list_of};
 use crate::Shared;
+use crate::aws::metric_data::MetricData;
 use crate::duration;
 use crate::engine::alarms::{AlarmGate, AlarmSource, ResolveError};
+use crate::engine::poller::Poller;
 use crate::engine::{Bake, BakeOutcome, Both, SystemClock, bake};
 
 pub const TYPE_NAME: &str = "progressive_canary_gate";
@@ -193,8 +195,7 @@ impl Resource for CanaryGate {
             Some(id) => id.to_owned(),
             None => uuid::Uuid::new_v4().to_string(),
         };
-        let alarms = clients.alarms.subscribe(&inputs.alarm_names);
-        let outcome = run(alarms, &clients.cloudwatch, inputs, &id, request.stop).await;
+        let outcome = run(clients.alarms.clone(), &clients.metrics, inputs, &id, request.stop).await;
         outcome.into_applied(request.prior, request.planned, &id)
     }
 
@@ -214,7 +215,7 @@ impl Resource for CanaryGate {
 /// Resolves the alarms and bakes, logging progress.
 async fn run(
     source: impl AlarmSource,
-    cloudwatch: &aws_sdk_cloudwatch::Client,
+    metric_reader: &Arc<Poller<MetricData>>,
     inputs: Inputs,
     id: &str,
     stop: &CancellationToken,
@@ -242,7 +243,7 @@ async fn run(
         ("poll_interval", duration::format(plan.poll_interval).into()),
     ]);
     let mut next_report = Duration::from_secs(60);
-    let metrics: Vec<_> = metrics.iter().map(|m| m.gate(cloudwatch)).collect();
+    let metrics: Vec<_> = metrics.iter().map(|m| m.gate(metric_reader)).collect();
     let gate = Both(alarms, Some(metrics));
     let outcome = bake(&SystemClock, &gate, plan, stop, |p| {
         log::debug(MODULE, "alarms checked", &[("gate", id.into()), ("checks", p.checks.into())]);

@@ -1,15 +1,18 @@
 //! Gate settings both resources accept: `metric` blocks (threshold gates on
 //! any CloudWatch query or metric math) and `on_missing_data`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value};
 
 use super::duration_of;
 use crate::aws::cloudwatch::{CloudWatchMetric, MetricQuerySpec};
+use crate::aws::metric_data::MetricData;
 use crate::duration;
 use crate::engine::analysis::MissingData;
 use crate::engine::metric::{Comparison, MetricCheck, MetricGate};
+use crate::engine::poller::Poller;
 
 pub const DEFAULT_ON_MISSING_DATA: &str = "wait";
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
@@ -94,8 +97,8 @@ pub struct MetricGateSpec {
 
 impl MetricGateSpec {
     /// The engine's gate over CloudWatch for this block.
-    pub fn gate(&self, client: &aws_sdk_cloudwatch::Client) -> MetricGate<CloudWatchMetric> {
-        let source = CloudWatchMetric { client: client.clone(), queries: self.queries.clone(), expression: self.expression.clone() };
+    pub fn gate(&self, reader: &Arc<Poller<MetricData>>) -> MetricGate<CloudWatchMetric> {
+        let source = CloudWatchMetric { reader: reader.clone(), queries: self.queries.clone(), expression: self.expression.clone() };
         MetricGate::new(source, self.check.clone())
     }
 }

@@ -18,11 +18,13 @@ use super::{duration_of, rfc3339, step_percent_of, string_list_of};
 use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::cloudwatch::AlbGroupMetrics;
+use crate::aws::metric_data::MetricData;
 use crate::aws::elbv2::{AlbError, AlbRouter};
 use crate::duration;
 use crate::engine::alarms::{AlarmGate, ResolveError};
 use crate::engine::analysis::{AnalysisGate, AnalysisSettings};
 use crate::engine::lease::{self, LeaseRecord};
+use crate::engine::poller::Poller;
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout};
 use crate::engine::schedule::{Schedule, Step, Strategy};
 use crate::engine::traffic::{Split, TrafficRouter};
@@ -580,8 +582,7 @@ fn holder() -> String {
 /// Checks everything before moving anything, takes the lease, runs the
 /// rollout from the split read under the lease, and releases the lease.
 async fn run(router: &AlbRouter, clients: &Clients, config: &Config, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
-    let alarms = clients.alarms.subscribe(&config.alarm_names);
-    let cloudwatch = &clients.cloudwatch;
+    let alarms = clients.alarms.clone();
     router.split().await.map_err(|e| not_started("Cannot use the load balancer", e.to_string()))?;
     router.check_target_group(&config.target).await.map_err(|e| {
         Diagnostics::single_at(AttributePath::root("alb").attribute("target_group_arn"), "Target group not found", format!("{e}. No traffic was moved."))
@@ -593,7 +594,7 @@ async fn run(router: &AlbRouter, clients: &Clients, config: &Config, prior: &Val
     let me = holder();
     let unfinished = take_lease(router, &me).await?;
     let renewal = tokio::spawn(renew_lease(router.clone(), me));
-    let done = run_leased(router, gate, cloudwatch, config, prior, unfinished, stop).await;
+    let done = run_leased(router, gate, &clients.metrics, config, prior, unfinished, stop).await;
     renewal.abort();
     // An AddTags still in flight must not land after the removal below.
     let _ = renewal.await;
@@ -611,7 +612,7 @@ fn not_started(summary: &str, detail: String) -> Diagnostics {
 async fn run_leased(
     router: &AlbRouter,
     alarms: impl Gate,
-    cloudwatch: &aws_sdk_cloudwatch::Client,
+    metric_reader: &Arc<Poller<MetricData>>,
     config: &Config,
     prior: &Value,
     unfinished: bool,
@@ -676,7 +677,7 @@ async fn run_leased(
     let analysis = match &config.analysis {
         Some(settings) => {
             let metrics = AlbGroupMetrics {
-                client: cloudwatch,
+                reader: metric_reader.clone(),
                 load_balancer: load_balancer_dimension(&config.listener_arn),
                 canary: target_group_dimension(&config.target),
                 baseline: target_group_dimension(&origin),
@@ -686,7 +687,7 @@ async fn run_leased(
         }
         None => None,
     };
-    let metrics: Vec<_> = config.metrics.iter().map(|m| m.gate(cloudwatch)).collect();
+    let metrics: Vec<_> = config.metrics.iter().map(|m| m.gate(metric_reader)).collect();
     let gate = Both(Both(alarms, Some(metrics)), analysis);
     let (outcome, history) = rollout::run(router, &gate, &SystemClock, &rollout, start, stop, |e| {
         log::info(MODULE, &format!("rollout {}", e.kind.as_str()), &[("percent", e.percent.into()), ("detail", e.detail.clone().into())]);
