@@ -120,7 +120,7 @@ pub fn schema() -> Schema {
             "analysis",
             Nesting::Single,
             Block::new("Judge the canary against the baseline while both serve: the new target group's error rate against the origin's, from the load balancer's own per-target-group metrics (`RequestCount` and the error count). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout. See docs/analysis.md for the method and its measured numbers.")
-                .attribute(Attribute::defaulted("metric", Type::String, DEFAULT_ANALYSIS_METRIC, "What counts as an error: `5xx` (`HTTPCode_Target_5XX_Count`) or `4xx` (`HTTPCode_Target_4XX_Count`)."))
+                .attribute(Attribute::defaulted("metric", Type::String, DEFAULT_ANALYSIS_METRIC, "What counts as an error: `5xx` (`HTTPCode_Target_5XX_Count`) or `4xx` (`HTTPCode_Target_4XX_Count`). The load balancer's own 5xx (`elb_5xx`) cannot be judged here: CloudWatch publishes it per load balancer, not per target group; watch it with an alarm or a `metric` block."))
                 .attribute(Attribute::defaulted("max_increase", Type::Number, "0.25", "Tolerated relative increase of the canary's error rate over the baseline's (0.25: up to 1.25 times)."))
                 .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "Between 0.5 and 1: a canary within tolerance is rolled back with probability at most `1 - confidence`."))
                 .attribute(Attribute::defaulted("min_requests", Type::Number, "200", "No step passes before the canary has served this many requests (over the rollout so far)."))
@@ -279,7 +279,7 @@ fn analysis(config: &Value, d: &mut Diagnostics) -> Option<AnalysisSettings> {
     let error_metric = text_or("metric", DEFAULT_ANALYSIS_METRIC).and_then(|m| match m.as_str() {
         "5xx" | "4xx" => Some(m),
         "elb_5xx" => {
-            d.error_at(at("metric"), "Invalid metric", "elb_5xx (HTTPCode_ELB_5XX_Count) is published per load balancer, not per target group, so it cannot tell the canary from the baseline. Use 5xx or 4xx.");
+            d.error_at(at("metric"), "Invalid metric", "elb_5xx (HTTPCode_ELB_5XX_Count) is published per load balancer, not per target group, so it cannot tell the canary from the baseline. Use 5xx or 4xx here, and watch the load balancer's own 5xx with an alarm or a `metric` block; a canary that refuses connections shows in TargetConnectionErrorCount, which is published per target group.");
             None
         }
         other => {
