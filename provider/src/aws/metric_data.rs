@@ -3,20 +3,24 @@
 //! Reads over the same time range are packed into calls of up to 500
 //! queries. Query ids only need to be unique within a call, and every gate
 //! names its own (`m1`, `result`), so each read's ids get a prefix of their
-//! own in the call, and its metric math is rewritten to match; the answer is
-//! handed back under the original ids. Expressions that cannot be rewritten
-//! safely (strings, `METRICS()`, `SEARCH()`, Metrics Insights queries, all of
-//! which can see other queries of the call) get a call of their own.
+//! own in a merged call, and its metric math is rewritten to match; the
+//! answer is handed back under the original ids. A read goes alone, as
+//! written, when its expressions cannot be rewritten safely: strings,
+//! `METRICS()`, `SEARCH()` and Metrics Insights queries can see other
+//! queries of the call, and so can a name that is not one of the read's own
+//! ids; so do reads whose ids or expressions the prefix would make too long.
 //!
-//! One read's mistake must not fail the others: when a merged call is
-//! refused for any reason but throttling, its reads are made again one by
-//! one.
+//! One read's mistake must not fail the others: when CloudWatch refuses a
+//! merged call for what its queries say (HTTP 400, not throttling), the
+//! call is split in halves until the faulty read is alone, which costs a
+//! few calls, not one per read. Calls of a batch run concurrently.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::types::MetricDataQuery;
+use futures_util::future::BoxFuture;
 use time::OffsetDateTime;
 
 use super::describe_error;
@@ -25,6 +29,9 @@ use crate::engine::poller::BatchSource;
 
 /// GetMetricData takes at most this many queries per call.
 const QUERIES_PER_CALL: usize = 500;
+/// The longest query id and expression CloudWatch takes.
+const ID_LIMIT: usize = 255;
+const EXPRESSION_LIMIT: usize = 2048;
 
 /// The time range of a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,16 +70,12 @@ pub struct Series {
     pub points: Vec<(OffsetDateTime, f64)>,
 }
 
-/// One GetMetricData call of a batch.
+/// One GetMetricData call of a batch: the reads it answers, by position.
 #[derive(Debug, PartialEq)]
 struct Call {
     start: i64,
     end: i64,
-    queries: Vec<MetricDataQuery>,
-    /// The reads it answers, by position in the batch.
     reads: Vec<usize>,
-    /// Whether the ids carry their read's prefix (a read alone may not).
-    prefixed: bool,
 }
 
 fn prefix(read: usize) -> String {
@@ -100,11 +103,14 @@ fn prefixed_expression(expression: &str, ids: &[&str], prefix: &str) -> Option<S
         let token = &rest[..token_len];
         if ids.contains(&token) {
             out.push_str(prefix);
+        } else if c.is_ascii_lowercase() {
+            // Not its own id: in a merged call it could name another read's.
+            return None;
         }
         out.push_str(token);
         rest = &rest[token_len..];
     }
-    Some(out)
+    (out.len() <= EXPRESSION_LIMIT).then_some(out)
 }
 
 /// `read`'s queries under its prefix, or `None` when they must go alone.
@@ -115,7 +121,8 @@ fn prefixed_queries(read: usize, queries: &[MetricDataQuery]) -> Option<Vec<Metr
         .iter()
         .map(|q| {
             let mut q = q.clone();
-            q.id = q.id.map(|id| format!("{prefix}{id}"));
+            q.id = Some(format!("{prefix}{}", q.id?)).filter(|id| id.len() <= ID_LIMIT);
+            q.id.as_ref()?;
             if let Some(expression) = &q.expression {
                 q.expression = Some(prefixed_expression(expression, &ids, &prefix)?);
             }
@@ -124,48 +131,57 @@ fn prefixed_queries(read: usize, queries: &[MetricDataQuery]) -> Option<Vec<Metr
         .collect()
 }
 
-/// The calls that answer `reads` at `now`: reads over the same range share
-/// calls of up to [`QUERIES_PER_CALL`] queries; a read is never split.
-fn plan_calls(reads: &[MetricRead], now: OffsetDateTime) -> Vec<Call> {
+/// The calls that answer `reads` at `now`, given each read's prefixed
+/// queries (`None`: it goes alone): reads over the same range share calls of
+/// up to [`QUERIES_PER_CALL`] queries; a read is never split.
+fn plan_calls(reads: &[MetricRead], prefixed: &[Option<Vec<MetricDataQuery>>], now: OffsetDateTime) -> Vec<Call> {
     let mut by_range: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
     for (i, read) in reads.iter().enumerate() {
         by_range.entry(read.range.resolve(now)).or_default().push(i);
     }
     let mut calls = Vec::new();
     for ((start, end), members) in by_range {
-        let mut open: Option<Call> = None;
+        let mut open: Option<(Call, usize)> = None;
         for i in members {
-            let Some(queries) = prefixed_queries(i, &reads[i].queries).filter(|q| q.len() < QUERIES_PER_CALL) else {
-                calls.push(Call { start, end, queries: reads[i].queries.clone(), reads: vec![i], prefixed: false });
+            let Some(size) = prefixed[i].as_ref().map(Vec::len).filter(|&n| n < QUERIES_PER_CALL) else {
+                calls.push(Call { start, end, reads: vec![i] });
                 continue;
             };
-            if open.as_ref().is_some_and(|call| call.queries.len() + queries.len() > QUERIES_PER_CALL) {
-                calls.extend(open.take());
+            if open.as_ref().is_some_and(|(_, queries)| queries + size > QUERIES_PER_CALL) {
+                calls.extend(open.take().map(|(call, _)| call));
             }
-            let call = open.get_or_insert_with(|| Call { start, end, queries: Vec::new(), reads: Vec::new(), prefixed: true });
-            call.queries.extend(queries);
+            let (call, queries) = open.get_or_insert_with(|| (Call { start, end, reads: Vec::new() }, 0));
             call.reads.push(i);
+            *queries += size;
         }
-        calls.extend(open);
+        calls.extend(open.map(|(call, _)| call));
     }
     calls
 }
 
-/// Hands each series of a call's answer to its read, under its own id.
-fn distribute(call: &Call, series: Vec<Series>, answers: &mut [Vec<Series>]) {
-    if !call.prefixed {
-        for &read in &call.reads {
-            answers[read].extend(series.iter().cloned());
-        }
-        return;
+/// The queries of a call answering `members`: a read alone as it was
+/// written, several under their prefixes.
+fn call_queries(reads: &[MetricRead], prefixed: &[Option<Vec<MetricDataQuery>>], members: &[usize]) -> Vec<MetricDataQuery> {
+    match members {
+        [only] => reads[*only].queries.clone(),
+        _ => members.iter().filter_map(|&i| prefixed[i].clone()).flatten().collect(),
     }
+}
+
+/// Each member's share of a call's answer, under its own ids.
+fn distribute(members: &[usize], series: Vec<Series>) -> Vec<(usize, Vec<Series>)> {
+    if let [only] = members {
+        return vec![(*only, series)];
+    }
+    let mut shares: Vec<(usize, Vec<Series>)> = members.iter().map(|&i| (i, Vec::new())).collect();
     for mut s in series {
-        let owner = call.reads.iter().find_map(|&read| Some((read, s.id.strip_prefix(&prefix(read))?.to_owned())));
-        if let Some((read, id)) = owner {
+        let owner = shares.iter_mut().find_map(|(read, share)| Some((s.id.strip_prefix(&prefix(*read))?.to_owned(), share)));
+        if let Some((id, share)) = owner {
             s.id = id;
-            answers[read].push(s);
+            share.push(s);
         }
     }
+    shares
 }
 
 /// The process's GetMetricData reader.
@@ -173,13 +189,14 @@ pub struct MetricData(pub aws_sdk_cloudwatch::Client);
 
 struct CallError {
     message: String,
-    throttled: bool,
+    /// CloudWatch refused the call for what its queries say.
+    refused_queries: bool,
 }
 
 impl MetricData {
     /// One call, all its pages.
     async fn get(&self, start: i64, end: i64, queries: &[MetricDataQuery]) -> Result<Vec<Series>, CallError> {
-        let mut series: BTreeMap<String, Vec<(OffsetDateTime, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<(String, String), Vec<(OffsetDateTime, f64)>> = BTreeMap::new();
         let mut next_token = None;
         loop {
             let page = self
@@ -193,13 +210,16 @@ impl MetricData {
                 .await
                 .map_err(|e| CallError {
                     message: format!("CloudWatch GetMetricData failed: {}", describe_error(&e)),
-                    throttled: matches!(
-                        e.as_service_error().and_then(ProvideErrorMetadata::code),
-                        Some("Throttling" | "ThrottlingException" | "TooManyRequestsException")
-                    ),
+                    refused_queries: e.raw_response().is_some_and(|r| r.status().as_u16() == 400)
+                        && !matches!(
+                            e.as_service_error().and_then(ProvideErrorMetadata::code),
+                            Some("Throttling" | "ThrottlingException" | "TooManyRequestsException")
+                        ),
                 })?;
             for result in page.metric_data_results() {
-                let points = series.entry(result.id().unwrap_or_default().to_owned()).or_default();
+                // SEARCH and GROUP BY answer several series under one id.
+                let key = (result.id().unwrap_or_default().to_owned(), result.label().unwrap_or_default().to_owned());
+                let points = series.entry(key).or_default();
                 for (at, value) in result.timestamps().iter().zip(result.values()) {
                     if let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(at.as_nanos()) {
                         points.push((at, *value));
@@ -211,7 +231,29 @@ impl MetricData {
                 break;
             }
         }
-        Ok(series.into_iter().map(|(id, points)| Series { id, points }).collect())
+        Ok(series.into_iter().map(|((id, _), points)| Series { id, points }).collect())
+    }
+
+    /// Answers `members` with one call, or, when CloudWatch refuses it for
+    /// what the queries say, with each half on its own.
+    fn read_isolating<'a>(
+        &'a self,
+        reads: &'a [MetricRead],
+        prefixed: &'a [Option<Vec<MetricDataQuery>>],
+        call: Call,
+    ) -> BoxFuture<'a, Vec<(usize, Result<Vec<Series>, GateError>)>> {
+        Box::pin(async move {
+            match self.get(call.start, call.end, &call_queries(reads, prefixed, &call.reads)).await {
+                Ok(series) => distribute(&call.reads, series).into_iter().map(|(read, share)| (read, Ok(share))).collect(),
+                Err(e) if e.refused_queries && call.reads.len() > 1 => {
+                    let (first, second) = call.reads.split_at(call.reads.len() / 2);
+                    let half = |members: &[usize]| Call { start: call.start, end: call.end, reads: members.to_vec() };
+                    let (a, b) = futures_util::future::join(self.read_isolating(reads, prefixed, half(first)), self.read_isolating(reads, prefixed, half(second))).await;
+                    a.into_iter().chain(b).collect()
+                }
+                Err(e) => call.reads.iter().map(|&read| (read, Err(GateError(e.message.clone())))).collect(),
+            }
+        })
     }
 }
 
@@ -220,27 +262,14 @@ impl BatchSource for MetricData {
     type Answer = Vec<Series>;
 
     async fn fetch_all(&self, reads: Vec<MetricRead>) -> Vec<Result<Vec<Series>, GateError>> {
-        let mut answers: Vec<Result<Vec<Series>, GateError>> = reads.iter().map(|_| Ok(Vec::new())).collect();
-        let mut series = vec![Vec::new(); reads.len()];
-        for call in plan_calls(&reads, OffsetDateTime::now_utc()) {
-            match self.get(call.start, call.end, &call.queries).await {
-                Ok(answer) => distribute(&call, answer, &mut series),
-                Err(e) if call.reads.len() > 1 && !e.throttled => {
-                    for &read in &call.reads {
-                        match self.get(call.start, call.end, &reads[read].queries).await {
-                            Ok(answer) => series[read] = answer,
-                            Err(e) => answers[read] = Err(GateError(e.message)),
-                        }
-                    }
-                }
-                Err(e) => {
-                    for &read in &call.reads {
-                        answers[read] = Err(GateError(e.message.clone()));
-                    }
-                }
-            }
+        let prefixed: Vec<_> = reads.iter().enumerate().map(|(i, read)| prefixed_queries(i, &read.queries)).collect();
+        let calls = plan_calls(&reads, &prefixed, OffsetDateTime::now_utc());
+        let answered = futures_util::future::join_all(calls.into_iter().map(|call| self.read_isolating(&reads, &prefixed, call))).await;
+        let mut answers: Vec<Result<Vec<Series>, GateError>> = reads.iter().map(|_| Err(GateError("the read was not answered".into()))).collect();
+        for (read, answer) in answered.into_iter().flatten() {
+            answers[read] = answer;
         }
-        answers.into_iter().zip(series).map(|(answer, series)| answer.map(|_| series)).collect()
+        answers
     }
 }
 
@@ -271,16 +300,27 @@ mod tests {
 
     #[test]
     fn expressions_follow_their_ids_and_nothing_else() {
-        let ids = ["m1", "m2", "e"];
+        let ids = ["m1", "m2", "e", "m10"];
         assert_eq!(prefixed_expression("100*m1/m2", &ids, "r3_").as_deref(), Some("100*r3_m1/r3_m2"));
         assert_eq!(
-            prefixed_expression("IF(m1 > 1e3, m10, FILL(m2, 0.5))", &ids, "r0_").as_deref(),
-            Some("IF(r0_m1 > 1e3, m10, FILL(r0_m2, 0.5))")
+            prefixed_expression("IF(m1 > 1e3, m10, FILL(m2, .5))", &ids, "r0_").as_deref(),
+            Some("IF(r0_m1 > 1e3, r0_m10, FILL(r0_m2, .5))")
         );
         assert_eq!(prefixed_expression("e*2.5e1+e", &ids, "r1_").as_deref(), Some("r1_e*2.5e1+r1_e"), "an exponent is not the id e");
-        for unsafe_expression in ["SUM(METRICS())", "SEARCH('{AWS/EC2} CPU', 'Average', 60)", "SELECT AVG(CPUUtilization) FROM \"AWS/EC2\""] {
+        for unsafe_expression in [
+            "SUM(METRICS())",
+            "SEARCH('{AWS/EC2} CPU', 'Average', 60)",
+            "SELECT AVG(CPUUtilization) FROM \"AWS/EC2\"",
+            "m1 + r1_m1",
+        ] {
             assert_eq!(prefixed_expression(unsafe_expression, &ids, "r0_"), None, "{unsafe_expression}");
         }
+        let long = format!("m1{}", "+m1".repeat(600));
+        assert_eq!(prefixed_expression(&long, &ids, "r0_"), None, "too long once prefixed");
+    }
+
+    fn prefixed(reads: &[MetricRead]) -> Vec<Option<Vec<MetricDataQuery>>> {
+        reads.iter().enumerate().map(|(i, read)| prefixed_queries(i, &read.queries)).collect()
     }
 
     #[test]
@@ -291,40 +331,33 @@ mod tests {
             read(vec![stat("result")], WINDOW),
             read(vec![stat("canary_requests")], TimeRange::Between(at(999_000), now)),
             read(vec![stat("m1"), math("result", "SUM(METRICS())")], WINDOW),
+            read(vec![stat(&"x".repeat(253))], WINDOW),
         ];
-        let calls = plan_calls(&reads, now);
-        let shape: Vec<_> = calls.iter().map(|c| (c.start, c.end, c.reads.clone(), c.prefixed)).collect();
-        assert_eq!(shape, [
-            (999_000, 1_000_000, vec![2], true),
-            (999_820, 1_000_001, vec![3], false),
-            (999_820, 1_000_001, vec![0, 1], true)
-        ]);
-        let ids: Vec<_> = calls[2].queries.iter().map(|q| (q.id().unwrap(), q.expression())).collect();
+        let prefixed = prefixed(&reads);
+        let calls = plan_calls(&reads, &prefixed, now);
+        let shape: Vec<_> = calls.iter().map(|c| (c.start, c.end, c.reads.clone())).collect();
+        assert_eq!(shape, [(999_000, 1_000_000, vec![2]), (999_820, 1_000_001, vec![3]), (999_820, 1_000_001, vec![4]), (999_820, 1_000_001, vec![0, 1])]);
+        let merged = call_queries(&reads, &prefixed, &calls[3].reads);
+        let ids: Vec<_> = merged.iter().map(|q| (q.id().unwrap(), q.expression())).collect();
         assert_eq!(ids, [("r0_m1", None), ("r0_m2", None), ("r0_result", Some("100*r0_m1/r0_m2")), ("r1_result", None)]);
-        assert_eq!(calls[1].queries, reads[3].queries, "an unsafe expression goes alone, untouched");
-        assert_eq!(calls[0].queries[0].id(), Some("r2_canary_requests"));
+        assert_eq!(call_queries(&reads, &prefixed, &calls[1].reads), reads[3].queries, "an unsafe expression goes alone, untouched");
+        assert_eq!(call_queries(&reads, &prefixed, &calls[0].reads), reads[2].queries, "a read alone keeps its own ids");
+        assert_eq!(calls[2].reads, [4], "an id the prefix would make too long goes alone");
     }
 
     #[test]
     fn a_call_holds_at_most_500_queries_and_a_read_is_never_split() {
         let reads: Vec<_> = (0..3).map(|_| read((0..200).map(|i| stat(&format!("m{i}"))).collect(), WINDOW)).collect();
-        let calls = plan_calls(&reads, at(1_000_000));
-        let sizes: Vec<_> = calls.iter().map(|c| (c.queries.len(), c.reads.clone())).collect();
+        let calls = plan_calls(&reads, &prefixed(&reads), at(1_000_000));
+        let sizes: Vec<_> = calls.iter().map(|c| (call_queries(&reads, &prefixed(&reads), &c.reads).len(), c.reads.clone())).collect();
         assert_eq!(sizes, [(400, vec![0, 1]), (200, vec![2])]);
     }
 
     #[test]
     fn answers_go_back_to_their_reads_under_the_original_ids() {
-        let reads = [read(vec![stat("result")], WINDOW), read(vec![stat("m1"), math("result", "m1*2")], WINDOW)];
-        let calls = plan_calls(&reads, at(1_000_000));
         let series = |id: &str, v: f64| Series { id: id.into(), points: vec![(at(999_960), v)] };
-        let mut answers = vec![Vec::new(); 2];
-        distribute(&calls[0], vec![series("r1_result", 4.0), series("r0_result", 1.0)], &mut answers);
-        assert_eq!(answers, [vec![series("result", 1.0)], vec![series("result", 4.0)]]);
-        // A read alone under its original ids gets its series as they are.
-        let alone = Call { start: 0, end: 1, queries: vec![stat("m1")], reads: vec![1], prefixed: false };
-        let mut answers = vec![Vec::new(); 2];
-        distribute(&alone, vec![series("m1", 2.0)], &mut answers);
-        assert_eq!(answers[1], [series("m1", 2.0)]);
+        let shares = distribute(&[0, 1], vec![series("r1_result", 4.0), series("r0_result", 1.0), series("r1_m1", 2.0)]);
+        assert_eq!(shares, [(0, vec![series("result", 1.0)]), (1, vec![series("result", 4.0), series("m1", 2.0)])]);
+        assert_eq!(distribute(&[1], vec![series("m1", 2.0)]), [(1, vec![series("m1", 2.0)])], "a read alone gets its series as they are");
     }
 }

@@ -47,8 +47,9 @@ pub struct Progress {
 }
 
 /// Looks at `gate` on the wall-clock grid of `poll_interval` (every moment
-/// that is a whole number of intervals since the Unix epoch, the first one
-/// at or after the start), and a last time when `duration` is up; while the
+/// that is a whole number of intervals since the Unix epoch, shifted by the
+/// clock's [`Clock::grid_phase`]; the first one at or after the start), and
+/// a last time when `duration` is up; while the
 /// gate is pending it goes on looking until `hold_limit`. Stops at the first
 /// unhealthy verdict, on an error, or when `stop` is cancelled (within the
 /// time it takes the current look to return, which is cut short too).
@@ -69,9 +70,11 @@ pub async fn bake(
     let elapsed = |now: OffsetDateTime| (now - start).try_into().unwrap_or(Duration::ZERO);
     let mut checks = 0;
     let mut read_errors = 0;
-    let mut next_look = grid_point(start, plan.poll_interval, false).min(start + plan.duration);
+    let grid = Grid { interval: plan.poll_interval, phase: clock.grid_phase() };
+    let mut next_look = grid.point(start, false).min(start + plan.duration);
     loop {
-        let nap: Duration = (next_look - clock.now()).try_into().unwrap_or(Duration::ZERO);
+        // Never longer than an interval, even if the wall clock steps back.
+        let nap = Duration::try_from(next_look - clock.now()).unwrap_or(Duration::ZERO).min(plan.poll_interval);
         if !nap.is_zero() {
             tokio::select! {
                 biased;
@@ -111,20 +114,29 @@ pub async fn bake(
             let reason = pending.unwrap_or_default();
             return Ok(BakeOutcome::Undecided { reason, elapsed: so_far });
         }
-        next_look = grid_point(now, plan.poll_interval, true).min(start + end);
+        next_look = grid.point(now, true).min(start + end);
     }
 }
 
-/// The first multiple of `interval` since the Unix epoch at or after `t`
-/// (strictly after it when `after`).
-fn grid_point(t: OffsetDateTime, interval: Duration, after: bool) -> OffsetDateTime {
-    let step = interval.as_nanos().max(1) as i128;
-    let nanos = t.unix_timestamp_nanos();
-    let mut point = nanos.div_euclid(step) * step;
-    if point < nanos || (after && point == nanos) {
-        point += step;
+/// Whole multiples of `interval` since the Unix epoch, shifted by `phase`
+/// of an interval.
+struct Grid {
+    interval: Duration,
+    phase: f64,
+}
+
+impl Grid {
+    /// The first point at or after `t` (strictly after it when `after`).
+    fn point(&self, t: OffsetDateTime, after: bool) -> OffsetDateTime {
+        let step = self.interval.as_nanos().max(1) as i128;
+        let offset = (step as f64 * self.phase.clamp(0.0, 1.0)) as i128 % step;
+        let nanos = t.unix_timestamp_nanos() - offset;
+        let mut point = nanos.div_euclid(step) * step;
+        if point < nanos || (after && point == nanos) {
+            point += step;
+        }
+        OffsetDateTime::from_unix_timestamp_nanos(point + offset).unwrap_or(t)
     }
-    OffsetDateTime::from_unix_timestamp_nanos(point).unwrap_or(t)
 }
 
 #[cfg(test)]
@@ -205,6 +217,18 @@ mod tests {
         // Grid looks at 10 s and 20 s for both, then each one's own end.
         assert_eq!(seconds(&looks[0]), [10.0, 20.0, 28.5]);
         assert_eq!(seconds(&looks[1]), [10.0, 20.0, 28.8]);
+    }
+
+    #[test]
+    fn a_phase_shifts_the_grid_and_a_process_keeps_one_phase() {
+        let grid = Grid { interval: Duration::from_secs(10), phase: 0.25 };
+        let epoch = SimClock::new().now();
+        assert_eq!(grid.point(epoch + Duration::from_secs(3), false), epoch + Duration::from_millis(12_500));
+        assert_eq!(grid.point(epoch + Duration::from_millis(2_500), false), epoch + Duration::from_millis(2_500));
+        assert_eq!(grid.point(epoch + Duration::from_millis(2_500), true), epoch + Duration::from_millis(12_500));
+        let phase = crate::engine::SystemClock.grid_phase();
+        assert!((0.0..1.0).contains(&phase));
+        assert_eq!(crate::engine::SystemClock.grid_phase(), phase, "every resource of a process shares it");
     }
 
     #[tokio::test]

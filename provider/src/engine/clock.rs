@@ -1,5 +1,7 @@
 //! Time, as the engine sees it.
 
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -8,6 +10,13 @@ use time::OffsetDateTime;
 pub trait Clock {
     fn now(&self) -> OffsetDateTime;
     async fn sleep(&self, duration: Duration);
+
+    /// Where this process's bakes look within each poll interval, as a
+    /// share of it (see [`super::bake()`]): every resource of the process
+    /// looks at the same moments, and other processes at other moments.
+    fn grid_phase(&self) -> f64 {
+        0.0
+    }
 }
 
 /// Wall-clock time and real sleeping.
@@ -20,6 +29,17 @@ impl Clock for SystemClock {
     }
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await;
+    }
+
+    /// Chosen at random once per process, so that separate applies (other
+    /// pipelines, other workspaces) do not all call CloudWatch at the same
+    /// instant of every interval and meet its request quotas together.
+    fn grid_phase(&self) -> f64 {
+        static PHASE: OnceLock<f64> = OnceLock::new();
+        *PHASE.get_or_init(|| {
+            let random = std::collections::hash_map::RandomState::new().hash_one(0u8);
+            (random >> 11) as f64 / (1u64 << 53) as f64
+        })
     }
 }
 

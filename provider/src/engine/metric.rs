@@ -110,18 +110,11 @@ impl<S: MetricSource> Gate for MetricGate<S> {
     }
 }
 
-/// Several gates that must all pass; the first failure is reported.
+/// Several gates that must all pass, looked at together; the first failure
+/// is reported.
 impl<G: Gate> Gate for Vec<G> {
     async fn check(&self) -> Result<Verdict, GateError> {
-        let mut pending = None;
-        for gate in self {
-            match gate.check().await? {
-                Verdict::Unhealthy(f) => return Ok(Verdict::Unhealthy(f)),
-                Verdict::Pending(reason) => pending = pending.or(Some(reason)),
-                Verdict::Healthy => {}
-            }
-        }
-        Ok(pending.map_or(Verdict::Healthy, Verdict::Pending))
+        super::all_of(futures_util::future::join_all(self.iter().map(Gate::check)).await)
     }
 }
 

@@ -57,19 +57,16 @@ pub trait Gate {
     }
 }
 
-/// Two gates that must both pass: the first is looked at first, and its
-/// failure is reported without looking at the second.
+/// Two gates that must both pass, looked at together (so that their reads
+/// meet other gates' in the shared pollers); the first one's failure is the
+/// one reported when both fail.
 pub struct Both<A, B>(pub A, pub Option<B>);
 
 impl<A: Gate, B: Gate> Gate for Both<A, B> {
     async fn check(&self) -> Result<Verdict, GateError> {
-        let first = self.0.check().await?;
-        let Some(second) = &self.1 else { return Ok(first) };
-        Ok(match (first, second.check().await?) {
-            (Verdict::Unhealthy(f), _) | (_, Verdict::Unhealthy(f)) => Verdict::Unhealthy(f),
-            (Verdict::Pending(r), _) | (_, Verdict::Pending(r)) => Verdict::Pending(r),
-            (Verdict::Healthy, Verdict::Healthy) => Verdict::Healthy,
-        })
+        let Some(second) = &self.1 else { return self.0.check().await };
+        let (first, second) = futures_util::future::join(self.0.check(), second.check()).await;
+        all_of([first, second])
     }
 
     fn summary(&self) -> Option<String> {
@@ -77,6 +74,56 @@ impl<A: Gate, B: Gate> Gate for Both<A, B> {
     }
 }
 
+/// The verdict of gates that must all pass, from their looks in order: the
+/// first failure found, or else the first read error (no evidence is not a
+/// pass), or else the first reason to wait.
+fn all_of(looks: impl IntoIterator<Item = Result<Verdict, GateError>>) -> Result<Verdict, GateError> {
+    let (mut error, mut pending) = (None, None);
+    for look in looks {
+        match look {
+            Ok(Verdict::Unhealthy(finding)) => return Ok(Verdict::Unhealthy(finding)),
+            Ok(Verdict::Pending(reason)) => pending = pending.or(Some(reason)),
+            Ok(Verdict::Healthy) => {}
+            Err(e) => error = error.or(Some(e)),
+        }
+    }
+    match (error, pending) {
+        (Some(e), _) => Err(e),
+        (None, Some(reason)) => Ok(Verdict::Pending(reason)),
+        (None, None) => Ok(Verdict::Healthy),
+    }
+}
+
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 #[error("{0}")]
 pub struct GateError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gate that always gives the same answer.
+    struct Says(Result<Verdict, GateError>);
+
+    impl Gate for Says {
+        async fn check(&self) -> Result<Verdict, GateError> {
+            self.0.clone()
+        }
+    }
+
+    fn failing(source: &str) -> Result<Verdict, GateError> {
+        Ok(Verdict::Unhealthy(Finding { source: source.into(), reason: String::new(), since: None }))
+    }
+
+    #[tokio::test]
+    async fn a_failure_outranks_an_unreadable_gate_which_outranks_waiting() {
+        let unreadable = || Err(GateError("throttled".into()));
+        let waiting = || Ok(Verdict::Pending("no data".into()));
+        let both = |a, b| Both(Says(a), Some(Says(b)));
+        assert_eq!(both(unreadable(), failing("metric")).check().await, failing("metric"));
+        assert_eq!(both(failing("alarm"), failing("metric")).check().await, failing("alarm"), "the first failure is reported");
+        assert_eq!(both(waiting(), unreadable()).check().await, unreadable());
+        assert_eq!(both(Ok(Verdict::Healthy), waiting()).check().await, waiting());
+        assert_eq!(Both(Says(Ok(Verdict::Healthy)), None::<Says>).check().await, Ok(Verdict::Healthy));
+    }
+}

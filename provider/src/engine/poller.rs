@@ -80,9 +80,9 @@ impl<S: BatchSource> Poller<S> {
 
     /// Fetches batches until no read is waiting.
     async fn fetch_while_waiting(self: Arc<Self>) {
-        // Should the source panic, the reads waiting are answered with an
-        // error and the next read opens a fetch again.
-        let _unwinding = OnPanic(&self);
+        // Should the source panic, the reads of its batch are answered with
+        // an error, and the reads queued meanwhile get a fetch of their own.
+        let _unwinding = OnPanic(self.clone());
         loop {
             tokio::time::sleep(self.gather).await;
             let batch: Vec<_> = {
@@ -104,16 +104,19 @@ impl<S: BatchSource> Poller<S> {
     }
 }
 
-struct OnPanic<'a, S: BatchSource>(&'a Poller<S>);
+struct OnPanic<S: BatchSource>(Arc<Poller<S>>);
 
-impl<S: BatchSource> Drop for OnPanic<'_, S> {
+impl<S: BatchSource> Drop for OnPanic<S> {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             return;
         }
         let mut queue = self.0.lock();
-        queue.in_flight = false;
-        queue.waiting.clear();
+        if queue.waiting.is_empty() {
+            queue.in_flight = false;
+        } else {
+            tokio::spawn(self.0.clone().fetch_while_waiting());
+        }
     }
 }
 
@@ -240,20 +243,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_panicking_source_fails_the_waiting_reads_and_the_next_read_fetches_again() {
+    async fn a_panicking_source_fails_its_batch_only() {
         struct PanicsOnce(AtomicUsize);
         impl BatchSource for &'static PanicsOnce {
             type Request = ();
             type Answer = usize;
             async fn fetch_all(&self, requests: Vec<()>) -> Vec<Result<usize, GateError>> {
                 let call = self.0.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
                 assert!(call > 0, "the first fetch panics");
                 requests.iter().map(|()| Ok(call)).collect()
             }
         }
         let source: &'static PanicsOnce = Box::leak(Box::new(PanicsOnce(AtomicUsize::new(0))));
         let poller = Poller::new(source, Duration::from_millis(1));
-        assert!(poller.read(()).await.is_err());
-        assert_eq!(poller.read(()).await, Ok(1));
+        let queued_meanwhile = async {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            poller.read(()).await
+        };
+        let (in_the_batch, queued_meanwhile) = tokio::join!(poller.read(()), queued_meanwhile);
+        assert!(in_the_batch.is_err());
+        assert_eq!(queued_meanwhile, Ok(1), "a read queued during the panicking fetch gets the next one");
+        assert_eq!(poller.read(()).await, Ok(2));
     }
 }

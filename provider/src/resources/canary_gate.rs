@@ -338,6 +338,7 @@ mod tests {
         assert_eq!(error_paths(&validate(&config(&[("poll_interval", "500ms".into())]))), ["poll_interval"]);
         assert_eq!(error_paths(&validate(&config(&[("poll_interval", "2m".into())]))), ["poll_interval"]);
         assert_eq!(error_paths(&validate(&config(&[("alarm_names", Value::List(vec!["".into()]))]))), ["alarm_names[0]"]);
+        assert_eq!(error_paths(&validate(&config(&[("alarm_names", Value::List(vec!["a".into(), "x".repeat(256).into()]))]))), ["alarm_names[1]"]);
         assert_eq!(error_paths(&validate(&config(&[("alarm_names", Value::List(vec!["a".into(), "a".into()]))]))), ["alarm_names[1]"]);
     }
 

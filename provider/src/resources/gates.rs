@@ -85,7 +85,7 @@ fn valid_stat(stat: &str) -> bool {
 }
 
 fn valid_id(id: &str) -> bool {
-    id.starts_with(|c: char| c.is_ascii_lowercase()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    id.len() <= 255 && id.starts_with(|c: char| c.is_ascii_lowercase()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A threshold gate, ready for the engine and the CloudWatch adapter.
@@ -170,7 +170,7 @@ fn queries(block: &Value, metric: usize, with_expression: bool, d: &mut Diagnost
     for (j, q) in list.iter().enumerate() {
         let at = |name: &str| at_metric().attribute("query").index(j).attribute(name);
         match q.get("id").as_str() {
-            Some(id) if !valid_id(id) => d.error_at(at("id"), "Invalid query id", format!("{id:?} must start with a lowercase letter and hold only letters, digits and _.")),
+            Some(id) if !valid_id(id) => d.error_at(at("id"), "Invalid query id", format!("{id:?} must start with a lowercase letter, hold only letters, digits and _, and be at most 255 characters long.")),
             Some(id) if ids.contains(&id) => d.error_at(at("id"), "Duplicate query id", format!("{id:?} names more than one query.")),
             Some(id) => ids.push(id),
             None if with_expression && q.get("id").is_null() => d.error_at(at("id"), "Query id needed", "With an expression, every query needs an id for the expression to refer to."),

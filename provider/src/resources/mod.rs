@@ -58,6 +58,10 @@ fn last_name(at: &AttributePath) -> String {
 }
 
 /// A wholly known list of distinct, non-empty strings; errors go to `d`.
+/// The longest alarm name CloudWatch takes. A name it refuses would fail
+/// every gate's read in the shared DescribeAlarms call, so it is refused here.
+const AWS_NAME_LIMIT: usize = 255;
+
 fn string_list_of(value: &Value, at: AttributePath, d: &mut Diagnostics) -> Option<Vec<String>> {
     let items = value.elements()?;
     let name = last_name(&at);
@@ -71,6 +75,8 @@ fn string_list_of(value: &Value, at: AttributePath, d: &mut Diagnostics) -> Opti
         let item_at = at.clone().index(i);
         if s.trim().is_empty() {
             d.error_at(item_at, format!("Empty name in {name}"), format!("Element {i} of {name} is empty."));
+        } else if s.chars().count() > AWS_NAME_LIMIT {
+            d.error_at(item_at, format!("Name too long in {name}"), format!("Element {i} of {name} is longer than AWS allows ({AWS_NAME_LIMIT} characters)."));
         } else if out.iter().any(|seen| seen == s) {
             d.error_at(item_at, format!("Duplicate name in {name}"), format!("{s:?} appears more than once in {name}."));
         }
