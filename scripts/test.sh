@@ -13,8 +13,7 @@ cd "$root"
 # The emulator's own behaviour (what it adds to moto), checked with boto3
 # against AWS's documented API, independent of the provider.
 if compgen -G "$root/testbed/tests/test_*.py" >/dev/null; then
-    "$root/.venv/bin/python" -m unittest discover -s "$root/testbed/tests" -t "$root/testbed" 2>&1 | tail -n 25
-    [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "test.sh: emulator tests failed" >&2; exit 1; }
+    "$root/.venv/bin/python" -m unittest discover -s "$root/testbed/tests" -t "$root/testbed"
 fi
 
 # One build: nextest compiles the provider binary along with the provider
