@@ -65,10 +65,7 @@ fn render_block(out: &mut String, block: &Block, prefix: &str) {
             if a.sensitive {
                 line.push_str(", Sensitive");
             }
-            line.push_str(&format!(") {}", a.description));
-            if let Some(default) = &a.default {
-                line.push_str(&format!(" Defaults to `{default}`."));
-            }
+            line.push_str(&format!(") {}", a.full_description()));
             out.push_str(&line);
             out.push('\n');
         }

@@ -1,7 +1,8 @@
 //! Schemas as resources declare them. The same descriptions feed Terraform
 //! (`providers schema -json`) and the generated documentation.
 
-use crate::value::Type;
+use crate::diag::AttributePath;
+use crate::value::{Number, Type, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schema {
@@ -33,8 +34,13 @@ pub struct Attribute {
     pub description: String,
     pub presence: Presence,
     pub sensitive: bool,
-    /// Shown in documentation; the provider applies it when planning.
+    /// Shown in documentation, and filled in at plan time (by
+    /// [`Block::apply_defaults`], which the server calls) where the
+    /// configuration leaves the attribute out.
     pub default: Option<String>,
+    /// A change of this attribute replaces the resource (the server adds it
+    /// to the plan's `requires_replace`, see [`Block::replacing_changes`]).
+    pub requires_replace: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +69,7 @@ impl Attribute {
             presence,
             sensitive: false,
             default: None,
+            requires_replace: false,
         }
     }
     pub fn required(name: &str, ty: Type, description: &str) -> Attribute {
@@ -81,6 +88,34 @@ impl Attribute {
     pub fn sensitive(mut self) -> Attribute {
         self.sensitive = true;
         self
+    }
+    /// Changing it replaces the resource; the documentation says so.
+    pub fn requires_replace(mut self) -> Attribute {
+        self.requires_replace = true;
+        self
+    }
+
+    /// The description with what the schema declares about the attribute
+    /// (replacement, default), as Terraform and the documentation show it.
+    pub fn full_description(&self) -> String {
+        let mut text = self.description.clone();
+        if self.requires_replace {
+            text.push_str(" Changing it replaces the resource.");
+        }
+        if let Some(default) = &self.default {
+            text.push_str(&format!(" Defaults to `{default}`."));
+        }
+        text
+    }
+
+    /// The default as a value of the attribute's type.
+    fn default_value(&self) -> Option<Value> {
+        let text = self.default.as_deref()?;
+        match self.ty {
+            Type::Number => Number::parse(text).map(Value::Number),
+            Type::Bool => text.parse().ok().map(Value::Bool),
+            _ => Some(Value::string(text)),
+        }
     }
 }
 
@@ -115,6 +150,56 @@ impl Block {
             (b.name.clone(), ty)
         });
         Type::Object(attributes.chain(blocks).collect())
+    }
+
+    /// Sets every declared default in `planned` where `config` has null,
+    /// in this block and in the nested blocks the configuration has.
+    pub fn apply_defaults(&self, config: &Value, planned: &mut Value) {
+        if !matches!(planned, Value::Object(_)) {
+            return;
+        }
+        for a in &self.attributes {
+            if config.get(&a.name).is_null() {
+                if let Some(default) = a.default_value() {
+                    planned.set_attr(&a.name, default);
+                }
+            }
+        }
+        for b in &self.blocks {
+            let (given, Value::Object(fields)) = (config.get(&b.name), &mut *planned) else { continue };
+            let Some(nested) = fields.get_mut(&b.name) else { continue };
+            match (b.nesting, given, nested) {
+                (Nesting::Single, given @ Value::Object(_), nested) => b.block.apply_defaults(given, nested),
+                (Nesting::List, Value::List(given), Value::List(nested)) => {
+                    for (g, n) in given.iter().zip(nested.iter_mut()) {
+                        b.block.apply_defaults(g, n);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The attributes marked `requires_replace` whose value differs between
+    /// `prior` and `planned` (none on create), in single nested blocks too.
+    pub fn replacing_changes(&self, prior: &Value, planned: &Value) -> Vec<AttributePath> {
+        let mut out = Vec::new();
+        if !prior.is_null() {
+            self.collect_replacing(prior, planned, &AttributePath(Vec::new()), &mut out);
+        }
+        out
+    }
+
+    fn collect_replacing(&self, prior: &Value, planned: &Value, at: &AttributePath, out: &mut Vec<AttributePath>) {
+        let path = |name: &str| if at.0.is_empty() { AttributePath::root(name) } else { at.clone().attribute(name) };
+        for a in self.attributes.iter().filter(|a| a.requires_replace) {
+            if prior.get(&a.name) != planned.get(&a.name) {
+                out.push(path(&a.name));
+            }
+        }
+        for b in self.blocks.iter().filter(|b| b.nesting == Nesting::Single) {
+            b.block.collect_replacing(prior.get(&b.name), planned.get(&b.name), &path(&b.name), out);
+        }
     }
 
     pub fn find_attribute(&self, name: &str) -> Option<&Attribute> {
@@ -170,6 +255,56 @@ mod tests {
         single.blocks[0].max_items = 1;
         assert_eq!(single.problems(), ["one: MinItems and MaxItems must match (0 or 1) in single nesting"]);
         assert!(Block::new("x").required_block("alb", Block::new("a")).problems().is_empty());
+    }
+
+    fn defaulted_block() -> Block {
+        Block::new("x")
+            .attribute(Attribute::defaulted("poll", Type::String, "10s", "p"))
+            .attribute(Attribute::required("arn", Type::String, "a").requires_replace())
+            .block(
+                "analysis",
+                Nesting::Single,
+                Block::new("a")
+                    .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "c"))
+                    .attribute(Attribute::optional("zone", Type::String, "z").requires_replace()),
+            )
+            .block("step", Nesting::List, Block::new("s").attribute(Attribute::defaulted("bake", Type::String, "1m", "b")))
+    }
+
+    #[test]
+    fn defaults_fill_what_the_configuration_leaves_out_at_every_depth() {
+        let block = defaulted_block();
+        let config = Value::object([
+            ("poll", Value::Null),
+            ("arn", "a".into()),
+            ("analysis", Value::object([("confidence", Value::Null), ("zone", Value::Null)])),
+            ("step", Value::List(vec![Value::object([("bake", Value::Null)]), Value::object([("bake", "5m".into())])])),
+        ]);
+        let mut planned = config.clone();
+        block.apply_defaults(&config, &mut planned);
+        assert_eq!(planned.get("poll"), &Value::from("10s"));
+        assert_eq!(planned.get("analysis").get("confidence"), &Value::Number(Number::parse("0.99").unwrap()));
+        let bakes: Vec<_> = planned.get("step").elements().unwrap().iter().map(|s| s.get("bake").clone()).collect();
+        assert_eq!(bakes, [Value::from("1m"), Value::from("5m")]);
+
+        // An absent block stays absent.
+        let mut without = config.clone();
+        without.set_attr("analysis", Value::Null);
+        let mut planned = without.clone();
+        block.apply_defaults(&without, &mut planned);
+        assert_eq!(planned.get("analysis"), &Value::Null);
+    }
+
+    #[test]
+    fn changes_of_replacing_attributes_are_listed_with_their_paths() {
+        let block = defaulted_block();
+        let state = |arn: &str, zone: Option<&str>| {
+            Value::object([("arn", arn.into()), ("poll", "1s".into()), ("analysis", Value::object([("zone", zone.map(str::to_owned).into())]))])
+        };
+        assert!(block.replacing_changes(&Value::Null, &state("a", None)).is_empty(), "nothing to replace on create");
+        assert!(block.replacing_changes(&state("a", Some("z")), &state("a", Some("z"))).is_empty());
+        let paths: Vec<String> = block.replacing_changes(&state("a", None), &state("b", Some("z"))).iter().map(ToString::to_string).collect();
+        assert_eq!(paths, ["arn", "analysis.zone"]);
     }
 
     #[test]

@@ -139,10 +139,7 @@ fn wire_block(block: &schema::Block) -> pb::schema::Block {
         .map(|a| pb::schema::Attribute {
             name: a.name.clone(),
             r#type: a.ty.to_json().to_string().into_bytes(),
-            description: match &a.default {
-                Some(default) => format!("{} Defaults to `{default}`.", a.description),
-                None => a.description.clone(),
-            },
+            description: a.full_description(),
             required: a.presence == Presence::Required,
             optional: matches!(a.presence, Presence::Optional | Presence::OptionalComputed),
             computed: matches!(a.presence, Presence::Computed | Presence::OptionalComputed),
@@ -341,8 +338,16 @@ impl pb::provider_server::Provider for ProviderService {
             if invalid.has_errors() {
                 return Err(invalid);
             }
-            let planned = guarded("plan", r.resource.plan(PlanRequest { prior: &prior, proposed: &proposed, config: &config }))
+            // Defaults and replacement are declared once, in the schema.
+            let mut proposed = proposed;
+            r.schema.block.apply_defaults(&config, &mut proposed);
+            let mut planned = guarded("plan", r.resource.plan(PlanRequest { prior: &prior, proposed: &proposed, config: &config }))
                 .await?;
+            for path in r.schema.block.replacing_changes(&prior, &planned.state) {
+                if !planned.requires_replace.contains(&path) {
+                    planned.requires_replace.push(path);
+                }
+            }
             let mut d = invalid;
             d.extend(planned.diagnostics);
             Ok((encode(&planned.state, &r.ty), planned.requires_replace, d))
