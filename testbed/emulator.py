@@ -67,6 +67,13 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 
+# Sibling modules of this file (`python -I` leaves the script's directory off sys.path).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+import emulator_cloudwatch  # CloudWatch: a metric's dimensions are a set (see the module)
+import emulator_lambda  # Lambda aliases: statuses, routing validation, RevisionId (see the module)
+
 # Services whose RPCv2-CBOR requests are bridged, by botocore service name.
 # The key the SDK puts in the URL (the Smithy service shape name) equals the
 # model's `targetPrefix`, e.g. "GraniteServiceVersion20100801" for CloudWatch.
@@ -280,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     app = CborBridge(DomainDispatcherApplication(create_backend_app))
+    emulator_cloudwatch.install()
+    app = emulator_lambda.wrap(app)
     handler = MotoRequestHandler
     if args.quiet:
         class QuietHandler(MotoRequestHandler):

@@ -96,6 +96,16 @@ impl AwsClient {
         }
     }
 
+    /// `host:port` of the emulator (for the REST clients in other modules).
+    pub(crate) fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// The region in the credential scope of every request.
+    pub(crate) fn region(&self) -> &str {
+        &self.region
+    }
+
     /// The same client for another region.
     pub fn with_region(mut self, region: &str) -> AwsClient {
         self.region = region.into();

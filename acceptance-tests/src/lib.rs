@@ -65,6 +65,8 @@ mod aws;
 mod elbv2;
 mod emulator;
 mod http;
+mod lambda;
+mod lambda_traffic;
 pub mod scenarios;
 mod terraform;
 mod traffic;
@@ -74,6 +76,8 @@ pub use alb::{AlbBed, AlbFixture};
 pub use aws::{AlarmInfo, AwsClient, AwsError};
 pub use emulator::Emulator;
 pub use traffic::{Behaviour, Traffic};
+pub use lambda::{AliasInfo, LAMBDA_ROLE_NAME};
+pub use lambda_traffic::{LambdaTraffic, VersionBehaviour};
 pub use terraform::{
     Output, PROVIDER_BINARY, PROVIDER_SOURCE, Running, Terraform, embedded_terraform,
     find_resource, provider_dir, terraform_program,

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Traffic simulator for the local emulator: Lambda alias metrics that follow the routing.
+
+Every interval it reads the alias (GetAlias: FunctionVersion and
+RoutingConfig.AdditionalVersionWeights), makes that interval's invocations
+(Poisson, `--rate` per second), sends each one to the additional version
+with its weight and to FunctionVersion otherwise (an independent random
+choice per invocation, Lambda's "simple probabilistic model"), draws each
+invocation's error and duration from its version's behaviour, and publishes
+what Lambda publishes for invocations through an alias, in namespace
+`AWS/Lambda`:
+
+* metrics `Invocations` (Count), `Errors` (Count) and `Duration`
+  (Milliseconds). Invocation metrics are per-invocation indicators: every
+  invocation counts 1 in `Invocations` and 0 or 1 in `Errors`, so `Errors`
+  has zero values and its `Average` is the error rate; read them with `Sum`.
+  Nothing is published for a version (or a period) without invocations.
+  Each interval's values are sent as one statistic set (SampleCount, Sum,
+  Minimum, Maximum) per metric and dimension set, the same data as one value
+  per invocation.
+* dimension sets: FunctionName + Resource (`<function>:<alias>`) +
+  ExecutedVersion (the version that ran), per version; FunctionName +
+  Resource and FunctionName alone, both versions together; and no dimensions
+  (Lambda's aggregate across all functions), unless --no-account-aggregate.
+
+    lambda_traffic.py --function NAME --alias NAME
+                      [--version N=ERROR_RATE[:DURATION_MS] ...]
+                      [--rate 100] [--interval 1] [--intervals 0] [--seed 1]
+                      [--no-account-aggregate] [--exit-on-stdin-eof]
+
+A version without --version has error rate 0 and a mean duration of 50 ms;
+durations are drawn around the mean (normal, 20 % spread, at least 1 ms).
+`--intervals N` stops after N intervals (0: run until stopped).
+
+Talks only to AWS_ENDPOINT_URL, which must be a loopback address. Prints
+`lambda_traffic: running` once started. Stops on SIGTERM or SIGINT, or when
+its standard input closes with --exit-on-stdin-eof.
+"""
+
+import argparse
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from urllib.parse import urlparse
+
+import boto3
+
+NAMESPACE = "AWS/Lambda"
+DEFAULT_DURATION_MS = 50.0
+
+
+def client(service):
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    if urlparse(endpoint).hostname not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit(f"lambda_traffic.py only talks to a local emulator, not {endpoint}")
+    return boto3.client(service, endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"))
+
+
+def poisson(rng, mean):
+    if mean <= 0:
+        return 0
+    if mean < 30:
+        limit, k, product = math.exp(-mean), 0, rng.random()
+        while product > limit:
+            k, product = k + 1, product * rng.random()
+        return k
+    return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+
+
+def routing(lam, function, alias):
+    """(primary version, {additional version: weight}) of the alias."""
+    answer = lam.get_alias(FunctionName=function, Name=alias)
+    weights = (answer.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return answer["FunctionVersion"], {str(v): float(w) for v, w in weights.items()}
+
+
+class Tally:
+    """One interval's invocations of one version (or of several together)."""
+
+    def __init__(self):
+        self.invocations = 0
+        self.errors = 0
+        self.durations = []
+
+    def add(self, error, duration):
+        self.invocations += 1
+        self.errors += error
+        self.durations.append(duration)
+
+    def merge(self, other):
+        self.invocations += other.invocations
+        self.errors += other.errors
+        self.durations.extend(other.durations)
+
+    def data(self, dimensions, timestamp):
+        n = self.invocations
+        if n == 0:
+            return []
+
+        def stats(total, low, high):
+            return {"SampleCount": float(n), "Sum": float(total), "Minimum": float(low), "Maximum": float(high)}
+
+        def datum(name, statistic_values, unit):
+            return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp,
+                    "StatisticValues": statistic_values, "Unit": unit}
+
+        return [
+            datum("Invocations", stats(n, 1, 1), "Count"),
+            datum("Errors", stats(self.errors, 0 if self.errors < n else 1, 1 if self.errors else 0), "Count"),
+            datum("Duration", stats(sum(self.durations), min(self.durations), max(self.durations)), "Milliseconds"),
+        ]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--function", required=True, help="function name (or ARN)")
+    ap.add_argument("--alias", required=True)
+    ap.add_argument("--version", action="append", default=[], help="N=ERROR_RATE[:DURATION_MS]")
+    ap.add_argument("--rate", type=float, default=100.0, help="invocations per second through the alias")
+    ap.add_argument("--interval", type=float, default=1.0, help="seconds between reads of the alias")
+    ap.add_argument("--intervals", type=int, default=0, help="stop after this many intervals (0: never)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-account-aggregate", action="store_true",
+                    help="do not publish the metrics without dimensions")
+    ap.add_argument("--exit-on-stdin-eof", action="store_true")
+    args = ap.parse_args()
+
+    behaviour = {}
+    for spec in args.version:
+        version, _, rest = spec.partition("=")
+        rate, _, duration = rest.partition(":")
+        behaviour[version.strip()] = (float(rate or 0), float(duration or DEFAULT_DURATION_MS))
+
+    function = args.function.split(":function:", 1)[-1].split(":", 1)[0]
+    resource = f"{function}:{args.alias}"
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    rng = random.Random(args.seed)
+    lam, cw = client("lambda"), client("cloudwatch")
+    print("lambda_traffic: running", flush=True)
+    done = 0
+    while not stop.is_set():
+        tick = time.time()
+        try:
+            primary, weights = routing(lam, function, args.alias)
+        except Exception as exc:  # the alias may not exist yet, or any more
+            print(f"lambda_traffic: GetAlias {resource}: {exc}", file=sys.stderr, flush=True)
+            primary, weights = None, {}
+        if primary is not None:
+            tallies = {}
+            for _ in range(poisson(rng, args.rate * args.interval)):
+                version, u = primary, rng.random()
+                for candidate, weight in weights.items():  # at most one on Lambda
+                    if u < weight:
+                        version = candidate
+                        break
+                    u -= weight
+                error_rate, mean_ms = behaviour.get(version, (0.0, DEFAULT_DURATION_MS))
+                error = 1 if rng.random() < error_rate else 0
+                duration = max(1.0, rng.gauss(mean_ms, 0.2 * mean_ms))
+                tallies.setdefault(version, Tally()).add(error, round(duration, 2))
+
+            now = datetime.now(timezone.utc)
+            everything = Tally()
+            data = []
+            for version, tally in sorted(tallies.items()):
+                everything.merge(tally)
+                data += tally.data([
+                    {"Name": "FunctionName", "Value": function},
+                    {"Name": "Resource", "Value": resource},
+                    {"Name": "ExecutedVersion", "Value": version},
+                ], now)
+            data += everything.data([{"Name": "FunctionName", "Value": function},
+                                     {"Name": "Resource", "Value": resource}], now)
+            data += everything.data([{"Name": "FunctionName", "Value": function}], now)
+            if not args.no_account_aggregate:
+                data += everything.data([], now)
+            if data:
+                try:
+                    cw.put_metric_data(Namespace=NAMESPACE, MetricData=data)
+                except Exception as exc:
+                    print(f"lambda_traffic: PutMetricData: {exc}", file=sys.stderr, flush=True)
+        done += 1
+        if args.intervals and done >= args.intervals:
+            break
+        stop.wait(max(0.0, args.interval - (time.time() - tick)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Start `testbed/emulator.py` as a subprocess for the emulator's own tests.
+
+    from emulator_process import start_emulator, aws_client
+
+    endpoint, stop = start_emulator()
+    try:
+        cw = aws_client("cloudwatch", endpoint)
+        ...
+    finally:
+        stop()
+
+or, as a context manager, ``with running_emulator() as endpoint: ...``.
+
+The emulator listens on 127.0.0.1 and a free port (``--port 0``); the port
+is read from ``--port-file``. Its standard input is a pipe held here
+(``--exit-on-stdin-eof``), so it also goes away if the test process dies.
+``stop()`` sends SIGTERM and waits, then kills if needed; it is idempotent.
+Extra command-line arguments for the emulator can be passed to
+``start_emulator``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Callable, Iterator
+
+TESTBED = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EMULATOR = os.path.join(TESTBED, "emulator.py")
+
+# What boto3 needs to talk to the emulator; no real credentials anywhere.
+CLIENT_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def start_emulator(*extra_args: str, timeout: float = 60.0) -> tuple[str, Callable[[], None]]:
+    """Start the emulator; return (endpoint URL, stop function)."""
+    workdir = tempfile.mkdtemp(prefix="emulator-test-")
+    port_file = os.path.join(workdir, "port")
+    log_path = os.path.join(workdir, "emulator.log")
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-I", EMULATOR, "--host", "127.0.0.1", "--port", "0",
+         "--port-file", port_file, "--exit-on-stdin-eof", "--quiet", *extra_args],
+        stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+    )
+    log.close()
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
+        with contextlib.suppress(Exception):
+            process.stdin.close()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def log_text() -> str:
+        with contextlib.suppress(OSError), open(log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+        return ""
+
+    deadline = time.monotonic() + timeout
+    try:
+        port = None
+        while port is None:
+            if process.poll() is not None:
+                raise RuntimeError(f"emulator exited ({process.returncode}):\n{log_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"emulator did not start within {timeout} s:\n{log_text()}")
+            with contextlib.suppress(OSError, ValueError), open(port_file) as f:
+                port = int(f.read().strip())
+            if port is None:
+                time.sleep(0.05)
+        endpoint = f"http://127.0.0.1:{port}"
+        # Listening is not answering yet: wait for a reset to succeed.
+        while True:
+            try:
+                request = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"emulator on port {port} does not answer:\n{log_text()}")
+            time.sleep(0.1)
+    except BaseException:
+        stop()
+        raise
+    return endpoint, stop
+
+
+@contextlib.contextmanager
+def running_emulator(*extra_args: str) -> Iterator[str]:
+    """Context manager form of :func:`start_emulator`; yields the endpoint."""
+    endpoint, stop = start_emulator(*extra_args)
+    try:
+        yield endpoint
+    finally:
+        stop()
+
+
+def reset(endpoint: str) -> None:
+    """Clear all emulated state (moto's ``POST /moto-api/reset``)."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def aws_client(service: str, endpoint: str, **config):
+    """A boto3 client for the emulator with dummy credentials."""
+    import boto3
+    import botocore.config
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=CLIENT_ENV["AWS_REGION"],
+        aws_access_key_id=CLIENT_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
+        config=botocore.config.Config(retries={"max_attempts": 1}, **config),
+    )
