@@ -32,6 +32,19 @@ pub(crate) fn post(
     body: &[u8],
     timeout: Duration,
 ) -> io::Result<Response> {
+    request("POST", authority, path, headers, body, timeout)
+}
+
+/// Sends one request (`path` may carry a query string) and reads the whole
+/// response.
+pub(crate) fn request(
+    method: &str,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<Response> {
     let addr: SocketAddr = authority.to_socket_addrs()?.next().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -43,7 +56,7 @@ pub(crate) fn post(
     stream.set_write_timeout(Some(timeout))?;
 
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (name, value) in headers {
