@@ -61,6 +61,9 @@ import botocore.session
 import cbor2
 from werkzeug.serving import make_server
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling modules, also under `python -I`
+import emulator_route53  # noqa: E402  (Route 53 as documented; see its docstring)
+
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -284,9 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exit-on-stdin-eof", action="store_true",
                     help="stop when standard input is closed (parent gone)")
     ap.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    emulator_route53.add_arguments(ap)
     args = ap.parse_args(argv)
 
-    app = CborBridge(DomainDispatcherApplication(create_backend_app))
+    app = CborBridge(emulator_route53.wrap(DomainDispatcherApplication(create_backend_app), args))
     emulator_cloudwatch.install()
     app = emulator_lambda.wrap(app)
     handler = MotoRequestHandler

@@ -55,8 +55,8 @@ const EC2: Service = Service {
 /// at errors. The ELBv2 helpers are in `elbv2.rs`.
 #[derive(Debug, Clone)]
 pub struct AwsClient {
-    authority: String,
-    region: String,
+    pub(crate) authority: String,
+    pub(crate) region: String,
 }
 
 /// What [`AwsClient::describe_alarm`] reports about a metric alarm.

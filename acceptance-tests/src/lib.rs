@@ -7,7 +7,9 @@
 //! * [`AwsClient`] is an independent client (CloudWatch, ELBv2, EC2) for
 //!   fixtures and assertions. It speaks the AWS Query protocol over a plain
 //!   TCP socket, so it shares no code with the provider or the Rust AWS SDK
-//!   and does not go through the emulator's CBOR bridge.
+//!   and does not go through the emulator's CBOR bridge. Its Route 53 helpers
+//!   (hosted zones, [`WeightedRecord`] sets, change status, zone tags) speak
+//!   Route 53's REST-XML over the same socket code.
 //! * [`AlbFixture`] is an application load balancer with blue, green and a
 //!   third target group, a forwarding listener and rule, and a redirecting
 //!   listener; [`AwsClient::listener_weights`] and friends read back and set
@@ -67,6 +69,7 @@ mod emulator;
 mod http;
 mod lambda;
 mod lambda_traffic;
+mod route53;
 pub mod scenarios;
 mod terraform;
 mod traffic;
@@ -75,6 +78,7 @@ mod xml;
 pub use alb::{AlbBed, AlbFixture};
 pub use aws::{AlarmInfo, AwsClient, AwsError};
 pub use emulator::Emulator;
+pub use route53::WeightedRecord;
 pub use traffic::{Behaviour, Traffic};
 pub use lambda::{AliasInfo, LAMBDA_ROLE_NAME};
 pub use lambda_traffic::{LambdaTraffic, VersionBehaviour};

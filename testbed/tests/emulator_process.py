@@ -44,8 +44,9 @@ CLIENT_ENV = {
 }
 
 
-def start_emulator(*extra_args: str, timeout: float = 60.0) -> tuple[str, Callable[[], None]]:
-    """Start the emulator; return (endpoint URL, stop function)."""
+def start_emulator(*extra_args: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[str, Callable[[], None]]:
+    """Start the emulator; return (endpoint URL, stop function). `env` adds
+    to the emulator's environment."""
     workdir = tempfile.mkdtemp(prefix="emulator-test-")
     port_file = os.path.join(workdir, "port")
     log_path = os.path.join(workdir, "emulator.log")
@@ -54,6 +55,7 @@ def start_emulator(*extra_args: str, timeout: float = 60.0) -> tuple[str, Callab
         [sys.executable, "-I", EMULATOR, "--host", "127.0.0.1", "--port", "0",
          "--port-file", port_file, "--exit-on-stdin-eof", "--quiet", *extra_args],
         stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     log.close()
     stopped = False
