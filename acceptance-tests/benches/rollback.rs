@@ -16,13 +16,14 @@
 use std::time::{Duration, Instant};
 
 use acceptance_tests::{AlbFixture, AwsClient, Emulator};
-use terraform_provider_progressive::aws::elbv2::AlbRouter;
 use terraform_provider_progressive::aws::{Clients, connect};
 use terraform_provider_progressive::config::ProviderConfig;
 use terraform_provider_progressive::engine::SystemClock;
 use terraform_provider_progressive::engine::alarms::AlarmGate;
 use terraform_provider_progressive::engine::rollout::{self, Outcome, Rollout};
 use terraform_provider_progressive::engine::schedule::{Schedule, Strategy};
+use terraform_provider_progressive::routers::RouterKind;
+use terraform_provider_progressive::routers::alb::Alb;
 use tokio_util::sync::CancellationToken;
 
 const ALARM: &str = "bench-5xx";
@@ -77,12 +78,13 @@ fn rollout(fx: &AlbFixture, strategy: Strategy, final_bake: Duration) -> Rollout
 
 /// Starts a rollout on its own task; the handle yields its outcome.
 fn start(runtime: &tokio::runtime::Runtime, clients: &Clients, fx: &AlbFixture, plan: Rollout) -> tokio::task::JoinHandle<Outcome> {
-    let (elbv2, alarms, listener) = (clients.elbv2.clone(), clients.alarms.clone(), fx.listener_arn.clone());
+    // The router as the resource gets it: through the registry's routing.
+    let router = Alb.import(&fx.listener_arn).expect("a listener ARN").unwrap().connect(clients);
+    let alarms = clients.alarms.clone();
     runtime.spawn(async move {
-        let router = AlbRouter::new(elbv2, listener, None);
         let names = vec![ALARM.to_owned()];
         let (gate, _) = AlarmGate::resolve(alarms, names).await.unwrap();
-        rollout::run(&router, &gate, &SystemClock, &plan, 0, &CancellationToken::new(), |_| {}).await.0
+        rollout::run(router.as_ref(), &gate, &SystemClock, &plan, 0.0, &CancellationToken::new(), |_| {}).await.0
     })
 }
 
@@ -111,7 +113,7 @@ fn rollback_latency(runtime: &tokio::runtime::Runtime, clients: &Clients, aws: &
     for trial in 0..TRIALS {
         aws.set_listener_weights(&fx.listener_arn, &[(&fx.blue_arn, 1)]);
         aws.set_alarm_state(ALARM, "OK", "bench: reset");
-        let handle = start(runtime, clients, fx, rollout(fx, Strategy::Canary { percent: 10, bake: Duration::from_secs(600) }, Duration::ZERO));
+        let handle = start(runtime, clients, fx, rollout(fx, Strategy::Canary { percent: 10.0, bake: Duration::from_secs(600) }, Duration::ZERO));
         wait_for_green(aws, fx, 10);
         std::thread::sleep(phase());
         let tripped = Instant::now();
@@ -131,7 +133,7 @@ fn step_overhead(runtime: &tokio::runtime::Runtime, clients: &Clients, aws: &Aws
         .map(|run| {
             aws.set_listener_weights(&fx.listener_arn, &[(&fx.blue_arn, 1)]);
             let second = Duration::from_secs(1);
-            let plan = rollout(fx, Strategy::Linear { step_percent: 10, interval: second }, second);
+            let plan = rollout(fx, Strategy::Linear { step_percent: 10.0, interval: second }, second);
             let steps = plan.schedule.steps().len() as u32;
             let baking = plan.schedule.total_bake();
             let started = Instant::now();

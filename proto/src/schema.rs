@@ -81,6 +81,11 @@ impl Attribute {
     pub fn computed(name: &str, ty: Type, description: &str) -> Attribute {
         Attribute::new(name, ty, Presence::Computed, description)
     }
+    /// Optional; when left out, the provider sets it at plan time (a default
+    /// that depends on other attributes).
+    pub fn optional_computed(name: &str, ty: Type, description: &str) -> Attribute {
+        Attribute::new(name, ty, Presence::OptionalComputed, description)
+    }
     /// Optional with a default the provider fills in at plan time.
     pub fn defaulted(name: &str, ty: Type, default: &str, description: &str) -> Attribute {
         Attribute { default: Some(default.to_owned()), ..Attribute::new(name, ty, Presence::OptionalComputed, description) }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod duration;
 pub mod engine;
 pub mod resources;
+pub mod routers;
 
 use std::sync::{Arc, RwLock};
 

@@ -72,47 +72,64 @@ fn status(
     }
 }
 
-/// Per-target-group ALB metrics as the engine's [`GroupCounts`]: requests and
-/// errors of the canary and the baseline target groups, summed per period.
-pub struct AlbGroupMetrics {
-    pub reader: Arc<Poller<MetricData>>,
-    /// The `LoadBalancer` dimension, `app/<name>/<id>`.
-    pub load_balancer: String,
-    /// `TargetGroup` dimensions, `targetgroup/<name>/<id>`.
-    pub canary: String,
-    pub baseline: String,
-    /// The error count metric, e.g. `HTTPCode_Target_5XX_Count`.
-    pub error_metric: &'static str,
+/// One CloudWatch metric: namespace, name and its whole dimension set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricId {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
 }
 
-impl AlbGroupMetrics {
-    fn query(&self, id: &str, metric: &str, target_group: &str, period: Duration) -> MetricDataQuery {
-        let dimension = |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+impl MetricId {
+    pub fn new(namespace: &str, name: &str, dimensions: &[(&str, &str)]) -> MetricId {
+        MetricId {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            dimensions: dimensions.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
+
+    fn query(&self, id: &str, period: Duration) -> MetricDataQuery {
         let metric = Metric::builder()
-            .namespace("AWS/ApplicationELB")
-            .metric_name(metric)
-            .dimensions(dimension("TargetGroup", target_group))
-            .dimensions(dimension("LoadBalancer", &self.load_balancer))
+            .namespace(&self.namespace)
+            .metric_name(&self.name)
+            .set_dimensions(Some(self.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect()))
             .build();
         let stat = MetricStat::builder().metric(metric).period(period.as_secs().max(1) as i32).stat("Sum").build();
         MetricDataQuery::builder().id(id).metric_stat(stat).return_data(true).build()
     }
 }
 
-impl GroupCounts for AlbGroupMetrics {
+/// The metrics that count one destination's requests and errors (a target
+/// group's, a function version's), as a router publishes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationMetrics {
+    pub requests: MetricId,
+    pub errors: MetricId,
+}
+
+/// Canary and baseline counts as the engine's [`GroupCounts`], summed per
+/// period, from whatever metrics the router names.
+pub struct GroupMetrics {
+    pub reader: Arc<Poller<MetricData>>,
+    pub canary: DestinationMetrics,
+    pub baseline: DestinationMetrics,
+}
+
+impl GroupCounts for GroupMetrics {
     async fn counts(&self, from: OffsetDateTime, to: OffsetDateTime, period: Duration) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
         let queries = vec![
-            self.query("canary_requests", "RequestCount", &self.canary, period),
-            self.query("canary_errors", self.error_metric, &self.canary, period),
-            self.query("baseline_requests", "RequestCount", &self.baseline, period),
-            self.query("baseline_errors", self.error_metric, &self.baseline, period),
+            self.canary.requests.query("canary_requests", period),
+            self.canary.errors.query("canary_errors", period),
+            self.baseline.requests.query("baseline_requests", period),
+            self.baseline.errors.query("baseline_errors", period),
         ];
         let series = self.reader.read(MetricRead { queries, range: TimeRange::Between(from, to) }).await?;
         let mut by_period: BTreeMap<OffsetDateTime, Counts> = BTreeMap::new();
         for s in series {
             for (at, value) in s.points {
-                // ALB publishes no error data point for a period without
-                // errors, so an absent one counts as zero.
+                // Services publish no error data point for a period without
+                // errors (ALB), so an absent one counts as zero.
                 let counts = by_period.entry(at).or_default();
                 let value = value.max(0.0).round() as u64;
                 match s.id.as_str() {

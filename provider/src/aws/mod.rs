@@ -2,7 +2,6 @@
 //! implementations of the engine's ports.
 
 pub mod cloudwatch;
-pub mod elbv2;
 pub mod metric_data;
 
 use std::sync::Arc;
@@ -18,10 +17,15 @@ use crate::engine::poller::{AlarmBatches, Poller};
 use cloudwatch::CloudWatchAlarms;
 use metric_data::MetricData;
 
-/// The clients resources use, built once at ConfigureProvider.
+/// What resources reach AWS with, built once at ConfigureProvider: the
+/// SDK configuration (region, credentials, retries) and endpoint overrides,
+/// from which each router builds the client of its service, and the shared
+/// CloudWatch readers.
 #[derive(Clone)]
 pub struct Clients {
-    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub sdk: aws_types::SdkConfig,
+    /// (service, URL) pairs from the provider's `endpoints` block.
+    endpoints: Vec<(String, String)>,
     /// The one alarm reader every gate of this process shares.
     pub alarms: Arc<Poller<AlarmBatches<CloudWatchAlarms>>>,
     /// The one metric reader every gate of this process shares.
@@ -70,16 +74,20 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
     if let Some(url) = config.endpoint("cloudwatch") {
         cloudwatch = cloudwatch.endpoint_url(url);
     }
-    let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&sdk);
-    if let Some(url) = config.endpoint("elbv2") {
-        elbv2 = elbv2.endpoint_url(url);
-    }
     let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(cloudwatch.build());
     Ok(Clients {
         alarms: Poller::new(AlarmBatches(CloudWatchAlarms(cloudwatch.clone())), GATHER),
         metrics: Poller::new(MetricData(cloudwatch), GATHER),
-        elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
+        sdk,
+        endpoints: config.endpoints.clone(),
     })
+}
+
+impl Clients {
+    /// The endpoint override for `service` (a name in [`crate::config::SERVICES`]).
+    pub fn endpoint(&self, service: &str) -> Option<&str> {
+        self.endpoints.iter().find(|(s, _)| s == service).map(|(_, url)| url.as_str())
+    }
 }
 
 /// An SDK error with its whole cause chain, which is what a person needs

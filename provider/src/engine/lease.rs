@@ -1,20 +1,79 @@
-//! Leases: one rollout at a time per router.
+//! Leases: one rollout at a time per routing.
 //!
-//! A lease is a record on the router itself (a tag on the ALB listener or
-//! rule) naming the holder and an expiry. A rollout takes it before moving
-//! anything, renews it while it runs, and removes it when done; an apply that
-//! was killed leaves a lease that expires on its own. Tags cannot be written
-//! conditionally, so taking a lease is write-then-confirm: the later writer
-//! wins and the earlier one sees that on its confirming read.
+//! A lease is a record kept beside the routing (a tag on the ALB listener or
+//! rule, on the Lambda function, on the hosted zone: each router says where,
+//! through [`LeaseStore`]) naming the holder and an expiry. A rollout takes
+//! it before moving anything, renews it while it runs, and removes it when
+//! done; an apply that was killed leaves a lease that expires on its own.
+//! Tags cannot be written conditionally, so taking a lease is
+//! write-then-confirm: the later writer wins and the earlier one sees that
+//! on its confirming read.
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use super::Clock;
+use super::traffic::RouterError;
 
 /// How long a lease lasts without renewal, and how often it is renewed.
 pub const LEASE_TTL: Duration = Duration::from_secs(20);
 pub const LEASE_RENEW_EVERY: Duration = Duration::from_secs(5);
+/// How long a taker waits before reading its write back: long enough for a
+/// competing write sent at the same moment to have landed.
+const CONFIRM_AFTER: Duration = Duration::from_millis(250);
+
+/// Where a routing's lease record lives.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    async fn read_lease(&self) -> Result<Option<String>, RouterError>;
+    async fn write_lease(&self, record: &str) -> Result<(), RouterError>;
+    async fn remove_lease(&self) -> Result<(), RouterError>;
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LeaseError {
+    #[error("held by {} until {}", .0.holder, .0.expires)]
+    Held(LeaseRecord),
+    #[error("{0}")]
+    Store(RouterError),
+}
+
+/// Takes the lease for `me`. `Ok(true)` when an expired lease of another
+/// apply was found: that apply was killed, so its rollout is unfinished.
+pub async fn take(store: &dyn LeaseStore, me: &str, clock: &impl Clock) -> Result<bool, LeaseError> {
+    let existing = store.read_lease().await.map_err(LeaseError::Store)?;
+    may_take(existing.as_deref(), me, clock.now()).map_err(LeaseError::Held)?;
+    store.write_lease(&LeaseRecord::new(me, clock.now()).encode()).await.map_err(LeaseError::Store)?;
+    // Tags have no compare-and-set: confirm that this write is the one that stuck.
+    clock.sleep(CONFIRM_AFTER).await;
+    let now_held = store.read_lease().await.map_err(LeaseError::Store)?;
+    may_take(now_held.as_deref(), me, clock.now()).map_err(LeaseError::Held)?;
+    Ok(existing.is_some())
+}
+
+/// Renews `me`'s lease every [`LEASE_RENEW_EVERY`] for as long as it is
+/// polled; returns only when another holder took it (ours had lapsed), as
+/// renewing then would let both run. A failed renewal is retried at the next
+/// turn (`on_error` hears of it).
+pub async fn keep(store: &dyn LeaseStore, me: &str, clock: &impl Clock, mut on_error: impl FnMut(&RouterError)) -> LeaseRecord {
+    loop {
+        clock.sleep(LEASE_RENEW_EVERY).await;
+        match store.read_lease().await {
+            Ok(current) => {
+                if let Err(theirs) = may_take(current.as_deref(), me, clock.now()) {
+                    return theirs;
+                }
+            }
+            Err(e) => on_error(&e),
+        }
+        if let Err(e) = store.write_lease(&LeaseRecord::new(me, clock.now()).encode()).await {
+            on_error(&e);
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
@@ -56,9 +115,88 @@ pub fn may_take(existing: Option<&str>, me: &str, now: OffsetDateTime) -> Result
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::engine::clock::SimClock;
 
     const NOW: OffsetDateTime = time::macros::datetime!(2026-01-01 12:00 UTC);
+
+    /// A store that keeps the record in memory; a rival apply's record
+    /// replaces the write with the given number (1-based), as a competing
+    /// write landing just after it would.
+    #[derive(Default)]
+    struct MemoryStore {
+        record: Mutex<Option<String>>,
+        rival: Mutex<Option<(usize, String)>>,
+        writes: Mutex<usize>,
+    }
+
+    impl MemoryStore {
+        fn holder(&self) -> Option<String> {
+            self.record.lock().unwrap().as_deref().and_then(LeaseRecord::decode).map(|r| r.holder)
+        }
+        fn rival_on_write(&self, write: usize, holder: &str, now: OffsetDateTime) {
+            *self.rival.lock().unwrap() = Some((write, LeaseRecord::new(holder, now).encode()));
+        }
+    }
+
+    #[async_trait]
+    impl LeaseStore for MemoryStore {
+        async fn read_lease(&self) -> Result<Option<String>, RouterError> {
+            Ok(self.record.lock().unwrap().clone())
+        }
+        async fn write_lease(&self, record: &str) -> Result<(), RouterError> {
+            let mut writes = self.writes.lock().unwrap();
+            *writes += 1;
+            let rival = self.rival.lock().unwrap().clone().filter(|(at, _)| *at == *writes).map(|(_, r)| r);
+            *self.record.lock().unwrap() = Some(rival.unwrap_or_else(|| record.to_owned()));
+            Ok(())
+        }
+        async fn remove_lease(&self) -> Result<(), RouterError> {
+            *self.record.lock().unwrap() = None;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn taking_writes_then_confirms() {
+        let clock = SimClock::new();
+        let store = MemoryStore::default();
+        assert_eq!(take(&store, "me", &clock).await, Ok(false));
+        assert_eq!(store.holder().as_deref(), Some("me"));
+        // A lease left by a killed apply, expired: taken, and reported.
+        *store.record.lock().unwrap() = Some(LeaseRecord::new("killed", clock.now() - time::Duration::minutes(1)).encode());
+        assert_eq!(take(&store, "me", &clock).await, Ok(true));
+    }
+
+    #[tokio::test]
+    async fn a_live_lease_or_a_later_writer_refuses() {
+        let clock = SimClock::new();
+        let store = MemoryStore::default();
+        *store.record.lock().unwrap() = Some(LeaseRecord::new("them", clock.now()).encode());
+        assert!(matches!(take(&store, "me", &clock).await, Err(LeaseError::Held(r)) if r.holder == "them"));
+        assert_eq!(*store.writes.lock().unwrap(), 0, "nothing written over a live lease");
+
+        let store = MemoryStore::default();
+        store.rival_on_write(1, "rival", clock.now());
+        assert!(matches!(take(&store, "me", &clock).await, Err(LeaseError::Held(r)) if r.holder == "rival"), "the later write wins");
+    }
+
+    #[tokio::test]
+    async fn keeping_renews_until_another_holder_took_it() {
+        let clock = SimClock::new();
+        let store = MemoryStore::default();
+        take(&store, "me", &clock).await.unwrap();
+        let started = clock.now();
+        // Write 1 was the take; renewals at 5 s (write 2) and 10 s (write 3,
+        // lost to the rival); the read at 15 s sees the rival.
+        store.rival_on_write(3, "other", started + time::Duration::seconds(10));
+        let lost_to = keep(&store, "me", &clock, |_| {}).await;
+        assert_eq!(lost_to.holder, "other");
+        assert_eq!(clock.now() - started, time::Duration::seconds(15));
+        assert_eq!(store.holder().as_deref(), Some("other"), "not overwritten");
+    }
 
     #[test]
     fn records_round_trip() {

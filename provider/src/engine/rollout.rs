@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bake::{Bake, BakeOutcome, bake};
 use super::schedule::Schedule;
-use super::traffic::{RouterError, Split, TrafficRouter};
+use super::traffic::{RouterError, Split, TrafficRouter, format_percent};
 use super::{Clock, Finding, Gate};
 
 /// How often a changed split is read back before the change is declared
@@ -61,8 +61,8 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub at: OffsetDateTime,
-    /// The target's share of traffic after this event.
-    pub percent: u32,
+    /// The target's share of traffic after this event, in percent.
+    pub percent: f64,
     pub kind: EventKind,
     pub detail: String,
 }
@@ -102,7 +102,7 @@ pub struct Halt {
     /// 1-based position of the step in the whole schedule.
     pub step: usize,
     /// The target's share when the rollout stopped.
-    pub percent: u32,
+    pub percent: f64,
     /// Whether all traffic was confirmed back on the origin.
     pub rollback: Result<(), RouterError>,
 }
@@ -113,15 +113,59 @@ pub enum Outcome {
     Halted(Halt),
 }
 
+/// How an apply starts, from the split read under the lease.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// The target serves everything and no rollout is unfinished: nothing moves.
+    AlreadyThere,
+    /// The configuration went back to the recorded target (the last one
+    /// known good) while an interrupted rollout left traffic elsewhere: all
+    /// traffic goes straight back to it, without gates.
+    Restore,
+    /// Run the schedule from `from_percent`, rolling back to `origin`.
+    Run { origin: String, from_percent: f64 },
+    /// Traffic is on destinations other than one origin and the target.
+    NotOneOrigin { others: Vec<String> },
+}
+
+/// Decides how to start moving `split` to `target`. `recorded` is the
+/// target the state holds (what served last, as far as Terraform knows);
+/// `unfinished` says a killed apply left its lease behind.
+pub fn decide_start(split: &Split, target: &str, recorded: Option<&str>, unfinished: bool) -> Start {
+    let target_serves_all = split.sole_server() == Some(target);
+    // An unfinished rollout at 100% still owes its final bake, unless there
+    // is no recorded origin to roll back to.
+    if target_serves_all && (!unfinished || recorded.is_none()) {
+        return Start::AlreadyThere;
+    }
+    if recorded == Some(target) {
+        return Start::Restore;
+    }
+    // The origin is what the state says served last, never a guess from
+    // whatever else serves now: after an interrupted rollout the other
+    // serving destination may be the bad release.
+    let others: Vec<&str> = match recorded {
+        Some(r) if split.percent_of(r) > 0.0 || target_serves_all => {
+            let strangers: Vec<&str> = split.serving().filter(|d| *d != target && *d != r).collect();
+            strangers.into_iter().chain([r]).collect()
+        }
+        _ => split.serving().filter(|d| *d != target).collect(),
+    };
+    match others[..] {
+        [origin] => Start::Run { origin: origin.to_owned(), from_percent: split.percent_of(target) },
+        _ => Start::NotOneOrigin { others: others.into_iter().map(str::to_owned).collect() },
+    }
+}
+
 /// Runs `rollout` from the point where the target has `start_percent` of the
 /// traffic. `on_event` sees each history event as it happens (for logs);
 /// the full history is returned with the outcome.
 pub async fn run(
-    router: &impl TrafficRouter,
+    router: &dyn TrafficRouter,
     gate: &impl Gate,
     clock: &impl Clock,
     rollout: &Rollout,
-    start_percent: u32,
+    start_percent: f64,
     stop: &CancellationToken,
     mut on_event: impl FnMut(&Event),
 ) -> (Outcome, Vec<Event>) {
@@ -151,7 +195,7 @@ pub async fn run(
                 break;
             }
             percent = step.percent;
-            record(&mut history, percent, EventKind::Shift, format!("step {position}: {percent}% to the target, confirmed by {}", router.describe()));
+            record(&mut history, percent, EventKind::Shift, format!("step {position}: {}% to the target, confirmed by {}", format_percent(percent), router.describe()));
         }
         let left = (rollout.deadline - clock.now()).try_into().unwrap_or(Duration::ZERO);
         let plan = Bake { duration: step.bake.min(left), poll_interval: rollout.poll_interval, hold_limit: left };
@@ -162,14 +206,14 @@ pub async fn run(
                 break;
             }
             Ok(BakeOutcome::Passed { checks }) => {
-                let mut detail = format!("step {position}: baked {} at {percent}% ({checks} gate checks, all healthy)", crate::duration::format(step.bake));
+                let mut detail = format!("step {position}: baked {} at {}% ({checks} gate checks, all healthy)", crate::duration::format(step.bake), format_percent(percent));
                 if let Some(summary) = gate.summary() {
                     detail = format!("{detail}; {summary}");
                 }
                 record(&mut history, percent, EventKind::Baked, detail);
             }
             Ok(BakeOutcome::Failed { finding, elapsed }) => {
-                let detail = format!("step {position}: {} after {} at {percent}%: {}", finding.source, crate::duration::format(elapsed), finding.reason);
+                let detail = format!("step {position}: {} after {} at {}%: {}", finding.source, crate::duration::format(elapsed), format_percent(percent), finding.reason);
                 record(&mut history, percent, EventKind::GateFailed, detail);
                 halt = Some((Cause::Gate(finding), position));
                 break;
@@ -189,12 +233,12 @@ pub async fn run(
         }
     }
     let Some((cause, step)) = halt else {
-        record(&mut history, 100, EventKind::Promoted, "all traffic on the target".into());
+        record(&mut history, 100.0, EventKind::Promoted, "all traffic on the target".into());
         return (Outcome::Promoted, history);
     };
     let rollback = roll_back(router, clock, &rollout.origin).await;
     let (after, detail) = match &rollback {
-        Ok(()) => (0, format!("all traffic back on the origin ({})", cause.describe())),
+        Ok(()) => (0.0, format!("all traffic back on the origin ({})", cause.describe())),
         Err(e) => (percent, format!("ROLLBACK NOT CONFIRMED, traffic may still be split: {e}")),
     };
     record(&mut history, after, EventKind::Rollback, detail);
@@ -202,7 +246,7 @@ pub async fn run(
 }
 
 /// Sets `split` and reads it back until the router reports it.
-async fn shift(router: &impl TrafficRouter, clock: &impl Clock, split: &Split) -> Result<(), RouterError> {
+async fn shift(router: &dyn TrafficRouter, clock: &impl Clock, split: &Split) -> Result<(), RouterError> {
     router.route(split).await?;
     let mut seen = None;
     for read in 0..VERIFY_READS {
@@ -215,17 +259,17 @@ async fn shift(router: &impl TrafficRouter, clock: &impl Clock, split: &Split) -
             Err(e) => return Err(e),
         }
     }
-    Err(RouterError(format!(
-        "{} did not take the change: asked for {:?}, it reports {:?}",
+    Err(RouterError::Failed(format!(
+        "{} did not take the change: asked for {}, it reports {}",
         router.describe(),
-        split.percentages(),
-        seen.map(|s| s.percentages()).unwrap_or_default()
+        split.describe(),
+        seen.map(|s| s.describe()).unwrap_or_default()
     )))
 }
 
 /// Sends everything to `origin`, retrying: this is the one change that must
 /// land. Stop requests are ignored here; stopping is why we are rolling back.
-async fn roll_back(router: &impl TrafficRouter, clock: &impl Clock, origin: &str) -> Result<(), RouterError> {
+async fn roll_back(router: &dyn TrafficRouter, clock: &impl Clock, origin: &str) -> Result<(), RouterError> {
     // A first shift that never landed leaves nothing to undo.
     if router.read().await.is_ok_and(|split| split.same_shares(&Split::all_to(origin))) {
         return Ok(());
@@ -242,12 +286,13 @@ async fn roll_back(router: &impl TrafficRouter, clock: &impl Clock, origin: &str
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| RouterError("rollback was not attempted".into())))
+    Err(last.unwrap_or_else(|| RouterError::Failed("rollback was not attempted".into())))
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::cell::{Cell, RefCell};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
     use crate::engine::clock::SimClock;
@@ -256,35 +301,42 @@ pub(crate) mod tests {
 
     /// A router that applies splits at once, optionally refusing some.
     pub struct FakeRouter {
-        pub split: RefCell<Split>,
-        pub routes: RefCell<Vec<Split>>,
+        pub split: Mutex<Split>,
+        pub routes: Mutex<Vec<Split>>,
         /// Routes that fail, by call number (0-based).
-        pub failing_routes: RefCell<Vec<usize>>,
+        pub failing_routes: Mutex<Vec<usize>>,
         /// When set, routes "succeed" but the router keeps this split.
-        pub stuck: Cell<bool>,
+        pub stuck: AtomicBool,
     }
 
     impl FakeRouter {
         pub fn new(split: Split) -> FakeRouter {
-            FakeRouter { split: RefCell::new(split), routes: RefCell::default(), failing_routes: RefCell::default(), stuck: Cell::new(false) }
+            FakeRouter { split: Mutex::new(split), routes: Mutex::default(), failing_routes: Mutex::default(), stuck: AtomicBool::new(false) }
         }
-        fn percents(&self) -> Vec<u32> {
-            self.routes.borrow().iter().map(|s| s.percent_of("green")).collect()
+        fn percents(&self) -> Vec<f64> {
+            self.routes.lock().unwrap().iter().map(|s| s.percent_of("green")).collect()
+        }
+        fn now(&self) -> Split {
+            self.split.lock().unwrap().clone()
         }
     }
 
+    #[async_trait::async_trait]
     impl TrafficRouter for FakeRouter {
         async fn read(&self) -> Result<Split, RouterError> {
-            Ok(self.split.borrow().clone())
+            Ok(self.now())
         }
         async fn route(&self, split: &Split) -> Result<(), RouterError> {
-            let call = self.routes.borrow().len();
-            self.routes.borrow_mut().push(split.clone());
-            if self.failing_routes.borrow().contains(&call) {
-                return Err(RouterError("throttled".into()));
+            let call = {
+                let mut routes = self.routes.lock().unwrap();
+                routes.push(split.clone());
+                routes.len() - 1
+            };
+            if self.failing_routes.lock().unwrap().contains(&call) {
+                return Err(RouterError::Failed("throttled".into()));
             }
-            if !self.stuck.get() {
-                *self.split.borrow_mut() = split.clone();
+            if !self.stuck.load(Ordering::SeqCst) {
+                *self.split.lock().unwrap() = split.clone();
             }
             Ok(())
         }
@@ -328,20 +380,39 @@ pub(crate) mod tests {
         TimedGate { clock, start: clock.now(), fail_at, error: false }
     }
 
-    async fn go(router: &FakeRouter, gate: &TimedGate<'_>, clock: &SimClock, r: &Rollout, start: u32, stop: &CancellationToken) -> (Outcome, Vec<Event>) {
+    async fn go(router: &FakeRouter, gate: &TimedGate<'_>, clock: &SimClock, r: &Rollout, start: f64, stop: &CancellationToken) -> (Outcome, Vec<Event>) {
         run(router, gate, clock, r, start, stop, |_| {}).await
+    }
+
+    #[test]
+    fn the_start_follows_the_split_and_the_recorded_target() {
+        let run = |origin: &str, from: f64| Start::Run { origin: origin.into(), from_percent: from };
+        let all_blue = Split::all_to("blue");
+        assert_eq!(decide_start(&all_blue, "green", None, false), run("blue", 0.0), "create: whatever serves is the origin");
+        assert_eq!(decide_start(&all_blue, "green", Some("blue"), false), run("blue", 0.0));
+        assert_eq!(decide_start(&Split::all_to("green"), "green", Some("blue"), false), Start::AlreadyThere);
+        assert_eq!(decide_start(&Split::all_to("green"), "green", None, true), Start::AlreadyThere, "nothing to roll back to");
+        assert_eq!(decide_start(&Split::all_to("green"), "green", Some("blue"), true), run("blue", 100.0), "a killed apply still owes its final bake");
+        let split = Split::between("blue", "green", 30.0);
+        assert_eq!(decide_start(&split, "green", Some("blue"), true), run("blue", 30.0), "resumed from the split");
+        assert_eq!(decide_start(&split, "blue", Some("blue"), true), Start::Restore, "reverted while split");
+        // The state says blue served last: a third destination is a stranger, not the origin.
+        let three = Split([("blue".to_owned(), 50.0), ("green".to_owned(), 25.0), ("red".to_owned(), 25.0)].into());
+        assert_eq!(decide_start(&three, "green", Some("blue"), false), Start::NotOneOrigin { others: vec!["red".into(), "blue".into()] });
+        // The state's origin no longer serves and something else does: that is the origin.
+        assert_eq!(decide_start(&Split::all_to("red"), "green", Some("blue"), false), run("red", 0.0));
     }
 
     #[tokio::test]
     async fn canary_promotes_after_every_bake() {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
-        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
+        let r = rollout(&clock, Strategy::Canary { percent: 10.0, bake: 5 * M });
         let start = clock.now();
-        let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await;
+        let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await;
         assert_eq!(outcome, Outcome::Promoted);
-        assert_eq!(router.percents(), [10, 100]);
-        assert_eq!(*router.split.borrow(), Split::all_to("green"));
+        assert_eq!(router.percents(), [10.0, 100.0]);
+        assert_eq!(router.now(), Split::all_to("green"));
         assert_eq!(clock.now() - start, time::Duration::minutes(7), "5m canary bake + 2m final bake");
         let kinds: Vec<_> = history.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["shift", "baked", "shift", "baked", "promoted"]);
@@ -351,32 +422,32 @@ pub(crate) mod tests {
     async fn linear_and_all_at_once_take_their_steps() {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
-        let r = rollout(&clock, Strategy::Linear { step_percent: 25, interval: M });
-        assert_eq!(go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await.0, Outcome::Promoted);
-        assert_eq!(router.percents(), [25, 50, 75, 100]);
+        let r = rollout(&clock, Strategy::Linear { step_percent: 25.0, interval: M });
+        assert_eq!(go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await.0, Outcome::Promoted);
+        assert_eq!(router.percents(), [25.0, 50.0, 75.0, 100.0]);
 
         let router = FakeRouter::new(Split::all_to("blue"));
         let r = rollout(&clock, Strategy::AllAtOnce);
-        assert_eq!(go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await.0, Outcome::Promoted);
-        assert_eq!(router.percents(), [100]);
+        assert_eq!(go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await.0, Outcome::Promoted);
+        assert_eq!(router.percents(), [100.0]);
     }
 
     #[tokio::test]
     async fn a_failing_gate_mid_bake_rolls_back_at_once() {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
-        let steps = vec![Step { percent: 5, bake: M }, Step { percent: 25, bake: 5 * M }];
+        let steps = vec![Step { percent: 5.0, bake: M }, Step { percent: 25.0, bake: 5 * M }];
         let r = rollout(&clock, Strategy::Steps(steps));
         // Fails 3 minutes in: during the 25% bake (which started at 1m).
-        let (outcome, history) = go(&router, &gate(&clock, Some(3 * M)), &clock, &r, 0, &CancellationToken::new()).await;
+        let (outcome, history) = go(&router, &gate(&clock, Some(3 * M)), &clock, &r, 0.0, &CancellationToken::new()).await;
         let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
-        assert_eq!((halt.step, halt.percent), (2, 25));
+        assert_eq!((halt.step, halt.percent), (2, 25.0));
         assert!(matches!(halt.cause, Cause::Gate(ref f) if f.reason == "5xx above 1%"));
         assert_eq!(halt.rollback, Ok(()));
-        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
-        assert_eq!(router.percents(), [5, 25, 0]);
+        assert_eq!(router.now(), Split::all_to("blue"));
+        assert_eq!(router.percents(), [5.0, 25.0, 0.0]);
         assert_eq!(history.last().unwrap().kind, EventKind::Rollback);
-        assert_eq!(history.last().unwrap().percent, 0);
+        assert_eq!(history.last().unwrap().percent, 0.0);
     }
 
     #[tokio::test]
@@ -384,61 +455,61 @@ pub(crate) mod tests {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
         let r = rollout(&clock, Strategy::AllAtOnce);
-        let (outcome, _) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0, &CancellationToken::new()).await;
+        let (outcome, _) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0.0, &CancellationToken::new()).await;
         let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
-        assert_eq!((halt.step, halt.percent), (1, 100));
-        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+        assert_eq!((halt.step, halt.percent), (1, 100.0));
+        assert_eq!(router.now(), Split::all_to("blue"));
     }
 
     #[tokio::test]
     async fn unreadable_gates_roll_back() {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
-        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
+        let r = rollout(&clock, Strategy::Canary { percent: 10.0, bake: 5 * M });
         let failing = TimedGate { clock: &clock, start: clock.now(), fail_at: Some(M), error: true };
-        let (outcome, _) = run(&router, &failing, &clock, &r, 0, &CancellationToken::new(), |_| {}).await;
+        let (outcome, _) = run(&router, &failing, &clock, &r, 0.0, &CancellationToken::new(), |_| {}).await;
         assert!(matches!(outcome, Outcome::Halted(Halt { cause: Cause::GateUnreadable(_), .. })));
-        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+        assert_eq!(router.now(), Split::all_to("blue"));
     }
 
     #[tokio::test]
     async fn the_deadline_rolls_back() {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
-        let mut r = rollout(&clock, Strategy::Linear { step_percent: 10, interval: 10 * M });
+        let mut r = rollout(&clock, Strategy::Linear { step_percent: 10.0, interval: 10 * M });
         r.deadline = clock.now() + time::Duration::minutes(25);
-        let (outcome, _) = go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await;
+        let (outcome, _) = go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await;
         let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
-        assert_eq!((halt.cause, halt.percent), (Cause::Timeout, 30));
-        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+        assert_eq!((halt.cause, halt.percent), (Cause::Timeout, 30.0));
+        assert_eq!(router.now(), Split::all_to("blue"));
     }
 
     #[tokio::test]
     async fn stop_rolls_back() {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
-        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
+        let r = rollout(&clock, Strategy::Canary { percent: 10.0, bake: 5 * M });
         let stop = CancellationToken::new();
         let canceller = stop.clone();
-        let (outcome, _) = run(&router, &gate(&clock, None), &clock, &r, 0, &stop, |e| {
+        let (outcome, _) = run(&router, &gate(&clock, None), &clock, &r, 0.0, &stop, |e| {
             if e.kind == EventKind::Shift {
                 canceller.cancel();
             }
         })
         .await;
         let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
-        assert_eq!((halt.cause, halt.percent), (Cause::Stopped, 10));
-        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+        assert_eq!((halt.cause, halt.percent), (Cause::Stopped, 10.0));
+        assert_eq!(router.now(), Split::all_to("blue"));
     }
 
     #[tokio::test]
     async fn resumes_from_the_current_split() {
         let clock = SimClock::new();
-        let router = FakeRouter::new(Split::between("blue", "green", 30));
-        let r = rollout(&clock, Strategy::Linear { step_percent: 20, interval: M });
-        let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 30, &CancellationToken::new()).await;
+        let router = FakeRouter::new(Split::between("blue", "green", 30.0));
+        let r = rollout(&clock, Strategy::Linear { step_percent: 20.0, interval: M });
+        let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 30.0, &CancellationToken::new()).await;
         assert_eq!(outcome, Outcome::Promoted);
-        assert_eq!(router.percents(), [40, 60, 80, 100]);
+        assert_eq!(router.percents(), [40.0, 60.0, 80.0, 100.0]);
         assert!(history[0].detail.starts_with("step 2:"), "{:?}", history[0]);
     }
 
@@ -446,11 +517,11 @@ pub(crate) mod tests {
     async fn a_step_counts_only_when_read_back() {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
-        router.stuck.set(true);
-        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
-        let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 0, &CancellationToken::new()).await;
+        router.stuck.store(true, Ordering::SeqCst);
+        let r = rollout(&clock, Strategy::Canary { percent: 10.0, bake: 5 * M });
+        let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await;
         let Outcome::Halted(halt) = outcome else { panic!("expected a halt") };
-        assert!(matches!(&halt.cause, Cause::Router(e) if e.0.contains("did not take the change")), "{:?}", halt.cause);
+        assert!(matches!(&halt.cause, Cause::Router(e) if e.to_string().contains("did not take the change")), "{:?}", halt.cause);
         assert!(history.iter().all(|e| e.kind != EventKind::Shift), "an unconfirmed shift is not recorded");
         // The origin still has everything, which is what the rollback confirms.
         assert_eq!(halt.rollback, Ok(()));
@@ -461,16 +532,16 @@ pub(crate) mod tests {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
         // Route 0 (10%) works; the first rollback attempt fails, the second lands.
-        router.failing_routes.replace(vec![1]);
-        let r = rollout(&clock, Strategy::Canary { percent: 10, bake: 5 * M });
-        let (outcome, _) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0, &CancellationToken::new()).await;
+        *router.failing_routes.lock().unwrap() = vec![1];
+        let r = rollout(&clock, Strategy::Canary { percent: 10.0, bake: 5 * M });
+        let (outcome, _) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0.0, &CancellationToken::new()).await;
         assert!(matches!(outcome, Outcome::Halted(Halt { rollback: Ok(()), .. })));
-        assert_eq!(*router.split.borrow(), Split::all_to("blue"));
+        assert_eq!(router.now(), Split::all_to("blue"));
 
         let router = FakeRouter::new(Split::all_to("blue"));
-        router.failing_routes.replace(vec![1, 2, 3, 4]);
+        *router.failing_routes.lock().unwrap() = vec![1, 2, 3, 4];
         // (route 0, the 10% step, lands; every rollback attempt fails)
-        let (outcome, history) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0, &CancellationToken::new()).await;
+        let (outcome, history) = go(&router, &gate(&clock, Some(M)), &clock, &r, 0.0, &CancellationToken::new()).await;
         let Outcome::Halted(halt) = outcome else { panic!("expected a halt") };
         assert!(halt.rollback.is_err());
         assert!(history.last().unwrap().detail.contains("ROLLBACK NOT CONFIRMED"));

@@ -156,13 +156,8 @@ impl Resource for CanaryGate {
     }
 
     async fn plan(&self, request: PlanRequest<'_>) -> Planned {
+        // Defaults come from the schema, filled in by the server.
         let mut state = request.proposed.clone();
-        if request.config.get("poll_interval").is_null() {
-            state.set_attr("poll_interval", DEFAULT_POLL_INTERVAL.into());
-        }
-        if request.config.get("on_missing_data").is_null() {
-            state.set_attr("on_missing_data", gates::DEFAULT_ON_MISSING_DATA.into());
-        }
         let prior = request.prior;
         let rerun = prior.is_null()
             || prior.get("status").as_str() != Some("passed")
@@ -354,6 +349,7 @@ mod tests {
         for a in ["id", "status", "checked_at"] {
             proposed.set_attr(a, prior.get(a).clone());
         }
+        schema().block.apply_defaults(config, &mut proposed);
         gate.plan(PlanRequest { prior, proposed: &proposed, config }).await.state
     }
 

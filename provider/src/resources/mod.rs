@@ -35,18 +35,6 @@ fn duration_of(value: &Value, at: AttributePath, d: &mut Diagnostics) -> Option<
     }
 }
 
-/// A known whole percentage from 1 to 99 (a step short of everything).
-fn step_percent_of(value: &Value, at: AttributePath, d: &mut Diagnostics) -> Option<u32> {
-    let n = value.as_number()?;
-    match n.as_i64() {
-        Some(p @ 1..=99) => Some(p as u32),
-        _ => {
-            d.error_at(at.clone(), format!("Invalid {}", last_name(&at)), format!("{} must be a whole number from 1 to 99, not {n}.", last_name(&at)));
-            None
-        }
-    }
-}
-
 fn last_name(at: &AttributePath) -> String {
     at.0.iter()
         .rev()
