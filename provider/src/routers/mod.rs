@@ -9,7 +9,7 @@
 
 pub mod alb;
 // pub mod lambda_alias;
-// pub mod route53;
+pub mod route53;
 
 use async_trait::async_trait;
 use tfplugin::{AttributePath, Block, Diagnostics, Value};
@@ -20,10 +20,10 @@ use crate::engine::lease::LeaseStore;
 use crate::engine::traffic::{Granularity, RouterError, TrafficRouter};
 
 /// Every router, in documentation order.
-pub static ROUTERS: [&dyn RouterKind; 1] = [
+pub static ROUTERS: [&dyn RouterKind; 2] = [
     &alb::Alb,
     // &lambda_alias::LambdaAlias,
-    // &route53::Route53,
+    &route53::Route53,
 ];
 
 /// A kind of router: one block of `progressive_rollout`, known without AWS.
