@@ -26,3 +26,50 @@ resource "progressive_rollout" "web" {
     update = "60m"
   }
 }
+
+# A Lambda alias: publish a new version, point `version` at it, and the alias
+# shifts 10% then 50% of invocations to it before it serves everything. The
+# analysis compares the new version's Errors with the old version's, per
+# executed version, as Lambda publishes them for invocations through an alias.
+resource "progressive_rollout" "checkout" {
+  lambda_alias {
+    function_name = aws_lambda_function.checkout.function_name
+    alias         = aws_lambda_alias.live.name
+    version       = aws_lambda_function.checkout.version
+  }
+
+  step {
+    percent = 10
+    bake    = "5m"
+  }
+  step {
+    percent = 50
+    bake    = "5m"
+  }
+
+  alarm_names = [aws_cloudwatch_metric_alarm.checkout_errors.alarm_name]
+  analysis {
+    max_increase = 0.25
+    confidence   = 0.99
+  }
+}
+
+# Route 53 weighted records: two record sets of one name, "blue" and "green";
+# the rollout moves the weight to the target set. Clients see a shift only
+# after the record's TTL, so bakes should be longer than it.
+resource "progressive_rollout" "api_dns" {
+  route53 {
+    zone_id               = aws_route53_zone.main.zone_id
+    name                  = "api.example.com"
+    type                  = "A"
+    set_identifiers       = ["blue", "green"]
+    target_set_identifier = var.color
+  }
+
+  linear {
+    step_percent = 25
+    interval     = "5m"
+  }
+
+  alarm_names = [aws_cloudwatch_metric_alarm.api_5xx.alarm_name]
+}
