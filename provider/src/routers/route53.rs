@@ -63,6 +63,10 @@ impl RouterKind for Route53 {
         "target_set_identifier"
     }
 
+    fn destination_kind(&self) -> &'static str {
+        "record set"
+    }
+
     fn granularity(&self) -> Granularity {
         Granularity::Weights { max: MAX_WEIGHT }
     }
@@ -79,7 +83,7 @@ impl RouterKind for Route53 {
         let path = |name: &str| at.clone().attribute(name);
         let errors_before = d.0.len();
         let zone_id = block.get("zone_id").as_str().and_then(|raw| match normalise_zone_id(raw) {
-            Ok(zone) => Some(zone),
+            Ok(zone) => Some((zone, raw.to_owned())),
             Err(e) => {
                 d.error_at(path("zone_id"), "Invalid hosted zone ID", e);
                 None
@@ -100,19 +104,20 @@ impl RouterKind for Route53 {
             }
         });
         let set_identifiers = parse_set_identifiers(block.get("set_identifiers"), &path("set_identifiers"), d);
-        if let (Some(target), Some(ids)) = (block.get("target_set_identifier").as_str(), &set_identifiers) {
-            if !ids.iter().any(|id| id == target) {
-                d.error_at(
-                    path("target_set_identifier"),
-                    "Not one of set_identifiers",
-                    format!("target_set_identifier {target:?} must be one of set_identifiers ({}).", quoted(ids)),
-                );
-            }
+        if let (Some(target), Some(ids)) = (block.get("target_set_identifier").as_str(), &set_identifiers)
+            && !ids.iter().any(|id| id == target)
+        {
+            d.error_at(
+                path("target_set_identifier"),
+                "Not one of set_identifiers",
+                format!("target_set_identifier {target:?} must be one of set_identifiers ({}).", quoted(ids)),
+            );
         }
         if d.0.len() > errors_before {
             return None;
         }
-        Some(Box::new(Route53Routing::new(zone_id?, name?, record_type?, Some(set_identifiers?))))
+        let (zone_id, zone_written) = zone_id?;
+        Some(Box::new(Route53Routing::new(zone_id, zone_written, name?, record_type?, Some(set_identifiers?))))
     }
 
     fn import_id_format(&self) -> &'static str {
@@ -120,7 +125,7 @@ impl RouterKind for Route53 {
     }
 
     fn import(&self, id: &str) -> Option<Result<Box<dyn Routing>, String>> {
-        Some(parse_import_id(id)?.map(|(zone, name, record_type, ids)| Box::new(Route53Routing::new(zone, name, record_type, ids)) as Box<dyn Routing>))
+        Some(parse_import_id(id)?.map(|(zone, name, record_type, ids)| Box::new(Route53Routing::new(zone.clone(), zone, name, record_type, ids)) as Box<dyn Routing>))
     }
 }
 
@@ -287,15 +292,19 @@ fn parse_import_id(id: &str) -> Option<Result<ImportedRouting, String>> {
 type SetIdentifiers = Arc<Mutex<Option<[String; 2]>>>;
 
 struct Route53Routing {
+    /// The hosted zone ID without its `/hostedzone/` prefix, for calls and the id.
     zone_id: String,
+    /// The zone ID as the configuration writes it, for the state: Terraform
+    /// expects the state to hold what the configuration says.
+    zone_written: String,
     name: String,
     record_type: String,
     set_identifiers: SetIdentifiers,
 }
 
 impl Route53Routing {
-    fn new(zone_id: String, name: String, record_type: String, set_identifiers: Option<[String; 2]>) -> Route53Routing {
-        Route53Routing { zone_id, name, record_type, set_identifiers: Arc::new(Mutex::new(set_identifiers)) }
+    fn new(zone_id: String, zone_written: String, name: String, record_type: String, set_identifiers: Option<[String; 2]>) -> Route53Routing {
+        Route53Routing { zone_id, zone_written, name, record_type, set_identifiers: Arc::new(Mutex::new(set_identifiers)) }
     }
 }
 
@@ -311,7 +320,7 @@ impl Routing for Route53Routing {
         let ids = self.set_identifiers.lock().map(|ids| ids.clone()).unwrap_or_default();
         let ids = ids.map(|pair| pair.iter().map(|id| Value::from(id.as_str())).collect()).unwrap_or_default();
         Value::object([
-            ("zone_id", self.zone_id.as_str().into()),
+            ("zone_id", self.zone_written.as_str().into()),
             ("name", self.name.as_str().into()),
             ("type", self.record_type.as_str().into()),
             ("set_identifiers", Value::Set(ids)),
@@ -371,7 +380,9 @@ impl Route53Router {
     /// `NextRecordIdentifier` until the list ends or moves past them.
     async fn record_sets(&self) -> Result<Vec<ResourceRecordSet>, RouterError> {
         let record_type = RrType::from(self.record_type.as_str());
-        let mut start = (self.name.clone(), record_type.clone(), None::<String>);
+        // Route 53 lists names in lower case, in ASCII order: an upper-case
+        // start would begin before the record.
+        let mut start = (self.name.to_ascii_lowercase(), record_type.clone(), None::<String>);
         let mut found = Vec::new();
         loop {
             let page = self
@@ -627,6 +638,10 @@ impl Router for Route53Router {
     }
 
     async fn bake_warning(&self, shortest_bake: Duration) -> Option<String> {
+        // A step without a bake watches nothing, so DNS caching cannot mislead it.
+        if shortest_bake.is_zero() {
+            return None;
+        }
         let sets = self.record_sets().await.ok()?;
         let ids = self.set_identifiers(&sets).ok()?;
         // Alias record sets have no TTL of their own.
@@ -670,9 +685,9 @@ mod tests {
         let mut d = Diagnostics::default();
         let routing = Route53.parse(&block("/hostedzone/Z1ABC", "App.Example.com.", "A", &["green", "blue"], "green"), &AttributePath::root("route53"), &mut d).unwrap();
         assert!(d.is_empty());
-        assert_eq!(routing.id(), "Z1ABC/App.Example.com./A", "the zone normalised, the name as written");
+        assert_eq!(routing.id(), "Z1ABC/App.Example.com./A", "the zone without its prefix, the name as written");
         let value = routing.block_value("blue");
-        assert_eq!(value.get("zone_id"), &Value::from("Z1ABC"));
+        assert_eq!(value.get("zone_id"), &Value::from("/hostedzone/Z1ABC"), "as written, like the name");
         assert_eq!(value.get("name"), &Value::from("App.Example.com."));
         assert_eq!(value.get("set_identifiers"), &Value::Set(vec!["blue".into(), "green".into()]));
         assert_eq!(value.get("target_set_identifier"), &Value::from("blue"));

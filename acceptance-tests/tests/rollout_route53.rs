@@ -1,0 +1,345 @@
+//! `progressive_rollout` with a `route53` block under the real Terraform
+//! CLI, against the emulator (whose Route 53 behaves as AWS documents it:
+//! weights 0..=255, changes PENDING for a second before INSYNC). Every claim
+//! about traffic is checked by reading the weighted record sets back with
+//! the independent Route 53 client, not by trusting the provider's state.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use acceptance_tests::{AwsClient, Emulator, Output, Terraform, WeightedRecord};
+use serde_json::{Value, json};
+
+const ADDRESS: &str = "progressive_rollout.web";
+const NAME: &str = "app.example.com";
+const LEASE_PREFIX: &str = "progressive:rollout-lease:";
+const FAST: &str = "  alarm_names   = [\"web-5xx\"]\n  poll_interval = \"1s\"";
+
+/// An emulator with a hosted zone holding two weighted A record sets of
+/// `app.example.com`, blue (weight 100) and green (weight 0), and one alarm.
+struct Bed {
+    emulator: Emulator,
+    aws: AwsClient,
+    tf: Terraform,
+    zone: String,
+}
+
+impl Bed {
+    /// Record sets with a TTL of 1 s: no bake below is shorter.
+    fn start() -> Bed {
+        Bed::with_ttl(1)
+    }
+
+    fn with_ttl(ttl: u32) -> Bed {
+        let emulator = Emulator::start();
+        let aws = emulator.client();
+        aws.put_metric_alarm("web-5xx");
+        let zone = aws.create_hosted_zone("example.com");
+        for record in records(NAME, ttl) {
+            aws.create_weighted_record(&zone, &record);
+        }
+        let tf = Terraform::new(&emulator);
+        Bed { emulator, aws, tf, zone }
+    }
+
+    /// The weights of `app.example.com` A, by set identifier, as Route 53 has them.
+    fn weights(&self) -> BTreeMap<String, u32> {
+        self.aws.record_weights(&self.zone, NAME, "A")
+    }
+
+    fn lease_tags(&self) -> Vec<String> {
+        self.aws.hosted_zone_tags(&self.zone).into_keys().filter(|k| k.starts_with(LEASE_PREFIX)).collect()
+    }
+
+    /// A configuration moving `app.example.com` A to `target`.
+    fn config(&self, target: &str, body: &str) -> String {
+        config(&self.zone, NAME, "[\"blue\", \"green\"]", target, body)
+    }
+}
+
+/// blue (weight 100) and green (weight 0) of `name`.
+fn records(name: &str, ttl: u32) -> [WeightedRecord; 2] {
+    [WeightedRecord::new(name, "A", "blue", 100, ttl, "192.0.2.1"), WeightedRecord::new(name, "A", "green", 0, ttl, "192.0.2.2")]
+}
+
+/// A configuration with one `progressive_rollout.web` on a route53 block.
+fn config(zone: &str, name: &str, set_identifiers: &str, target: &str, body: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    progressive = {{ source = "progressive-delivery/progressive" }}
+  }}
+}}
+
+provider "progressive" {{}}
+
+resource "progressive_rollout" "web" {{
+  route53 {{
+    zone_id               = "{zone}"
+    name                  = "{name}"
+    type                  = "A"
+    set_identifiers       = {set_identifiers}
+    target_set_identifier = "{target}"
+  }}
+{body}
+}}
+"#
+    )
+}
+
+fn weights(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+    pairs.iter().map(|(id, w)| ((*id).to_owned(), *w)).collect()
+}
+
+fn values(tf: &Terraform) -> Value {
+    tf.resource(ADDRESS).unwrap_or_else(|| panic!("{ADDRESS} not in state"))["values"].clone()
+}
+
+fn events(v: &Value) -> Vec<(String, f64)> {
+    v["history"].as_array().unwrap().iter().map(|e| (e["event"].as_str().unwrap().to_owned(), e["percent"].as_f64().unwrap())).collect()
+}
+
+fn ev(list: &[(&str, f64)]) -> Vec<(String, f64)> {
+    list.iter().map(|(e, p)| ((*e).to_owned(), *p)).collect()
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    condition()
+}
+
+trait FinishWithin {
+    fn finish_within(self, timeout: Duration) -> Output;
+}
+
+impl FinishWithin for acceptance_tests::Running {
+    fn finish_within(mut self, timeout: Duration) -> Output {
+        self.wait_timeout(timeout).unwrap_or_else(|| panic!("still running after {timeout:?}:\n{}", self.stdout_so_far()))
+    }
+}
+
+/// Starts an apply and waits until Route 53 holds `expected`.
+fn start_and_wait_for(b: &Bed, expected: &BTreeMap<String, u32>) -> acceptance_tests::Running {
+    let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    let reached = wait_until(Duration::from_secs(60), || b.weights() == *expected);
+    assert!(reached, "Route 53 never held {expected:?} (now {:?}):\n{}", b.weights(), running.stdout_so_far());
+    let _ = running.wait_for_stdout("Creating...", Duration::from_secs(1));
+    running
+}
+
+#[test]
+fn route53_canary_promotes_and_keeps_the_records_values() {
+    let b = Bed::start();
+    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 20\n    bake    = \"2s\"\n  }}\n  final_bake = \"1s\"\n{FAST}")));
+    let running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(60), || b.weights() == weights(&[("blue", 80), ("green", 20)])), "never at 80/20:\n{}", running.stdout_so_far());
+    assert_eq!(b.lease_tags().len(), 1, "the lease is a hosted zone tag while the rollout runs");
+    let out = running.finish_within(Duration::from_secs(60));
+    assert!(out.success(), "{}", out.combined());
+
+    assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]), "blue keeps its record set, with weight 0");
+    let green = b.aws.weighted_records(&b.zone, NAME, "A").into_iter().find(|r| r.set_identifier == "green").unwrap();
+    assert_eq!((green.ttl, green.values.clone()), (1, vec!["192.0.2.2".to_owned()]), "only the weight changed");
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "promoted");
+    assert_eq!(v["route53"]["target_set_identifier"], "green");
+    assert_eq!(v["route53"]["set_identifiers"], json!(["blue", "green"]));
+    assert_eq!(v["previous_target"], "blue");
+    assert_eq!(v["previous_target_group_arn"], Value::Null, "an ALB-only attribute");
+    assert_eq!(v["traffic"], json!({ "green": 100 }));
+    assert_eq!(v["rollback_reason"], Value::Null);
+    assert_eq!(v["id"], format!("{}/{NAME}/A", b.zone));
+    assert_eq!(events(&v), ev(&[("shift", 20.0), ("baked", 20.0), ("shift", 100.0), ("baked", 100.0), ("promoted", 100.0)]));
+    assert!(b.lease_tags().is_empty(), "the lease tag is removed");
+    assert!(b.tf.log().contains("INSYNC"), "the wait for INSYNC is logged");
+    assert_eq!(b.tf.plan_exit_code(), 0, "a promoted rollout plans no change");
+}
+
+#[test]
+fn route53_rollback_when_an_alarm_trips_mid_bake() {
+    let b = Bed::start();
+    // 0.5% is 1 in 200: weights 199 and 1.
+    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 0.5\n    bake    = \"60s\"\n  }}\n{FAST}")));
+    let running = start_and_wait_for(&b, &weights(&[("blue", 199), ("green", 1)]));
+    b.aws.set_alarm_state("web-5xx", "ALARM", "5xx rate 7% above 1%");
+    let tripped = Instant::now();
+    assert!(wait_until(Duration::from_secs(15), || b.weights() == weights(&[("blue", 100), ("green", 0)])), "not rolled back: {:?}", b.weights());
+    assert!(tripped.elapsed() < Duration::from_secs(8), "rolled back {:?} after the alarm", tripped.elapsed());
+    let out = running.finish_within(Duration::from_secs(30));
+    out.assert_failed_with(&[
+        "Rollout rolled back: alarm \"web-5xx\" is failing: 5xx rate 7% above 1%",
+        "At step 1 of 2, with 0.5% of traffic on record set green",
+        "All traffic is back on record set blue",
+        "as route53.target_set_identifier",
+    ]);
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "rolled_back");
+    assert_eq!(v["route53"]["target_set_identifier"], "blue", "the state records the origin");
+    assert_eq!(v["traffic"], json!({ "blue": 100 }));
+    assert!(v["rollback_reason"].as_str().unwrap().contains("step 1 of 2 at 0.5%"), "{}", v["rollback_reason"]);
+    assert_eq!(events(&v), ev(&[("shift", 0.5), ("gate_failed", 0.5), ("rollback", 0.0)]));
+    assert!(b.lease_tags().is_empty());
+    assert_eq!(b.tf.plan_exit_code(), 2, "the next plan shows the rollout again");
+}
+
+#[test]
+fn route53_interrupt_restores_the_origin() {
+    let b = Bed::start();
+    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"10m\"\n  }}\n{FAST}")));
+    let running = start_and_wait_for(&b, &weights(&[("blue", 90), ("green", 10)]));
+    let interrupted = Instant::now();
+    running.interrupt();
+    let out = running.finish_within(Duration::from_secs(30));
+    assert!(interrupted.elapsed() < Duration::from_secs(8), "stopped after {:?}", interrupted.elapsed());
+    out.assert_failed_with(&["Rollout interrupted: Terraform was interrupted", "All traffic is back on record set blue"]);
+    assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]));
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "interrupted");
+    assert_eq!(v["route53"]["target_set_identifier"], "blue");
+    assert!(b.lease_tags().is_empty());
+}
+
+#[test]
+fn route53_drift_outside_terraform_shows_in_plan() {
+    let b = Bed::start();
+    b.tf.write_config(&b.config("green", FAST));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
+
+    // Someone sends everything back to blue by hand.
+    let [blue, green] = records(NAME, 1);
+    b.aws.change_weighted_records(&b.zone, &[("UPSERT", &blue.with_weight(100)), ("UPSERT", &green.with_weight(0))]).unwrap();
+    let out = b.tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(out.code(), Some(2), "{}", out.combined());
+    assert!(out.stdout.contains("~ target_set_identifier = \"blue\" -> \"green\""), "{}", out.stdout);
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
+    assert_eq!(values(&b.tf)["traffic"], json!({ "green": 100 }));
+}
+
+#[test]
+fn route53_import_then_no_changes() {
+    let b = Bed::start();
+    // By zone, name and type: the two weighted record sets are found.
+    b.tf.write_config(&b.config("blue", ""));
+    let out = b.tf.run(&["import", "-no-color", ADDRESS, &format!("{}/{NAME}/A", b.zone)]);
+    assert!(out.success(), "{}", out.combined());
+    let v = values(&b.tf);
+    assert_eq!(v["route53"]["set_identifiers"], json!(["blue", "green"]));
+    assert_eq!(v["route53"]["target_set_identifier"], "blue");
+    assert_eq!(v["route53"]["zone_id"], b.zone.as_str());
+    assert_eq!(v["traffic"], json!({ "blue": 100 }));
+    assert_eq!(v["status"], "promoted");
+    assert_eq!(b.tf.plan_exit_code(), 0, "an import matching the configuration plans nothing");
+
+    // By zone (with its /hostedzone/ prefix), name, type and both set identifiers.
+    let other = Terraform::new(&b.emulator);
+    other.write_config(&b.config("blue", ""));
+    let out = other.run(&["import", "-no-color", ADDRESS, &format!("/hostedzone/{}/{NAME}/A/green/blue", b.zone)]);
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(values(&other)["route53"]["set_identifiers"], json!(["blue", "green"]));
+    assert_eq!(other.plan_exit_code(), 0);
+    assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]), "nothing moved");
+
+    // A name with three weighted record sets needs them named.
+    b.aws.create_weighted_record(&b.zone, &WeightedRecord::new(NAME, "A", "canary", 0, 1, "192.0.2.3"));
+    let third = Terraform::new(&b.emulator);
+    third.write_config(&b.config("blue", ""));
+    third.run(&["import", "-no-color", ADDRESS, &format!("{}/{NAME}/A", b.zone)]).assert_failed_with(&["Cannot import", "3 weighted record sets", "/<set identifier>/<set identifier>"]);
+}
+
+#[test]
+fn route53_concurrent_apply_is_refused_by_the_zone_tag_lease() {
+    let b = Bed::start();
+    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"10m\"\n  }}\n{FAST}")));
+    let running = start_and_wait_for(&b, &weights(&[("blue", 90), ("green", 10)]));
+    let leases = b.lease_tags();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0].len(), LEASE_PREFIX.len() + 16, "16 hex digits per record: {}", leases[0]);
+
+    // Another workspace (its own state) on the same records.
+    let other = Terraform::new(&b.emulator);
+    other.write_config(&b.config("green", FAST));
+    other.apply().assert_failed_with(&["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
+    assert_eq!(b.weights(), weights(&[("blue", 90), ("green", 10)]), "the first rollout's step is untouched");
+
+    // Another record of the same zone has its own lease.
+    for record in records("www.example.com", 1) {
+        b.aws.create_weighted_record(&b.zone, &record);
+    }
+    let www = Terraform::new(&b.emulator);
+    www.write_config(&config(&b.zone, "www.example.com", "[\"blue\", \"green\"]", "green", FAST));
+    let out = www.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(b.aws.record_weights(&b.zone, "www.example.com", "A"), weights(&[("blue", 0), ("green", 100)]));
+
+    running.interrupt();
+    let _ = running.finish_within(Duration::from_secs(30));
+    assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]));
+    assert!(b.lease_tags().is_empty(), "the lease is released");
+}
+
+#[test]
+fn route53_plan_time_refusals_move_nothing() {
+    let b = Bed::start();
+    let plan_fails = |hcl: String, needles: &[&str]| {
+        b.tf.write_config(&hcl);
+        b.tf.run(&["plan", "-no-color"]).assert_failed_with(needles);
+    };
+    plan_fails(b.config("red", FAST), &["Not one of set_identifiers", "target_set_identifier = \"red\"", "\"blue\", \"green\""]);
+    plan_fails(config(&b.zone, NAME, "[\"blue\"]", "blue", FAST), &["Two set identifiers needed", "set_identifiers"]);
+    plan_fails(config(&b.zone, NAME, "[\"blue\", \"green\"]", "green", &format!("{FAST}\n  analysis {{}}")), &["No analysis with this router", "Route 53 publishes no per-record request or error metrics"]);
+    plan_fails(b.config("green", &format!("  canary {{\n    percent = 0.3\n    bake    = \"1s\"\n  }}\n{FAST}")), &["cannot send exactly 0.3%", "nearest share it can send is 0.391%", "percent = 0.3"]);
+    plan_fails(b.config("green", "  canary {\n    percent = 10\n    bake    = \"1s\"\n  }\n  analysis {\n    metric = \"5xx\"\n  }"), &["No analysis with this router"]);
+
+    // A record set that does not exist, then a zone that does not exist.
+    b.tf.write_config(&config(&b.zone, NAME, "[\"blue\", \"purple\"]", "purple", FAST));
+    b.tf.apply().assert_failed_with(&["Record set not found", "target_set_identifier = \"purple\"", "weighted record set purple of app.example.com A does not exist", "No traffic was moved"]);
+    b.tf.write_config(&config("Z0NOSUCHZONE00", NAME, "[\"blue\", \"green\"]", "green", FAST));
+    b.tf.apply().assert_failed_with(&["No hosted zone found with ID", "No traffic was moved"]);
+
+    assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]));
+    assert!(b.tf.resource(ADDRESS).is_none(), "nothing recorded");
+    assert!(b.lease_tags().is_empty());
+}
+
+#[test]
+fn route53_plan_warns_when_a_bake_is_shorter_than_the_ttl() {
+    let b = Bed::with_ttl(300);
+    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"5s\"\n  }}\n  final_bake = \"10m\"\n{FAST}")));
+    let out = b.tf.run_ok(&["plan", "-no-color"]);
+    let squashed = out.combined().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(squashed.contains("Bakes shorter than DNS caching"), "{}", out.combined());
+    assert!(squashed.contains("only after the record's TTL (300 s)") && squashed.contains("a bake of 5 s"), "{}", out.combined());
+    assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]), "plan moves nothing");
+
+    // With a TTL below every bake, no warning.
+    let [blue, green] = records(NAME, 1);
+    b.aws.change_weighted_records(&b.zone, &[("UPSERT", &blue), ("UPSERT", &green)]).unwrap();
+    let out = b.tf.run_ok(&["plan", "-no-color"]);
+    assert!(!out.combined().contains("Bakes shorter than DNS caching"), "{}", out.combined());
+}
+
+#[test]
+fn route53_name_matches_without_case_or_trailing_dot() {
+    let b = Bed::start();
+    b.tf.write_config(&config(&format!("/hostedzone/{}", b.zone), "App.Example.COM.", "[\"blue\", \"green\"]", "green", FAST));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
+    let v = values(&b.tf);
+    assert_eq!(v["route53"]["name"], "App.Example.COM.", "the name as written");
+    assert_eq!(v["route53"]["zone_id"], format!("/hostedzone/{}", b.zone), "the zone id as written");
+    assert_eq!(v["id"], format!("{}/App.Example.COM./A", b.zone), "the id names the zone without its prefix");
+    assert_eq!(b.tf.plan_exit_code(), 0, "the refreshed state matches the configuration");
+}
