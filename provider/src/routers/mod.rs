@@ -8,7 +8,7 @@
 //! See design note 0009 for a walkthrough.
 
 pub mod alb;
-// pub mod lambda_alias;
+pub mod lambda_alias;
 pub mod route53;
 
 use async_trait::async_trait;
@@ -20,9 +20,9 @@ use crate::engine::lease::LeaseStore;
 use crate::engine::traffic::{Granularity, RouterError, TrafficRouter};
 
 /// Every router, in documentation order.
-pub static ROUTERS: [&dyn RouterKind; 2] = [
+pub static ROUTERS: [&dyn RouterKind; 3] = [
     &alb::Alb,
-    // &lambda_alias::LambdaAlias,
+    &lambda_alias::LambdaAlias,
     &route53::Route53,
 ];
 
