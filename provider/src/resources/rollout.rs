@@ -460,8 +460,8 @@ impl Resource for RolloutResource {
             for name in OUTCOME_ATTRIBUTES {
                 state.set_attr(name, Value::Unknown);
             }
-            if let (Some(routing), Some(target), Some(schedule), Ok(clients)) = (&parsed.routing, &parsed.target, &parsed.schedule, self.shared.clients()) {
-                diagnostics = check_before_moving(routing.as_ref(), &clients, target, schedule, parsed.router.map(|r| r.name()).unwrap_or_default()).await;
+            if let (Some(router), Some(routing), Some(target), Some(schedule), Ok(clients)) = (parsed.router, &parsed.routing, &parsed.target, &parsed.schedule, self.shared.clients()) {
+                diagnostics = check_before_moving(router, routing.as_ref(), &clients, target, schedule).await;
             }
         }
         Planned { state, requires_replace: Vec::new(), diagnostics }
@@ -549,7 +549,7 @@ impl Resource for RolloutResource {
 /// warning here (it may be deleted and recreated by the same apply, and a
 /// resource whose routing disappeared plans its creation); the apply checks
 /// again and refuses.
-async fn check_before_moving(routing: &dyn Routing, clients: &Clients, target: &str, schedule: &Schedule, router_name: &str) -> Diagnostics {
+async fn check_before_moving(kind: &dyn RouterKind, routing: &dyn Routing, clients: &Clients, target: &str, schedule: &Schedule) -> Diagnostics {
     let router = routing.connect(clients);
     let mut d = Diagnostics::default();
     match router.read().await {
@@ -558,20 +558,23 @@ async fn check_before_moving(routing: &dyn Routing, clients: &Clients, target: &
         Err(e) => return not_started("Cannot use the routing", e),
     }
     if let Err(e) = router.check_destination(target).await {
-        let at = ROUTERS.iter().find(|r| r.name() == router_name).map(|r| AttributePath::root(router_name).attribute(r.target_attribute()));
-        let summary = format!("{} not found", capitalized(&routing.destination_name(target)));
-        let detail = format!("{e}.\n\nNo traffic was moved.");
-        d.extend(match at {
-            Some(at) => Diagnostics::single_at(at, summary, detail),
-            None => Diagnostics::single(summary, detail),
-        });
+        d.extend(target_not_found(kind, e));
     }
-    if let Some(shortest) = schedule.steps().iter().map(|s| s.bake).min() {
+    // A bake of zero watches nothing, so it cannot be too short.
+    if let Some(shortest) = schedule.steps().iter().map(|s| s.bake).filter(|b| !b.is_zero()).min() {
         if let Some(warning) = router.bake_warning(shortest).await {
             d.warning("Bakes shorter than DNS caching", warning);
         }
     }
     d
+}
+
+fn target_not_found(kind: &dyn RouterKind, e: RouterError) -> Diagnostics {
+    Diagnostics::single_at(
+        AttributePath::root(kind.name()).attribute(kind.target_attribute()),
+        format!("{} not found", capitalized(kind.destination_kind())),
+        format!("{e}. No traffic was moved."),
+    )
 }
 
 fn capitalized(text: &str) -> String {
@@ -602,13 +605,7 @@ fn holder() -> String {
 /// runs), and releases the lease.
 async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
     router.read().await.map_err(|e| not_started("Cannot use the routing", e))?;
-    router.check_destination(&model.target).await.map_err(|e| {
-        Diagnostics::single_at(
-            AttributePath::root(model.router.name()).attribute(model.router.target_attribute()),
-            format!("{} not found", capitalized(&model.routing.destination_name(&model.target))),
-            format!("{e}. No traffic was moved."),
-        )
-    })?;
+    router.check_destination(&model.target).await.map_err(|e| target_not_found(model.router, e))?;
     let (alarms, _) = AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
         ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. No traffic was moved.")),
         ResolveError::Source(e) => not_started("Could not read the alarms", e.0),

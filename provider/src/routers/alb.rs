@@ -42,6 +42,10 @@ impl RouterKind for Alb {
         "target_group_arn"
     }
 
+    fn destination_kind(&self) -> &'static str {
+        "target group"
+    }
+
     fn granularity(&self) -> Granularity {
         Granularity::Weights { max: MAX_WEIGHT }
     }
