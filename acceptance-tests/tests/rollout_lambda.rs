@@ -337,7 +337,7 @@ fn rollout_lambda_plan_refuses_what_cannot_be_routed() {
         (config("blue", FAST), vec!["Not a published version", "version = \"blue\""]),
         (config_for(FUNCTION, "42", "2", FAST), vec!["Invalid alias", "alias = \"42\"", "all digits"]),
         (config("9", FAST), vec!["Version not found", "function checkout has no version 9", "publish", "No traffic was moved"]),
-        (config_for("nosuch", ALIAS, "2", FAST), vec!["Version not found", "function nosuch does not exist"]),
+        (config_for("nosuch", ALIAS, "2", FAST), vec!["Routing not found", "function nosuch does not exist", "No traffic was moved"]),
     ];
     for (hcl, needles) in cases {
         b.tf.write_config(&hcl);

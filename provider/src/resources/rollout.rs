@@ -569,12 +569,17 @@ async fn check_before_moving(kind: &dyn RouterKind, routing: &dyn Routing, clien
     d
 }
 
+/// A failed `check_destination`: the target is missing, or the routing
+/// it would be reached through is.
 fn target_not_found(kind: &dyn RouterKind, e: RouterError) -> Diagnostics {
-    Diagnostics::single_at(
-        AttributePath::root(kind.name()).attribute(kind.target_attribute()),
-        format!("{} not found", capitalized(kind.destination_kind())),
-        format!("{e}. No traffic was moved."),
-    )
+    match e {
+        RouterError::Gone(e) => not_started("Routing not found", e),
+        RouterError::Failed(e) => Diagnostics::single_at(
+            AttributePath::root(kind.name()).attribute(kind.target_attribute()),
+            format!("{} not found", capitalized(kind.destination_kind())),
+            format!("{e}. No traffic was moved."),
+        ),
+    }
 }
 
 fn capitalized(text: &str) -> String {

@@ -64,6 +64,7 @@ impl RouterKind for Alb {
 
     fn parse(&self, block: &Value, at: &AttributePath, d: &mut Diagnostics) -> Option<Box<dyn Routing>> {
         let path = |name: &str| at.clone().attribute(name);
+        let errors_before = d.0.len();
         check_arn(block.get("listener_arn"), path("listener_arn"), "elasticloadbalancing", "listener/", "listener", d);
         check_arn(block.get("rule_arn"), path("rule_arn"), "elasticloadbalancing", "listener-rule/", "listener rule", d);
         check_arn(block.get("target_group_arn"), path("target_group_arn"), "elasticloadbalancing", "targetgroup/", "target group", d);
@@ -77,7 +78,7 @@ impl RouterKind for Alb {
                 d.error_at(path("rule_arn"), "Rule of another listener", format!("{rule} is not a rule of {listener_arn}."));
             }
         }
-        (!d.has_errors()).then(|| Box::new(AlbRouting { listener_arn, rule_arn }) as Box<dyn Routing>)
+        (d.0.len() == errors_before).then(|| Box::new(AlbRouting { listener_arn, rule_arn }) as Box<dyn Routing>)
     }
 
     fn import_id_format(&self) -> &'static str {

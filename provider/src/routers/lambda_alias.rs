@@ -74,6 +74,7 @@ impl RouterKind for LambdaAlias {
 
     fn parse(&self, block: &Value, at: &AttributePath, d: &mut Diagnostics) -> Option<Box<dyn Routing>> {
         let path = |name: &str| at.clone().attribute(name);
+        let errors_before = d.0.len();
         if let Some(Err(why)) = block.get("function_name").as_str().map(FunctionRef::parse) {
             d.error_at(path("function_name"), "Invalid function_name", why);
         }
@@ -85,7 +86,7 @@ impl RouterKind for LambdaAlias {
         }
         let function_name = block.get("function_name").as_str()?.to_owned();
         let alias = block.get("alias").as_str()?.to_owned();
-        if d.has_errors() {
+        if d.0.len() > errors_before {
             return None;
         }
         let function = FunctionRef::parse(&function_name).ok()?;
@@ -419,7 +420,7 @@ impl Router for LambdaAliasRouter {
             Err(e) if is_not_found(&e) => {
                 // Tell a missing version from a missing function.
                 match self.client.get_function_configuration().function_name(&self.function_name).send().await {
-                    Err(e) if is_not_found(&e) => Err(RouterError::Failed(format!("function {} does not exist", self.function_name))),
+                    Err(e) if is_not_found(&e) => Err(RouterError::Gone(format!("function {} does not exist", self.function_name))),
                     _ => Err(RouterError::Failed(format!("function {function} has no version {version}: publish it (aws lambda publish-version) and set version to the number it returns"))),
                 }
             }

@@ -36,9 +36,7 @@ pub trait RouterKind: Send + Sync {
     /// The attribute naming the destination that serves everything when done.
     fn target_attribute(&self) -> &'static str;
     /// What a destination is, for messages: `target group`, `version`.
-    fn destination_kind(&self) -> &'static str {
-        "destination"
-    }
+    fn destination_kind(&self) -> &'static str;
     /// Which shares the router can send exactly.
     fn granularity(&self) -> Granularity;
     /// The error metric the analysis judges by default, or why this router
