@@ -366,3 +366,163 @@ fn rollout_lambda_analysis_metric_5xx_is_refused_at_plan_time() {
     b.tf.run(&["plan", "-no-color"]).assert_failed_with(&["Invalid metric", "metric = \"5xx\"", "must be \"errors\""]);
     assert_eq!(b.alias(), on("1"));
 }
+
+/// When the lease record `value` (`<RFC 3339 expiry> <holder>`) lapses.
+fn lease_expiry(value: &str) -> time::OffsetDateTime {
+    let (expires, _holder) = value.split_once(' ').unwrap_or_else(|| panic!("not a lease record: {value:?}"));
+    time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339).unwrap_or_else(|e| panic!("lease expiry {expires:?}: {e}"))
+}
+
+/// Waits until the lease record `value` has lapsed (it lasts 20 s unrenewed).
+fn wait_for_lapse(value: &str) {
+    let expires = lease_expiry(value);
+    let lapsed = wait_until(Duration::from_secs(40), || time::OffsetDateTime::now_utc() > expires + Duration::from_millis(500));
+    assert!(lapsed, "the lease {value:?} never lapsed");
+}
+
+/// SIGKILLs an apply: Terraform and the provider (its whole process group)
+/// die at once, with no chance to roll back or release the lease.
+fn kill(running: Running) {
+    running.signal_group(libc::SIGKILL);
+    let _ = finish_within(running, Duration::from_secs(10));
+}
+
+impl Bed {
+    /// Kills the apply, then waits until the lease it left on the function has lapsed.
+    fn kill_and_wait_for_lease_expiry(&self, running: Running) {
+        kill(running);
+        let left = self.lease().expect("the killed apply leaves its lease tag on the function");
+        wait_for_lapse(&left);
+    }
+}
+
+#[test]
+fn rollout_lambda_resumes_from_a_split_after_the_apply_is_killed() {
+    let b = Bed::start();
+    b.tf.write_config(&config("2", &format!("  linear {{\n    step_percent = 25\n    interval     = \"60s\"\n  }}\n{FAST}")));
+    let running = b.start_and_wait_for("2", 0.25);
+    kill(running); // Terraform and the provider die mid-bake.
+    assert_eq!(b.alias(), split("1", "2", 0.25), "the kill left the alias split");
+    assert!(b.tf.resource(ADDRESS).is_none(), "the killed apply recorded nothing");
+
+    // While the dead apply's lease stands, another apply is refused and moves nothing.
+    let lease = b.lease().expect("the killed apply's lease tag on the function");
+    b.tf.apply().assert_failed_with(&["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
+    assert_eq!(b.alias(), split("1", "2", 0.25));
+    wait_for_lapse(&lease);
+
+    // Shorter bakes from here on; the plan shows the rollout and moves nothing.
+    b.tf.write_config(&config("2", &format!("  linear {{\n    step_percent = 25\n    interval     = \"1s\"\n  }}\n  final_bake = \"1s\"\n{FAST}")));
+    assert_eq!(b.tf.plan_exit_code(), 2, "the plan shows the unfinished rollout");
+    assert_eq!(b.alias(), split("1", "2", 0.25), "plan moves nothing");
+
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(b.alias(), on("2"), "version 2 serves alone, the routing configuration cleared");
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "promoted");
+    assert_eq!(v["lambda_alias"]["version"], "2");
+    assert_eq!(v["previous_target"], "1");
+    assert_eq!(v["traffic"], serde_json::json!({ "2": 100 }));
+    assert_eq!(v["rollback_reason"], Value::Null);
+    assert_eq!(
+        events(&v),
+        ev(&[("baked", 25.0), ("shift", 50.0), ("baked", 50.0), ("shift", 75.0), ("baked", 75.0), ("shift", 100.0), ("baked", 100.0), ("promoted", 100.0)]),
+        "the interrupted 25% bake runs again and the rollout goes on from there, not from zero"
+    );
+    assert_eq!(b.lease(), None, "no lease tag is left on the function");
+    assert_eq!(b.tf.plan_exit_code(), 0, "done now");
+}
+
+#[test]
+fn rollout_lambda_killed_during_the_final_bake_is_not_taken_as_done() {
+    let b = Bed::start();
+    // Record version 1 (already serving) as the rollout's target first.
+    b.tf.write_config(&config("1", FAST));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(values(&b.tf)["lambda_alias"]["version"], "1");
+
+    b.tf.write_config(&config("2", &format!("  final_bake = \"60s\"\n{FAST}")));
+    let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(60), || b.alias() == on("2")), "the alias never served version 2 alone (it is {:?}):\n{}", b.alias(), running.stdout_so_far());
+    let _ = running.wait_for_stdout("Modifying...", Duration::from_secs(1));
+    b.kill_and_wait_for_lease_expiry(running);
+
+    // Version 2 serves everything, but its final bake never finished.
+    assert_eq!(b.alias(), on("2"));
+    let out = b.tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(out.code(), Some(2), "the unfinished rollout shows in the plan:\n{}", out.combined());
+    let squashed = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(squashed.contains("~ version = \"1\" -> \"2\""), "the state keeps the recorded version while the lease is left:\n{}", out.stdout);
+
+    b.tf.write_config(&config("2", &format!("  final_bake = \"2s\"\n{FAST}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(b.alias(), on("2"));
+    let v = values(&b.tf);
+    assert_eq!(events(&v), ev(&[("baked", 100.0), ("promoted", 100.0)]), "the final bake ran, without shifting again");
+    assert_eq!(v["status"], "promoted");
+    assert_eq!(v["previous_target"], "1");
+    assert_eq!(b.lease(), None, "no lease tag is left on the function");
+    assert_eq!(b.tf.plan_exit_code(), 0, "done now");
+}
+
+#[test]
+fn rollout_lambda_timeout_rolls_back() {
+    let b = Bed::start();
+    b.tf.write_config(&config("2", &format!("  canary {{\n    percent = 10\n    bake    = \"60s\"\n  }}\n{FAST}\n  timeouts {{\n    create = \"5s\"\n  }}")));
+    let started = Instant::now();
+    // The timeout ends the canary's bake, not its shift: the alias was split first.
+    let running = b.start_and_wait_for("2", 0.1);
+    let out = finish_within(running, Duration::from_secs(40));
+    assert!(started.elapsed() < Duration::from_secs(40), "took {:?} for a 5s timeout", started.elapsed());
+    assert_ne!(out.code(), Some(0), "{}", out.combined());
+    out.assert_failed_with(&[
+        "Rollout rolled back: the rollout ran past its timeout",
+        "At step 1 of 2, with 10% of traffic on",
+        "All traffic is back on version 1",
+    ]);
+    assert_eq!(b.alias(), on("1"), "the alias is back on version 1 alone");
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "rolled_back");
+    assert_eq!(v["lambda_alias"]["version"], "1", "the state records the origin");
+    assert_eq!(v["traffic"], serde_json::json!({ "1": 100 }));
+    assert!(v["rollback_reason"].as_str().unwrap().contains("ran past its timeout"), "{}", v["rollback_reason"]);
+    assert_eq!(events(&v), ev(&[("shift", 10.0), ("rollback", 0.0)]));
+    assert_eq!(b.lease(), None, "the lease is released");
+    assert_eq!(b.tf.plan_exit_code(), 2, "the next plan shows the rollout again");
+}
+
+#[test]
+fn rollout_lambda_rollback_when_a_metric_gate_breaches() {
+    let b = Bed::start();
+    b.aws.put_metric_data("Acceptance", "CheckoutErrorRate", 7.5);
+    let metric = r#"  metric {
+    name       = "error-rate"
+    comparison = "<"
+    threshold  = 5
+    window     = "5m"
+    query {
+      namespace   = "Acceptance"
+      metric_name = "CheckoutErrorRate"
+      stat        = "Maximum"
+    }
+  }"#;
+    b.tf.write_config(&config("2", &format!("  canary {{\n    percent = 10\n    bake    = \"30s\"\n  }}\n{FAST}\n{metric}")));
+    let started = Instant::now();
+    let out = b.tf.apply();
+    out.assert_failed_with(&[
+        "Rollout rolled back: metric \"error-rate\" is failing: 7.5 breaches the condition < 5",
+        "At step 1 of 2, with 10% of traffic on",
+        "All traffic is back on version 1",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(25), "caught in {:?}, before the 30s bake ended", started.elapsed());
+    assert_eq!(b.alias(), on("1"), "the alias is back on version 1 alone");
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "rolled_back");
+    assert_eq!(v["lambda_alias"]["version"], "1");
+    assert!(v["rollback_reason"].as_str().unwrap().contains("metric \"error-rate\""), "{}", v["rollback_reason"]);
+    assert_eq!(events(&v), ev(&[("shift", 10.0), ("gate_failed", 10.0), ("rollback", 0.0)]));
+    assert_eq!(b.lease(), None, "the lease is released");
+}

@@ -343,3 +343,169 @@ fn route53_name_matches_without_case_or_trailing_dot() {
     assert_eq!(v["id"], format!("{}/App.Example.COM./A", b.zone), "the id names the zone without its prefix");
     assert_eq!(b.tf.plan_exit_code(), 0, "the refreshed state matches the configuration");
 }
+
+impl Bed {
+    /// The hosted zone's lease records (`<RFC 3339 expiry> <holder>`), by tag key.
+    fn leases(&self) -> BTreeMap<String, String> {
+        self.aws.hosted_zone_tags(&self.zone).into_iter().filter(|(k, _)| k.starts_with(LEASE_PREFIX)).collect()
+    }
+
+    /// The one lease record on the hosted zone.
+    fn the_lease(&self) -> String {
+        let leases = self.leases();
+        assert_eq!(leases.len(), 1, "one lease tag on the hosted zone: {leases:?}");
+        leases.into_values().next().unwrap()
+    }
+
+    /// Kills the apply, then waits until the lease it left on the hosted zone has lapsed.
+    fn kill_and_wait_for_lease_expiry(&self, running: acceptance_tests::Running) {
+        kill(running);
+        let left = self.the_lease();
+        wait_for_lapse(&left);
+    }
+}
+
+/// SIGKILLs an apply: Terraform and the provider (its whole process group)
+/// die at once, with no chance to roll back or release the lease.
+fn kill(running: acceptance_tests::Running) {
+    running.signal_group(libc::SIGKILL);
+    let _ = running.finish_within(Duration::from_secs(10));
+}
+
+/// Waits until the lease record `value` has lapsed (it lasts 20 s unrenewed).
+fn wait_for_lapse(value: &str) {
+    let (expires, _holder) = value.split_once(' ').unwrap_or_else(|| panic!("not a lease record: {value:?}"));
+    let expires = time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339).unwrap_or_else(|e| panic!("lease expiry {expires:?}: {e}"));
+    let lapsed = wait_until(Duration::from_secs(40), || time::OffsetDateTime::now_utc() > expires + Duration::from_millis(500));
+    assert!(lapsed, "the lease {value:?} never lapsed");
+}
+
+#[test]
+fn route53_resumes_from_a_split_after_the_apply_is_killed() {
+    let b = Bed::start();
+    b.tf.write_config(&b.config("green", &format!("  linear {{\n    step_percent = 25\n    interval     = \"60s\"\n  }}\n{FAST}")));
+    let running = start_and_wait_for(&b, &weights(&[("blue", 75), ("green", 25)]));
+    kill(running); // Terraform and the provider die mid-bake.
+    assert_eq!(b.weights(), weights(&[("blue", 75), ("green", 25)]), "the kill left the records split");
+    assert!(b.tf.resource(ADDRESS).is_none(), "the killed apply recorded nothing");
+
+    // While the dead apply's lease stands, another apply is refused and moves nothing.
+    let lease = b.the_lease();
+    b.tf.apply().assert_failed_with(&["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
+    assert_eq!(b.weights(), weights(&[("blue", 75), ("green", 25)]));
+    wait_for_lapse(&lease);
+
+    // Shorter bakes from here on; the plan shows the rollout and moves nothing.
+    b.tf.write_config(&b.config("green", &format!("  linear {{\n    step_percent = 25\n    interval     = \"1s\"\n  }}\n  final_bake = \"1s\"\n{FAST}")));
+    assert_eq!(b.tf.plan_exit_code(), 2, "the plan shows the unfinished rollout");
+    assert_eq!(b.weights(), weights(&[("blue", 75), ("green", 25)]), "plan moves nothing");
+
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "promoted");
+    assert_eq!(v["route53"]["target_set_identifier"], "green");
+    assert_eq!(v["previous_target"], "blue");
+    assert_eq!(v["traffic"], json!({ "green": 100 }));
+    assert_eq!(v["rollback_reason"], Value::Null);
+    assert_eq!(
+        events(&v),
+        ev(&[("baked", 25.0), ("shift", 50.0), ("baked", 50.0), ("shift", 75.0), ("baked", 75.0), ("shift", 100.0), ("baked", 100.0), ("promoted", 100.0)]),
+        "the interrupted 25% bake runs again and the rollout goes on from there, not from zero"
+    );
+    assert!(b.leases().is_empty(), "no lease tag is left on the hosted zone: {:?}", b.leases());
+    assert_eq!(b.tf.plan_exit_code(), 0, "done now");
+}
+
+#[test]
+fn route53_killed_during_the_final_bake_is_not_taken_as_done() {
+    let b = Bed::start();
+    // Record blue (already serving) as the rollout's target first.
+    b.tf.write_config(&b.config("blue", FAST));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(values(&b.tf)["route53"]["target_set_identifier"], "blue");
+
+    b.tf.write_config(&b.config("green", &format!("  final_bake = \"60s\"\n{FAST}")));
+    let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(60), || b.weights() == weights(&[("blue", 0), ("green", 100)])), "green never served alone (now {:?}):\n{}", b.weights(), running.stdout_so_far());
+    let _ = running.wait_for_stdout("Modifying...", Duration::from_secs(1));
+    b.kill_and_wait_for_lease_expiry(running);
+
+    // Green serves everything, but its final bake never finished.
+    assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
+    let out = b.tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(out.code(), Some(2), "the unfinished rollout shows in the plan:\n{}", out.combined());
+    assert!(out.stdout.contains("~ target_set_identifier = \"blue\" -> \"green\""), "the state keeps the recorded target while the lease is left:\n{}", out.stdout);
+
+    b.tf.write_config(&b.config("green", &format!("  final_bake = \"2s\"\n{FAST}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
+    let v = values(&b.tf);
+    assert_eq!(events(&v), ev(&[("baked", 100.0), ("promoted", 100.0)]), "the final bake ran, without shifting again");
+    assert_eq!(v["status"], "promoted");
+    assert_eq!(v["previous_target"], "blue");
+    assert!(b.leases().is_empty(), "no lease tag is left on the hosted zone: {:?}", b.leases());
+    assert_eq!(b.tf.plan_exit_code(), 0, "done now");
+}
+
+#[test]
+fn route53_timeout_rolls_back() {
+    let b = Bed::start();
+    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"60s\"\n  }}\n{FAST}\n  timeouts {{\n    create = \"6s\"\n  }}")));
+    let started = Instant::now();
+    // The timeout ends the canary's bake, not its shift: the records were split first.
+    let running = start_and_wait_for(&b, &weights(&[("blue", 90), ("green", 10)]));
+    let out = running.finish_within(Duration::from_secs(40));
+    assert!(started.elapsed() < Duration::from_secs(40), "took {:?} for a 6s timeout", started.elapsed());
+    assert_ne!(out.code(), Some(0), "{}", out.combined());
+    out.assert_failed_with(&[
+        "Rollout rolled back: the rollout ran past its timeout",
+        "At step 1 of 2, with 10% of traffic on record set green",
+        "All traffic is back on record set blue",
+    ]);
+    assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]));
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "rolled_back");
+    assert_eq!(v["route53"]["target_set_identifier"], "blue", "the state records the origin");
+    assert_eq!(v["traffic"], json!({ "blue": 100 }));
+    assert!(v["rollback_reason"].as_str().unwrap().contains("ran past its timeout"), "{}", v["rollback_reason"]);
+    assert_eq!(events(&v), ev(&[("shift", 10.0), ("rollback", 0.0)]));
+    assert!(b.leases().is_empty(), "the lease is released");
+    assert_eq!(b.tf.plan_exit_code(), 2, "the next plan shows the rollout again");
+}
+
+#[test]
+fn route53_rollback_when_a_metric_gate_breaches() {
+    let b = Bed::start();
+    b.aws.put_metric_data("Acceptance", "WebErrorRate", 7.5);
+    let metric = r#"  metric {
+    name       = "error-rate"
+    comparison = "<"
+    threshold  = 5
+    window     = "5m"
+    query {
+      namespace   = "Acceptance"
+      metric_name = "WebErrorRate"
+      stat        = "Maximum"
+    }
+  }"#;
+    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"30s\"\n  }}\n{FAST}\n{metric}")));
+    let started = Instant::now();
+    let out = b.tf.apply();
+    out.assert_failed_with(&[
+        "Rollout rolled back: metric \"error-rate\" is failing: 7.5 breaches the condition < 5",
+        "At step 1 of 2, with 10% of traffic on record set green",
+        "All traffic is back on record set blue",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(25), "caught in {:?}, before the 30s bake ended", started.elapsed());
+    assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]));
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "rolled_back");
+    assert_eq!(v["route53"]["target_set_identifier"], "blue");
+    assert!(v["rollback_reason"].as_str().unwrap().contains("metric \"error-rate\""), "{}", v["rollback_reason"]);
+    assert_eq!(events(&v), ev(&[("shift", 10.0), ("gate_failed", 10.0), ("rollback", 0.0)]));
+    assert!(b.leases().is_empty(), "the lease is released");
+}

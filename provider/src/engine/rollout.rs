@@ -43,6 +43,9 @@ pub enum EventKind {
     GateFailed,
     Rollback,
     Promoted,
+    /// Something the rollout cannot fix but a person should know (DNS
+    /// caching longer than a bake).
+    Warning,
 }
 
 impl EventKind {
@@ -53,6 +56,7 @@ impl EventKind {
             EventKind::GateFailed => "gate_failed",
             EventKind::Rollback => "rollback",
             EventKind::Promoted => "promoted",
+            EventKind::Warning => "warning",
         }
     }
 }

@@ -560,8 +560,7 @@ async fn check_before_moving(kind: &dyn RouterKind, routing: &dyn Routing, clien
     if let Err(e) = router.check_destination(target).await {
         d.extend(target_not_found(kind, e));
     }
-    // A bake of zero watches nothing, so it cannot be too short.
-    if let Some(shortest) = schedule.steps().iter().map(|s| s.bake).filter(|b| !b.is_zero()).min() {
+    if let Some(shortest) = shortest_bake(schedule) {
         if let Some(warning) = router.bake_warning(shortest).await {
             d.warning("Bakes shorter than DNS caching", warning);
         }
@@ -580,6 +579,11 @@ fn target_not_found(kind: &dyn RouterKind, e: RouterError) -> Diagnostics {
             format!("{e}. No traffic was moved."),
         ),
     }
+}
+
+/// The shortest bake that watches anything: a bake of zero cannot be too short.
+fn shortest_bake(schedule: &Schedule) -> Option<Duration> {
+    schedule.steps().iter().map(|s| s.bake).filter(|b| !b.is_zero()).min()
 }
 
 fn capitalized(text: &str) -> String {
@@ -695,10 +699,16 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
     let gate = Both(Both(alarms, Some(metrics)), analysis);
-    let (outcome, history) = rollout::run(router, &gate, &SystemClock, &rollout, start, stop, |e| {
-        log::info(MODULE, &format!("rollout {}", e.kind.as_str()), &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())]);
-    })
-    .await;
+    let log_event = |e: &Event| log::info(MODULE, &format!("rollout {}", e.kind.as_str()), &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())]);
+    // The plan showed this warning; the history keeps it beside the bakes it concerns.
+    let warning = match shortest_bake(&model.schedule) {
+        Some(bake) => router.bake_warning(bake).await,
+        None => None,
+    };
+    let warning = warning.map(|detail| Event { at: SystemClock.now(), percent: start, kind: rollout::EventKind::Warning, detail });
+    warning.iter().for_each(log_event);
+    let (outcome, ran) = rollout::run(router, &gate, &SystemClock, &rollout, start, stop, log_event).await;
+    let history = warning.into_iter().chain(ran).collect();
     let split = router.read().await.ok();
     Ok(Done::Ran { origin, outcome, history, split })
 }
