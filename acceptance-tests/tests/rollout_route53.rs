@@ -299,7 +299,7 @@ fn route53_plan_time_refusals_move_nothing() {
     plan_fails(b.config("red", FAST), &["Not one of set_identifiers", "target_set_identifier = \"red\"", "\"blue\", \"green\""]);
     plan_fails(config(&b.zone, NAME, "[\"blue\"]", "blue", FAST), &["Two set identifiers needed", "set_identifiers"]);
     plan_fails(config(&b.zone, NAME, "[\"blue\", \"green\"]", "green", &format!("{FAST}\n  analysis {{}}")), &["No analysis with this router", "Route 53 publishes no per-record request or error metrics"]);
-    plan_fails(b.config("green", &format!("  canary {{\n    percent = 0.3\n    bake    = \"1s\"\n  }}\n{FAST}")), &["cannot send exactly 0.3%", "nearest share it can send is 0.391%", "percent = 0.3"]);
+    plan_fails(b.config("green", &format!("  canary {{\n    percent = 0.3\n    bake    = \"1s\"\n  }}\n{FAST}")), &["cannot send exactly 0.3%", "nearest share it can send is 0.390625% (weights 1 and 255)", "percent = 0.3"]);
     plan_fails(b.config("green", "  canary {\n    percent = 10\n    bake    = \"1s\"\n  }\n  analysis {\n    metric = \"5xx\"\n  }"), &["No analysis with this router"]);
 
     // A record set that does not exist, then a zone that does not exist.
@@ -322,6 +322,15 @@ fn route53_plan_warns_when_a_bake_is_shorter_than_the_ttl() {
     assert!(squashed.contains("Bakes shorter than DNS caching"), "{}", out.combined());
     assert!(squashed.contains("only after the record's TTL (300 s)") && squashed.contains("a bake of 5 s"), "{}", out.combined());
     assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]), "plan moves nothing");
+
+    // The apply keeps the warning in the history, before the steps.
+    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"2s\"\n  }}\n{FAST}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    let history = values(&b.tf)["history"].clone();
+    assert_eq!(history[0]["event"], "warning", "{history}");
+    assert!(history[0]["detail"].as_str().unwrap().contains("TTL (300 s)"), "{history}");
+    assert_eq!(history[1]["event"], "shift", "{history}");
 
     // With a TTL below every bake, no warning.
     let [blue, green] = records(NAME, 1);

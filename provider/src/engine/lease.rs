@@ -41,8 +41,9 @@ pub enum LeaseError {
     Store(RouterError),
 }
 
-/// Takes the lease for `me`. `Ok(true)` when an expired lease of another
-/// apply was found: that apply was killed, so its rollout is unfinished.
+/// Takes the lease for `me`. `Ok(true)` when a lease record was already
+/// there (expired, or unreadable): an apply was killed or could not clean
+/// up, so its rollout is taken as unfinished.
 pub async fn take(store: &dyn LeaseStore, me: &str, clock: &impl Clock) -> Result<bool, LeaseError> {
     let existing = store.read_lease().await.map_err(LeaseError::Store)?;
     may_take(existing.as_deref(), me, clock.now()).map_err(LeaseError::Held)?;
@@ -52,6 +53,16 @@ pub async fn take(store: &dyn LeaseStore, me: &str, clock: &impl Clock) -> Resul
     let now_held = store.read_lease().await.map_err(LeaseError::Store)?;
     may_take(now_held.as_deref(), me, clock.now()).map_err(LeaseError::Held)?;
     Ok(existing.is_some())
+}
+
+/// Removes `me`'s lease; a lease another apply took meanwhile (ours had
+/// lapsed) is left to its holder.
+pub async fn release(store: &dyn LeaseStore, me: &str) -> Result<(), RouterError> {
+    let current = store.read_lease().await?;
+    match current.as_deref().and_then(LeaseRecord::decode) {
+        Some(record) if record.holder != me => Ok(()),
+        _ => store.remove_lease().await,
+    }
 }
 
 /// Renews `me`'s lease every [`LEASE_RENEW_EVERY`] for as long as it is
@@ -181,6 +192,18 @@ mod tests {
         let store = MemoryStore::default();
         store.rival_on_write(1, "rival", clock.now());
         assert!(matches!(take(&store, "me", &clock).await, Err(LeaseError::Held(r)) if r.holder == "rival"), "the later write wins");
+    }
+
+    #[tokio::test]
+    async fn releasing_leaves_another_holders_lease() {
+        let clock = SimClock::new();
+        let store = MemoryStore::default();
+        take(&store, "me", &clock).await.unwrap();
+        release(&store, "me").await.unwrap();
+        assert_eq!(store.holder(), None);
+        *store.record.lock().unwrap() = Some(LeaseRecord::new("other", clock.now()).encode());
+        release(&store, "me").await.unwrap();
+        assert_eq!(store.holder().as_deref(), Some("other"));
     }
 
     #[tokio::test]

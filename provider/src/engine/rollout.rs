@@ -130,6 +130,10 @@ pub enum Start {
     Run { origin: String, from_percent: f64 },
     /// Traffic is on destinations other than one origin and the target.
     NotOneOrigin { others: Vec<String> },
+    /// A killed apply left traffic somewhere other than the recorded origin
+    /// (say, all on a target whose final bake never finished): that is no
+    /// origin to roll back to.
+    UnverifiedOrigin { serving: Vec<String>, recorded: String },
 }
 
 /// Decides how to start moving `split` to `target`. `recorded` is the
@@ -153,6 +157,12 @@ pub fn decide_start(split: &Split, target: &str, recorded: Option<&str>, unfinis
             let strangers: Vec<&str> = split.serving().filter(|d| *d != target && *d != r).collect();
             strangers.into_iter().chain([r]).collect()
         }
+        Some(r) if unfinished => {
+            let serving = split.serving().map(str::to_owned).collect();
+            return Start::UnverifiedOrigin { serving, recorded: r.to_owned() };
+        }
+        // Nothing recorded (a create), or traffic moved outside Terraform
+        // since the last apply finished: what serves now is the origin.
         _ => split.serving().filter(|d| *d != target).collect(),
     };
     match others[..] {
@@ -250,7 +260,7 @@ pub async fn run(
 }
 
 /// Sets `split` and reads it back until the router reports it.
-async fn shift(router: &dyn TrafficRouter, clock: &impl Clock, split: &Split) -> Result<(), RouterError> {
+pub async fn shift(router: &dyn TrafficRouter, clock: &impl Clock, split: &Split) -> Result<(), RouterError> {
     router.route(split).await?;
     let mut seen = None;
     for read in 0..VERIFY_READS {
@@ -405,6 +415,12 @@ pub(crate) mod tests {
         assert_eq!(decide_start(&three, "green", Some("blue"), false), Start::NotOneOrigin { others: vec!["red".into(), "blue".into()] });
         // The state's origin no longer serves and something else does: that is the origin.
         assert_eq!(decide_start(&Split::all_to("red"), "green", Some("blue"), false), run("red", 0.0));
+        // ...unless a killed apply left it there: killed during green's final
+        // bake, then retargeted to yellow. Green was never verified.
+        assert_eq!(
+            decide_start(&Split::all_to("green"), "yellow", Some("blue"), true),
+            Start::UnverifiedOrigin { serving: vec!["green".into()], recorded: "blue".into() }
+        );
     }
 
     #[tokio::test]

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::traffic::SAME_SHARE;
+
 /// How traffic moves from the origin to the target.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy {
@@ -33,11 +35,13 @@ pub enum ScheduleError {
     PercentOutOfRange(f64),
     #[error("step percentages must strictly increase: {previous}% is followed by {next}%")]
     NotIncreasing { previous: f64, next: f64 },
+    #[error("a schedule has at most {MAX_STEPS} steps; increments of {0}% would make more")]
+    TooManySteps(f64),
 }
 
-/// Shares closer than this are the same share (floating-point rounding of
-/// weights and of repeated increments).
-const ROUNDING: f64 = 1e-9;
+/// The most steps a schedule may have: enough for 0.1% increments, and a
+/// bound on what a tiny increment could make the plan build.
+pub const MAX_STEPS: usize = 1000;
 
 impl Schedule {
     pub fn new(strategy: &Strategy, final_bake: Duration) -> Result<Schedule, ScheduleError> {
@@ -47,9 +51,12 @@ impl Schedule {
             Strategy::Canary { percent, bake } => vec![Step { percent: in_range(*percent)?, bake: *bake }],
             Strategy::Linear { step_percent, interval } => {
                 let step = in_range(*step_percent)?;
-                (1..)
+                if 100.0 / step > MAX_STEPS as f64 {
+                    return Err(ScheduleError::TooManySteps(step));
+                }
+                (1..=MAX_STEPS as u32)
                     .map(|i| f64::from(i) * step)
-                    .take_while(|p| *p < 100.0 - ROUNDING)
+                    .take_while(|p| *p < 100.0 - SAME_SHARE)
                     .map(|percent| Step { percent, bake: *interval })
                     .collect()
             }
@@ -80,7 +87,7 @@ impl Schedule {
     /// whole schedule is `self.steps().len() - result.len()`.
     pub fn remaining_from(&self, percent: f64) -> &[Step] {
         // A share read back from weights may differ from the step's by rounding.
-        let done = self.0.iter().take_while(|s| s.percent < percent - ROUNDING).count();
+        let done = self.0.iter().take_while(|s| s.percent < percent - SAME_SHARE).count();
         &self.0[done..]
     }
 
@@ -123,6 +130,8 @@ mod tests {
         assert_eq!(Schedule::new(&Strategy::Steps(down), M), Err(ScheduleError::NotIncreasing { previous: 50.0, next: 20.0 }));
         let same = vec![Step { percent: 20.0, bake: M }, Step { percent: 20.0, bake: M }];
         assert!(Schedule::new(&Strategy::Steps(same), M).is_err());
+        assert_eq!(Schedule::new(&Strategy::Linear { step_percent: 1e-7, interval: M }, M), Err(ScheduleError::TooManySteps(1e-7)), "refused before anything is built");
+        assert_eq!(Schedule::new(&Strategy::Linear { step_percent: 0.1, interval: M }, M).unwrap().steps().len(), MAX_STEPS);
     }
 
     #[test]

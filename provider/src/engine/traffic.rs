@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 /// Two shares closer than this (in percent) are the same share: weights are
-/// exact integers or fractions, and only rounding separates them.
-const SAME_SHARE: f64 = 1e-6;
+/// exact integers or fractions, and only floating-point rounding separates
+/// them (distinct shares that whole weights up to 999 give differ by more
+/// than 10⁻⁵).
+pub const SAME_SHARE: f64 = 1e-6;
 
 /// How a router currently splits traffic: destination → weight, in the
 /// router's own scale (ALB weights 0..=999, Lambda fractions, percent); only
@@ -81,11 +83,12 @@ impl Split {
     }
 }
 
-/// A percentage as people write it: `10`, `0.5`, `33.333` (at most three
-/// decimals).
+/// A percentage as people write it: `10`, `0.5`, `0.390625`, `33.333333`
+/// (at most six decimals, exact for every share 255-weights give).
 pub fn format_percent(percent: f64) -> String {
-    let text = format!("{:.3}", (percent * 1000.0).round() / 1000.0);
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    let text = format!("{percent:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" { "0".to_owned() } else { text.to_owned() }
 }
 
 /// Which shares a router can send exactly.
@@ -149,6 +152,10 @@ pub enum RouterError {
     /// The routing itself (listener, alias, record) does not exist.
     #[error("{0}")]
     Gone(String),
+    /// A destination (target group, version, record set) does not exist.
+    #[error("{0}")]
+    Missing(String),
+    /// Anything else: AWS refused or failed, or the routing cannot be used.
     #[error("{0}")]
     Failed(String),
 }
@@ -202,7 +209,8 @@ mod tests {
     fn percentages_are_written_as_people_write_them() {
         assert_eq!(format_percent(10.0), "10");
         assert_eq!(format_percent(0.5), "0.5");
-        assert_eq!(format_percent(100.0 / 3.0), "33.333");
+        assert_eq!(format_percent(100.0 / 3.0), "33.333333");
+        assert_eq!(format_percent(100.0 / 256.0), "0.390625");
     }
 
     #[test]

@@ -246,15 +246,30 @@ fn step_percent_of(value: &Value, at: AttributePath, granularity: Option<Granula
         d.error_at(at, format!("Invalid {name}"), format!("{name} must be above 0 and below 100, not {}.", format_percent(percent)));
         return None;
     }
-    if let Some(g) = granularity.filter(|g| !g.represents(percent)) {
-        d.error_at(
-            at,
-            format!("Invalid {name}"),
-            format!("This router cannot send exactly {}% of traffic (its weights are whole numbers up to {}); the nearest share it can send is {}%.", format_percent(percent), match g { Granularity::Weights { max } => max, Granularity::Continuous => 0 }, format_percent(g.nearest(percent))),
-        );
-        return None;
+    if let Some(g) = granularity {
+        if let Err(why) = representable(g, percent) {
+            d.error_at(at, format!("Invalid {name}"), why);
+            return None;
+        }
     }
     Some(percent)
+}
+
+/// Whether the router can send `percent` exactly; if not, a sentence naming
+/// the nearest share it can send, and its weights.
+fn representable(granularity: Granularity, percent: f64) -> Result<(), String> {
+    match granularity {
+        Granularity::Weights { max } if !granularity.represents(percent) => {
+            let nearest = granularity.nearest(percent);
+            let (origin, target) = granularity.weights(nearest).unwrap_or_default();
+            Err(format!(
+                "This router cannot send exactly {}% of traffic: its weights are whole numbers up to {max}. The nearest share it can send is {}% (weights {target} and {origin}).",
+                format_percent(percent),
+                format_percent(nearest)
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks every strategy field it can and reads the strategy. `None` when
@@ -286,14 +301,18 @@ fn strategy(config: &Value, granularity: Option<Granularity>, d: &mut Diagnostic
             let at = |name: &str| AttributePath::root("linear").attribute(name);
             let step_percent = step_percent_of(l.get("step_percent"), at("step_percent"), None, d)?;
             let interval = duration_of(l.get("interval"), at("interval"), d);
+            let linear = Strategy::Linear { step_percent, interval: interval.unwrap_or_default() };
             // Every multiple of the increment is a step the router must send.
-            if let Some(g) = granularity {
-                if let Some(bad) = (1..).map(|i| f64::from(i) * step_percent).take_while(|p| *p < 100.0 - 1e-9).find(|p| !g.represents(*p)) {
-                    d.error_at(at("step_percent"), "Invalid step_percent", format!("This router cannot send exactly {}% of traffic, a step of this schedule; the nearest share it can send is {}%.", format_percent(bad), format_percent(g.nearest(bad))));
-                    return None;
-                }
+            let checked = Schedule::new(&linear, Duration::ZERO).map_err(|e| e.to_string()).and_then(|schedule| match granularity {
+                Some(g) => schedule.steps().iter().try_for_each(|step| representable(g, step.percent)),
+                None => Ok(()),
+            });
+            if let Err(why) = checked {
+                d.error_at(at("step_percent"), "Invalid step_percent", why);
+                return None;
             }
-            Some(Strategy::Linear { step_percent, interval: interval? })
+            interval?;
+            Some(linear)
         }
         Some(_) => {
             let items = config.get("step").elements()?;
@@ -438,7 +457,9 @@ impl Resource for RolloutResource {
         // The analysis metric's default depends on the router; the other
         // defaults are the schema's, already filled in.
         if let (Some(router), Value::Object(mut block)) = (parsed.router, state.get("analysis").clone()) {
-            if block.get("metric").is_none_or(Value::is_null) {
+            // Left out of the configuration means the default, whatever the
+            // prior state held (Terraform proposes the prior value).
+            if config.get("analysis").get("metric").is_null() {
                 if let Ok(metric) = router.default_error_metric() {
                     block.insert("metric".into(), metric.into());
                     state.set_attr("analysis", Value::Object(block));
@@ -492,8 +513,10 @@ impl Resource for RolloutResource {
         let state = request.state;
         let clients = self.shared.clients()?;
         let Some((kind, Some(target))) = recorded(state).map(|(k, t)| (k, t.as_str())) else { return Ok(state.clone()) };
-        let Some(routing) = kind.parse(state.get(kind.name()), &AttributePath::root(kind.name()), &mut Diagnostics::default()) else {
-            return Ok(state.clone());
+        let mut invalid = Diagnostics::default();
+        let Some(routing) = kind.parse(state.get(kind.name()), &AttributePath::root(kind.name()), &mut invalid) else {
+            // A state that no longer parses cannot be refreshed; say so rather than go stale.
+            return if invalid.has_errors() { Err(invalid) } else { Ok(state.clone()) };
         };
         let router = routing.connect(&clients);
         let unreadable = |e: RouterError| Diagnostics::single("Cannot read the rollout's routing", e.to_string());
@@ -534,7 +557,13 @@ impl Resource for RolloutResource {
         let mut state = Value::null_object(&ty);
         schema().block.apply_defaults(&Value::null_object(&ty), &mut state);
         state.set_attr("id", routing.id().into());
-        state.set_attr(kind.name(), routing.block_value(target));
+        let block = routing.block_value(target);
+        let mut invalid = Diagnostics::default();
+        kind.parse(&block, &AttributePath::root(kind.name()), &mut invalid);
+        if invalid.has_errors() {
+            return Err(cannot(format!("{} serves {target:?}, which a rollout cannot record: {}", router.describe(), invalid.0.iter().map(|d| d.detail.as_str()).collect::<Vec<_>>().join(" "))));
+        }
+        state.set_attr(kind.name(), block);
         state.set_attr("schedule", schedule_value(&schedule));
         state.set_attr("status", (if split.sole_server().is_some() { "promoted" } else { "interrupted" }).into());
         state.set_attr("traffic", traffic_value(&split));
@@ -553,12 +582,18 @@ async fn check_before_moving(kind: &dyn RouterKind, routing: &dyn Routing, clien
     let router = routing.connect(clients);
     let mut d = Diagnostics::default();
     match router.read().await {
-        Ok(_) => {}
-        Err(RouterError::Gone(e)) => d.warning("Routing not found", format!("{e}. The apply will fail unless it exists by then.")),
+        Ok(_) => {
+            if let Err(e) = router.check_destination(target).await {
+                d.extend(target_not_found(kind, e));
+            }
+        }
+        // It may be created by the same apply (or was deleted and this
+        // plans its re-creation); the apply checks again and refuses.
+        Err(RouterError::Gone(e)) => {
+            d.warning("Routing not found", format!("{e}. The apply will fail unless it exists by then."));
+            return d;
+        }
         Err(e) => return not_started("Cannot use the routing", e),
-    }
-    if let Err(e) = router.check_destination(target).await {
-        d.extend(target_not_found(kind, e));
     }
     if let Some(shortest) = shortest_bake(schedule) {
         if let Some(warning) = router.bake_warning(shortest).await {
@@ -568,16 +603,17 @@ async fn check_before_moving(kind: &dyn RouterKind, routing: &dyn Routing, clien
     d
 }
 
-/// A failed `check_destination`: the target is missing, or the routing
-/// it would be reached through is.
+/// A failed `check_destination`: the target is missing, the routing it
+/// would be reached through is, or the check itself failed.
 fn target_not_found(kind: &dyn RouterKind, e: RouterError) -> Diagnostics {
     match e {
-        RouterError::Gone(e) => not_started("Routing not found", e),
-        RouterError::Failed(e) => Diagnostics::single_at(
+        RouterError::Missing(e) => Diagnostics::single_at(
             AttributePath::root(kind.name()).attribute(kind.target_attribute()),
             format!("{} not found", capitalized(kind.destination_kind())),
             format!("{e}. No traffic was moved."),
         ),
+        RouterError::Gone(e) => not_started("Routing not found", e),
+        RouterError::Failed(e) => not_started(&format!("Cannot check the {}", kind.destination_kind()), e),
     }
 }
 
@@ -634,17 +670,21 @@ async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Valu
         ),
         LeaseError::Store(e) => Diagnostics::single("Cannot take the rollout lease", format!("{e}. No traffic was moved.")),
     })?;
-    let rollout = run_leased(router, alarms, clients, model, prior, unfinished, stop);
-    let renewal = lease::keep(router, &me, &SystemClock, |e| log::warn(MODULE, "could not renew the rollout lease", &[("error", e.to_string().into())]));
-    tokio::pin!(rollout, renewal);
-    let done = tokio::select! {
-        done = &mut rollout => done,
-        lost = &mut renewal => {
-            log::error(MODULE, "the rollout lease was taken by another apply; not renewing it", &[("holder", lost.holder.into())]);
-            rollout.await
+    let done = {
+        let rollout = run_leased(router, alarms, clients, model, prior, unfinished, stop);
+        let renewal = lease::keep(router, &me, &SystemClock, |e| log::warn(MODULE, "could not renew the rollout lease", &[("error", e.to_string().into())]));
+        tokio::pin!(rollout, renewal);
+        tokio::select! {
+            done = &mut rollout => done,
+            lost = &mut renewal => {
+                log::error(MODULE, "the rollout lease was taken by another apply; not renewing it", &[("holder", lost.holder.into())]);
+                rollout.await
+            }
         }
+        // The renewal is dropped here, before the lease is removed: a
+        // renewal still queued must not write the lease back afterwards.
     };
-    if let Err(e) = router.remove_lease().await {
+    if let Err(e) = lease::release(router, &me).await {
         log::warn(MODULE, "could not remove the rollout lease; it expires by itself", &[("error", e.to_string().into())]);
     }
     done
@@ -660,11 +700,25 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
             return Ok(Done::AlreadyThere { split });
         }
         Start::Restore => {
-            router.route(&Split::all_to(&model.target)).await.map_err(|e| not_started("Cannot restore the recorded target", e))?;
+            rollout::shift(router, &SystemClock, &Split::all_to(&model.target)).await.map_err(|e| not_started("Cannot restore the recorded target", e))?;
             let detail = format!("restored all traffic to the recorded target without gates: an interrupted rollout had left {}", split.describe());
             log::info(MODULE, "rollout restore", &[("detail", detail.clone().into())]);
             let history = vec![Event { at: SystemClock.now(), percent: 100.0, kind: rollout::EventKind::Shift, detail }];
             return Ok(Done::Restored { history, split: router.read().await.ok() });
+        }
+        Start::UnverifiedOrigin { serving, recorded } => {
+            return Err(not_started(
+                "Traffic is not on the recorded origin",
+                format!(
+                    "{} sends traffic to {}, but the last rollout recorded {} as what served last, and an apply was interrupted before it finished (its lease was left behind). \
+                     Rolling back to {} could send everyone to a release whose watch never finished. Set the target back to {} to restore it, or move traffic to one destination first.",
+                    router.describe(),
+                    serving.iter().map(|d| model.routing.destination_name(d)).collect::<Vec<_>>().join(" and "),
+                    model.routing.destination_name(&recorded),
+                    serving.iter().map(|d| model.routing.destination_name(d)).collect::<Vec<_>>().join(" and "),
+                    model.routing.destination_name(&recorded),
+                ),
+            ));
         }
         Start::NotOneOrigin { others } => {
             return Err(not_started(

@@ -13,14 +13,12 @@ use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActionConfig, Tag, TargetGroupTuple};
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value};
 
-use super::{Router, RouterKind, Routing, check_arn, sdk_error};
+use super::{LEASE_TAG, Router, RouterKind, Routing, check_arn, sdk_error};
 use crate::aws::Clients;
 use crate::aws::cloudwatch::{DestinationMetrics, MetricId};
 use crate::engine::lease::LeaseStore;
 use crate::engine::traffic::{Granularity, RouterError, Split, TrafficRouter};
 
-/// The tag on the listener or rule that holds the rollout lease.
-pub const LEASE_TAG: &str = "progressive:rollout-lease";
 const MAX_WEIGHT: u32 = 999;
 const NAMESPACE: &str = "AWS/ApplicationELB";
 
@@ -308,7 +306,7 @@ impl LeaseStore for AlbRouter {
 #[async_trait]
 impl Router for AlbRouter {
     async fn check_destination(&self, arn: &str) -> Result<(), RouterError> {
-        let missing = || RouterError::Failed(format!("target group {arn} does not exist"));
+        let missing = || RouterError::Missing(format!("target group {arn} does not exist"));
         let out = self.client.describe_target_groups().target_group_arns(arn).send().await.map_err(|e| match e.as_service_error().and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::code(s)) {
             Some("TargetGroupNotFound") => missing(),
             _ => elbv2_error("DescribeTargetGroups", &e),

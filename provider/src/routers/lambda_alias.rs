@@ -16,7 +16,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value};
 
-use super::{Router, RouterKind, Routing, sdk_error};
+use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing, sdk_error};
 use crate::aws::Clients;
 use crate::aws::cloudwatch::{DestinationMetrics, MetricId};
 use crate::engine::lease::LeaseStore;
@@ -24,7 +24,6 @@ use crate::engine::traffic::{Granularity, RouterError, Split, TrafficRouter};
 
 /// The start of the function tag that holds an alias's rollout lease; the
 /// alias name follows.
-pub const LEASE_TAG_PREFIX: &str = "progressive:rollout-lease:";
 /// AWS tag keys are at most 128 characters, which leaves this much for the
 /// alias name in the lease tag's key.
 const MAX_ALIAS_LEN: usize = 128 - LEASE_TAG_PREFIX.len();
@@ -411,7 +410,7 @@ impl Router for LambdaAliasRouter {
     async fn check_destination(&self, version: &str) -> Result<(), RouterError> {
         let function = &self.bare_name;
         if !is_published(version) {
-            return Err(RouterError::Failed(format!("{version} is not a published version of function {function}: an alias routes only to published versions; publish one and set version to its number")));
+            return Err(RouterError::Missing(format!("{version} is not a published version of function {function}: an alias routes only to published versions; publish one and set version to its number")));
         }
         let found = self.client.get_function_configuration().function_name(&self.function_name).qualifier(version).send().await;
         match found {
@@ -421,7 +420,7 @@ impl Router for LambdaAliasRouter {
                 // Tell a missing version from a missing function.
                 match self.client.get_function_configuration().function_name(&self.function_name).send().await {
                     Err(e) if is_not_found(&e) => Err(RouterError::Gone(format!("function {} does not exist", self.function_name))),
-                    _ => Err(RouterError::Failed(format!("function {function} has no version {version}: publish it (aws lambda publish-version) and set version to the number it returns"))),
+                    _ => Err(RouterError::Missing(format!("function {function} has no version {version}: publish it (aws lambda publish-version) and set version to the number it returns"))),
                 }
             }
             Err(e) => Err(lambda_error("GetFunctionConfiguration", &e)),

@@ -19,6 +19,12 @@ use crate::aws::cloudwatch::DestinationMetrics;
 use crate::engine::lease::LeaseStore;
 use crate::engine::traffic::{Granularity, RouterError, TrafficRouter};
 
+/// The tag that holds a rollout's lease, beside the routing (design note 0006).
+pub const LEASE_TAG: &str = "progressive:rollout-lease";
+/// Where one taggable resource holds several routings' leases (a function's
+/// aliases, a zone's records): `<LEASE_TAG>:<which routing>`.
+pub const LEASE_TAG_PREFIX: &str = "progressive:rollout-lease:";
+
 /// Every router, in documentation order.
 pub static ROUTERS: [&dyn RouterKind; 3] = [
     &alb::Alb,
@@ -85,6 +91,11 @@ pub trait Router: TrafficRouter + LeaseStore {
 /// The router whose block is present in `config`, or why there is not
 /// exactly one; `None` inside when no block is known yet.
 pub fn chosen(config: &Value) -> Result<Option<&'static dyn RouterKind>, String> {
+    // A block still unknown (a `dynamic` block over an unknown collection)
+    // may turn out absent: nothing to say yet.
+    if ROUTERS.iter().any(|r| !config.get(r.name()).is_known()) {
+        return Ok(None);
+    }
     let present: Vec<&'static dyn RouterKind> = ROUTERS.iter().copied().filter(|r| !config.get(r.name()).is_null()).collect();
     match present[..] {
         [one] => Ok(Some(one)),
@@ -144,6 +155,11 @@ mod tests {
             assert!(block.attributes.iter().any(|a| a.requires_replace), "{}: no identity attribute", r.name());
             assert!(!r.import_id_format().is_empty());
         }
+    }
+
+    #[test]
+    fn keyed_lease_tags_extend_the_lease_tag() {
+        assert_eq!(LEASE_TAG_PREFIX, format!("{LEASE_TAG}:"));
     }
 
     #[test]

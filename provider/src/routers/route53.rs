@@ -21,7 +21,7 @@ use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType, Tag, TagResourceType};
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value, log};
 
-use super::{Router, RouterKind, Routing, sdk_error};
+use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing, sdk_error};
 use crate::aws::Clients;
 use crate::aws::cloudwatch::DestinationMetrics;
 use crate::engine::lease::LeaseStore;
@@ -29,7 +29,6 @@ use crate::engine::traffic::{Granularity, RouterError, Split, TrafficRouter};
 
 /// The start of the hosted zone tag that holds a rollout lease; the rest is
 /// the record's [`record_hash`] in 16 hex digits.
-pub const LEASE_TAG_PREFIX: &str = "progressive:rollout-lease:";
 /// Route 53's weights are 0..=255 (ResourceRecordSetWeight).
 const MAX_WEIGHT: u32 = 255;
 /// A set identifier is 1 to 128 characters (ResourceRecordSetIdentifier).
@@ -626,11 +625,11 @@ impl Router for Route53Router {
         let sets = self.record_sets().await?;
         let ids = self.set_identifiers(&sets)?;
         if !ids.iter().any(|id| id == set_identifier) {
-            return Err(RouterError::Failed(format!("record set {set_identifier} is not one of set_identifiers ({})", quoted(&ids))));
+            return Err(RouterError::Missing(format!("record set {set_identifier} is not one of set_identifiers ({})", quoted(&ids))));
         }
         match self.weighted(&sets, set_identifier)? {
             Some(_) => Ok(()),
-            None => Err(RouterError::Failed(format!(
+            None => Err(RouterError::Missing(format!(
                 "weighted record set {set_identifier} of {} {} does not exist in hosted zone {}",
                 self.name, self.record_type, self.zone_id
             ))),
