@@ -204,8 +204,9 @@ pub async fn run(
             break;
         }
         if step.percent != percent {
-            if let Err(e) = shift(router, clock, &Split::between(&rollout.origin, &rollout.target, step.percent)).await {
-                halt = Some((Cause::Router(e), position));
+            if let Err(e) = shift(router, clock, &Split::between(&rollout.origin, &rollout.target, step.percent), stop).await {
+                let cause = if stop.is_cancelled() { Cause::Stopped } else { Cause::Router(e) };
+                halt = Some((cause, position));
                 break;
             }
             percent = step.percent;
@@ -259,9 +260,10 @@ pub async fn run(
     (Outcome::Halted(Halt { cause, step, percent, rollback }), history)
 }
 
-/// Sets `split` and reads it back until the router reports it.
-pub async fn shift(router: &dyn TrafficRouter, clock: &impl Clock, split: &Split) -> Result<(), RouterError> {
-    router.route(split).await?;
+/// Sets `split` and reads it back until the router reports it. `stop`
+/// only cuts short a router's wait for its change to propagate.
+pub async fn shift(router: &dyn TrafficRouter, clock: &impl Clock, split: &Split, stop: &CancellationToken) -> Result<(), RouterError> {
+    router.route(split, stop).await?;
     let mut seen = None;
     for read in 0..VERIFY_READS {
         if read > 0 {
@@ -295,7 +297,8 @@ async fn roll_back(router: &dyn TrafficRouter, clock: &impl Clock, origin: &str)
             clock.sleep(pause).await;
             pause *= 2;
         }
-        match shift(router, clock, &Split::all_to(origin)).await {
+        // Never cut short: this is the change that must land and propagate.
+        match shift(router, clock, &Split::all_to(origin), &CancellationToken::new()).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
         }
@@ -321,11 +324,14 @@ pub(crate) mod tests {
         pub failing_routes: Mutex<Vec<usize>>,
         /// When set, routes "succeed" but the router keeps this split.
         pub stuck: AtomicBool,
+        /// When set, the next route is interrupted by Ctrl-C while it waits
+        /// for its change to propagate (as Route 53's does).
+        pub interrupt_next_route: Mutex<Option<CancellationToken>>,
     }
 
     impl FakeRouter {
         pub fn new(split: Split) -> FakeRouter {
-            FakeRouter { split: Mutex::new(split), routes: Mutex::default(), failing_routes: Mutex::default(), stuck: AtomicBool::new(false) }
+            FakeRouter { split: Mutex::new(split), routes: Mutex::default(), failing_routes: Mutex::default(), stuck: AtomicBool::new(false), interrupt_next_route: Mutex::default() }
         }
         fn percents(&self) -> Vec<f64> {
             self.routes.lock().unwrap().iter().map(|s| s.percent_of("green")).collect()
@@ -340,7 +346,7 @@ pub(crate) mod tests {
         async fn read(&self) -> Result<Split, RouterError> {
             Ok(self.now())
         }
-        async fn route(&self, split: &Split) -> Result<(), RouterError> {
+        async fn route(&self, split: &Split, _stop: &CancellationToken) -> Result<(), RouterError> {
             let call = {
                 let mut routes = self.routes.lock().unwrap();
                 routes.push(split.clone());
@@ -348,6 +354,11 @@ pub(crate) mod tests {
             };
             if self.failing_routes.lock().unwrap().contains(&call) {
                 return Err(RouterError::Failed("throttled".into()));
+            }
+            if let Some(stop) = self.interrupt_next_route.lock().unwrap().take() {
+                *self.split.lock().unwrap() = split.clone();
+                stop.cancel();
+                return Err(RouterError::Failed("stopped waiting for the change to propagate".into()));
             }
             if !self.stuck.load(Ordering::SeqCst) {
                 *self.split.lock().unwrap() = split.clone();
@@ -520,6 +531,19 @@ pub(crate) mod tests {
         let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
         assert_eq!((halt.cause, halt.percent), (Cause::Stopped, 10.0));
         assert_eq!(router.now(), Split::all_to("blue"));
+    }
+
+    #[tokio::test]
+    async fn ctrl_c_while_a_shift_propagates_rolls_back_as_interrupted() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let stop = CancellationToken::new();
+        *router.interrupt_next_route.lock().unwrap() = Some(stop.clone());
+        let r = rollout(&clock, Strategy::Canary { percent: 10.0, bake: 5 * M });
+        let (outcome, _) = run(&router, &gate(&clock, None), &clock, &r, 0.0, &stop, |_| {}).await;
+        let Outcome::Halted(halt) = outcome else { panic!("expected a halt") };
+        assert_eq!((halt.cause, halt.rollback), (Cause::Stopped, Ok(())));
+        assert_eq!(router.now(), Split::all_to("blue"), "the change that stood was rolled back");
     }
 
     #[tokio::test]

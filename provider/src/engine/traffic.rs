@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 /// Two shares closer than this (in percent) are the same share: weights are
 /// exact integers or fractions, and only floating-point rounding separates
@@ -166,8 +167,10 @@ pub enum RouterError {
 pub trait TrafficRouter: Send + Sync {
     /// What the router says it does now.
     async fn read(&self) -> Result<Split, RouterError>;
-    /// Replaces the split: at most two destinations, shares in percent.
-    async fn route(&self, split: &Split) -> Result<(), RouterError>;
+    /// Replaces the split: at most two destinations, shares in percent. A
+    /// router that waits for a change to propagate stops waiting when `stop`
+    /// is cancelled (the change stands: the engine reads back what is).
+    async fn route(&self, split: &Split, stop: &CancellationToken) -> Result<(), RouterError>;
     /// A short name for messages, e.g. `listener app/web/…/…`.
     fn describe(&self) -> String;
 }

@@ -700,7 +700,7 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
             return Ok(Done::AlreadyThere { split });
         }
         Start::Restore => {
-            rollout::shift(router, &SystemClock, &Split::all_to(&model.target)).await.map_err(|e| not_started("Cannot restore the recorded target", e))?;
+            rollout::shift(router, &SystemClock, &Split::all_to(&model.target), &CancellationToken::new()).await.map_err(|e| not_started("Cannot restore the recorded target", e))?;
             let detail = format!("restored all traffic to the recorded target without gates: an interrupted rollout had left {}", split.describe());
             log::info(MODULE, "rollout restore", &[("detail", detail.clone().into())]);
             let history = vec![Event { at: SystemClock.now(), percent: 100.0, kind: rollout::EventKind::Shift, detail }];

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActionConfig, Tag, TargetGroupTuple};
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::{LEASE_TAG, Router, RouterKind, Routing, check_arn, sdk_error};
 use crate::aws::Clients;
@@ -230,7 +231,7 @@ impl TrafficRouter for AlbRouter {
         Ok(split)
     }
 
-    async fn route(&self, split: &Split) -> Result<(), RouterError> {
+    async fn route(&self, split: &Split, _stop: &CancellationToken) -> Result<(), RouterError> {
         let mut actions = self.actions().await?;
         let at = self.forward_index(&actions)?;
         let old = &actions[at];

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing, sdk_error};
 use crate::aws::Clients;
@@ -359,7 +360,7 @@ impl TrafficRouter for LambdaAliasRouter {
         Ok(split)
     }
 
-    async fn route(&self, split: &Split) -> Result<(), RouterError> {
+    async fn route(&self, split: &Split, _stop: &CancellationToken) -> Result<(), RouterError> {
         let shares: Vec<(String, f64)> = split.percentages().into_iter().collect();
         let current = if shares.len() == 2 { Some(self.get_alias().await?.function_version().map(str::to_owned)).flatten() } else { None };
         let routing = alias_routing(current.as_deref(), &shares).map_err(|why| RouterError::Failed(format!("cannot send {} through {}: {why}", split.describe(), self.describe())))?;

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType, Tag, TagResourceType};
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value, log};
+use tokio_util::sync::CancellationToken;
 
 use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing, sdk_error};
 use crate::aws::Clients;
@@ -457,12 +458,12 @@ impl Route53Router {
         }
     }
 
-    /// Polls GetChange until `change_id` is INSYNC, for at most [`INSYNC_WAIT`].
-    async fn wait_until_in_sync(&self, change_id: &str) -> Result<(), RouterError> {
+    /// Polls GetChange until `change_id` is INSYNC, for at most
+    /// [`INSYNC_WAIT`] or until `stop` is cancelled.
+    async fn wait_until_in_sync(&self, change_id: &str, stop: &CancellationToken) -> Result<(), RouterError> {
         let started = Instant::now();
         log::info(MODULE, "waiting for Route 53 to report the change INSYNC", &[("record", self.describe().into()), ("change", change_id.into())]);
         loop {
-            tokio::time::sleep(INSYNC_POLL).await;
             let out = self.client.get_change().id(change_id).send().await.map_err(|e| route53_error("GetChange", &e))?;
             if out.change_info().is_some_and(|info| *info.status() == ChangeStatus::Insync) {
                 log::info(MODULE, "Route 53 change is INSYNC", &[
@@ -478,6 +479,12 @@ impl Route53Router {
                     self.describe(),
                     INSYNC_WAIT.as_secs()
                 )));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(INSYNC_POLL) => {}
+                () = stop.cancelled() => {
+                    return Err(RouterError::Failed(format!("stopped waiting for Route 53 to report the change to {} ({change_id}) INSYNC", self.describe())));
+                }
             }
         }
     }
@@ -520,7 +527,7 @@ impl TrafficRouter for Route53Router {
         Ok(split_of(&sets))
     }
 
-    async fn route(&self, split: &Split) -> Result<(), RouterError> {
+    async fn route(&self, split: &Split, stop: &CancellationToken) -> Result<(), RouterError> {
         let sets = self.record_sets().await?;
         let ids = self.set_identifiers(&sets)?;
         if let Some(other) = split.0.keys().find(|d| !ids.contains(d)) {
@@ -567,7 +574,7 @@ impl TrafficRouter for Route53Router {
             .await
             .map_err(|e| route53_error("ChangeResourceRecordSets", &e))?;
         match out.change_info() {
-            Some(info) if *info.status() != ChangeStatus::Insync => self.wait_until_in_sync(info.id()).await,
+            Some(info) if *info.status() != ChangeStatus::Insync => self.wait_until_in_sync(info.id(), stop).await,
             _ => Ok(()),
         }
     }
