@@ -38,38 +38,15 @@ its standard input closes with --exit-on-stdin-eof.
 """
 
 import argparse
-import math
-import os
 import random
-import signal
 import sys
-import threading
 import time
 from datetime import datetime, timezone
-from urllib.parse import urlparse
 
-import boto3
+from simulation import loopback_client, parse_behaviour, poisson, stop_event
 
 NAMESPACE = "AWS/Lambda"
 DEFAULT_DURATION_MS = 50.0
-
-
-def client(service):
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
-    if urlparse(endpoint).hostname not in ("127.0.0.1", "localhost", "::1"):
-        sys.exit(f"lambda_traffic.py only talks to a local emulator, not {endpoint}")
-    return boto3.client(service, endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"))
-
-
-def poisson(rng, mean):
-    if mean <= 0:
-        return 0
-    if mean < 30:
-        limit, k, product = math.exp(-mean), 0, rng.random()
-        while product > limit:
-            k, product = k + 1, product * rng.random()
-        return k
-    return max(0, round(rng.gauss(mean, math.sqrt(mean))))
 
 
 def routing(lam, function, alias):
@@ -132,21 +109,16 @@ def main():
 
     behaviour = {}
     for spec in args.version:
-        version, _, rest = spec.partition("=")
-        rate, _, duration = rest.partition(":")
-        behaviour[version.strip()] = (float(rate or 0), float(duration or DEFAULT_DURATION_MS))
+        version, rate, duration = parse_behaviour(spec, DEFAULT_DURATION_MS)
+        behaviour[version.strip()] = (rate, duration)
 
     function = args.function.split(":function:", 1)[-1].split(":", 1)[0]
     resource = f"{function}:{args.alias}"
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    if args.exit_on_stdin_eof:
-        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    stop = stop_event(args.exit_on_stdin_eof)
 
     rng = random.Random(args.seed)
-    lam, cw = client("lambda"), client("cloudwatch")
+    lam, cw = loopback_client("lambda", "lambda_traffic.py"), loopback_client("cloudwatch", "lambda_traffic.py")
     print("lambda_traffic: running", flush=True)
     done = 0
     while not stop.is_set():

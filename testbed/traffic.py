@@ -17,37 +17,11 @@ SIGTERM or SIGINT, or when its standard input closes with --exit-on-stdin-eof.
 """
 
 import argparse
-import math
-import os
 import random
-import signal
-import sys
-import threading
 import time
 from datetime import datetime, timezone
-from urllib.parse import urlparse
 
-import boto3
-
-
-def client(service):
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
-    if urlparse(endpoint).hostname not in ("127.0.0.1", "localhost", "::1"):
-        sys.exit(f"traffic.py only talks to a local emulator, not {endpoint}")
-    return boto3.client(service, endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"))
-
-
-def poisson(rng, mean):
-    if mean < 30:
-        limit, k, product = math.exp(-mean), 0, rng.random()
-        while product > limit:
-            k, product = k + 1, product * rng.random()
-        return k
-    return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-
-
-def binomial(rng, n, p):
-    return sum(1 for _ in range(n) if rng.random() < p)
+from simulation import binomial, loopback_client, parse_behaviour, poisson, stop_event
 
 
 def weights(elb, listener, rule):
@@ -83,18 +57,13 @@ def main():
 
     behaviour = {}
     for spec in args.group:
-        arn, _, rest = spec.partition("=")
-        rate, _, latency = rest.partition(":")
-        behaviour[arn] = (float(rate or 0), float(latency or 0.05))
+        arn, rate, latency = parse_behaviour(spec, 0.05)
+        behaviour[arn] = (rate, latency)
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    if args.exit_on_stdin_eof:
-        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    stop = stop_event(args.exit_on_stdin_eof)
 
     rng = random.Random(args.seed)
-    elb, cw = client("elbv2"), client("cloudwatch")
+    elb, cw = loopback_client("elbv2", "traffic.py"), loopback_client("cloudwatch", "traffic.py")
     load_balancer = dimension(args.listener, "LoadBalancer")
     print("traffic: running", flush=True)
     while not stop.is_set():

@@ -39,6 +39,12 @@ const EC2: Service = Service {
     version: "2016-11-15",
 };
 
+const IAM: Service = Service {
+    label: "IAM",
+    signing_name: "iam",
+    version: "2010-05-08",
+};
+
 /// CloudWatch, Elastic Load Balancing v2 and EC2 over the AWS Query protocol
 /// (form-encoded POST, XML answers), on a plain TCP connection to the
 /// emulator.
@@ -96,16 +102,6 @@ impl AwsClient {
         }
     }
 
-    /// `host:port` of the emulator (for the REST clients in other modules).
-    pub(crate) fn authority(&self) -> &str {
-        &self.authority
-    }
-
-    /// The region in the credential scope of every request.
-    pub(crate) fn region(&self) -> &str {
-        &self.region
-    }
-
     /// The same client for another region.
     pub fn with_region(mut self, region: &str) -> AwsClient {
         self.region = region.into();
@@ -130,6 +126,57 @@ impl AwsClient {
         self.call_service(&EC2, action, params)
     }
 
+    /// Calls an IAM action, like [`AwsClient::call`].
+    pub(crate) fn iam(&self, action: &str, params: &[(&str, &str)]) -> Result<String, AwsError> {
+        self.call_service(&IAM, action, params)
+    }
+
+    /// Sends one request to the emulator as `service` (the SigV4 signing
+    /// name in the credential scope): `method` on `target` (a path with any
+    /// query string), with `body` of `content_type` if given. The request
+    /// carries `X-Amz-Date` and a SigV4-shaped `Authorization` with a dummy
+    /// signature. A transport failure is an [`AwsError`] with status 0; any
+    /// HTTP answer, error or not, is returned for the caller's protocol to read.
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        service: &str,
+        target: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<http::Response, AwsError> {
+        let signed_headers = if content_type.is_some() {
+            "content-type;host;x-amz-date"
+        } else {
+            "host;x-amz-date"
+        };
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=testing/20250101/{}/{service}/aws4_request, \
+             SignedHeaders={signed_headers}, Signature=0000000000000000",
+            self.region
+        );
+        let mut headers = vec![
+            ("X-Amz-Date", "20250101T000000Z"),
+            ("Authorization", authorization.as_str()),
+        ];
+        if let Some(content_type) = content_type {
+            headers.push(("Content-Type", content_type));
+        }
+        http::request(
+            method,
+            &self.authority,
+            target,
+            &headers,
+            body,
+            Duration::from_secs(30),
+        )
+        .map_err(|e| AwsError {
+            status: 0,
+            code: "Transport".into(),
+            message: e.to_string(),
+        })
+    }
+
     fn call_service<K: AsRef<str>, V: AsRef<str>>(
         &self,
         service: &Service,
@@ -139,31 +186,13 @@ impl AwsClient {
         let mut pairs = vec![("Action", action), ("Version", service.version)];
         pairs.extend(params.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
         let body = http::form_encode(&pairs);
-        let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential=testing/20250101/{}/{}/aws4_request, \
-             SignedHeaders=content-type;host;x-amz-date, Signature=0000000000000000",
-            self.region, service.signing_name
-        );
-        let headers = [
-            (
-                "Content-Type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            ),
-            ("X-Amz-Date", "20250101T000000Z"),
-            ("Authorization", authorization.as_str()),
-        ];
-        let response = http::post(
-            &self.authority,
+        let response = self.send(
+            "POST",
+            service.signing_name,
             "/",
-            &headers,
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
             body.as_bytes(),
-            Duration::from_secs(30),
-        )
-        .map_err(|e| AwsError {
-            status: 0,
-            code: "Transport".into(),
-            message: e.to_string(),
-        })?;
+        )?;
         let text = response.text();
         if response.status == 200 {
             return Ok(text);

@@ -6,10 +6,9 @@
 //! `123456789012`), so [`AwsClient::create_function`] creates the role first.
 //! Function code is a tiny zip built here (stored, no compression).
 
-use crate::{AwsClient, AwsError, http};
+use crate::{AwsClient, AwsError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// The role functions made by [`AwsClient::create_function`] run with.
 pub const LAMBDA_ROLE_NAME: &str = "acceptance-lambda-role";
@@ -55,27 +54,8 @@ impl AwsClient {
         body: Option<&Value>,
     ) -> Result<(u16, Value), AwsError> {
         let payload = body.map(Value::to_string).unwrap_or_default();
-        let authorization = self.authorization("lambda");
-        let mut headers = vec![
-            ("X-Amz-Date", "20250101T000000Z"),
-            ("Authorization", authorization.as_str()),
-        ];
-        if body.is_some() {
-            headers.push(("Content-Type", "application/json"));
-        }
-        let response = http::request(
-            method,
-            self.authority(),
-            path,
-            &headers,
-            payload.as_bytes(),
-            Duration::from_secs(30),
-        )
-        .map_err(|e| AwsError {
-            status: 0,
-            code: "Transport".into(),
-            message: e.to_string(),
-        })?;
+        let content_type = body.map(|_| "application/json");
+        let response = self.send(method, "lambda", path, content_type, payload.as_bytes())?;
         let value: Value = if response.body.is_empty() {
             Value::Null
         } else {
@@ -109,44 +89,17 @@ impl AwsClient {
             .1
     }
 
-    fn authorization(&self, service: &str) -> String {
-        format!(
-            "AWS4-HMAC-SHA256 Credential=testing/20250101/{}/{service}/aws4_request, \
-             SignedHeaders=content-type;host;x-amz-date, Signature=0000000000000000",
-            self.region()
-        )
-    }
-
     /// Creates an IAM role that Lambda may assume (no error if it exists);
     /// returns its ARN.
     pub fn create_lambda_role(&self, name: &str) -> String {
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-        let body = http::form_encode(&[
-            ("Action", "CreateRole"),
-            ("Version", "2010-05-08"),
-            ("RoleName", name),
-            ("AssumeRolePolicyDocument", policy),
-        ]);
-        let authorization = self.authorization("iam");
-        let headers = [
-            (
-                "Content-Type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            ),
-            ("X-Amz-Date", "20250101T000000Z"),
-            ("Authorization", authorization.as_str()),
-        ];
-        let response = http::post(
-            self.authority(),
-            "/",
-            &headers,
-            body.as_bytes(),
-            Duration::from_secs(30),
-        )
-        .unwrap_or_else(|e| panic!("IAM CreateRole: {e}"));
-        let text = response.text();
-        if response.status != 200 && !text.contains("EntityAlreadyExists") {
-            panic!("IAM CreateRole failed (HTTP {}): {text}", response.status);
+        match self.iam(
+            "CreateRole",
+            &[("RoleName", name), ("AssumeRolePolicyDocument", policy)],
+        ) {
+            Ok(_) => {}
+            Err(e) if e.code == "EntityAlreadyExists" => {}
+            Err(e) => panic!("IAM CreateRole failed: {e}"),
         }
         format!("arn:aws:iam::123456789012:role/{name}")
     }

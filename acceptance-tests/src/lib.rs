@@ -70,6 +70,7 @@ mod http;
 mod lambda;
 mod lambda_traffic;
 mod route53;
+pub mod rollouts;
 pub mod scenarios;
 mod terraform;
 mod traffic;

@@ -117,31 +117,9 @@ impl AwsClient {
             target.push('?');
             target.push_str(&http::form_encode(query));
         }
-        let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential=testing/20250101/{}/route53/aws4_request, \
-             SignedHeaders=host;x-amz-date, Signature=0000000000000000",
-            self.region
-        );
-        let mut headers = vec![
-            ("X-Amz-Date", "20250101T000000Z"),
-            ("Authorization", authorization.as_str()),
-        ];
-        if body.is_some() {
-            headers.push(("Content-Type", "application/xml"));
-        }
-        let response = http::request(
-            method,
-            &self.authority,
-            &target,
-            &headers,
-            body.unwrap_or_default().as_bytes(),
-            Duration::from_secs(30),
-        )
-        .map_err(|e| AwsError {
-            status: 0,
-            code: "Transport".into(),
-            message: e.to_string(),
-        })?;
+        let content_type = body.map(|_| "application/xml");
+        let body = body.unwrap_or_default().as_bytes();
+        let response = self.send(method, "route53", &target, content_type, body)?;
         let text = response.text();
         if (200..300).contains(&response.status) {
             return Ok(text);

@@ -1,9 +1,9 @@
 //! Whole configurations shared by tests and benchmarks.
 
-/// A configuration with one `progressive_rollout.web` on `router` (the
-/// `alb` block's listener and rule lines), moving to `target`, with `body`
-/// inside the resource.
-pub fn rollout_config(router: &str, target: &str, body: &str) -> String {
+/// A configuration with one `progressive_rollout.<resource>` whose router is
+/// a `<router_block>` block holding `block_lines` (whole lines, indented four
+/// spaces), with `body` inside the resource after it.
+pub fn router_rollout_config(resource: &str, router_block: &str, block_lines: &str, body: &str) -> String {
     format!(
         r#"
 terraform {{
@@ -14,15 +14,21 @@ terraform {{
 
 provider "progressive" {{}}
 
-resource "progressive_rollout" "web" {{
-  alb {{
-    {router}
-    target_group_arn = "{target}"
+resource "progressive_rollout" "{resource}" {{
+  {router_block} {{
+{block_lines}
   }}
 {body}
 }}
 "#
     )
+}
+
+/// A configuration with one `progressive_rollout.web` on `router` (the
+/// `alb` block's listener and rule lines), moving to `target`, with `body`
+/// inside the resource.
+pub fn rollout_config(router: &str, target: &str, body: &str) -> String {
+    router_rollout_config("web", "alb", &format!("    {router}\n    target_group_arn = \"{target}\""), body)
 }
 
 use crate::{AlbFixture, Emulator, Terraform};

@@ -532,6 +532,13 @@ impl Running {
         }
     }
 
+    /// Waits for the command to end, failing the test (with the stdout so
+    /// far) if it runs past `timeout`.
+    pub fn finish_within(mut self, timeout: Duration) -> Output {
+        self.wait_timeout(timeout)
+            .unwrap_or_else(|| panic!("still running after {timeout:?}:\n{}", self.stdout_so_far()))
+    }
+
     fn output(&self, status: ExitStatus) -> Output {
         Output {
             status,

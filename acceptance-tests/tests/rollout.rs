@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use acceptance_tests::rollouts::{self, ev, events, kill, wait_until};
 use acceptance_tests::scenarios::rollout_config;
-use acceptance_tests::{AlbBed as Bed, AlbFixture, Output, Terraform};
+use acceptance_tests::{AlbBed as Bed, AlbFixture, Terraform};
 use serde_json::Value;
 
 const ADDRESS: &str = "progressive_rollout.web";
@@ -44,45 +45,12 @@ fn name_of(arn: &str) -> &str {
     arn.split(":targetgroup/").nth(1).and_then(|rest| rest.split('/').next()).unwrap()
 }
 
-
+/// The rollout's state values.
 fn values(tf: &Terraform) -> Value {
-    tf.resource(ADDRESS).unwrap_or_else(|| panic!("{ADDRESS} not in state"))["values"].clone()
+    rollouts::values(tf, ADDRESS)
 }
 
-fn events(v: &Value) -> Vec<(String, u64)> {
-    v["history"].as_array().unwrap().iter().map(|e| (e["event"].as_str().unwrap().to_owned(), e["percent"].as_u64().unwrap())).collect()
-}
-
-fn ev(list: &[(&str, u64)]) -> Vec<(String, u64)> {
-    list.iter().map(|(e, p)| ((*e).to_owned(), *p)).collect()
-}
-
-
-
-/// Polls `condition` every 50 ms until it holds or `timeout` passes.
-/// Waits for a spawned command, failing the test if it runs past `timeout`.
-trait FinishWithin {
-    fn finish_within(self, timeout: Duration) -> Output;
-}
-
-impl FinishWithin for acceptance_tests::Running {
-    fn finish_within(mut self, timeout: Duration) -> Output {
-        self.wait_timeout(timeout).unwrap_or_else(|| panic!("still running after {timeout:?}:\n{}", self.stdout_so_far()))
-    }
-}
-
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    condition()
-}
-
-fn promote(b: &Bed, strategy: &str, expected: &[(&str, u64)]) {
+fn promote(b: &Bed, strategy: &str, expected: &[(&str, u32)]) {
     b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("{strategy}\n  final_bake = \"1s\"\n{FAST}")));
     let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
@@ -403,8 +371,7 @@ fn rollout_rollback_when_a_metric_gate_breaches() {
 /// Kills the running apply (Terraform and the provider) and waits until the
 /// lease it leaves on the listener has expired.
 fn kill_and_wait_for_lease_expiry(b: &Bed, running: acceptance_tests::Running) {
-    running.signal_group(9);
-    let _ = running.finish_within(Duration::from_secs(10));
+    kill(running);
     let lease = b.aws.listener_tags(&b.fx.listener_arn).remove("progressive:rollout-lease").expect("a lease tag");
     let expires = lease.split(' ').next().unwrap().to_owned();
     assert!(wait_until(Duration::from_secs(30), || utc_now_rfc3339() > expires));

@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use acceptance_tests::{AwsClient, Emulator, LambdaTraffic, Output, Running, Terraform, VersionBehaviour};
+use acceptance_tests::rollouts::{self, ev, events, kill, wait_for_lapse, wait_until};
+use acceptance_tests::scenarios::router_rollout_config;
+use acceptance_tests::{AwsClient, Emulator, LambdaTraffic, Running, Terraform, VersionBehaviour};
 use serde_json::Value;
 
 const ADDRESS: &str = "progressive_rollout.fn";
@@ -61,26 +63,8 @@ impl Bed {
 /// A configuration with one rollout of `function:alias` to `version`, with
 /// `body` inside the resource.
 fn config_for(function: &str, alias: &str, version: &str, body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    progressive = {{ source = "progressive-delivery/progressive" }}
-  }}
-}}
-
-provider "progressive" {{}}
-
-resource "progressive_rollout" "fn" {{
-  lambda_alias {{
-    function_name = "{function}"
-    alias         = "{alias}"
-    version       = "{version}"
-  }}
-{body}
-}}
-"#
-    )
+    let block = format!("    function_name = \"{function}\"\n    alias         = \"{alias}\"\n    version       = \"{version}\"");
+    router_rollout_config("fn", "lambda_alias", &block, body)
 }
 
 fn config(version: &str, body: &str) -> String {
@@ -95,33 +79,9 @@ fn split(primary: &str, extra: &str, weight: f64) -> (String, Option<(String, f6
     (primary.to_owned(), Some((extra.to_owned(), weight)))
 }
 
+/// The rollout's state values.
 fn values(tf: &Terraform) -> Value {
-    tf.resource(ADDRESS).unwrap_or_else(|| panic!("{ADDRESS} not in state"))["values"].clone()
-}
-
-fn events(v: &Value) -> Vec<(String, f64)> {
-    v["history"].as_array().unwrap_or_else(|| panic!("no history: {v}")).iter().map(|e| (e["event"].as_str().unwrap().to_owned(), e["percent"].as_f64().unwrap())).collect()
-}
-
-fn ev(list: &[(&str, f64)]) -> Vec<(String, f64)> {
-    list.iter().map(|(e, p)| ((*e).to_owned(), *p)).collect()
-}
-
-/// Polls `condition` every 50 ms until it holds or `timeout` passes.
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    condition()
-}
-
-/// Waits for a spawned command, failing the test if it runs past `timeout`.
-fn finish_within(mut running: Running, timeout: Duration) -> Output {
-    running.wait_timeout(timeout).unwrap_or_else(|| panic!("still running after {timeout:?}:\n{}", running.stdout_so_far()))
+    rollouts::values(tf, ADDRESS)
 }
 
 #[test]
@@ -131,7 +91,7 @@ fn rollout_lambda_basic_canary_promotes() {
     // Mid-canary, version 1 stays the alias's FunctionVersion and 2 is the additional one.
     let running = b.start_and_wait_for("2", 0.2);
     assert!(b.lease().is_some_and(|l| l.contains(' ')), "the lease is a tag on the function while the rollout runs");
-    let out = finish_within(running, Duration::from_secs(60));
+    let out = running.finish_within(Duration::from_secs(60));
     assert!(out.success(), "{}", out.combined());
 
     assert_eq!(b.alias(), on("2"), "the alias serves version 2 alone, its routing configuration cleared");
@@ -170,7 +130,7 @@ fn rollout_lambda_rollback_when_an_alarm_trips_mid_bake() {
     let tripped = Instant::now();
     assert!(wait_until(Duration::from_secs(10), || b.alias() == on("1")), "the alias is {:?}", b.alias());
     assert!(tripped.elapsed() < Duration::from_secs(5), "rolled back {:?} after the alarm", tripped.elapsed());
-    let out = finish_within(running, Duration::from_secs(30));
+    let out = running.finish_within(Duration::from_secs(30));
     out.assert_failed_with(&[
         "Rollout rolled back: alarm \"checkout-errors\" is failing: errors above 2%",
         "At step 1 of 2, with 10% of traffic on",
@@ -239,7 +199,7 @@ fn rollout_lambda_interrupt_restores_the_origin() {
     let running = b.start_and_wait_for("2", 0.1);
     let interrupted = Instant::now();
     running.interrupt();
-    let out = finish_within(running, Duration::from_secs(30));
+    let out = running.finish_within(Duration::from_secs(30));
     assert!(interrupted.elapsed() < Duration::from_secs(5), "stopped after {:?}", interrupted.elapsed());
     out.assert_failed_with(&["Rollout interrupted: Terraform was interrupted", "All traffic is back on version 1"]);
     assert_eq!(b.alias(), on("1"));
@@ -324,7 +284,7 @@ fn rollout_lambda_concurrent_second_apply_is_refused() {
     assert_eq!(b.alias(), split("1", "2", 0.1), "live is untouched");
 
     running.interrupt();
-    let _ = finish_within(running, Duration::from_secs(30));
+    let _ = running.finish_within(Duration::from_secs(30));
     assert_eq!(b.alias(), on("1"));
     assert_eq!(b.lease(), None, "the lease is released");
 }
@@ -366,26 +326,6 @@ fn rollout_lambda_analysis_metric_5xx_is_refused_at_plan_time() {
     b.tf.write_config(&config("2", &body));
     b.tf.run(&["plan", "-no-color"]).assert_failed_with(&["Invalid metric", "metric = \"5xx\"", "must be \"errors\""]);
     assert_eq!(b.alias(), on("1"));
-}
-
-/// When the lease record `value` (`<RFC 3339 expiry> <holder>`) lapses.
-fn lease_expiry(value: &str) -> time::OffsetDateTime {
-    let (expires, _holder) = value.split_once(' ').unwrap_or_else(|| panic!("not a lease record: {value:?}"));
-    time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339).unwrap_or_else(|e| panic!("lease expiry {expires:?}: {e}"))
-}
-
-/// Waits until the lease record `value` has lapsed (it lasts 20 s unrenewed).
-fn wait_for_lapse(value: &str) {
-    let expires = lease_expiry(value);
-    let lapsed = wait_until(Duration::from_secs(40), || time::OffsetDateTime::now_utc() > expires + Duration::from_millis(500));
-    assert!(lapsed, "the lease {value:?} never lapsed");
-}
-
-/// SIGKILLs an apply: Terraform and the provider (its whole process group)
-/// die at once, with no chance to roll back or release the lease.
-fn kill(running: Running) {
-    running.signal_group(libc::SIGKILL);
-    let _ = finish_within(running, Duration::from_secs(10));
 }
 
 impl Bed {
@@ -476,7 +416,7 @@ fn rollout_lambda_timeout_rolls_back() {
     let started = Instant::now();
     // The timeout ends the canary's bake, not its shift: the alias was split first.
     let running = b.start_and_wait_for("2", 0.1);
-    let out = finish_within(running, Duration::from_secs(40));
+    let out = running.finish_within(Duration::from_secs(40));
     assert!(started.elapsed() < Duration::from_secs(40), "took {:?} for a 5s timeout", started.elapsed());
     assert_ne!(out.code(), Some(0), "{}", out.combined());
     out.assert_failed_with(&[

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use acceptance_tests::{AwsClient, Emulator, Output, Terraform, WeightedRecord};
+use acceptance_tests::rollouts::{self, ev, events, kill, wait_for_lapse, wait_until};
+use acceptance_tests::scenarios::router_rollout_config;
+use acceptance_tests::{AwsClient, Emulator, Terraform, WeightedRecord};
 use serde_json::{Value, json};
 
 const ADDRESS: &str = "progressive_rollout.web";
@@ -64,66 +66,19 @@ fn records(name: &str, ttl: u32) -> [WeightedRecord; 2] {
 
 /// A configuration with one `progressive_rollout.web` on a route53 block.
 fn config(zone: &str, name: &str, set_identifiers: &str, target: &str, body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    progressive = {{ source = "progressive-delivery/progressive" }}
-  }}
-}}
-
-provider "progressive" {{}}
-
-resource "progressive_rollout" "web" {{
-  route53 {{
-    zone_id               = "{zone}"
-    name                  = "{name}"
-    type                  = "A"
-    set_identifiers       = {set_identifiers}
-    target_set_identifier = "{target}"
-  }}
-{body}
-}}
-"#
-    )
+    let block = format!(
+        "    zone_id               = \"{zone}\"\n    name                  = \"{name}\"\n    type                  = \"A\"\n    set_identifiers       = {set_identifiers}\n    target_set_identifier = \"{target}\""
+    );
+    router_rollout_config("web", "route53", &block, body)
 }
 
 fn weights(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
     pairs.iter().map(|(id, w)| ((*id).to_owned(), *w)).collect()
 }
 
+/// The rollout's state values.
 fn values(tf: &Terraform) -> Value {
-    tf.resource(ADDRESS).unwrap_or_else(|| panic!("{ADDRESS} not in state"))["values"].clone()
-}
-
-fn events(v: &Value) -> Vec<(String, f64)> {
-    v["history"].as_array().unwrap().iter().map(|e| (e["event"].as_str().unwrap().to_owned(), e["percent"].as_f64().unwrap())).collect()
-}
-
-fn ev(list: &[(&str, f64)]) -> Vec<(String, f64)> {
-    list.iter().map(|(e, p)| ((*e).to_owned(), *p)).collect()
-}
-
-/// Polls `condition` every 50 ms until it holds or `timeout` passes.
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    condition()
-}
-
-trait FinishWithin {
-    fn finish_within(self, timeout: Duration) -> Output;
-}
-
-impl FinishWithin for acceptance_tests::Running {
-    fn finish_within(mut self, timeout: Duration) -> Output {
-        self.wait_timeout(timeout).unwrap_or_else(|| panic!("still running after {timeout:?}:\n{}", self.stdout_so_far()))
-    }
+    rollouts::values(tf, ADDRESS)
 }
 
 /// Starts an apply and waits until Route 53 holds `expected`.
@@ -372,21 +327,6 @@ impl Bed {
         let left = self.the_lease();
         wait_for_lapse(&left);
     }
-}
-
-/// SIGKILLs an apply: Terraform and the provider (its whole process group)
-/// die at once, with no chance to roll back or release the lease.
-fn kill(running: acceptance_tests::Running) {
-    running.signal_group(libc::SIGKILL);
-    let _ = running.finish_within(Duration::from_secs(10));
-}
-
-/// Waits until the lease record `value` has lapsed (it lasts 20 s unrenewed).
-fn wait_for_lapse(value: &str) {
-    let (expires, _holder) = value.split_once(' ').unwrap_or_else(|| panic!("not a lease record: {value:?}"));
-    let expires = time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339).unwrap_or_else(|e| panic!("lease expiry {expires:?}: {e}"));
-    let lapsed = wait_until(Duration::from_secs(40), || time::OffsetDateTime::now_utc() > expires + Duration::from_millis(500));
-    assert!(lapsed, "the lease {value:?} never lapsed");
 }
 
 #[test]

@@ -22,6 +22,7 @@ Extra command-line arguments for the emulator can be passed to
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zipfile
 from typing import Callable, Iterator
 
 TESTBED = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,3 +144,11 @@ def aws_client(service: str, endpoint: str, **config):
         aws_secret_access_key=CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
         config=botocore.config.Config(retries={"max_attempts": 1}, **config),
     )
+
+
+def code_zip(text):
+    """A Lambda deployment package holding `index.py` with `text`."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("index.py", text)
+    return buf.getvalue()

@@ -9,25 +9,16 @@ clears the routing; RevisionId changes on update and a stale one gives 412
 PreconditionFailedException; function tags by ARN.
 """
 
-import io
 import itertools
 import unittest
-import zipfile
 
 import botocore.exceptions
 
-from .emulator_process import aws_client, start_emulator
+from .emulator_process import aws_client, code_zip, start_emulator
 
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
 OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/other-role"
-
-
-def code_zip(text):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("index.py", text)
-    return buf.getvalue()
 
 
 class LambdaAlias(unittest.TestCase):

@@ -7,27 +7,18 @@ between the alias's versions by its weights; Errors published with zero
 values (per-invocation 0/1), nothing for a version without invocations.
 """
 
-import io
 import os
 import signal
 import subprocess
 import sys
 import time
 import unittest
-import zipfile
 from datetime import datetime, timedelta, timezone
 
-from .emulator_process import CLIENT_ENV, TESTBED, aws_client, start_emulator
+from .emulator_process import CLIENT_ENV, TESTBED, aws_client, code_zip, start_emulator
 
 SIMULATOR = os.path.join(TESTBED, "lambda_traffic.py")
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
-
-
-def code_zip(text):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("index.py", text)
-    return buf.getvalue()
 
 
 class LambdaTraffic(unittest.TestCase):

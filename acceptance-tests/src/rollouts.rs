@@ -1,0 +1,83 @@
+//! What the `progressive_rollout` tests of every router read and wait for:
+//! the resource's state values and history, a polling wait, and the lease a
+//! killed apply leaves behind.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{Running, Terraform};
+
+/// The state values of the resource at `address`.
+///
+/// # Panics
+/// If the state has no such resource.
+pub fn values(tf: &Terraform, address: &str) -> Value {
+    tf.resource(address)
+        .unwrap_or_else(|| panic!("{address} not in state"))["values"]
+        .clone()
+}
+
+/// A rollout's history (from its state `values`) as (event, percent) pairs.
+/// Percents are numbers that may be fractional (Route 53 sends 0.5%).
+pub fn events(values: &Value) -> Vec<(String, f64)> {
+    values["history"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no history: {values}"))
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_owned(),
+                e["percent"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Expected history, to compare with [`events`]: `ev(&[("shift", 20), ("baked", 20)])`
+/// or with fractional percents, `ev(&[("shift", 0.5)])`.
+pub fn ev<P: Into<f64> + Copy>(list: &[(&str, P)]) -> Vec<(String, f64)> {
+    list.iter()
+        .map(|(e, p)| ((*e).to_owned(), (*p).into()))
+        .collect()
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; whether it held.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    condition()
+}
+
+/// SIGKILLs an apply: Terraform and the provider (its whole process group)
+/// die at once, with no chance to roll back or release the lease.
+pub fn kill(running: Running) {
+    running.signal_group(libc::SIGKILL);
+    let _ = running.finish_within(Duration::from_secs(10));
+}
+
+/// When the lease record `value` (`<RFC 3339 expiry> <holder>`) lapses.
+pub fn lease_expiry(value: &str) -> time::OffsetDateTime {
+    let (expires, _holder) = value
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("not a lease record: {value:?}"));
+    time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("lease expiry {expires:?}: {e}"))
+}
+
+/// Waits until the lease record `value` has lapsed (it lasts 20 s unrenewed).
+///
+/// # Panics
+/// If it has not lapsed 40 s on.
+pub fn wait_for_lapse(value: &str) {
+    let expires = lease_expiry(value);
+    let lapsed = wait_until(Duration::from_secs(40), || {
+        time::OffsetDateTime::now_utc() > expires + Duration::from_millis(500)
+    });
+    assert!(lapsed, "the lease {value:?} never lapsed");
+}
