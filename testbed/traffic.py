@@ -78,7 +78,8 @@ def main():
                 continue
             error_rate, latency = behaviour.get(arn, (0.0, 0.05))
             errors = binomial(rng, requests, error_rate)
-            dims = [{"Name": "TargetGroup", "Value": dimension(arn, "TargetGroup")}, {"Name": "LoadBalancer", "Value": load_balancer}]
+            # In another order than the provider asks for them: dimensions are a set.
+            dims = [{"Name": "LoadBalancer", "Value": load_balancer}, {"Name": "TargetGroup", "Value": dimension(arn, "TargetGroup")}]
             data.append({"MetricName": "RequestCount", "Dimensions": dims, "Timestamp": now, "Value": requests, "Unit": "Count"})
             if errors:
                 data.append({"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Timestamp": now, "Value": errors, "Unit": "Count"})
