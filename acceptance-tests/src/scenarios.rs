@@ -33,6 +33,24 @@ pub fn rollout_config(router: &str, target: &str, body: &str) -> String {
 
 use crate::{AlbFixture, Emulator, Terraform};
 
+/// A `metric` threshold gate named `error-rate`: the newest `Maximum` of
+/// `Acceptance/<metric_name>` must stay below 5.
+pub fn error_rate_gate(metric_name: &str) -> String {
+    format!(
+        r#"  metric {{
+    name       = "error-rate"
+    comparison = "<"
+    threshold  = 5
+    window     = "5m"
+    query {{
+      namespace   = "Acceptance"
+      metric_name = "{metric_name}"
+      stat        = "Maximum"
+    }}
+  }}"#
+    )
+}
+
 /// The provider's reads of gate data in one apply.
 #[derive(Debug, Clone, Copy)]
 pub struct GateReads {

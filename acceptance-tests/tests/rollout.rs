@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use acceptance_tests::rollouts::{self, ev, events, kill, wait_until};
-use acceptance_tests::scenarios::rollout_config;
+use acceptance_tests::scenarios::{error_rate_gate, rollout_config};
 use acceptance_tests::{AlbBed as Bed, AlbFixture, Terraform};
 use serde_json::Value;
 
@@ -352,17 +352,7 @@ fn rollout_validation_errors_point_at_the_attribute() {
 fn rollout_rollback_when_a_metric_gate_breaches() {
     let b = bed();
     b.aws.put_metric_data("Acceptance", "ErrorRate", 7.5);
-    let metric = r#"  metric {
-    name       = "error-rate"
-    comparison = "<"
-    threshold  = 5
-    window     = "5m"
-    query {
-      namespace   = "Acceptance"
-      metric_name = "ErrorRate"
-      stat        = "Maximum"
-    }
-  }"#;
+    let metric = error_rate_gate("ErrorRate");
     b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  canary {{\n    percent = 10\n    bake = \"30s\"\n  }}\n{FAST}\n{metric}")));
     b.tf.apply().assert_failed_with(&["Rollout rolled back: metric \"error-rate\" is failing: 7.5 breaches the condition < 5", "At step 1 of 2, with 10% of traffic on"]);
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.blue_arn));

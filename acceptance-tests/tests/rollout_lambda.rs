@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use acceptance_tests::rollouts::{self, ev, events, kill, wait_for_lapse, wait_until};
-use acceptance_tests::scenarios::router_rollout_config;
+use acceptance_tests::scenarios::{error_rate_gate, router_rollout_config};
 use acceptance_tests::{AwsClient, Emulator, LambdaTraffic, Running, Terraform, VersionBehaviour};
 use serde_json::Value;
 
@@ -439,17 +439,7 @@ fn rollout_lambda_timeout_rolls_back() {
 fn rollout_lambda_rollback_when_a_metric_gate_breaches() {
     let b = Bed::start();
     b.aws.put_metric_data("Acceptance", "CheckoutErrorRate", 7.5);
-    let metric = r#"  metric {
-    name       = "error-rate"
-    comparison = "<"
-    threshold  = 5
-    window     = "5m"
-    query {
-      namespace   = "Acceptance"
-      metric_name = "CheckoutErrorRate"
-      stat        = "Maximum"
-    }
-  }"#;
+    let metric = error_rate_gate("CheckoutErrorRate");
     b.tf.write_config(&config("2", &format!("  canary {{\n    percent = 10\n    bake    = \"30s\"\n  }}\n{FAST}\n{metric}")));
     let started = Instant::now();
     let out = b.tf.apply();

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use acceptance_tests::rollouts::{self, ev, events, kill, wait_for_lapse, wait_until};
-use acceptance_tests::scenarios::router_rollout_config;
+use acceptance_tests::scenarios::{error_rate_gate, router_rollout_config};
 use acceptance_tests::{AwsClient, Emulator, Terraform, WeightedRecord};
 use serde_json::{Value, json};
 
@@ -430,17 +430,7 @@ fn route53_timeout_rolls_back() {
 fn route53_rollback_when_a_metric_gate_breaches() {
     let b = Bed::start();
     b.aws.put_metric_data("Acceptance", "WebErrorRate", 7.5);
-    let metric = r#"  metric {
-    name       = "error-rate"
-    comparison = "<"
-    threshold  = 5
-    window     = "5m"
-    query {
-      namespace   = "Acceptance"
-      metric_name = "WebErrorRate"
-      stat        = "Maximum"
-    }
-  }"#;
+    let metric = error_rate_gate("WebErrorRate");
     b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"30s\"\n  }}\n{FAST}\n{metric}")));
     let started = Instant::now();
     let out = b.tf.apply();
