@@ -317,15 +317,23 @@ impl AwsClient {
 
     /// Records one data point (timestamp: now) for `namespace`/`metric`.
     pub fn put_metric_data(&self, namespace: &str, metric: &str, value: f64) {
+        self.put_metric_datum(namespace, metric, &[], value);
+    }
+
+    /// One data point, now, of `metric` with `dimensions`.
+    pub fn put_metric_datum(&self, namespace: &str, metric: &str, dimensions: &[(&str, &str)], value: f64) {
         let value = value.to_string();
-        self.must(
-            &CLOUDWATCH,
-            "PutMetricData",
-            &[
-                ("Namespace", namespace),
-                ("MetricData.member.1.MetricName", metric),
-                ("MetricData.member.1.Value", &value),
-            ],
-        );
+        let mut params = vec![
+            ("Namespace".to_owned(), namespace.to_owned()),
+            ("MetricData.member.1.MetricName".to_owned(), metric.to_owned()),
+            ("MetricData.member.1.Value".to_owned(), value),
+        ];
+        for (i, (name, dimension_value)) in dimensions.iter().enumerate() {
+            let at = format!("MetricData.member.1.Dimensions.member.{}", i + 1);
+            params.push((format!("{at}.Name"), (*name).to_owned()));
+            params.push((format!("{at}.Value"), (*dimension_value).to_owned()));
+        }
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.must(&CLOUDWATCH, "PutMetricData", &params);
     }
 }

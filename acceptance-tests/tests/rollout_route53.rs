@@ -448,3 +448,104 @@ fn route53_rollback_when_a_metric_gate_breaches() {
     assert_eq!(events(&v), ev(&[("shift", 10.0), ("gate_failed", 10.0), ("rollback", 0.0)]));
     assert!(b.leases().is_empty(), "the lease is released");
 }
+
+/// An application behind the records that publishes its own per-variant
+/// counts, as the `analysis.source` block reads them: every second, 200
+/// requests split by the record weights read back from Route 53, and each
+/// variant's errors at its own rate, in `Checkout/Requests` and
+/// `Checkout/Errors` with a `Variant` dimension. Stopped on drop.
+struct VariantTraffic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl VariantTraffic {
+    fn start(b: &Bed, error_rates: &[(&'static str, f64)]) -> VariantTraffic {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (aws, zone, rates, flag) = (b.aws.clone(), b.zone.clone(), error_rates.to_vec(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let weights = aws.record_weights(&zone, NAME, "A");
+                let total: u32 = weights.values().sum();
+                for (variant, rate) in &rates {
+                    let requests = (200.0 * f64::from(weights.get(*variant).copied().unwrap_or(0)) / f64::from(total.max(1))).round();
+                    if requests > 0.0 {
+                        aws.put_metric_datum("Checkout", "Requests", &[("Variant", variant)], requests);
+                        aws.put_metric_datum("Checkout", "Errors", &[("Variant", variant)], (requests * rate).round());
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        VariantTraffic { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for VariantTraffic {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// An analysis judging the application's own per-variant metrics.
+const VARIANT_ANALYSIS: &str = r#"  analysis {
+    period       = "1s"
+    min_requests = 50
+    source {
+      canary_requests {
+        namespace   = "Checkout"
+        metric_name = "Requests"
+        dimensions  = { Variant = "green" }
+      }
+      canary_errors {
+        namespace   = "Checkout"
+        metric_name = "Errors"
+        dimensions  = { Variant = "green" }
+      }
+      baseline_requests {
+        namespace   = "Checkout"
+        metric_name = "Requests"
+        dimensions  = { Variant = "blue" }
+      }
+      baseline_errors {
+        namespace   = "Checkout"
+        metric_name = "Errors"
+        dimensions  = { Variant = "blue" }
+      }
+    }
+  }"#;
+
+fn canary_with_variant_analysis(b: &Bed) -> String {
+    b.config("green", &format!("  canary {{\n    percent = 20\n    bake    = \"20s\"\n  }}\n{FAST}\n{VARIANT_ANALYSIS}"))
+}
+
+#[test]
+fn route53_analysis_source_rolls_back_a_bad_variant() {
+    let b = Bed::start();
+    let _traffic = VariantTraffic::start(&b, &[("blue", 0.01), ("green", 0.30)]);
+    b.tf.write_config(&canary_with_variant_analysis(&b));
+    let out = b.tf.apply();
+    out.assert_failed_with(&["Rollout rolled back: canary analysis (Errors) is failing", "the canary is worse than the baseline"]);
+    assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]), "all weight back on blue");
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "rolled_back");
+    assert_eq!(v["route53"]["target_set_identifier"], "blue", "the state records the origin");
+    assert_eq!(events(&v).last().map(|(e, _)| e.as_str()), Some("rollback"));
+}
+
+#[test]
+fn route53_analysis_source_promotes_a_good_variant() {
+    let b = Bed::start();
+    let _traffic = VariantTraffic::start(&b, &[("blue", 0.01), ("green", 0.01)]);
+    b.tf.write_config(&canary_with_variant_analysis(&b));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "promoted");
+    let baked = v["history"].as_array().unwrap().iter().find(|e| e["event"] == "baked").expect("the canary step baked");
+    assert!(baked["detail"].as_str().unwrap().contains("canary") && baked["detail"].as_str().unwrap().contains("Errors in"), "{baked}");
+}

@@ -56,7 +56,9 @@ resource "progressive_rollout" "checkout" {
 
 # Route 53 weighted records: two record sets of one name, "blue" and "green";
 # the rollout moves the weight to the target set. Clients see a shift only
-# after the record's TTL, so bakes should be longer than it.
+# after the record's TTL, so bakes should be longer than it. Route 53 has no
+# per-record metrics; the analysis judges the application's own, which it
+# publishes per variant.
 resource "progressive_rollout" "api_dns" {
   route53 {
     zone_id               = aws_route53_zone.main.zone_id
@@ -72,4 +74,28 @@ resource "progressive_rollout" "api_dns" {
   }
 
   alarm_names = [aws_cloudwatch_metric_alarm.api_5xx.alarm_name]
+  analysis {
+    source {
+      canary_requests {
+        namespace   = "Api"
+        metric_name = "Requests"
+        dimensions  = { Variant = var.color }
+      }
+      canary_errors {
+        namespace   = "Api"
+        metric_name = "Errors"
+        dimensions  = { Variant = var.color }
+      }
+      baseline_requests {
+        namespace   = "Api"
+        metric_name = "Requests"
+        dimensions  = { Variant = var.color == "blue" ? "green" : "blue" }
+      }
+      baseline_errors {
+        namespace   = "Api"
+        metric_name = "Errors"
+        dimensions  = { Variant = var.color == "blue" ? "green" : "blue" }
+      }
+    }
+  }
 }

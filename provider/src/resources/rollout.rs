@@ -19,7 +19,7 @@ use super::gates::{self, MetricGateSpec};
 use super::{duration_of, rfc3339, string_list_of};
 use crate::Shared;
 use crate::aws::Clients;
-use crate::aws::cloudwatch::GroupMetrics;
+use crate::aws::cloudwatch::{DestinationMetrics, GroupMetrics, MetricId};
 use crate::duration;
 use crate::engine::alarms::{AlarmGate, ResolveError};
 use crate::engine::analysis::{AnalysisGate, AnalysisSettings};
@@ -92,12 +92,13 @@ pub fn schema() -> Schema {
             .block(
                 "analysis",
                 Nesting::Single,
-                Block::new("Judge the canary against the baseline while both serve: the new destination's error rate against the origin's, from the metrics the router's service publishes per destination (`alb`: per target group; `lambda_alias`: per executed version; `route53` publishes none, so it takes no analysis). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout. See docs/analysis.md for the method and its measured numbers.")
+                Block::new("Judge the canary against the baseline while both serve: the new destination's error rate against the origin's, from the metrics the router's service publishes per destination (`alb`: per target group; `lambda_alias`: per executed version), or from any CloudWatch metrics a `source` block names (an application's own per-version metrics; the only way to judge a `route53` rollout, as Route 53 publishes none). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout. See docs/analysis.md for the method and its measured numbers.")
                     .attribute(Attribute::optional_computed("metric", Type::String, "What counts as an error. `alb`: `5xx` (`HTTPCode_Target_5XX_Count`, the default) or `4xx` (`HTTPCode_Target_4XX_Count`); the load balancer's own 5xx (`elb_5xx`) cannot be judged here, as CloudWatch publishes it per load balancer, not per target group: watch it with an alarm or a `metric` block. `lambda_alias`: `errors` (`Errors`, the default)."))
                     .attribute(Attribute::defaulted("max_increase", Type::Number, "0.25", "Tolerated relative increase of the canary's error rate over the baseline's (0.25: up to 1.25 times)."))
                     .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "Between 0.5 and 1: a canary within tolerance is rolled back with probability at most `1 - confidence`."))
                     .attribute(Attribute::defaulted("min_requests", Type::Number, "200", "No step passes before the canary has served this many requests (over the rollout so far)."))
-                    .attribute(Attribute::defaulted("period", Type::String, "60s", "Metric period, as a Go duration: 1s, 5s, 10s, 30s or a multiple of 60s. A period is read once it has been over for one more period. Load balancers and Lambda publish these metrics once a minute, so against AWS use 60s or more; shorter periods are for sources that publish faster, such as the local emulator's traffic simulators.")),
+                    .attribute(Attribute::defaulted("period", Type::String, "60s", "Metric period, as a Go duration: 1s, 5s, 10s, 30s or a multiple of 60s. A period is read once it has been over for one more period. Load balancers and Lambda publish these metrics once a minute, so against AWS use 60s or more; shorter periods are for sources that publish faster, such as the local emulator's traffic simulators."))
+                    .block("source", Nesting::Single, analysis_source_block()),
             )
             .block("metric", Nesting::List, gates::metric_block())
             .attribute(gates::on_missing_data_attribute("the analysis and the metric gates"))
@@ -118,6 +119,21 @@ pub fn schema() -> Schema {
     )
 }
 
+/// The `analysis.source` block: the four metrics to judge, for any router.
+fn analysis_source_block() -> Block {
+    let metric = |description: &str| {
+        Block::new(description)
+            .attribute(Attribute::required("namespace", Type::String, "Such as `Checkout`."))
+            .attribute(Attribute::required("metric_name", Type::String, "Such as `Requests`."))
+            .attribute(Attribute::optional("dimensions", Type::map(Type::String), "The metric's whole dimension set (CloudWatch matches all of them, in any order)."))
+    };
+    Block::new("The metrics to judge, instead of the router's own: any CloudWatch metrics that count the canary's and the baseline's requests and errors, such as an application's own metrics with a `Version` or `Variant` dimension. Each is summed per `period` (statistic `Sum`). With a source, any router can be judged, `route53` included, and `metric` is not set.")
+        .required_block("canary_requests", metric("Requests served by the canary (the target)."))
+        .required_block("canary_errors", metric("Errors of the canary; a period without a data point counts as no errors."))
+        .required_block("baseline_requests", metric("Requests served by the baseline (the origin)."))
+        .required_block("baseline_errors", metric("Errors of the baseline; a period without a data point counts as no errors."))
+}
+
 /// A rollout's configuration, parsed and checked once. Parts that are
 /// unknown (at plan time) or invalid are `None`; `diagnostics` says what
 /// is invalid.
@@ -129,7 +145,7 @@ struct Parsed {
     alarm_names: Option<Vec<String>>,
     poll_interval: Option<Duration>,
     /// `Some(None)`: no analysis block.
-    analysis: Option<Option<AnalysisSettings>>,
+    analysis: Option<Option<Analysis>>,
     metrics: Option<Vec<MetricGateSpec>>,
     create_timeout: Duration,
     update_timeout: Duration,
@@ -144,7 +160,7 @@ struct Model {
     schedule: Schedule,
     alarm_names: Vec<String>,
     poll_interval: Duration,
-    analysis: Option<AnalysisSettings>,
+    analysis: Option<Analysis>,
     metrics: Vec<MetricGateSpec>,
     create_timeout: Duration,
     update_timeout: Duration,
@@ -338,34 +354,58 @@ fn strategy(config: &Value, granularity: Option<Granularity>, d: &mut Diagnostic
     }
 }
 
-/// The analysis settings: `Some(None)` without the block, `None` when
-/// something is unknown or invalid; errors go to `d` on their attribute.
-fn analysis(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Diagnostics) -> Option<Option<AnalysisSettings>> {
+/// The analysis as configured: its settings, and the metrics of a
+/// `source` block when it names them instead of the router.
+#[derive(Debug, Clone, PartialEq)]
+struct Analysis {
+    settings: AnalysisSettings,
+    /// `(canary, baseline)`.
+    source: Option<(DestinationMetrics, DestinationMetrics)>,
+}
+
+/// The analysis: `Some(None)` without the block, `None` when something is
+/// unknown or invalid; errors go to `d` on their attribute.
+fn analysis(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Diagnostics) -> Option<Option<Analysis>> {
     let block = config.get("analysis");
     let at = |name: &str| AttributePath::root("analysis").attribute(name);
     let on_missing_data = gates::on_missing_data(config, d);
     if block.is_null() {
         return Some(None);
     }
-    let router = router?;
-    let default_metric = match router.default_error_metric() {
-        Ok(metric) => metric,
-        Err(reason) => {
-            d.error_at(AttributePath::root("analysis"), "No analysis with this router", reason);
-            return None;
+    let source = match block.get("source") {
+        Value::Null => None,
+        given => Some(analysis_source(given, d)),
+    };
+    let error_metric = match &source {
+        // The source names the errors; the router's metric does not apply.
+        Some(source) => {
+            if !block.get("metric").is_null() {
+                d.error_at(at("metric"), "metric with a source", "metric names the router's error metric; with a source block, the errors are source.canary_errors and source.baseline_errors. Remove metric.");
+            }
+            source.as_ref().map(|(canary, _)| canary.errors.name.clone())
+        }
+        None => {
+            let router = router?;
+            let default_metric = match router.default_error_metric() {
+                Ok(metric) => metric,
+                Err(reason) => {
+                    d.error_at(AttributePath::root("analysis"), "No analysis with this router", format!("{reason} Or name the metrics to judge in a source block."));
+                    return None;
+                }
+            };
+            match block.get("metric") {
+                Value::Null => Some(default_metric.to_owned()),
+                v => v.as_str().and_then(|m| match router.check_error_metric(m) {
+                    Ok(()) => Some(m.to_owned()),
+                    Err(reason) => {
+                        d.error_at(at("metric"), "Invalid metric", reason);
+                        None
+                    }
+                }),
+            }
         }
     };
     let number = |name: &str| block.get(name).as_number().map(tfplugin::Number::as_f64);
-    let error_metric = match block.get("metric") {
-        Value::Null => Some(default_metric.to_owned()),
-        v => v.as_str().and_then(|m| match router.check_error_metric(m) {
-            Ok(()) => Some(m.to_owned()),
-            Err(reason) => {
-                d.error_at(at("metric"), "Invalid metric", reason);
-                None
-            }
-        }),
-    };
     let max_increase = number("max_increase").filter(|m| {
         let ok = (0.0..=100.0).contains(m);
         if !ok {
@@ -388,14 +428,54 @@ fn analysis(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Dia
         }
     });
     let period = gates::period_of(block.get("period"), at("period"), Duration::from_secs(60), d);
-    Some(Some(AnalysisSettings {
+    let settings = AnalysisSettings {
         label: error_metric?,
         max_increase: max_increase?,
         confidence: confidence?,
         min_requests: min_requests?,
         period: period?,
         on_missing_data,
-    }))
+    };
+    let source = match source {
+        Some(parsed) => Some(parsed?),
+        None => None,
+    };
+    Some(Some(Analysis { settings, source }))
+}
+
+/// The four metrics of an analysis `source` block, `(canary, baseline)`.
+fn analysis_source(block: &Value, d: &mut Diagnostics) -> Option<(DestinationMetrics, DestinationMetrics)> {
+    let metric = |name: &str, d: &mut Diagnostics| -> Option<MetricId> {
+        let given = block.get(name);
+        let at = |field: &str| AttributePath::root("analysis").attribute("source").attribute(name).attribute(field);
+        let text = |field: &str, d: &mut Diagnostics| {
+            let value = given.get(field).as_str()?;
+            if value.trim().is_empty() {
+                d.error_at(at(field), format!("Empty {field}"), format!("source.{name}.{field} is empty."));
+                return None;
+            }
+            Some(value.to_owned())
+        };
+        let (namespace, metric_name) = (text("namespace", d), text("metric_name", d));
+        let dimensions = match given.get("dimensions") {
+            Value::Null => Some(Vec::new()),
+            v => v.entries().and_then(|entries| entries.iter().map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect::<Option<Vec<_>>>()),
+        };
+        Some(MetricId { namespace: namespace?, name: metric_name?, dimensions: dimensions? })
+    };
+    let canary_requests = metric("canary_requests", d);
+    let canary_errors = metric("canary_errors", d);
+    let baseline_requests = metric("baseline_requests", d);
+    let baseline_errors = metric("baseline_errors", d);
+    let (canary, baseline) = (
+        DestinationMetrics { requests: canary_requests?, errors: canary_errors? },
+        DestinationMetrics { requests: baseline_requests?, errors: baseline_errors? },
+    );
+    if canary == baseline {
+        d.error_at(AttributePath::root("analysis").attribute("source"), "Canary and baseline are the same", "The canary's metrics and the baseline's are the same metrics, so the analysis would compare a destination with itself. Tell them apart, e.g. by a Version or Variant dimension.");
+        return None;
+    }
+    Some((canary, baseline))
 }
 
 /// A percentage as a Terraform number: whole when it is whole, so that
@@ -459,7 +539,7 @@ impl Resource for RolloutResource {
         if let (Some(router), Value::Object(mut block)) = (parsed.router, state.get("analysis").clone()) {
             // Left out of the configuration means the default, whatever the
             // prior state held (Terraform proposes the prior value).
-            if config.get("analysis").get("metric").is_null() {
+            if config.get("analysis").get("metric").is_null() && config.get("analysis").get("source").is_null() {
                 if let Ok(metric) = router.default_error_metric() {
                     block.insert("metric".into(), metric.into());
                     state.set_attr("analysis", Value::Object(block));
@@ -744,8 +824,9 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
         ("timeout", duration::format(timeout).into()),
     ]);
     let analysis = match &model.analysis {
-        Some(settings) => {
-            let (canary, baseline) = model.routing.analysis_metrics(&origin, &model.target, &settings.label).ok_or_else(|| not_started("No analysis with this router", "This router names no per-destination metrics."))?;
+        Some(Analysis { settings, source }) => {
+            let metrics = source.clone().or_else(|| model.routing.analysis_metrics(&origin, &model.target, &settings.label));
+            let (canary, baseline) = metrics.ok_or_else(|| not_started("No analysis with this router", "This router names no per-destination metrics; name them in a source block."))?;
             let metrics = GroupMetrics { reader: clients.metrics.clone(), canary, baseline };
             Some(AnalysisGate::new(metrics, &SystemClock, settings.clone()).map_err(|e| not_started("Invalid analysis settings", e))?)
         }
@@ -890,8 +971,34 @@ mod tests {
         assert_eq!(paths(&validate(&config(&[("on_missing_data", "later".into())]))), ["on_missing_data"]);
         let all_at_once = config(&[("analysis", Value::object([]))]);
         assert_eq!(paths(&validate(&all_at_once)), ["analysis"], "no baseline to compare with");
-        let settings = Parsed::new(&analysis(&[("confidence", decimal("0.95"))])).analysis.unwrap().unwrap();
+        let settings = Parsed::new(&analysis(&[("confidence", decimal("0.95"))])).analysis.unwrap().unwrap().settings;
         assert_eq!((settings.confidence, settings.max_increase, settings.min_requests, settings.label.as_str()), (0.95, 0.25, 200, "5xx"));
+    }
+
+    fn source(canary_variant: &str, baseline_variant: &str) -> Value {
+        let metric = |name: &str, variant: &str| Value::object([("namespace", "Checkout".into()), ("metric_name", name.into()), ("dimensions", Value::Map([("Variant".to_owned(), variant.into())].into()))]);
+        Value::object([
+            ("canary_requests", metric("Requests", canary_variant)),
+            ("canary_errors", metric("Errors", canary_variant)),
+            ("baseline_requests", metric("Requests", baseline_variant)),
+            ("baseline_errors", metric("Errors", baseline_variant)),
+        ])
+    }
+
+    #[test]
+    fn an_analysis_source_names_its_own_metrics() {
+        let with_source = |extra: &[(&str, Value)]| {
+            let attrs = [("source", source("green", "blue"))].into_iter().chain(extra.iter().cloned());
+            config(&[("analysis", Value::object(attrs)), ("canary", step("10", "1m"))])
+        };
+        let parsed = Parsed::new(&with_source(&[])).analysis.unwrap().unwrap();
+        let (canary, baseline) = parsed.source.expect("the source's metrics");
+        assert_eq!(parsed.settings.label, "Errors", "messages name the source's error metric");
+        assert_eq!(canary.requests.dimensions, [("Variant".to_owned(), "green".to_owned())]);
+        assert_eq!(baseline.errors.name, "Errors");
+        assert_eq!(paths(&validate(&with_source(&[("metric", "5xx".into())]))), ["analysis.metric"], "the router's metric does not apply");
+        let same = config(&[("analysis", Value::object([("source", source("green", "green"))])), ("canary", step("10", "1m"))]);
+        assert_eq!(paths(&validate(&same)), ["analysis.source"], "a destination compared with itself");
     }
 
     #[test]
