@@ -7,45 +7,19 @@ between the alias's versions by its weights; Errors published with zero
 values (per-invocation 0/1), nothing for a version without invocations.
 """
 
-import os
 import signal
-import subprocess
-import sys
 import time
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from .emulator_process import CLIENT_ENV, TESTBED, aws_client, code_zip, start_emulator
-
-SIMULATOR = os.path.join(TESTBED, "lambda_traffic.py")
-ROLE = "arn:aws:iam::123456789012:role/lambda-role"
+from . import lambda_alias_fixture
 
 
-class LambdaTraffic(unittest.TestCase):
+class LambdaTraffic(lambda_alias_fixture.ShopAlias):
     @classmethod
     def setUpClass(cls):
-        cls.endpoint, cls.stop = start_emulator()
-        cls.lam = aws_client("lambda", cls.endpoint)
-        cls.cw = aws_client("cloudwatch", cls.endpoint)
-        aws_client("iam", cls.endpoint).create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")
-        cls.lam.create_function(FunctionName="shop", Runtime="python3.12", Role=ROLE, Handler="index.handler",
-                                Code={"ZipFile": code_zip("v0")})
-        for n in (1, 2):
-            cls.lam.update_function_code(FunctionName="shop", ZipFile=code_zip(f"v{n}"))
-            cls.lam.publish_version(FunctionName="shop")
-        cls.lam.create_alias(FunctionName="shop", Name="live", FunctionVersion="1",
-                             RoutingConfig={"AdditionalVersionWeights": {"2": 0.25}})
+        super().setUpClass()
         cls.start = datetime.now(timezone.utc) - timedelta(minutes=1)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop()
-
-    def simulator(self, *args, endpoint=None):
-        env = dict(os.environ, **CLIENT_ENV, AWS_ENDPOINT_URL=endpoint or self.endpoint)
-        return subprocess.Popen(
-            [sys.executable, SIMULATOR, "--function", "shop", "--alias", "live", *args],
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def run_bounded(self, *args):
         process = self.simulator(*args)
