@@ -27,10 +27,22 @@ what Lambda publishes for invocations through an alias, in namespace
                       [--version N=ERROR_RATE[:DURATION_MS] ...]
                       [--rate 100] [--interval 1] [--intervals 0] [--seed 1]
                       [--no-account-aggregate] [--exit-on-stdin-eof]
+                      [--bursts FRACTION:SIZE] [--rate-noise CV] [--group-noise CV]
+                      [--hosts N] [--host-noise CV] [--noise-period 60]
+                      [--late-fraction F] [--late-delay 30]
 
 A version without --version has error rate 0 and a mean duration of 50 ms;
 durations are drawn around the mean (normal, 20 % spread, at least 1 ms).
-`--intervals N` stops after N intervals (0: run until stopped).
+`--intervals N` stops after N intervals (0: run until stopped), once their
+late error points, if any, are published.
+
+The options of the last two lines make the errors production-shaped, the
+same as in `traffic.py` (a version is a group): bursts, noise on the error
+rate shared by the versions or each version's own, hosts with their own
+noise, and `Errors` points published late (with their original timestamps;
+dropped if the simulator is stopped first). Each keeps every version's
+expected error rate at its configured rate; `simulation.py` and
+testbed/README.md say exactly how.
 
 Talks only to AWS_ENDPOINT_URL, which must be a loopback address. Prints
 `lambda_traffic: running` once started. Stops on SIGTERM or SIGINT, or when
@@ -43,7 +55,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from simulation import loopback_client, parse_behaviour, poisson, stop_event
+from simulation import ErrorModel, Publisher, add_shape_arguments, loopback_client, parse_behaviour, poisson, stop_event
 
 NAMESPACE = "AWS/Lambda"
 DEFAULT_DURATION_MS = 50.0
@@ -57,16 +69,15 @@ def routing(lam, function, alias):
 
 
 class Tally:
-    """One interval's invocations of one version (or of several together)."""
+    """One interval's invocations of one version (or of several together); its errors are set once drawn."""
 
     def __init__(self):
         self.invocations = 0
         self.errors = 0
         self.durations = []
 
-    def add(self, error, duration):
+    def add(self, duration):
         self.invocations += 1
-        self.errors += error
         self.durations.append(duration)
 
     def merge(self, other):
@@ -105,6 +116,7 @@ def main():
     ap.add_argument("--no-account-aggregate", action="store_true",
                     help="do not publish the metrics without dimensions")
     ap.add_argument("--exit-on-stdin-eof", action="store_true")
+    add_shape_arguments(ap)
     args = ap.parse_args()
 
     behaviour = {}
@@ -119,6 +131,15 @@ def main():
 
     rng = random.Random(args.seed)
     lam, cw = loopback_client("lambda", "lambda_traffic.py"), loopback_client("cloudwatch", "lambda_traffic.py")
+
+    def send(data):
+        try:
+            cw.put_metric_data(Namespace=NAMESPACE, MetricData=data)
+        except Exception as exc:
+            print(f"lambda_traffic: PutMetricData: {exc}", file=sys.stderr, flush=True)
+
+    model = ErrorModel.from_args(rng, args)
+    publisher = Publisher(send, rng, "Errors", args.late_fraction, args.late_delay)
     print("lambda_traffic: running", flush=True)
     done = 0
     while not stop.is_set():
@@ -129,7 +150,7 @@ def main():
             print(f"lambda_traffic: GetAlias {resource}: {exc}", file=sys.stderr, flush=True)
             primary, weights = None, {}
         if primary is not None:
-            tallies = {}
+            tallies, errors = {}, {}
             for _ in range(poisson(rng, args.rate * args.interval)):
                 version, u = primary, rng.random()
                 for candidate, weight in weights.items():  # at most one on Lambda
@@ -138,14 +159,17 @@ def main():
                         break
                     u -= weight
                 error_rate, mean_ms = behaviour.get(version, (0.0, DEFAULT_DURATION_MS))
-                error = 1 if rng.random() < error_rate else 0
+                if version not in errors:
+                    errors[version] = model.group(version, error_rate, tick)
+                errors[version].serve()
                 duration = max(1.0, rng.gauss(mean_ms, 0.2 * mean_ms))
-                tallies.setdefault(version, Tally()).add(error, round(duration, 2))
+                tallies.setdefault(version, Tally()).add(round(duration, 2))
 
             now = datetime.now(timezone.utc)
             everything = Tally()
             data = []
             for version, tally in sorted(tallies.items()):
+                tally.errors = errors[version].finish()
                 everything.merge(tally)
                 # Listed in another order than the provider asks for them:
                 # a metric's dimensions are a set, and the tests must not
@@ -160,15 +184,12 @@ def main():
             data += everything.data([{"Name": "FunctionName", "Value": function}], now)
             if not args.no_account_aggregate:
                 data += everything.data([], now)
-            if data:
-                try:
-                    cw.put_metric_data(Namespace=NAMESPACE, MetricData=data)
-                except Exception as exc:
-                    print(f"lambda_traffic: PutMetricData: {exc}", file=sys.stderr, flush=True)
+            publisher.publish(data)
         done += 1
         if args.intervals and done >= args.intervals:
+            publisher.drain(stop)
             break
-        stop.wait(max(0.0, args.interval - (time.time() - tick)))
+        publisher.wait(stop, args.interval - (time.time() - tick))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,33 @@
 """What the traffic simulators (`traffic.py`, `lambda_traffic.py`) share.
 
 A boto3 client that only talks to a loopback emulator, the random draws
-(Poisson request counts, binomial error counts), how a `KEY=RATE[:EXTRA]`
-behaviour is read, and how a simulator is told to stop. The simulators are
-run as scripts (`python testbed/traffic.py`), so this module is imported as
-a sibling of theirs.
+(Poisson request counts, each group's errors), how a `KEY=RATE[:EXTRA]`
+behaviour is read, how a simulator is told to stop, and the options that
+make the errors production-shaped (bursts, noise on the error rate, hosts,
+late error points), offered by both simulators under the same names. The
+simulators are run as scripts (`python testbed/traffic.py`), so this module
+is imported as a sibling of theirs.
+
+Every production shape is mean-preserving: given its requests, a group's
+expected error count is its configured error rate times its requests, so a
+canary configured with its baseline's error rate is still exactly as good.
+The noise factors have mean 1 and are independent of each other, and bursts
+replace the same expected number of independent errors. Two caps can bend
+this in extreme settings, and the tests stay clear of them: an error rate
+times its noise is at most 1, and an interval's errors are at most its
+requests (a burst larger than the group's requests per interval is cut).
+With none of these options a simulator draws exactly what it drew before
+they existed, draw for draw.
 """
 
+import argparse
 import math
 import os
 import signal
 import sys
 import threading
+import time
+from collections import deque
 from urllib.parse import urlparse
 
 import boto3
@@ -35,9 +51,11 @@ def poisson(rng, mean):
     return max(0, round(rng.gauss(mean, math.sqrt(mean))))
 
 
-def binomial(rng, n, p):
-    """How many of `n` trials succeed, each with probability `p`."""
-    return sum(1 for _ in range(n) if rng.random() < p)
+def noise_factor(rng, cv):
+    """A gamma draw with mean 1 and coefficient of variation `cv`; exactly 1, drawing nothing, for a `cv` of 0."""
+    if cv == 0:
+        return 1.0
+    return rng.gammavariate(1 / cv**2, cv**2)
 
 
 def parse_behaviour(spec, default_extra):
@@ -55,3 +73,186 @@ def stop_event(exit_on_stdin_eof):
     if exit_on_stdin_eof:
         threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     return stop
+
+
+class GroupErrors:
+    """One group's errors in one interval: drawn request by request, then its bursts."""
+
+    def __init__(self, rng, host_rates, burst_fraction, burst_size):
+        self.rng = rng
+        self.host_rates = host_rates
+        self.burst_fraction = burst_fraction
+        self.burst_size = burst_size
+        self.requests = 0
+        self.independent = 0
+        # The interval's expected errors given the noise drawn: what bursts take their share of.
+        self.expected = 0.0
+
+    def serve(self, count=1):
+        """Draws the independent errors of the next `count` requests, which take the hosts in turn."""
+        for _ in range(count):
+            rate = self.host_rates[self.requests % len(self.host_rates)]
+            self.requests += 1
+            self.expected += rate
+            if self.rng.random() < (1 - self.burst_fraction) * rate:
+                self.independent += 1
+
+    def finish(self):
+        """Draws the bursts (once, after the last request) and returns the interval's errors.
+
+        The number of bursts is Poisson with the burst share of the expected
+        errors divided by the burst size, so bursts carry that share on average.
+        """
+        bursts = 0
+        if self.burst_fraction:
+            bursts = poisson(self.rng, self.burst_fraction * self.expected / self.burst_size)
+        return min(self.requests, self.independent + bursts * self.burst_size)
+
+
+class ErrorModel:
+    """Draws the groups' errors with the configured production shapes (none by default).
+
+    Noise factors (mean 1) are redrawn when the clock enters a new multiple
+    of `noise_period` seconds, so with 60 they change at minute boundaries
+    as CloudWatch's periods do: one factor shared by every group
+    (`rate_noise`), one per group (`group_noise`) and one per host of each
+    group (`host_noise`). A group's requests are spread over `hosts` hosts
+    in turn; a request's error rate is the group's rate times the shared,
+    the group's and its host's factor.
+    """
+
+    def __init__(self, rng, bursts=(0.0, 1), rate_noise=0.0, group_noise=0.0, hosts=1, host_noise=0.0,
+                 noise_period=60.0):
+        self.rng = rng
+        self.burst_fraction, self.burst_size = bursts
+        self.rate_noise, self.group_noise = rate_noise, group_noise
+        self.hosts, self.host_noise = hosts, host_noise
+        self.noise_period = noise_period
+        self._factors = {}  # key -> (noise period number, factor)
+
+    @classmethod
+    def from_args(cls, rng, args):
+        """The model the options of `add_shape_arguments` ask for."""
+        return cls(rng, args.bursts, args.rate_noise, args.group_noise, args.hosts, args.host_noise,
+                   args.noise_period)
+
+    def _factor(self, key, cv, now):
+        """The noise factor `key` (mean 1, `cv`) of the noise period holding `now`."""
+        if cv == 0:
+            return 1.0
+        period = math.floor(now / self.noise_period)
+        drawn = self._factors.get(key)
+        if drawn is None or drawn[0] != period:
+            drawn = self._factors[key] = (period, noise_factor(self.rng, cv))
+        return drawn[1]
+
+    def group(self, group, rate, now):
+        """The errors of `group`, whose configured error rate is `rate`, in the interval at `now` (epoch seconds)."""
+        factor = self._factor("shared", self.rate_noise, now) * self._factor(("group", group), self.group_noise, now)
+        host_rates = [min(1.0, rate * factor * self._factor(("host", group, host), self.host_noise, now))
+                      for host in range(self.hosts)]
+        return GroupErrors(self.rng, host_rates, self.burst_fraction, self.burst_size)
+
+
+class Publisher:
+    """Sends each interval's data points, holding back the error points of a share of the intervals.
+
+    With probability `late_fraction` (one draw per interval) the interval's
+    points named `error_metric` are sent `late_delay` seconds later, with
+    their original timestamps, as CloudWatch accepts late data; its other
+    points go at once. Points still held back when the simulator stops are
+    dropped, as a crashed host's would be.
+    """
+
+    def __init__(self, send, rng, error_metric, late_fraction=0.0, late_delay=30.0, clock=time.time):
+        self.send, self.rng, self.clock = send, rng, clock
+        self.error_metric = error_metric
+        self.late_fraction, self.late_delay = late_fraction, late_delay
+        self.pending = deque()  # (due, points), oldest first: the delay is the same for all
+
+    def publish(self, data):
+        """Sends an interval's points, or all but its error points if this interval is late."""
+        if not data:
+            return
+        if self.late_fraction and self.rng.random() < self.late_fraction:
+            late = [d for d in data if d["MetricName"] == self.error_metric]
+            data = [d for d in data if d["MetricName"] != self.error_metric]
+            if late:
+                self.pending.append((self.clock() + self.late_delay, late))
+        if data:
+            self.send(data)
+
+    def send_due(self):
+        """Sends the held-back points whose delay has passed."""
+        while self.pending and self.pending[0][0] <= self.clock():
+            self.send(self.pending.popleft()[1])
+
+    def wait(self, stop, seconds):
+        """Waits `seconds` or until `stop` is set, sending held-back points as they fall due."""
+        deadline = self.clock() + seconds
+        while not stop.is_set():
+            self.send_due()
+            now = self.clock()
+            if now >= deadline:
+                return
+            wake = min(deadline, self.pending[0][0]) if self.pending else deadline
+            stop.wait(wake - now)
+
+    def drain(self, stop):
+        """Waits until every held-back point is sent, or until `stop` is set (which drops them)."""
+        if self.pending:
+            self.wait(stop, self.pending[-1][0] - self.clock())
+
+
+def _checked(convert, accept, requirement):
+    """An argparse type: `convert`ed text that `accept` takes, else an error saying it must be `requirement`."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {requirement}")
+        return value
+    return parse
+
+
+fraction = _checked(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
+non_negative = _checked(float, lambda v: 0 <= v < math.inf, "a number of at least 0")
+positive = _checked(float, lambda v: 0 < v < math.inf, "a number greater than 0")
+at_least_one = _checked(int, lambda v: v >= 1, "a whole number of at least 1")
+
+
+def burst_spec(text):
+    """`FRACTION:SIZE` as (fraction, size)."""
+    share, colon, size = text.partition(":")
+    if not colon:
+        raise argparse.ArgumentTypeError(f"{text!r} must be FRACTION:SIZE, e.g. 0.25:20")
+    return fraction(share), at_least_one(size)
+
+
+def add_shape_arguments(parser):
+    """The production-shape options, under the same names in every simulator; all default to no effect."""
+    shapes = parser.add_argument_group(
+        "production-shaped errors",
+        "Each keeps every group's expected error rate at its configured rate.")
+    shapes.add_argument("--bursts", type=burst_spec, default=(0.0, 1), metavar="FRACTION:SIZE",
+                        help="a share FRACTION of each group's expected errors comes in bursts of SIZE errors, "
+                             "each on one group in one interval (default 0:1, none)")
+    shapes.add_argument("--rate-noise", type=non_negative, default=0.0, metavar="CV",
+                        help="error rate multiplier shared by all groups: mean 1, coefficient of variation CV, "
+                             "redrawn every noise period (default 0)")
+    shapes.add_argument("--group-noise", type=non_negative, default=0.0, metavar="CV",
+                        help="the same, drawn for each group on its own (default 0)")
+    shapes.add_argument("--hosts", type=at_least_one, default=1, metavar="N",
+                        help="spread each group's requests evenly over N hosts (default 1)")
+    shapes.add_argument("--host-noise", type=non_negative, default=0.0, metavar="CV",
+                        help="an error rate multiplier like --rate-noise's, drawn for each host of each group "
+                             "(default 0)")
+    shapes.add_argument("--noise-period", type=positive, default=60.0, metavar="SECONDS",
+                        help="noise is redrawn at every multiple of this many seconds of the clock (default 60)")
+    shapes.add_argument("--late-fraction", type=fraction, default=0.0, metavar="F",
+                        help="a share F of the intervals publish their error points late (default 0)")
+    shapes.add_argument("--late-delay", type=non_negative, default=30.0, metavar="SECONDS",
+                        help="how late, with the original timestamp; pending points are dropped on stop "
+                             "(default 30)")

@@ -11,6 +11,16 @@ errors, as ALB does) and `TargetResponseTime`, in namespace
 
     traffic.py --listener ARN [--rule ARN] --group ARN=ERROR_RATE[:LATENCY_S] ...
                [--rate 100] [--interval 1] [--seed 1]
+               [--bursts FRACTION:SIZE] [--rate-noise CV] [--group-noise CV]
+               [--hosts N] [--host-noise CV] [--noise-period 60]
+               [--late-fraction F] [--late-delay 30]
+
+The last two lines make the 5xx counts production-shaped: bursts, noise on
+the error rate shared by the target groups or each group's own, hosts with
+their own noise, and `HTTPCode_Target_5XX_Count` points published late
+(with their original timestamps; dropped if the simulator stops first).
+Each keeps every group's expected error rate at its configured rate;
+`simulation.py` and testbed/README.md say exactly how.
 
 Talks only to AWS_ENDPOINT_URL, which must be a loopback address. Stops on
 SIGTERM or SIGINT, or when its standard input closes with --exit-on-stdin-eof.
@@ -21,7 +31,7 @@ import random
 import time
 from datetime import datetime, timezone
 
-from simulation import binomial, loopback_client, parse_behaviour, poisson, stop_event
+from simulation import ErrorModel, Publisher, add_shape_arguments, loopback_client, parse_behaviour, poisson, stop_event
 
 
 def weights(elb, listener, rule):
@@ -53,6 +63,7 @@ def main():
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--exit-on-stdin-eof", action="store_true")
+    add_shape_arguments(ap)
     args = ap.parse_args()
 
     behaviour = {}
@@ -65,6 +76,9 @@ def main():
     rng = random.Random(args.seed)
     elb, cw = loopback_client("elbv2", "traffic.py"), loopback_client("cloudwatch", "traffic.py")
     load_balancer = dimension(args.listener, "LoadBalancer")
+    model = ErrorModel.from_args(rng, args)
+    publisher = Publisher(lambda data: cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data), rng,
+                          "HTTPCode_Target_5XX_Count", args.late_fraction, args.late_delay)
     print("traffic: running", flush=True)
     while not stop.is_set():
         tick = time.time()
@@ -77,16 +91,17 @@ def main():
             if requests == 0:
                 continue
             error_rate, latency = behaviour.get(arn, (0.0, 0.05))
-            errors = binomial(rng, requests, error_rate)
+            group = model.group(arn, error_rate, tick)
+            group.serve(requests)
+            errors = group.finish()
             # In another order than the provider asks for them: dimensions are a set.
             dims = [{"Name": "LoadBalancer", "Value": load_balancer}, {"Name": "TargetGroup", "Value": dimension(arn, "TargetGroup")}]
             data.append({"MetricName": "RequestCount", "Dimensions": dims, "Timestamp": now, "Value": requests, "Unit": "Count"})
             if errors:
                 data.append({"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Timestamp": now, "Value": errors, "Unit": "Count"})
             data.append({"MetricName": "TargetResponseTime", "Dimensions": dims, "Timestamp": now, "Value": latency, "Unit": "Seconds"})
-        if data:
-            cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data)
-        stop.wait(max(0.0, args.interval - (time.time() - tick)))
+        publisher.publish(data)
+        publisher.wait(stop, args.interval - (time.time() - tick))
 
 
 if __name__ == "__main__":
