@@ -1,19 +1,32 @@
-//! Simulation of the canary judgement (no AWS): how often it rolls back a
-//! canary that is not worse, and how many canary requests it needs to catch
-//! one that is, compared with a naive fixed-sample test repeated at every
-//! poll. Results and how to read them: docs/analysis.md.
+//! Simulation of the canary analysis (no AWS): the provider's own rollout
+//! loop, bakes, analysis gate and judgement, on a simulated clock, against a
+//! simulated CloudWatch that serves production-shaped data (bursts, rate
+//! noise, noisy hosts, late data points, incidents while traffic moves).
+//! Results and how to read them: docs/analysis.md.
 //!
 //! Run: `cargo bench -p terraform-provider-progressive --bench analysis`
+//! (`RUNS=1000` for a quicker, coarser pass; the docs use the default).
 
-use terraform_provider_progressive::engine::judge::{Counts, SequentialJudge};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Requests per second across both groups, and seconds between looks.
-const RATE: f64 = 50.0;
-const POLL_SECONDS: f64 = 10.0;
+use async_trait::async_trait;
+use terraform_provider_progressive::engine::Clock;
+use terraform_provider_progressive::engine::analysis::{AnalysisGate, AnalysisSettings, GroupCounts, MissingData};
+use terraform_provider_progressive::engine::judge::{Counts, Form, JudgeSettings, SequentialJudge};
+use terraform_provider_progressive::engine::rollout::{self, Cause, Outcome, Rollout};
+use terraform_provider_progressive::engine::schedule::{Schedule, Strategy};
+use terraform_provider_progressive::engine::traffic::{RouterError, Split, TrafficRouter};
+use terraform_provider_progressive::engine::GateError;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
 const BASELINE_ERROR_RATE: f64 = 0.01;
-const CONFIDENCE: f64 = 0.99;
-/// One-sided z for α = 0.01, for the naive test.
-const NAIVE_Z: f64 = 2.326;
+/// Traffic is drawn in slices this long; the split in force mid-slice applies.
+const SLICE: Duration = Duration::from_secs(5);
+/// Periods of history before the rollout (the dispersion check reads 30).
+const HISTORY: u32 = 31;
 
 /// SplitMix64: small, fast, and reproducible from a seed.
 struct Rng(u64);
@@ -47,129 +60,448 @@ impl Rng {
             (mean + mean.sqrt() * self.normal()).round().max(0.0) as u64
         }
     }
-    /// Exact binomial by geometric jumps between successes: O(n·p).
-    fn binomial(&mut self, n: u64, p: f64) -> u64 {
-        if p <= 0.0 || n == 0 {
-            return 0;
+    /// A multiplier with mean 1 and coefficient of variation `cv` (gamma,
+    /// by Marsaglia–Tsang); exactly 1 when `cv` is 0.
+    fn noise(&mut self, cv: f64) -> f64 {
+        if cv <= 0.0 {
+            return 1.0;
         }
-        let log_q = (1.0 - p).ln();
-        let (mut successes, mut position) = (0, 0u64);
+        let shape = 1.0 / (cv * cv);
+        let boost = if shape < 1.0 { self.uniform().powf(1.0 / shape) } else { 1.0 };
+        let d = shape.max(1.0) - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
         loop {
-            position += (self.uniform().ln() / log_q).floor() as u64 + 1;
-            if position > n {
-                return successes;
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v > 0.0 && self.uniform().ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return boost * d * v / shape;
             }
-            successes += 1;
         }
     }
 }
 
-/// One rollout's traffic: the canary's share at each poll.
-fn period(rng: &mut Rng, share: f64, canary_error_rate: f64) -> Counts {
-    let per_poll = RATE * POLL_SECONDS;
-    let canary_requests = rng.poisson(per_poll * share);
-    let baseline_requests = rng.poisson(per_poll * (1.0 - share));
-    Counts {
-        canary_requests,
-        canary_errors: rng.binomial(canary_requests, canary_error_rate),
-        baseline_requests,
-        baseline_errors: rng.binomial(baseline_requests, BASELINE_ERROR_RATE),
+/// How production data break the model of independent errors.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    /// Share of errors that come in bursts, and the burst size.
+    bursts: Option<(f64, u64)>,
+    /// Per-minute noise on the error rate shared by both groups, and each group's own.
+    shared_noise: f64,
+    group_noise: f64,
+    /// Hosts per group, each with its own per-minute noise.
+    hosts: Option<(u32, f64)>,
+    /// Share of error data points published late, and how late after the
+    /// period's end (seconds, uniform).
+    late: Option<(f64, (f64, f64))>,
+    /// Incidents per hour on both groups: how long, and how many times the error rate.
+    incidents: Option<(f64, Duration, f64)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    name: &'static str,
+    period: Duration,
+    poll: Duration,
+    requests_per_second: f64,
+    /// Step length of the linear rollout, and of the canary step.
+    step: Duration,
+    timeout: Duration,
+}
+
+const PRODUCTION: Timing = Timing {
+    name: "production (60 s periods, 10 s looks, 50 requests/s, 5-minute steps, 60-minute timeout)",
+    period: Duration::from_secs(60),
+    poll: Duration::from_secs(10),
+    requests_per_second: 50.0,
+    step: Duration::from_secs(300),
+    timeout: Duration::from_secs(3600),
+};
+
+/// Simulated time shared by the clock and the router.
+#[derive(Clone)]
+struct SimTime(Arc<Mutex<OffsetDateTime>>);
+
+impl Clock for SimTime {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+    async fn sleep(&self, duration: Duration) {
+        *self.0.lock().unwrap() += duration;
     }
 }
 
-/// A one-sided two-proportion z-test on everything seen so far, as a naive
-/// gate would run at every poll.
-fn naive_rejects(t: &Counts) -> bool {
-    let (nc, nb) = (t.canary_requests as f64, t.baseline_requests as f64);
-    if nc == 0.0 || nb == 0.0 {
-        return false;
+/// A router that applies splits at once and tells the world when.
+struct SimRouter {
+    time: SimTime,
+    /// (from when, the canary's share in percent), in order.
+    shares: Arc<Mutex<Vec<(OffsetDateTime, f64)>>>,
+}
+
+#[async_trait]
+impl TrafficRouter for SimRouter {
+    async fn read(&self) -> Result<Split, RouterError> {
+        let percent = self.shares.lock().unwrap().last().map_or(0.0, |s| s.1);
+        Ok(Split::between("baseline", "canary", percent))
     }
-    let (pc, pb) = (t.canary_errors as f64 / nc, t.baseline_errors as f64 / nb);
-    let pooled = (t.canary_errors + t.baseline_errors) as f64 / (nc + nb);
-    let se = (pooled * (1.0 - pooled) * (1.0 / nc + 1.0 / nb)).sqrt();
-    se > 0.0 && (pc - pb) / se > NAIVE_Z
+    async fn route(&self, split: &Split, _: &CancellationToken) -> Result<(), RouterError> {
+        self.shares.lock().unwrap().push((self.time.now(), split.percent_of("canary")));
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "the simulated router".into()
+    }
 }
 
-#[derive(Clone, Copy)]
-enum Method {
-    Sequential { max_increase: f64 },
-    Naive,
+/// One published data point of one period: its value and when it can be read.
+#[derive(Default, Clone, Copy)]
+struct Point {
+    value: u64,
+    readable_at: Option<OffsetDateTime>,
 }
 
-/// Runs one rollout through `shares` (one entry per poll); returns the
-/// canary requests seen when it rolled back, or `None` if it never did.
-fn run(rng: &mut Rng, method: Method, shares: &[f64], canary_error_rate: f64) -> Option<u64> {
-    let mut judge = match method {
-        Method::Sequential { max_increase } => Some(SequentialJudge::new(max_increase, CONFIDENCE).unwrap()),
-        Method::Naive => None,
-    };
-    let mut totals = Counts::default();
-    for &share in shares {
-        let counts = period(rng, share, canary_error_rate);
-        totals += counts;
-        let rejected = match judge.as_mut() {
-            Some(judge) => {
-                judge.observe(counts);
-                judge.judgement().failed()
+/// A simulated CloudWatch: generates traffic slice by slice up to the time
+/// it is asked at, and answers with the points published by then.
+struct Store {
+    time: SimTime,
+    shares: Arc<Mutex<Vec<(OffsetDateTime, f64)>>>,
+    state: Mutex<Generator>,
+}
+
+struct Generator {
+    rng: Rng,
+    shape: Shape,
+    timing: Timing,
+    /// The canary's error rate over the baseline's, and from when.
+    canary_multiple: f64,
+    onset: OffsetDateTime,
+    generated_to: OffsetDateTime,
+    /// Per period start: canary requests, canary errors, baseline requests, baseline errors.
+    periods: BTreeMap<OffsetDateTime, [Point; 4]>,
+    /// Noise of the current minute: shared, per group, per host.
+    noise_minute: i64,
+    noise: (f64, [f64; 2]),
+    incident_until: OffsetDateTime,
+}
+
+impl Generator {
+    fn period_start(&self, t: OffsetDateTime) -> OffsetDateTime {
+        let p = self.timing.period.as_secs() as i64;
+        OffsetDateTime::from_unix_timestamp(t.unix_timestamp().div_euclid(p) * p).unwrap()
+    }
+
+    fn redraw_noise(&mut self, minute: i64) {
+        if minute == self.noise_minute {
+            return;
+        }
+        self.noise_minute = minute;
+        let shared = self.rng.noise(self.shape.shared_noise);
+        let mut groups = [1.0; 2];
+        for group in &mut groups {
+            *group = self.rng.noise(self.shape.group_noise);
+            if let Some((hosts, cv)) = self.shape.hosts {
+                *group *= (0..hosts).map(|_| self.rng.noise(cv)).sum::<f64>() / f64::from(hosts);
             }
-            None => naive_rejects(&totals),
+        }
+        self.noise = (shared, groups);
+    }
+
+    /// Traffic of the slice starting at `t` with the canary at `percent`.
+    fn slice(&mut self, t: OffsetDateTime, percent: f64) {
+        self.redraw_noise(t.unix_timestamp().div_euclid(60));
+        let seconds = SLICE.as_secs_f64();
+        if let Some((per_hour, length, _)) = self.shape.incidents
+            && t >= self.incident_until
+            && self.rng.uniform() < per_hour * seconds / 3600.0
+        {
+            self.incident_until = t + length;
+        }
+        let incident = match self.shape.incidents {
+            Some((_, _, multiple)) if t < self.incident_until => multiple,
+            _ => 1.0,
         };
-        if rejected {
-            return Some(totals.canary_requests);
+        let start = self.period_start(t);
+        for (group, share) in [(0, percent / 100.0), (1, 1.0 - percent / 100.0)] {
+            let requests = self.rng.poisson(self.timing.requests_per_second * seconds * share);
+            let regression = if group == 0 && t >= self.onset { self.canary_multiple } else { 1.0 };
+            let expected = requests as f64 * BASELINE_ERROR_RATE * regression * incident * self.noise.0 * self.noise.1[group];
+            let errors = match self.shape.bursts {
+                Some((fraction, size)) => self.rng.poisson(expected * (1.0 - fraction)) + size * self.rng.poisson(expected * fraction / size as f64),
+                None => self.rng.poisson(expected),
+            };
+            let points = self.periods.entry(start).or_default();
+            points[2 * group].value += requests;
+            points[2 * group + 1].value += errors;
         }
     }
-    None
+
+    fn generate_to(&mut self, now: OffsetDateTime, shares: &[(OffsetDateTime, f64)]) {
+        while self.generated_to + SLICE <= now {
+            let t = self.generated_to;
+            let middle = t + SLICE / 2;
+            let percent = shares.iter().rev().find(|(at, _)| *at <= middle).map_or(0.0, |s| s.1);
+            self.slice(t, percent);
+            self.generated_to += SLICE;
+            // A period is published once it is over: on time 15 s after its
+            // end, some error points late.
+            let start = self.period_start(t);
+            if self.generated_to == start + self.timing.period {
+                let end = self.generated_to;
+                for metric in 0..4 {
+                    let late = match self.shape.late {
+                        Some((fraction, (from, to))) if metric % 2 == 1 && self.rng.uniform() < fraction => from + (to - from) * self.rng.uniform(),
+                        _ => 15.0,
+                    };
+                    let point = &mut self.periods.get_mut(&start).unwrap()[metric];
+                    point.readable_at = Some(end + Duration::from_secs_f64(late));
+                }
+            }
+        }
+    }
 }
 
-/// A linear rollout: 10% to 90% in 10-point steps, 5 minutes each, looking
-/// every poll. (At 100% there is no baseline left to compare with.)
-fn linear_schedule() -> Vec<f64> {
-    let polls_per_step = (300.0 / POLL_SECONDS) as usize;
-    (1..=9).flat_map(|step| std::iter::repeat_n(f64::from(step) / 10.0, polls_per_step)).collect()
+impl GroupCounts for &Store {
+    async fn counts(&self, from: OffsetDateTime, to: OffsetDateTime, _: Duration) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
+        let now = self.time.now();
+        let mut generator = self.state.lock().unwrap();
+        generator.generate_to(now, &self.shares.lock().unwrap());
+        let seen = |p: &Point| if p.readable_at.is_some_and(|at| at <= now) { p.value } else { 0 };
+        Ok(generator
+            .periods
+            .range(from..to)
+            .map(|(start, p)| {
+                (*start, Counts { canary_requests: seen(&p[0]), canary_errors: seen(&p[1]), baseline_requests: seen(&p[2]), baseline_errors: seen(&p[3]) })
+            })
+            .collect())
+    }
 }
 
-fn median(mut values: Vec<u64>) -> Option<u64> {
-    values.sort_unstable();
-    (!values.is_empty()).then(|| values[values.len() / 2])
+/// What one simulated rollout did.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    promoted: bool,
+    /// Rolled back by the analysis (not by the timeout).
+    judged_bad: bool,
+    minutes: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    strategy: Strat,
+    canary_multiple: f64,
+    onset_minutes: f64,
+    max_increase: f64,
+    shape: Shape,
+    timing: Timing,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Strat {
+    /// 10% to 90% in 10-point steps.
+    Linear,
+    /// One 10% step.
+    Canary,
+}
+
+fn simulate(case: &Case, seed: u64) -> Run {
+    let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let mut rng = Rng(seed);
+    // Rollouts start anywhere within a period, so shifts fall mid-period.
+    let offset = Duration::from_secs_f64(rng.uniform() * case.timing.period.as_secs_f64());
+    let time = SimTime(Arc::new(Mutex::new(start + offset)));
+    let shares = Arc::new(Mutex::new(Vec::new()));
+    let history_start = start - case.timing.period * HISTORY;
+    let store = Store {
+        time: time.clone(),
+        shares: shares.clone(),
+        state: Mutex::new(Generator {
+            rng,
+            shape: case.shape,
+            timing: case.timing,
+            canary_multiple: case.canary_multiple,
+            onset: start + offset + Duration::from_secs_f64(case.onset_minutes * 60.0),
+            generated_to: history_start,
+            periods: BTreeMap::new(),
+            noise_minute: i64::MIN,
+            noise: (1.0, [1.0; 2]),
+            incident_until: history_start,
+        }),
+    };
+    let strategy = match case.strategy {
+        Strat::Linear => Strategy::Linear { step_percent: 10.0, interval: case.timing.step },
+        Strat::Canary => Strategy::Canary { percent: 10.0, bake: case.timing.step },
+    };
+    let schedule = Schedule::new(&strategy, Duration::ZERO).unwrap();
+    let settings = AnalysisSettings {
+        label: "5xx".into(),
+        max_increase: case.max_increase,
+        rule_out_increase: 1.0,
+        confidence: 0.99,
+        min_requests: 200,
+        period: case.timing.period,
+        on_missing_data: MissingData::Wait,
+        form: None,
+        steps: schedule.steps().len(),
+    };
+    let began = time.now();
+    let rollout = Rollout { origin: "baseline".into(), target: "canary".into(), schedule, poll_interval: case.timing.poll, deadline: began + case.timing.timeout };
+    let router = SimRouter { time: time.clone(), shares };
+    let gate = AnalysisGate::new(&store, &time, settings).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let (outcome, _) = runtime.block_on(rollout::run(&router, &gate, &time, &rollout, 0.0, &CancellationToken::new(), |_| {}));
+    let minutes = (time.now() - began).as_seconds_f64() / 60.0;
+    match outcome {
+        Outcome::Promoted => Run { promoted: true, judged_bad: false, minutes },
+        Outcome::Halted(halt) => Run { promoted: false, judged_bad: matches!(halt.cause, Cause::Gate(_)), minutes },
+    }
+}
+
+/// Runs `runs` rollouts of `case` on two threads.
+fn sample(case: &Case, runs: u64, seed: u64) -> Vec<Run> {
+    std::thread::scope(|s| {
+        let halves: Vec<_> = (0..2u64).map(|half| s.spawn(move || (half..runs).step_by(2).map(|i| simulate(case, seed ^ (i * 0x9e37_79b9 + 1))).collect::<Vec<_>>())).collect();
+        halves.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    if values.is_empty() { f64::NAN } else { values[values.len() / 2] }
+}
+
+fn share(runs: &[Run], f: impl Fn(&Run) -> bool) -> f64 {
+    runs.iter().filter(|r| f(r)).count() as f64 / runs.len() as f64
+}
+
+fn shapes() -> Vec<(&'static str, Shape)> {
+    let none = Shape::default();
+    vec![
+        ("independent errors (the model)", none),
+        ("10% of errors in bursts of 5", Shape { bursts: Some((0.1, 5)), ..none }),
+        ("25% of errors in bursts of 20", Shape { bursts: Some((0.25, 20)), ..none }),
+        ("shared per-minute rate noise, CV 0.5", Shape { shared_noise: 0.5, ..none }),
+        ("each group's own per-minute rate noise, CV 0.5", Shape { group_noise: 0.5, ..none }),
+        ("4 hosts per group, per-minute host noise CV 1", Shape { hosts: Some((4, 1.0)), ..none }),
+        ("10% of error points 60–110 s late", Shape { late: Some((0.1, (60.0, 110.0))), ..none }),
+        ("incidents (4/h, 30 s, 10× errors) on both groups", Shape { incidents: Some((4.0, Duration::from_secs(30), 10.0)), ..none }),
+        (
+            "all of the above at once",
+            Shape {
+                bursts: Some((0.25, 20)),
+                shared_noise: 0.5,
+                group_noise: 0.0,
+                hosts: Some((4, 1.0)),
+                late: Some((0.1, (60.0, 110.0))),
+                incidents: Some((4.0, Duration::from_secs(30), 10.0)),
+            },
+        ),
+    ]
 }
 
 fn main() {
-    let mut rng = Rng(0x5eed_cafe);
-    let schedule = linear_schedule();
-    let alpha = 1.0 - CONFIDENCE;
+    let runs: u64 = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10_000);
+    let timing = PRODUCTION;
+    println!("Timing: {}. Baseline errors {}%, confidence 0.99, rule_out_increase 1, min_requests 200, {runs} rollouts per row.\n", timing.name, BASELINE_ERROR_RATE * 100.0);
 
-    println!("## False rollbacks: canary as good as the baseline ({}% errors), linear 10%..90% over 45 min, a look every {POLL_SECONDS}s\n", BASELINE_ERROR_RATE * 100.0);
-    println!("| judgement | canary error rate | rollouts | rolled back | rate | bound |");
-    println!("|---|---|---|---|---|---|");
-    let runs = 10_000;
-    for (name, method, canary_rate) in [
-        ("sequential, max_increase 0", Method::Sequential { max_increase: 0.0 }, BASELINE_ERROR_RATE),
-        ("sequential, max_increase 0.25", Method::Sequential { max_increase: 0.25 }, BASELINE_ERROR_RATE),
-        ("sequential, max_increase 0.25", Method::Sequential { max_increase: 0.25 }, BASELINE_ERROR_RATE * 1.25),
-        ("naive z-test at every look", Method::Naive, BASELINE_ERROR_RATE),
-    ] {
-        let rolled_back = (0..runs).filter(|_| run(&mut rng, method, &schedule, canary_rate).is_some()).count();
-        let bound = if matches!(method, Method::Naive) { "none".to_owned() } else { format!("≤ {alpha:.2}") };
-        println!("| {name} | {:.2}% | {runs} | {rolled_back} | {:.4} | {bound} |", canary_rate * 100.0, rolled_back as f64 / runs as f64);
+    println!("### False rollbacks: a canary exactly as good as its baseline, linear 10%..90%\n");
+    println!("| data | max_increase | rolled back by the analysis | bound | promoted | held to the timeout | median minutes to promotion |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, shape) in shapes() {
+        for max_increase in [0.0, 0.25] {
+            let case = Case { strategy: Strat::Linear, canary_multiple: 1.0, onset_minutes: 0.0, max_increase, shape, timing };
+            let results = sample(&case, runs, 0x5eed);
+            let promoted: Vec<f64> = results.iter().filter(|r| r.promoted).map(|r| r.minutes).collect();
+            println!(
+                "| {name} | {max_increase} | {:.4} | ≤ 0.01 | {:.1}% | {:.1}% | {:.1} |",
+                share(&results, |r| r.judged_bad),
+                100.0 * share(&results, |r| r.promoted),
+                100.0 * share(&results, |r| !r.promoted && !r.judged_bad),
+                median(promoted)
+            );
+        }
     }
 
-    println!("\n## Detection: canary requests until rollback, at a fixed canary share (3-hour horizon)\n");
-    println!("| canary error rate | canary share | sequential (max_increase 0): median requests | detected | naive: median requests | detected |");
-    println!("|---|---|---|---|---|---|");
-    let horizon = (3.0 * 3600.0 / POLL_SECONDS) as usize;
-    let detection_runs = 1_000;
-    for multiple in [2.0, 1.5, 1.25] {
-        for share in [0.01, 0.05, 0.10] {
-            let shares = vec![share; horizon];
-            let mut cells = Vec::new();
-            for method in [Method::Sequential { max_increase: 0.0 }, Method::Naive] {
-                let found: Vec<u64> = (0..detection_runs)
-                    .filter_map(|_| run(&mut rng, method, &shares, BASELINE_ERROR_RATE * multiple))
-                    .collect();
-                let detected = found.len() as f64 / detection_runs as f64;
-                cells.push(format!("{} | {:.0}%", median(found).map_or("–".into(), |m| m.to_string()), detected * 100.0));
-            }
-            println!("| {multiple}× baseline | {:.0}% | {} | {} |", share * 100.0, cells[0], cells[1]);
+    println!("\n### Regressions: caught before promotion (default settings)\n");
+    println!("| rollout | canary | data | rolled back by the analysis | held to the timeout | promoted | median minutes to the rollback (all runs; never = timeout) |");
+    println!("|---|---|---|---|---|---|---|");
+    let regressions = [
+        ("one 10% step of 5 min", Strat::Canary, 2.0, 0.0, "2× from the start"),
+        ("linear 10%..90%", Strat::Linear, 2.0, 0.0, "2× from the start"),
+        ("linear 10%..90%", Strat::Linear, 2.0, 25.0, "2× from minute 25"),
+        ("linear 10%..90%", Strat::Linear, 1.5, 0.0, "1.5× from the start"),
+    ];
+    for (rollout, strategy, multiple, onset, what) in regressions {
+        for (name, shape) in [shapes()[0], shapes()[8]] {
+            let case = Case { strategy, canary_multiple: multiple, onset_minutes: onset, max_increase: 0.25, shape, timing };
+            let results = sample(&case, runs, 0xbad);
+            let minutes = median(results.iter().map(|r| if r.promoted { timing.timeout.as_secs_f64() / 60.0 } else { r.minutes }).collect());
+            println!(
+                "| {rollout} | {what} | {name} | {:.1}% | {:.1}% | {:.1}% | {minutes:.1} |",
+                100.0 * share(&results, |r| r.judged_bad),
+                100.0 * share(&results, |r| !r.promoted && !r.judged_bad),
+                100.0 * share(&results, |r| r.promoted)
+            );
         }
+    }
+
+    oracle_comparison(runs);
+}
+
+/// Canary requests until a 2× regression is caught at a fixed share, with
+/// independent errors: the judgement (both forms) against the sequential
+/// probability ratio test that knows the true ratio (the oracle).
+fn oracle_comparison(runs: u64) {
+    println!("\n### Canary requests to catch a 2× regression at a fixed share, against an oracle (max_increase 0, 60 s periods, 50 requests/s)\n");
+    println!("| canary share | oracle SPRT: median | counting form: median | ratio | robust form: median | ratio |");
+    println!("|---|---|---|---|---|---|");
+    let horizon = 600;
+    for share in [0.01, 0.05, 0.10, 0.25] {
+        let mut medians = Vec::new();
+        for method in [None, Some(Form::Counting { dispersion: 1.0 }), Some(Form::Periods)] {
+            let mut rng = Rng(0x0c1e);
+            let found: Vec<f64> = (0..runs)
+                .map(|_| {
+                    let mut judge = method.map(|form| {
+                        let mut j = SequentialJudge::new(JudgeSettings { max_increase: 0.0, rule_out_increase: 1.0, confidence: 0.99, form, steps: 1 }).unwrap();
+                        j.begin_step();
+                        j
+                    });
+                    let (mut log_ratio, mut requests) = (0.0, 0u64);
+                    for _ in 0..horizon {
+                        let nc = rng.poisson(50.0 * 60.0 * share);
+                        let nb = rng.poisson(50.0 * 60.0 * (1.0 - share));
+                        let counts = Counts { canary_requests: nc, canary_errors: rng.poisson(nc as f64 * 0.02), baseline_requests: nb, baseline_errors: rng.poisson(nb as f64 * 0.01) };
+                        requests += nc;
+                        let caught = match judge.as_mut() {
+                            Some(j) => {
+                                j.observe(counts, 0);
+                                j.judgement().failed()
+                            }
+                            None => {
+                                let (c, b) = (nc as f64, nb as f64);
+                                let (q0, q1) = (c / (c + b), 2.0 * c / (2.0 * c + b));
+                                if c > 0.0 && b > 0.0 {
+                                    log_ratio += counts.canary_errors as f64 * (q1 / q0).ln() + counts.baseline_errors as f64 * ((1.0 - q1) / (1.0 - q0)).ln();
+                                }
+                                log_ratio >= 100f64.ln()
+                            }
+                        };
+                        if caught {
+                            return requests as f64;
+                        }
+                    }
+                    requests as f64
+                })
+                .collect();
+            medians.push(median(found));
+        }
+        println!(
+            "| {:.0}% | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
+            share * 100.0,
+            medians[0],
+            medians[1],
+            medians[1] / medians[0],
+            medians[2],
+            medians[2] / medians[0]
+        );
     }
 }

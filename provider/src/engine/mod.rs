@@ -55,6 +55,13 @@ pub trait Gate {
     fn summary(&self) -> Option<String> {
         None
     }
+
+    /// A step begins with the target at `percent`, after traffic moved
+    /// during `moved` (an empty range when nothing moved). Gates that judge
+    /// per step (the analysis) start its evidence here.
+    fn begin_step(&self, moved: std::ops::Range<OffsetDateTime>, percent: f64) {
+        let _ = (moved, percent);
+    }
 }
 
 /// Two gates that must both pass, looked at together (so that their reads
@@ -71,6 +78,13 @@ impl<A: Gate, B: Gate> Gate for Both<A, B> {
 
     fn summary(&self) -> Option<String> {
         self.1.as_ref().and_then(Gate::summary).or_else(|| self.0.summary())
+    }
+
+    fn begin_step(&self, moved: std::ops::Range<OffsetDateTime>, percent: f64) {
+        self.0.begin_step(moved.clone(), percent);
+        if let Some(second) = &self.1 {
+            second.begin_step(moved, percent);
+        }
     }
 }
 

@@ -203,6 +203,7 @@ pub async fn run(
             halt = Some((Cause::Timeout, position));
             break;
         }
+        let shift_started = clock.now();
         if step.percent != percent {
             if let Err(e) = shift(router, clock, &Split::between(&rollout.origin, &rollout.target, step.percent), stop).await {
                 let cause = if stop.is_cancelled() { Cause::Stopped } else { Cause::Router(e) };
@@ -212,6 +213,7 @@ pub async fn run(
             percent = step.percent;
             record(&mut history, percent, EventKind::Shift, format!("step {position}: {}% to the target, confirmed by {}", format_percent(percent), router.describe()));
         }
+        gate.begin_step(shift_started..clock.now(), percent);
         let left = (rollout.deadline - clock.now()).try_into().unwrap_or(Duration::ZERO);
         let plan = Bake { duration: step.bake.min(left), poll_interval: rollout.poll_interval, hold_limit: left };
         match bake(clock, gate, plan, stop, |_| {}).await {

@@ -96,6 +96,7 @@ pub fn schema() -> Schema {
                     .attribute(Attribute::optional_computed("metric", Type::String, "What counts as an error. `alb`: `5xx` (`HTTPCode_Target_5XX_Count`, the default) or `4xx` (`HTTPCode_Target_4XX_Count`); the load balancer's own 5xx (`elb_5xx`) cannot be judged here, as CloudWatch publishes it per load balancer, not per target group: watch it with an alarm or a `metric` block. `lambda_alias`: `errors` (`Errors`, the default)."))
                     .attribute(Attribute::defaulted("max_increase", Type::Number, "0.25", "Tolerated relative increase of the canary's error rate over the baseline's (0.25: up to 1.25 times)."))
                     .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "Between 0.5 and 1: a canary within tolerance is rolled back with probability at most `1 - confidence`."))
+                    .attribute(Attribute::defaulted("rule_out_increase", Type::Number, "1", "A step passes only once its own data rule out, with `confidence`, a canary error rate this much above the baseline's (1: twice the baseline's); until then it holds, up to the timeout. Must be greater than `max_increase`."))
                     .attribute(Attribute::defaulted("min_requests", Type::Number, "200", "No step passes before the canary has served this many requests (over the rollout so far)."))
                     .attribute(Attribute::defaulted("period", Type::String, "60s", "Metric period, as a Go duration: 1s, 5s, 10s, 30s or a multiple of 60s. A period is read once it has been over for one more period. Load balancers and Lambda publish these metrics once a minute, so against AWS use 60s or more; shorter periods are for sources that publish faster, such as the local emulator's traffic simulators."))
                     .block("source", Nesting::Single, analysis_source_block()),
@@ -413,6 +414,17 @@ fn analysis(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Dia
         }
         ok
     });
+    let rule_out_increase = number("rule_out_increase").filter(|r| {
+        let ok = (0.0..=100.0).contains(r) && max_increase.is_none_or(|m| r > &m);
+        if !ok {
+            d.error_at(
+                at("rule_out_increase"),
+                "Invalid rule_out_increase",
+                format!("rule_out_increase must be greater than max_increase and at most 100, not {r}: a step passes once a regression to 1 + rule_out_increase times the baseline's error rate is ruled out, and fails once one beyond 1 + max_increase is shown."),
+            );
+        }
+        ok
+    });
     let confidence = number("confidence").filter(|c| {
         let ok = 0.5 < *c && *c < 1.0;
         if !ok {
@@ -431,10 +443,13 @@ fn analysis(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Dia
     let settings = AnalysisSettings {
         label: error_metric?,
         max_increase: max_increase?,
+        rule_out_increase: rule_out_increase?,
         confidence: confidence?,
         min_requests: min_requests?,
         period: period?,
         on_missing_data,
+        form: None,
+        steps: 1,
     };
     let source = match source {
         Some(parsed) => Some(parsed?),
@@ -828,7 +843,8 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
             let metrics = source.clone().or_else(|| model.routing.analysis_metrics(&origin, &model.target, &settings.label));
             let (canary, baseline) = metrics.ok_or_else(|| not_started("No analysis with this router", "This router names no per-destination metrics; name them in a source block."))?;
             let metrics = GroupMetrics { reader: clients.metrics.clone(), canary, baseline };
-            Some(AnalysisGate::new(metrics, &SystemClock, settings.clone()).map_err(|e| not_started("Invalid analysis settings", e))?)
+            let settings = AnalysisSettings { steps: model.schedule.remaining_from(start).len(), ..settings.clone() };
+            Some(AnalysisGate::new(metrics, &SystemClock, settings).map_err(|e| not_started("Invalid analysis settings", e))?)
         }
         None => None,
     };
