@@ -14,10 +14,10 @@ fn bed() -> Bed {
     Bed::start()
 }
 
-/// 100 requests/s; blue errs on 1% of them, green on `green_error_rate`.
-fn traffic(b: &Bed, green_error_rate: f64) -> Traffic {
+/// 100 requests/s; blue errs on `blue_error_rate` of them, green on `green_error_rate`.
+fn traffic(b: &Bed, blue_error_rate: f64, green_error_rate: f64) -> Traffic {
     let groups = [
-        Behaviour { target_group_arn: &b.fx.blue_arn, error_rate: 0.01 },
+        Behaviour { target_group_arn: &b.fx.blue_arn, error_rate: blue_error_rate },
         Behaviour { target_group_arn: &b.fx.green_arn, error_rate: green_error_rate },
     ];
     Traffic::start(&b.emulator, &b.fx.listener_arn, None, 100.0, &groups)
@@ -41,7 +41,7 @@ fn values(tf: &Terraform) -> Value {
 #[test]
 fn analysis_rolls_back_a_bad_canary() {
     let b = bed();
-    let _traffic = traffic(&b, 0.20);
+    let _traffic = traffic(&b, 0.01, 0.20);
     b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"2m\"\n  }}\n{ANALYSIS}")));
     let started = Instant::now();
     let out = b.tf.apply();
@@ -50,7 +50,9 @@ fn analysis_rolls_back_a_bad_canary() {
         "At step 1 of 2, with 20% of traffic on",
         "against a threshold of 100 (confidence 0.99, max_increase 0.25)",
     ]);
-    assert!(started.elapsed() < Duration::from_secs(60), "caught in {:?}, long before the 2m bake ended", started.elapsed());
+    // Without 10 periods of history before it, the judgement takes the
+    // robust per-period form, which needs a few more periods.
+    assert!(started.elapsed() < Duration::from_secs(100), "caught in {:?}, before the 2m bake ended", started.elapsed());
     assert_eq!(green_percent(&b), 0, "all traffic back on blue, read from the listener");
     let v = values(&b.tf);
     assert_eq!(v["status"], "rolled_back");
@@ -62,9 +64,13 @@ fn analysis_rolls_back_a_bad_canary() {
 #[test]
 fn analysis_promotes_a_good_canary() {
     let b = bed();
-    let _traffic = traffic(&b, 0.01);
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"15s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}")));
+    // Equal error rates, frequent enough that a doubling is ruled out in
+    // about half a minute: the step holds past its 5s bake until then.
+    let _traffic = traffic(&b, 0.05, 0.05);
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"5s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}")));
+    let started = Instant::now();
     let out = b.tf.apply();
+    assert!(started.elapsed() > Duration::from_secs(20), "held for evidence, not passed after the 5s bake: {:?}", started.elapsed());
     assert!(out.success(), "{}", out.combined());
     assert_eq!(green_percent(&b), 100);
     let v = values(&b.tf);
@@ -73,6 +79,8 @@ fn analysis_promotes_a_good_canary() {
     assert_eq!(baked["event"], "baked");
     let detail = baked["detail"].as_str().unwrap();
     assert!(detail.contains("; canary ") && detail.contains("requests"), "the verdict's numbers are in history: {detail}");
+    let high: f64 = detail.split("anytime-valid interval [").nth(1).and_then(|r| r.split(']').next()).and_then(|r| r.split(", ").nth(1)).and_then(|h| h.parse().ok()).expect(detail);
+    assert!(high < 2.0, "the interval's upper end rules out a doubling: {detail}");
     assert_eq!(v["analysis"]["confidence"], 0.99, "defaults are filled in");
     assert_eq!(v["on_missing_data"], "wait");
 }
@@ -90,11 +98,11 @@ fn analysis_missing_data_wait_holds_until_the_timeout() {
     let b = bed();
     b.tf.write_config(&config(
         &b,
-        &format!("  canary {{\n    percent = 10\n    bake = \"1s\"\n  }}\n{ANALYSIS}\n  timeouts {{\n    create = \"15s\"\n  }}"),
+        &format!("  canary {{\n    percent = 10\n    bake = \"1s\"\n  }}\n{ANALYSIS}\n  timeouts {{\n    create = \"30s\"\n  }}"),
     ));
     let started = Instant::now();
     b.tf.apply().assert_failed_with(&["ran past its timeout without enough evidence to pass", "no request data for the canary yet"]);
-    assert!(started.elapsed() >= Duration::from_secs(15), "the 1s bake held until the 15s timeout");
+    assert!(started.elapsed() >= Duration::from_secs(30), "the 1s bake held until the 30s timeout");
     assert_eq!(green_percent(&b), 0);
 }
 

@@ -539,7 +539,7 @@ fn route53_analysis_source_rolls_back_a_bad_variant() {
 #[test]
 fn route53_analysis_source_promotes_a_good_variant() {
     let b = Bed::start();
-    let _traffic = VariantTraffic::start(&b, &[("blue", 0.01), ("green", 0.01)]);
+    let _traffic = VariantTraffic::start(&b, &[("blue", 0.05), ("green", 0.05)]);
     b.tf.write_config(&canary_with_variant_analysis(&b));
     let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
