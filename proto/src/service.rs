@@ -287,9 +287,14 @@ impl pb::provider_server::Provider for ProviderService {
             if raw.json.is_empty() {
                 return Err(Diagnostics::single("Unsupported state", "The stored state has no JSON form (flatmap states predate this provider)."));
             }
-            // Every schema version so far has the same shape.
-            let state = json::decode(&raw.json, &r.ty)
+            // Every schema version so far has the same shape. An attribute
+            // added to the schema since the state was stored is null in it:
+            // it takes its default, as the plan that stored the state would
+            // have given it, so that the next plan shows no change for it.
+            let mut state = json::decode(&raw.json, &r.ty)
                 .map_err(|e| Diagnostics::single("Stored state does not match the schema", e.to_string()))?;
+            let stored = state.clone();
+            r.schema.block.apply_defaults(&stored, &mut state);
             Ok(encode(&state, &r.ty))
         })();
         Ok(Response::new(match result {
