@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use acceptance_tests::scenarios::rollout_config;
+use acceptance_tests::rollouts::wait_until;
 use acceptance_tests::{AlbBed as Bed, Behaviour, Terraform, Traffic};
 use serde_json::Value;
 
@@ -16,12 +17,21 @@ fn bed() -> Bed {
 
 /// 100 requests/s; blue errs on `blue_error_rate` of them, green on `green_error_rate`.
 fn traffic(b: &Bed, blue_error_rate: f64, green_error_rate: f64) -> Traffic {
+    shaped_traffic(b, blue_error_rate, green_error_rate, &[])
+}
+
+/// [`traffic`] with the simulator's shape flags.
+fn shaped_traffic(b: &Bed, blue_error_rate: f64, green_error_rate: f64, shape: &[&str]) -> Traffic {
     let groups = [
         Behaviour { target_group_arn: &b.fx.blue_arn, error_rate: blue_error_rate },
         Behaviour { target_group_arn: &b.fx.green_arn, error_rate: green_error_rate },
     ];
-    Traffic::start(&b.emulator, &b.fx.listener_arn, None, 100.0, &groups)
+    Traffic::start_shaped(&b.emulator, &b.fx.listener_arn, None, 100.0, &groups, shape)
 }
+
+/// Long enough for the origin's history to hold the 10 periods of 5s the
+/// dispersion check needs before it trusts errors counted one by one.
+const HISTORY: Duration = Duration::from_secs(55);
 
 /// A rollout of the fixture's listener to green, looking every second.
 fn config(b: &Bed, body: &str) -> String {
@@ -123,9 +133,71 @@ fn analysis_settings_are_validated_at_plan_time() {
         ("  analysis {\n    confidence = 1\n  }", "Invalid confidence", "confidence = 1"),
         ("  analysis {\n    metric = \"elb_5xx\"\n  }", "Invalid metric", "published per load balancer"),
         ("  on_missing_data = \"later\"", "Invalid on_missing_data", "on_missing_data = \"later\""),
+        ("  analysis {\n    max_increase = 0.5\n    rule_out_increase = 0.5\n  }", "Invalid rule_out_increase", "must be greater than max_increase"),
     ];
     for (body, summary, line) in cases {
         b.tf.write_config(&config(&b, body));
         b.tf.run(&["plan", "-no-color"]).assert_failed_with(&[summary, line]);
     }
+}
+
+#[test]
+fn analysis_plan_warns_when_steps_will_hold_for_evidence() {
+    let b = bed();
+    let _traffic = traffic(&b, 0.01, 0.01);
+    // Some history of the origin for the forecast to read.
+    std::thread::sleep(Duration::from_secs(12));
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 10\n    bake = \"5s\"\n  }}\n{ANALYSIS}")));
+    let out = b.tf.run_ok(&["plan", "-no-color"]);
+    let squashed = out.combined().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(squashed.contains("Steps will hold for evidence"), "{}", out.combined());
+    assert!(squashed.contains("At 10% of about") && squashed.contains("% 5xx (the origin over "), "the origin's own traffic and error rate: {squashed}");
+    assert!(squashed.contains("before the data rule out 2.00 times its error rate, so step 1 will hold that long instead of its 5s bake"), "{squashed}");
+    assert_eq!(green_percent(&b), 0, "plan moves nothing");
+
+    // A first step long enough to gather the evidence: no warning.
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 50\n    bake = \"30m\"\n  }}\n{ANALYSIS}")));
+    let out = b.tf.run_ok(&["plan", "-no-color"]);
+    assert!(!out.combined().contains("Steps will hold for evidence"), "{}", out.combined());
+}
+
+#[test]
+fn analysis_promotes_a_bursty_but_equal_canary() {
+    let b = bed();
+    // A quarter of the errors come in bursts of 20, on both groups alike:
+    // counted one by one, one burst on green would look like a regression.
+    let _traffic = shaped_traffic(&b, 0.10, 0.10, &["--bursts", "0.25:20"]);
+    std::thread::sleep(HISTORY);
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 50\n    bake = \"5s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(green_percent(&b), 100);
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "promoted");
+    let detail = v["history"][1]["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("each period judged as a whole"), "the dispersion check chose the robust form: {detail}");
+}
+
+#[test]
+fn analysis_rolls_back_a_regression_that_begins_late() {
+    let b = bed();
+    let equal = traffic(&b, 0.05, 0.05);
+    std::thread::sleep(HISTORY);
+    b.tf.write_config(&config(
+        &b,
+        &format!("  step {{\n    percent = 20\n    bake = \"5s\"\n  }}\n  step {{\n    percent = 50\n    bake = \"90s\"\n  }}\n{ANALYSIS}"),
+    ));
+    let running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    // Green is as good as blue until the second step; then it errs 4 times as often.
+    assert!(wait_until(Duration::from_secs(120), || green_percent(&b) == 50), "step 2 never began");
+    drop(equal);
+    let _worse = traffic(&b, 0.05, 0.20);
+    let regressed = Instant::now();
+    let out = running.finish_within(Duration::from_secs(120));
+    out.assert_failed_with(&["Rollout rolled back: canary analysis (5xx) is failing: the canary is worse than the baseline", "At step 2 of 3, with 50% of traffic on"]);
+    assert!(regressed.elapsed() < Duration::from_secs(60), "caught {:?} after it began, before the 90s bake ended", regressed.elapsed());
+    assert_eq!(green_percent(&b), 0);
+    let v = values(&b.tf);
+    let kinds: Vec<&str> = v["history"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["shift", "baked", "shift", "gate_failed", "rollback"], "step 1 passed on evidence, step 2 failed");
 }

@@ -89,23 +89,42 @@ impl MetricId {
         }
     }
 
-    fn query(&self, id: &str, period: Duration) -> MetricDataQuery {
+    fn query(&self, id: &str, period: Duration, statistic: &str) -> MetricDataQuery {
         let metric = Metric::builder()
             .namespace(&self.namespace)
             .metric_name(&self.name)
             .set_dimensions(Some(self.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect()))
             .build();
-        let stat = MetricStat::builder().metric(metric).period(period.as_secs().max(1) as i32).stat("Sum").build();
+        let stat = MetricStat::builder().metric(metric).period(period.as_secs().max(1) as i32).stat(statistic).build();
         MetricDataQuery::builder().id(id).metric_stat(stat).return_data(true).build()
     }
 }
 
 /// The metrics that count one destination's requests and errors (a target
-/// group's, a function version's), as a router publishes them.
+/// group's, a function version's), as a router publishes them. "Errors" are
+/// whatever requests the judgement counts against the destination: failed
+/// ones, or slow ones counted by a statistic over per-request durations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DestinationMetrics {
     pub requests: MetricId,
     pub errors: MetricId,
+    /// The CloudWatch statistic that counts errors per period: `Sum` of a
+    /// count, or `TC(x:)` (requests slower than `x`) of a duration.
+    pub errors_statistic: String,
+}
+
+impl DestinationMetrics {
+    /// Requests and errors both as counts, summed per period.
+    pub fn counts(requests: MetricId, errors: MetricId) -> DestinationMetrics {
+        DestinationMetrics { requests, errors, errors_statistic: "Sum".into() }
+    }
+
+    /// Requests summed, and those of them that took longer than `threshold`
+    /// (in the unit `durations` is published in), by CloudWatch's trimmed
+    /// count with an open upper bound: the data points above `threshold`.
+    pub fn slow(requests: MetricId, durations: MetricId, threshold: f64) -> DestinationMetrics {
+        DestinationMetrics { requests, errors: durations, errors_statistic: format!("TC({threshold}:)") }
+    }
 }
 
 /// Canary and baseline counts as the engine's [`GroupCounts`], summed per
@@ -119,10 +138,10 @@ pub struct GroupMetrics {
 impl GroupCounts for GroupMetrics {
     async fn counts(&self, from: OffsetDateTime, to: OffsetDateTime, period: Duration) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
         let queries = vec![
-            self.canary.requests.query("canary_requests", period),
-            self.canary.errors.query("canary_errors", period),
-            self.baseline.requests.query("baseline_requests", period),
-            self.baseline.errors.query("baseline_errors", period),
+            self.canary.requests.query("canary_requests", period, "Sum"),
+            self.canary.errors.query("canary_errors", period, &self.canary.errors_statistic),
+            self.baseline.requests.query("baseline_requests", period, "Sum"),
+            self.baseline.errors.query("baseline_errors", period, &self.baseline.errors_statistic),
         ];
         let series = self.reader.read(MetricRead { queries, range: TimeRange::Between(from, to) }).await?;
         let mut by_period: BTreeMap<OffsetDateTime, Counts> = BTreeMap::new();
@@ -234,6 +253,15 @@ mod tests {
         let stat = built[0].metric_stat().unwrap();
         assert_eq!((built[0].id(), stat.stat(), stat.period(), built[0].return_data()), (Some("result"), Some("p99"), Some(60), Some(true)));
         assert_eq!(stat.metric().unwrap().dimensions()[0].value(), Some("targetgroup/green/1"));
+    }
+
+    #[test]
+    fn slow_requests_are_counted_by_a_trimmed_count_above_the_threshold() {
+        let durations = MetricId::new("AWS/ApplicationELB", "TargetResponseTime", &[("TargetGroup", "targetgroup/green/1")]);
+        let slow = DestinationMetrics::slow(MetricId::new("AWS/ApplicationELB", "RequestCount", &[]), durations.clone(), 0.25);
+        let query = slow.errors.query("canary_errors", Duration::from_secs(60), &slow.errors_statistic);
+        assert_eq!(query.metric_stat().unwrap().stat(), Some("TC(0.25:)"));
+        assert_eq!(DestinationMetrics::counts(durations.clone(), durations).errors_statistic, "Sum");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::judge::{Counts, Form, JudgeError, JudgeSettings, Judgement, SequentialJudge, choose_form};
+use super::judge::{Counts, Form, JudgeError, JudgeSettings, Judgement, SequentialJudge, choose_form, periods_to_pass};
 use super::{Clock, Finding, Gate, GateError, Verdict};
 
 /// Periods before the rollout whose baseline errors decide the form.
@@ -54,6 +54,28 @@ pub struct AnalysisSettings {
     pub form: Option<Form>,
     /// How many steps the rollout will start.
     pub steps: usize,
+}
+
+/// How long a canary exactly as good as its baseline is expected to hold
+/// its first step, at `percent` of `requests_per_second` erring at
+/// `error_rate`, before the data rule out `rule_out_increase`: the periods
+/// the evidence needs (counted with `dispersion`), plus the period the
+/// shift spoils and the two before a period is judged. `None` if not
+/// within a day.
+pub fn expected_first_pass(settings: &AnalysisSettings, dispersion: f64, percent: f64, requests_per_second: f64, error_rate: f64) -> Option<Duration> {
+    let period = settings.period;
+    let per_period = requests_per_second * period.as_secs_f64();
+    let share = percent / 100.0;
+    let judge = JudgeSettings {
+        max_increase: settings.max_increase,
+        rule_out_increase: settings.rule_out_increase,
+        confidence: settings.confidence,
+        form: Form::Counting { dispersion },
+        steps: 1,
+    };
+    let day = (86_400 / period.as_secs().max(1)) as usize;
+    let periods = periods_to_pass(&judge, per_period * share, per_period * (1.0 - share), error_rate, day)?;
+    Some(period * (periods as u32 + 3))
 }
 
 /// Where per-period counts of both groups come from (CloudWatch in production).

@@ -81,26 +81,47 @@ impl Counts {
     /// either side, say nothing about the ratio.
     fn log_factor(&self, form: Form, null: f64, alternative: f64) -> f64 {
         let (nc, nb) = (self.canary_requests as f64, self.baseline_requests as f64);
-        let (ec, eb) = (self.canary_errors as f64, self.baseline_errors as f64);
-        let errors = ec + eb;
-        if nc == 0.0 || nb == 0.0 || errors == 0.0 {
-            return 0.0;
-        }
-        let share = |ratio: f64| nc * ratio / (nc * ratio + nb);
-        let (q0, q1) = (share(null), share(alternative));
-        match form {
-            Form::Counting { dispersion } => (ec * (q1 / q0).ln() + eb * ((1.0 - q1) / (1.0 - q0)).ln()) / dispersion,
-            Form::Periods => {
-                // The stake that would grow fastest were the errors
-                // independent and `alternative` the truth (to second order),
-                // capped so that the worst share loses at most MAX_LOSS.
-                let gap = q1 - q0;
-                let stake = gap.abs() / (q1 * (1.0 - q1) / errors + gap * gap);
-                let cap = MAX_LOSS / if gap > 0.0 { q0 } else { 1.0 - q0 };
-                (1.0 + stake.min(cap) * gap.signum() * (ec / errors - q0)).ln()
-            }
+        log_factor([nc, self.canary_errors as f64, nb, self.baseline_errors as f64], form, null, alternative)
+    }
+}
+
+/// [`Counts::log_factor`] of counts that may be fractional (expected
+/// counts, for forecasts): canary requests and errors, baseline requests
+/// and errors.
+fn log_factor([nc, ec, nb, eb]: [f64; 4], form: Form, null: f64, alternative: f64) -> f64 {
+    let errors = ec + eb;
+    if nc == 0.0 || nb == 0.0 || errors == 0.0 {
+        return 0.0;
+    }
+    let share = |ratio: f64| nc * ratio / (nc * ratio + nb);
+    let (q0, q1) = (share(null), share(alternative));
+    match form {
+        Form::Counting { dispersion } => (ec * (q1 / q0).ln() + eb * ((1.0 - q1) / (1.0 - q0)).ln()) / dispersion,
+        Form::Periods => {
+            // The stake that would grow fastest were the errors
+            // independent and `alternative` the truth (to second order),
+            // capped so that the worst share loses at most MAX_LOSS.
+            let gap = q1 - q0;
+            let stake = gap.abs() / (q1 * (1.0 - q1) / errors + gap * gap);
+            let cap = MAX_LOSS / if gap > 0.0 { q0 } else { 1.0 - q0 };
+            (1.0 + stake.min(cap) * gap.signum() * (ec / errors - q0)).ln()
         }
     }
+}
+
+/// How many periods at a fixed split a canary exactly as good as its
+/// baseline typically needs before the data rule out `rule_out_increase`
+/// (the evidence for passing of the expected counts: `canary_requests` and
+/// `baseline_requests` per period, both erring at `error_rate`); `None` if
+/// not within `limit` periods.
+pub fn periods_to_pass(settings: &JudgeSettings, canary_requests: f64, baseline_requests: f64, error_rate: f64, limit: usize) -> Option<usize> {
+    let form = Form::Counting { dispersion: settings.form.dispersion() };
+    let expected = [canary_requests, canary_requests * error_rate, baseline_requests, baseline_requests * error_rate];
+    let bound = 1.0 + settings.rule_out_increase;
+    let per_period: Vec<f64> = ALTERNATIVES.iter().map(|m| log_factor(expected, form, bound, Side::Better.alternative(bound, *m))).collect();
+    let threshold = -(1.0 - settings.confidence).ln();
+    // The mixture after n periods is the log-mean-exp of n times each.
+    (DISPERSION_MIN_PERIODS_NOW..=limit).find(|n| log_mean_exp(per_period.iter().map(|l| l * *n as f64)) >= threshold)
 }
 
 /// How a period's errors are weighed.
@@ -116,6 +137,15 @@ pub enum Form {
 }
 
 impl Form {
+    /// What the counts are divided by when counted (1 for the robust form,
+    /// which passing counts at face value).
+    pub fn dispersion(&self) -> f64 {
+        match self {
+            Form::Counting { dispersion } => *dispersion,
+            Form::Periods => 1.0,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Form::Counting { dispersion } if *dispersion > 1.0 => format!("errors counted one by one, weighed down by a dispersion of {dispersion:.2}"),
@@ -142,6 +172,23 @@ const DISPERSION_Z: f64 = 2.326;
 /// Otherwise errors are counted one by one, divided by the measured
 /// dispersion when it is above 1.
 pub fn choose_form(history: &[Counts]) -> Form {
+    let Some((pearson, freedom)) = pearson(history) else { return Form::Periods };
+    // Wilson–Hilferty: the chi-square quantile from the normal one.
+    let h = 2.0 / (9.0 * freedom);
+    let critical = freedom * (1.0 - h + DISPERSION_Z * h.sqrt()).powi(3);
+    if pearson > critical { Form::Periods } else { Form::Counting { dispersion: (pearson / freedom).max(1.0) } }
+}
+
+/// The variance of the baseline's error counts per period over their
+/// Poisson variance (at least 1), when the history is long enough to tell.
+pub fn dispersion(history: &[Counts]) -> Option<f64> {
+    pearson(history).map(|(pearson, freedom)| (pearson / freedom).max(1.0))
+}
+
+/// Pearson's statistic of the baseline's errors per period against a
+/// constant error rate, and its degrees of freedom; `None` with fewer than
+/// [`DISPERSION_MIN_PERIODS`] periods or [`DISPERSION_MIN_ERRORS`] errors.
+fn pearson(history: &[Counts]) -> Option<(f64, f64)> {
     let periods: Vec<(f64, f64)> = history
         .iter()
         .filter(|c| c.baseline_requests > 0)
@@ -149,15 +196,11 @@ pub fn choose_form(history: &[Counts]) -> Form {
         .collect();
     let errors: f64 = periods.iter().map(|p| p.1).sum();
     if periods.len() < DISPERSION_MIN_PERIODS || errors < DISPERSION_MIN_ERRORS as f64 {
-        return Form::Periods;
+        return None;
     }
     let rate = errors / periods.iter().map(|p| p.0).sum::<f64>();
-    let pearson: f64 = periods.iter().map(|(n, e)| (e - rate * n).powi(2) / (rate * n)).sum();
-    let freedom = (periods.len() - 1) as f64;
-    // Wilson–Hilferty: the chi-square quantile from the normal one.
-    let h = 2.0 / (9.0 * freedom);
-    let critical = freedom * (1.0 - h + DISPERSION_Z * h.sqrt()).powi(3);
-    if pearson > critical { Form::Periods } else { Form::Counting { dispersion: (pearson / freedom).max(1.0) } }
+    let pearson = periods.iter().map(|(n, e)| (e - rate * n).powi(2) / (rate * n)).sum();
+    Some((pearson, (periods.len() - 1) as f64))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -406,11 +449,7 @@ impl SequentialJudge {
                 (c.canary_errors as f64 - errors * q).powi(2) / (errors * q * (1.0 - q))
             })
             .sum();
-        let history = match self.settings.form {
-            Form::Counting { dispersion } => dispersion,
-            Form::Periods => 1.0,
-        };
-        Some((pearson / (informative.len() - 1) as f64).max(history).max(1.0))
+        Some((pearson / (informative.len() - 1) as f64).max(self.settings.form.dispersion()).max(1.0))
     }
 
     /// The ratios of the canary's error rate to the baseline's that the
@@ -596,6 +635,23 @@ mod tests {
             judge.see(counts(300, 6, 2700, 27));
         }
         assert!(!judge.judgement().ruled_out());
+    }
+
+    #[test]
+    fn the_forecast_matches_the_evidence_of_expected_counts() {
+        let settings = JudgeSettings { max_increase: 0.25, rule_out_increase: 1.0, confidence: 0.99, form: COUNTING, steps: 1 };
+        // 10% of 50 requests/s, 60-second periods, 1% errors.
+        let forecast = periods_to_pass(&settings, 300.0, 2700.0, 0.01, 1000).unwrap();
+        let mut judge = judge(0.25, COUNTING, 1);
+        let periods = (1..).find(|_| {
+            judge.see(counts(300, 3, 2700, 27));
+            judge.judgement().ruled_out()
+        });
+        assert_eq!(Some(forecast), periods);
+        assert!((5..=15).contains(&forecast), "{forecast}");
+        assert_eq!(periods_to_pass(&settings, 300.0, 2700.0, 0.0, 1000), None, "no errors, no evidence");
+        let doubled = periods_to_pass(&JudgeSettings { form: Form::Counting { dispersion: 2.0 }, ..settings }, 300.0, 2700.0, 0.01, 1000).unwrap();
+        assert!(doubled > forecast * 3 / 2, "a dispersion of 2 needs about twice the periods: {doubled} against {forecast}");
     }
 
     #[test]

@@ -110,14 +110,6 @@ impl<S: MetricSource> Gate for MetricGate<S> {
     }
 }
 
-/// Several gates that must all pass, looked at together; the first failure
-/// is reported.
-impl<G: Gate> Gate for Vec<G> {
-    async fn check(&self) -> Result<Verdict, GateError> {
-        super::all_of(futures_util::future::join_all(self.iter().map(Gate::check)).await)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;

@@ -88,6 +88,25 @@ impl<A: Gate, B: Gate> Gate for Both<A, B> {
     }
 }
 
+/// Several gates that must all pass, looked at together; the first failure
+/// is reported.
+impl<G: Gate> Gate for Vec<G> {
+    async fn check(&self) -> Result<Verdict, GateError> {
+        all_of(futures_util::future::join_all(self.iter().map(Gate::check)).await)
+    }
+
+    fn summary(&self) -> Option<String> {
+        let summaries: Vec<String> = self.iter().filter_map(Gate::summary).collect();
+        (!summaries.is_empty()).then(|| summaries.join(" | "))
+    }
+
+    fn begin_step(&self, moved: std::ops::Range<OffsetDateTime>, percent: f64) {
+        for gate in self {
+            gate.begin_step(moved.clone(), percent);
+        }
+    }
+}
+
 /// The verdict of gates that must all pass, from their looks in order: the
 /// first failure found, or else the first read error (no evidence is not a
 /// pass), or else the first reason to wait.

@@ -22,7 +22,8 @@ use crate::aws::Clients;
 use crate::aws::cloudwatch::{DestinationMetrics, GroupMetrics, MetricId};
 use crate::duration;
 use crate::engine::alarms::{AlarmGate, ResolveError};
-use crate::engine::analysis::{AnalysisGate, AnalysisSettings};
+use crate::engine::analysis::{AnalysisGate, AnalysisSettings, GroupCounts, expected_first_pass};
+use crate::engine::judge;
 use crate::engine::lease::{self, LeaseError};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout, Start};
 use crate::engine::schedule::{Schedule, Step, Strategy};
@@ -98,6 +99,7 @@ pub fn schema() -> Schema {
                     .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "Between 0.5 and 1: a canary within tolerance is rolled back with probability at most `1 - confidence`."))
                     .attribute(Attribute::defaulted("rule_out_increase", Type::Number, "1", "A step passes only once its own data rule out, with `confidence`, a canary error rate this much above the baseline's (1: twice the baseline's); until then it holds, up to the timeout. Must be greater than `max_increase`."))
                     .attribute(Attribute::defaulted("min_requests", Type::Number, "200", "No step passes before the canary has served this many requests (over the rollout so far)."))
+                    .attribute(Attribute::optional("latency_threshold", Type::String, "Also judge slow requests: the canary's share of requests slower than this (a Go duration such as `\"500ms\"`) against the baseline's, exactly as errors are judged, with `confidence` split between the two judgements (each at `1 - (1 - confidence) / 2`, so that together they roll back a good canary with probability at most `1 - confidence`). Counted per destination with CloudWatch's trimmed count `TC(threshold:)` of `alb`: `TargetResponseTime`, `lambda_alias`: `Duration`. With a `source` block, name the slow-request counts in it instead (`canary_slow_requests`, `baseline_slow_requests`)."))
                     .attribute(Attribute::defaulted("period", Type::String, "60s", "Metric period, as a Go duration: 1s, 5s, 10s, 30s or a multiple of 60s. A period is read once it has been over for one more period. Load balancers and Lambda publish these metrics once a minute, so against AWS use 60s or more; shorter periods are for sources that publish faster, such as the local emulator's traffic simulators."))
                     .block("source", Nesting::Single, analysis_source_block()),
             )
@@ -133,6 +135,8 @@ fn analysis_source_block() -> Block {
         .required_block("canary_errors", metric("Errors of the canary; a period without a data point counts as no errors."))
         .required_block("baseline_requests", metric("Requests served by the baseline (the origin)."))
         .required_block("baseline_errors", metric("Errors of the baseline; a period without a data point counts as no errors."))
+        .block("canary_slow_requests", Nesting::Single, metric("Slow requests of the canary, to judge them as errors are judged (with `baseline_slow_requests`; the confidence is then split between the two judgements); a period without a data point counts as none."))
+        .block("baseline_slow_requests", Nesting::Single, metric("Slow requests of the baseline (with `canary_slow_requests`)."))
 }
 
 /// A rollout's configuration, parsed and checked once. Parts that are
@@ -362,6 +366,16 @@ struct Analysis {
     settings: AnalysisSettings,
     /// `(canary, baseline)`.
     source: Option<(DestinationMetrics, DestinationMetrics)>,
+    latency: Option<Latency>,
+}
+
+/// Which slow requests the analysis judges besides errors.
+#[derive(Debug, Clone, PartialEq)]
+enum Latency {
+    /// Slower than this, from the router's own per-request durations.
+    Threshold(Duration),
+    /// The source's own slow-request counts, `(canary, baseline)`.
+    Counted(DestinationMetrics, DestinationMetrics),
 }
 
 /// The analysis: `Some(None)` without the block, `None` when something is
@@ -373,9 +387,39 @@ fn analysis(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Dia
     if block.is_null() {
         return Some(None);
     }
-    let source = match block.get("source") {
-        Value::Null => None,
-        given => Some(analysis_source(given, d)),
+    let (source, slow) = match block.get("source") {
+        Value::Null => (None, None),
+        given => {
+            let (errors, slow) = analysis_source(given, d);
+            (Some(errors), slow)
+        }
+    };
+    let latency = match (block.get("latency_threshold"), slow) {
+        (Value::Null, slow) => Some(slow.map(|(canary, baseline)| Latency::Counted(canary, baseline))),
+        (_, Some(_)) => {
+            d.error_at(at("latency_threshold"), "latency_threshold with a source", "The source's canary_slow_requests and baseline_slow_requests already count the slow requests; remove latency_threshold.");
+            None
+        }
+        (given, None) => {
+            let threshold = duration_of(given, at("latency_threshold"), d).filter(|t| {
+                let ok = !t.is_zero();
+                if !ok {
+                    d.error_at(at("latency_threshold"), "Invalid latency_threshold", "latency_threshold must be longer than 0s.");
+                }
+                ok
+            });
+            match (router, block.get("source").is_null()) {
+                (_, false) => {
+                    d.error_at(at("latency_threshold"), "latency_threshold with a source", "With a source block, name the slow-request counts in it (canary_slow_requests and baseline_slow_requests) instead of latency_threshold.");
+                    None
+                }
+                (Some(router), true) if router.duration_metric().is_none() => {
+                    d.error_at(at("latency_threshold"), "No latency analysis with this router", format!("The {} router's service publishes no per-request durations per destination. Count slow requests in your application and name them in a source block.", router.name()));
+                    None
+                }
+                _ => threshold.map(|t| Some(Latency::Threshold(t))),
+            }
+        }
     };
     let error_metric = match &source {
         // The source names the errors; the router's metric does not apply.
@@ -383,7 +427,7 @@ fn analysis(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Dia
             if !block.get("metric").is_null() {
                 d.error_at(at("metric"), "metric with a source", "metric names the router's error metric; with a source block, the errors are source.canary_errors and source.baseline_errors. Remove metric.");
             }
-            source.as_ref().map(|(canary, _)| canary.errors.name.clone())
+            source.as_ref().map(|(canary, _): &(DestinationMetrics, DestinationMetrics)| canary.errors.name.clone())
         }
         None => {
             let router = router?;
@@ -455,11 +499,13 @@ fn analysis(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Dia
         Some(parsed) => Some(parsed?),
         None => None,
     };
-    Some(Some(Analysis { settings, source }))
+    Some(Some(Analysis { settings, source, latency: latency? }))
 }
 
 /// The four metrics of an analysis `source` block, `(canary, baseline)`.
-fn analysis_source(block: &Value, d: &mut Diagnostics) -> Option<(DestinationMetrics, DestinationMetrics)> {
+/// The metrics of an analysis `source` block: errors `(canary, baseline)`,
+/// and slow requests when it names them.
+fn analysis_source(block: &Value, d: &mut Diagnostics) -> (Option<(DestinationMetrics, DestinationMetrics)>, Option<(DestinationMetrics, DestinationMetrics)>) {
     let metric = |name: &str, d: &mut Diagnostics| -> Option<MetricId> {
         let given = block.get(name);
         let at = |field: &str| AttributePath::root("analysis").attribute("source").attribute(name).attribute(field);
@@ -479,18 +525,29 @@ fn analysis_source(block: &Value, d: &mut Diagnostics) -> Option<(DestinationMet
         Some(MetricId { namespace: namespace?, name: metric_name?, dimensions: dimensions? })
     };
     let canary_requests = metric("canary_requests", d);
-    let canary_errors = metric("canary_errors", d);
     let baseline_requests = metric("baseline_requests", d);
-    let baseline_errors = metric("baseline_errors", d);
-    let (canary, baseline) = (
-        DestinationMetrics { requests: canary_requests?, errors: canary_errors? },
-        DestinationMetrics { requests: baseline_requests?, errors: baseline_errors? },
-    );
-    if canary == baseline {
-        d.error_at(AttributePath::root("analysis").attribute("source"), "Canary and baseline are the same", "The canary's metrics and the baseline's are the same metrics, so the analysis would compare a destination with itself. Tell them apart, e.g. by a Version or Variant dimension.");
-        return None;
-    }
-    Some((canary, baseline))
+    let pair = |canary: &str, baseline: &str, d: &mut Diagnostics| {
+        let (canary_counted, baseline_counted) = (metric(canary, d), metric(baseline, d));
+        let (canary, baseline) = (
+            DestinationMetrics::counts(canary_requests.clone()?, canary_counted?),
+            DestinationMetrics::counts(baseline_requests.clone()?, baseline_counted?),
+        );
+        if canary == baseline {
+            d.error_at(AttributePath::root("analysis").attribute("source"), "Canary and baseline are the same", "The canary's metrics and the baseline's are the same metrics, so the analysis would compare a destination with itself. Tell them apart, e.g. by a Version or Variant dimension.");
+            return None;
+        }
+        Some((canary, baseline))
+    };
+    let errors = pair("canary_errors", "baseline_errors", d);
+    let slow = match (block.get("canary_slow_requests").is_null(), block.get("baseline_slow_requests").is_null()) {
+        (true, true) => None,
+        (false, false) => pair("canary_slow_requests", "baseline_slow_requests", d),
+        _ => {
+            d.error_at(AttributePath::root("analysis").attribute("source"), "One side of the slow requests", "Name both canary_slow_requests and baseline_slow_requests, or neither.");
+            None
+        }
+    };
+    (errors, slow)
 }
 
 /// A percentage as a Terraform number: whole when it is whole, so that
@@ -577,7 +634,9 @@ impl Resource for RolloutResource {
                 state.set_attr(name, Value::Unknown);
             }
             if let (Some(router), Some(routing), Some(target), Some(schedule), Ok(clients)) = (parsed.router, &parsed.routing, &parsed.target, &parsed.schedule, self.shared.clients()) {
-                diagnostics = check_before_moving(router, routing.as_ref(), &clients, target, schedule).await;
+                let analysis = parsed.analysis.as_ref().and_then(Option::as_ref);
+                let timeout = if prior.is_null() { parsed.create_timeout } else { parsed.update_timeout };
+                diagnostics = check_before_moving(router, routing.as_ref(), &clients, target, schedule, analysis, timeout).await;
             }
         }
         Planned { state, requires_replace: Vec::new(), diagnostics }
@@ -673,13 +732,27 @@ impl Resource for RolloutResource {
 /// warning here (it may be deleted and recreated by the same apply, and a
 /// resource whose routing disappeared plans its creation); the apply checks
 /// again and refuses.
-async fn check_before_moving(kind: &dyn RouterKind, routing: &dyn Routing, clients: &Clients, target: &str, schedule: &Schedule) -> Diagnostics {
+async fn check_before_moving(
+    kind: &dyn RouterKind,
+    routing: &dyn Routing,
+    clients: &Clients,
+    target: &str,
+    schedule: &Schedule,
+    analysis: Option<&Analysis>,
+    timeout: Duration,
+) -> Diagnostics {
     let router = routing.connect(clients);
     let mut d = Diagnostics::default();
     match router.read().await {
-        Ok(_) => {
+        Ok(split) => {
             if let Err(e) = router.check_destination(target).await {
                 d.extend(target_not_found(kind, e));
+            }
+            let origins: Vec<&str> = split.serving().filter(|s| *s != target).collect();
+            if let (Some(analysis), [origin]) = (analysis, &origins[..]) {
+                if let Some(warning) = evidence_warning(analysis, routing, clients, origin, target, schedule, timeout).await {
+                    d.warning("Steps will hold for evidence", warning);
+                }
             }
         }
         // It may be created by the same apply (or was deleted and this
@@ -713,6 +786,100 @@ fn target_not_found(kind: &dyn RouterKind, e: RouterError) -> Diagnostics {
 }
 
 /// The shortest bake that watches anything: a bake of zero cannot be too short.
+/// One analysis gate per judged metric (errors, and slow requests when
+/// asked), with the confidence budget split evenly between them, so that
+/// together they roll back a good canary with probability at most
+/// `1 - confidence` (a union bound).
+fn analysis_gates(analysis: &Analysis, routing: &dyn Routing, origin: &str, target: &str, steps: usize, clients: &Clients) -> Result<Vec<AnalysisGate<'static, GroupMetrics, SystemClock>>, Diagnostics> {
+    let settings = &analysis.settings;
+    let errors = analysis.source.clone().or_else(|| routing.analysis_metrics(origin, target, &settings.label));
+    let errors = errors.ok_or_else(|| not_started("No analysis with this router", "This router names no per-destination metrics; name them in a source block."))?;
+    let mut judged = vec![(settings.label.clone(), errors)];
+    match &analysis.latency {
+        Some(Latency::Threshold(threshold)) => {
+            let slow = routing.latency_metrics(origin, target, *threshold);
+            let slow = slow.ok_or_else(|| not_started("No latency analysis with this router", "This router's service publishes no per-request durations per destination."))?;
+            judged.push((format!("requests over {}", duration::format(*threshold)), slow));
+        }
+        Some(Latency::Counted(canary, baseline)) => judged.push((canary.errors.name.clone(), (canary.clone(), baseline.clone()))),
+        None => {}
+    }
+    let confidence = 1.0 - (1.0 - settings.confidence) / judged.len() as f64;
+    judged
+        .into_iter()
+        .map(|(label, (canary, baseline))| {
+            let metrics = GroupMetrics { reader: clients.metrics.clone(), canary, baseline };
+            let settings = AnalysisSettings { label, confidence, steps, ..settings.clone() };
+            AnalysisGate::new(metrics, &SystemClock, settings).map_err(|e| not_started("Invalid analysis settings", e))
+        })
+        .collect()
+}
+
+/// Periods of the origin's metrics the plan reads to forecast the evidence.
+const FORECAST_PERIODS: u32 = 30;
+
+/// Says, when it is so, that a canary as good as the origin would hold the
+/// first step past its bake (and the rollout perhaps past its timeout) for
+/// lack of evidence, at the traffic and error rate the origin's own metrics
+/// show over the last periods. Nothing when those cannot be read: a plan
+/// does not fail over a forecast.
+async fn evidence_warning(analysis: &Analysis, routing: &dyn Routing, clients: &Clients, origin: &str, target: &str, schedule: &Schedule, timeout: Duration) -> Option<String> {
+    let first = schedule.steps().first().filter(|s| s.percent < 100.0)?;
+    let settings = &analysis.settings;
+    let (canary, baseline) = analysis.source.clone().or_else(|| routing.analysis_metrics(origin, target, &settings.label))?;
+    let reader = GroupMetrics { reader: clients.metrics.clone(), canary, baseline };
+    let now = SystemClock.now();
+    let window = settings.period * FORECAST_PERIODS;
+    let history: Vec<_> = reader.counts(now - window - settings.period, now - settings.period, settings.period).await.ok()?.into_iter().map(|(_, c)| c).filter(|c| c.baseline_requests > 0).collect();
+    let requests: u64 = history.iter().map(|c| c.baseline_requests).sum();
+    let errors: u64 = history.iter().map(|c| c.baseline_errors).sum();
+    if requests == 0 {
+        return None;
+    }
+    // Over the periods that had traffic: a service that started serving
+    // recently is not taken for a quiet one.
+    let served = settings.period * history.len() as u32;
+    let over = format!("over {} of traffic", duration::format(served));
+    let bound = 1.0 + settings.rule_out_increase;
+    if errors == 0 {
+        return Some(format!(
+            "The origin served {requests} requests without a single {} {over}. Without errors there is no evidence about the ratio of error rates, so a step of this rollout can pass only once errors give some; until then it holds, up to the timeout ({}), and then rolls back. For a service this reliable, judge it by alarms or metric gates instead, or by a metric that counts more often (a `source` block).",
+            settings.label,
+            duration::format(timeout)
+        ));
+    }
+    let rate = requests as f64 / served.as_secs_f64();
+    let error_rate = errors as f64 / requests as f64;
+    let dispersion = judge::dispersion(&history).unwrap_or(1.0);
+    let traffic = format!(
+        "At {}% of about {rate:.1} requests/s with {:.2}% {} (the origin {over}{})",
+        format_percent(first.percent),
+        100.0 * error_rate,
+        settings.label,
+        if dispersion > 1.0 { format!(", its errors {dispersion:.1} times as variable as independent ones") } else { String::new() }
+    );
+    let Some(needed) = expected_first_pass(settings, dispersion, first.percent, rate, error_rate) else {
+        return Some(format!(
+            "{traffic}, a canary as good as the origin would not rule out {bound:.2} times its error rate within a day: every step holds until the timeout ({}) and rolls back. Give the canary more share, or raise rule_out_increase.",
+            duration::format(timeout)
+        ));
+    };
+    if needed <= first.bake {
+        return None;
+    }
+    let total = schedule.steps().iter().map(|s| s.bake).sum::<Duration>() + (needed - first.bake);
+    let verdict = if total > timeout {
+        format!("The rollout would then take about {}, longer than its timeout ({}): it would roll back.", duration::format(total), duration::format(timeout))
+    } else {
+        format!("The rollout would then take about {} of its {} timeout.", duration::format(total), duration::format(timeout))
+    };
+    Some(format!(
+        "{traffic}, a canary as good as the origin needs about {} before the data rule out {bound:.2} times its error rate, so step 1 will hold that long instead of its {} bake. {verdict} More canary share, a longer first step or a larger rule_out_increase shorten the wait.",
+        duration::format(needed),
+        duration::format(first.bake)
+    ))
+}
+
 fn shortest_bake(schedule: &Schedule) -> Option<Duration> {
     schedule.steps().iter().map(|s| s.bake).filter(|b| !b.is_zero()).min()
 }
@@ -839,13 +1006,7 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
         ("timeout", duration::format(timeout).into()),
     ]);
     let analysis = match &model.analysis {
-        Some(Analysis { settings, source }) => {
-            let metrics = source.clone().or_else(|| model.routing.analysis_metrics(&origin, &model.target, &settings.label));
-            let (canary, baseline) = metrics.ok_or_else(|| not_started("No analysis with this router", "This router names no per-destination metrics; name them in a source block."))?;
-            let metrics = GroupMetrics { reader: clients.metrics.clone(), canary, baseline };
-            let settings = AnalysisSettings { steps: model.schedule.remaining_from(start).len(), ..settings.clone() };
-            Some(AnalysisGate::new(metrics, &SystemClock, settings).map_err(|e| not_started("Invalid analysis settings", e))?)
-        }
+        Some(analysis) => Some(analysis_gates(analysis, model.routing.as_ref(), &origin, &model.target, model.schedule.remaining_from(start).len(), clients)?),
         None => None,
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
@@ -989,6 +1150,12 @@ mod tests {
         assert_eq!(paths(&validate(&all_at_once)), ["analysis"], "no baseline to compare with");
         let settings = Parsed::new(&analysis(&[("confidence", decimal("0.95"))])).analysis.unwrap().unwrap().settings;
         assert_eq!((settings.confidence, settings.max_increase, settings.min_requests, settings.label.as_str()), (0.95, 0.25, 200, "5xx"));
+        assert_eq!(settings.rule_out_increase, 1.0, "a doubling must be ruled out by default");
+        assert_eq!(paths(&validate(&analysis(&[("max_increase", decimal("1")), ("rule_out_increase", decimal("1"))]))), ["analysis.rule_out_increase"]);
+        assert_eq!(paths(&validate(&analysis(&[("latency_threshold", "0s".into())]))), ["analysis.latency_threshold"]);
+        assert_eq!(paths(&validate(&analysis(&[("latency_threshold", "fast".into())]))), ["analysis.latency_threshold"]);
+        let latency = Parsed::new(&analysis(&[("latency_threshold", "500ms".into())])).analysis.unwrap().unwrap().latency;
+        assert_eq!(latency, Some(Latency::Threshold(Duration::from_millis(500))));
     }
 
     fn source(canary_variant: &str, baseline_variant: &str) -> Value {
@@ -1015,6 +1182,20 @@ mod tests {
         assert_eq!(paths(&validate(&with_source(&[("metric", "5xx".into())]))), ["analysis.metric"], "the router's metric does not apply");
         let same = config(&[("analysis", Value::object([("source", source("green", "green"))])), ("canary", step("10", "1m"))]);
         assert_eq!(paths(&validate(&same)), ["analysis.source"], "a destination compared with itself");
+        assert_eq!(parsed.latency, None);
+        assert_eq!(paths(&validate(&with_source(&[("latency_threshold", "500ms".into())]))), ["analysis.latency_threshold"], "a source names its own slow requests");
+        let slow = |sides: &[(&str, &str)]| {
+            let mut block = source("green", "blue");
+            for (side, variant) in sides {
+                let metric = Value::object([("namespace", "Checkout".into()), ("metric_name", "Slow".into()), ("dimensions", Value::Map([("Variant".to_owned(), (*variant).into())].into()))]);
+                block.set_attr(side, metric);
+            }
+            config(&[("analysis", Value::object([("source", block)])), ("canary", step("10", "1m"))])
+        };
+        assert_eq!(paths(&validate(&slow(&[("canary_slow_requests", "green")]))), ["analysis.source"], "both sides or neither");
+        let both = Parsed::new(&slow(&[("canary_slow_requests", "green"), ("baseline_slow_requests", "blue")])).analysis.unwrap().unwrap();
+        let Some(Latency::Counted(canary, baseline)) = both.latency else { panic!("slow requests counted by the source: {:?}", both.latency) };
+        assert_eq!((canary.errors.name.as_str(), canary.requests.name.as_str(), baseline.errors_statistic.as_str()), ("Slow", "Requests", "Sum"));
     }
 
     #[test]

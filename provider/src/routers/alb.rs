@@ -8,6 +8,8 @@
 //! listener or rule; the analysis reads the load balancer's per-target-group
 //! metrics.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActionConfig, Tag, TargetGroupTuple};
@@ -47,6 +49,10 @@ impl RouterKind for Alb {
 
     fn granularity(&self) -> Granularity {
         Granularity::Weights { max: MAX_WEIGHT }
+    }
+
+    fn duration_metric(&self) -> Option<&'static str> {
+        Some("TargetResponseTime")
     }
 
     fn default_error_metric(&self) -> Result<&'static str, &'static str> {
@@ -147,7 +153,18 @@ impl Routing for AlbRouting {
         let of = |group: &str| {
             let group = target_group_dimension(group);
             let dimensions = [("TargetGroup", group.as_str()), ("LoadBalancer", load_balancer.as_str())];
-            DestinationMetrics { requests: MetricId::new(NAMESPACE, "RequestCount", &dimensions), errors: MetricId::new(NAMESPACE, errors, &dimensions) }
+            DestinationMetrics::counts(MetricId::new(NAMESPACE, "RequestCount", &dimensions), MetricId::new(NAMESPACE, errors, &dimensions))
+        };
+        Some((of(target), of(origin)))
+    }
+
+    fn latency_metrics(&self, origin: &str, target: &str, threshold: Duration) -> Option<(DestinationMetrics, DestinationMetrics)> {
+        let load_balancer = load_balancer_dimension(&self.listener_arn);
+        let of = |group: &str| {
+            let group = target_group_dimension(group);
+            let dimensions = [("TargetGroup", group.as_str()), ("LoadBalancer", load_balancer.as_str())];
+            // TargetResponseTime is published per request, in seconds.
+            DestinationMetrics::slow(MetricId::new(NAMESPACE, "RequestCount", &dimensions), MetricId::new(NAMESPACE, "TargetResponseTime", &dimensions), threshold.as_secs_f64())
         };
         Some((of(target), of(origin)))
     }

@@ -10,6 +10,7 @@
 //! metrics through the alias (`ExecutedVersion`).
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
@@ -59,6 +60,10 @@ impl RouterKind for LambdaAlias {
 
     fn granularity(&self) -> Granularity {
         Granularity::Continuous
+    }
+
+    fn duration_metric(&self) -> Option<&'static str> {
+        Some("Duration")
     }
 
     fn default_error_metric(&self) -> Result<&'static str, &'static str> {
@@ -233,7 +238,17 @@ impl Routing for LambdaAliasRouting {
         let resource = format!("{}:{}", self.bare_name, self.alias);
         let of = |version: &str| {
             let dimensions = [("FunctionName", self.bare_name.as_str()), ("Resource", resource.as_str()), ("ExecutedVersion", version)];
-            DestinationMetrics { requests: MetricId::new(NAMESPACE, "Invocations", &dimensions), errors: MetricId::new(NAMESPACE, "Errors", &dimensions) }
+            DestinationMetrics::counts(MetricId::new(NAMESPACE, "Invocations", &dimensions), MetricId::new(NAMESPACE, "Errors", &dimensions))
+        };
+        Some((of(target), of(origin)))
+    }
+
+    fn latency_metrics(&self, origin: &str, target: &str, threshold: Duration) -> Option<(DestinationMetrics, DestinationMetrics)> {
+        let resource = format!("{}:{}", self.bare_name, self.alias);
+        let of = |version: &str| {
+            let dimensions = [("FunctionName", self.bare_name.as_str()), ("Resource", resource.as_str()), ("ExecutedVersion", version)];
+            // Duration is published per invocation, in milliseconds.
+            DestinationMetrics::slow(MetricId::new(NAMESPACE, "Invocations", &dimensions), MetricId::new(NAMESPACE, "Duration", &dimensions), threshold.as_secs_f64() * 1000.0)
         };
         Some((of(target), of(origin)))
     }

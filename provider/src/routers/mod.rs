@@ -50,6 +50,12 @@ pub trait RouterKind: Send + Sync {
     fn default_error_metric(&self) -> Result<&'static str, &'static str>;
     /// Checks an error metric name for the analysis; the error says why not.
     fn check_error_metric(&self, name: &str) -> Result<(), String>;
+    /// The per-request duration metric the service publishes per
+    /// destination, by which slow requests are counted (see
+    /// [`Routing::latency_metrics`]); `None` when it publishes none.
+    fn duration_metric(&self) -> Option<&'static str> {
+        None
+    }
     /// Checks the block (values may be unknown); errors go to `d` under
     /// `at`. The routing once everything but the target is known and valid.
     fn parse(&self, block: &Value, at: &AttributePath, d: &mut Diagnostics) -> Option<Box<dyn Routing>>;
@@ -70,6 +76,13 @@ pub trait Routing: Send + Sync {
     /// The CloudWatch metrics of the canary (`target`) and the baseline
     /// (`origin`), `(canary, baseline)`, counting `error_metric` as errors.
     fn analysis_metrics(&self, origin: &str, target: &str, error_metric: &str) -> Option<(DestinationMetrics, DestinationMetrics)>;
+    /// `(canary, baseline)` requests and the requests among them slower than
+    /// `threshold`, as the service publishes them per destination; `None`
+    /// when it publishes no per-request durations per destination.
+    fn latency_metrics(&self, origin: &str, target: &str, threshold: std::time::Duration) -> Option<(DestinationMetrics, DestinationMetrics)> {
+        let _ = (origin, target, threshold);
+        None
+    }
     /// A router for this routing on AWS. No call is made here.
     fn connect(&self, aws: &Clients) -> Box<dyn Router>;
 }
