@@ -75,6 +75,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 import emulator_cloudwatch  # CloudWatch: a metric's dimensions are a set (see the module)
+import emulator_cloudwatch_statistics  # CloudWatch: TC(X:Y) and PR(X:Y) in GetMetricData (see the module)
 import emulator_lambda  # Lambda aliases: statuses, routing validation, RevisionId (see the module)
 
 # Services whose RPCv2-CBOR requests are bridged, by botocore service name.
@@ -292,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = CborBridge(emulator_route53.wrap(DomainDispatcherApplication(create_backend_app), args))
     emulator_cloudwatch.install()
+    emulator_cloudwatch_statistics.install()
     app = emulator_lambda.wrap(app)
     handler = MotoRequestHandler
     if args.quiet:

@@ -44,7 +44,11 @@ the backend methods patched here.
   evaluated with moto's expression parser over those results, as moto does;
   Metrics Insights (``SELECT``) queries are passed to moto unchanged.
   Results come back in the order of the queries; ``ReturnData: false``
-  hides a MetricStat result (it is still usable by expressions).
+  hides a MetricStat result (it is still usable by expressions). A period
+  whose statistic has no value (moto puts a null there, which its XML
+  serializer cannot write: an HTTP 500) has no data point, as CloudWatch
+  lists data points only; emulator_cloudwatch_statistics.py says when that
+  happens.
 * ``get_metric_statistics``: the same exact-identity view.
 * ``are_dimensions_same`` (ListMetrics de-duplication) compares dimension
   sets, and ``Dimension.__lt__`` orders by (name, value).
@@ -68,7 +72,12 @@ def _query_identity(namespace: Any, name: Any, dimensions: Iterable[dict]) -> tu
 
 
 def _datum_identity(md: Any) -> tuple:
-    return (md.namespace, md.name, frozenset((d.name, d.value) for d in md.dimensions))
+    """Computed once per stored data point (they never change): every query
+    scans them all, and per-request metrics store one per request."""
+    identity = getattr(md, "_emulator_identity", None)
+    if identity is None:
+        identity = md._emulator_identity = (md.namespace, md.name, frozenset((d.name, d.value) for d in md.dimensions))
+    return identity
 
 
 class _OneMetricView:
@@ -84,6 +93,12 @@ class _OneMetricView:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
+
+
+def _data_points_only(result: dict) -> dict:
+    """`result` without the periods whose value is None."""
+    points = [(t, v) for t, v in zip(result["timestamps"], result["values"]) if v is not None]
+    return dict(result, timestamps=[t for t, _ in points], values=[v for _, v in points])
 
 
 def _returns_data(query: dict) -> bool:
@@ -121,6 +136,7 @@ def install() -> None:
                 bare_metric = {k: v for k, v in metric.items() if k != "Dimensions"}
                 inner = dict(query, MetricStat=dict(metric_stat, Metric=bare_metric), ReturnData=True)
                 (result,) = moto_get_metric_data(view, [inner], start_time, end_time, scan_by)
+                result = _data_points_only(result)
                 stat_results.append(result)
                 if _returns_data(query):
                     answers.append(result)

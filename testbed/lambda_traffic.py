@@ -15,9 +15,11 @@ what Lambda publishes for invocations through an alias, in namespace
   invocation counts 1 in `Invocations` and 0 or 1 in `Errors`, so `Errors`
   has zero values and its `Average` is the error rate; read them with `Sum`.
   Nothing is published for a version (or a period) without invocations.
-  Each interval's values are sent as one statistic set (SampleCount, Sum,
-  Minimum, Maximum) per metric and dimension set, the same data as one value
-  per invocation.
+  Each interval's `Invocations` and `Errors` are sent as one statistic set
+  (SampleCount, Sum, Minimum, Maximum) per dimension set, the same data as
+  one value per invocation; `Duration` as `Values`/`Counts`, one data point
+  per invocation, so that CloudWatch's threshold statistics (`TC(X:Y)`,
+  `PR(X:Y)`) can count slow invocations.
 * dimension sets: FunctionName + Resource (`<function>:<alias>`) +
   ExecutedVersion (the version that ran), per version; FunctionName +
   Resource and FunctionName alone, both versions together; and no dimensions
@@ -26,13 +28,18 @@ what Lambda publishes for invocations through an alias, in namespace
     lambda_traffic.py --function NAME --alias NAME
                       [--version N=ERROR_RATE[:DURATION_MS] ...]
                       [--rate 100] [--interval 1] [--intervals 0] [--seed 1]
+                      [--latency-spread 0.5]
                       [--no-account-aggregate] [--exit-on-stdin-eof]
                       [--bursts FRACTION:SIZE] [--rate-noise CV] [--group-noise CV]
                       [--hosts N] [--host-noise CV] [--noise-period 60]
                       [--late-fraction F] [--late-delay 30]
 
-A version without --version has error rate 0 and a mean duration of 50 ms;
-durations are drawn around the mean (normal, 20 % spread, at least 1 ms).
+A version without --version has error rate 0 and a duration of 50 ms.
+DURATION_MS is the median of the version's durations, which are lognormal
+with --latency-spread as the standard deviation of their logarithm, and
+published rounded up to the millisecond (coarser if an interval would
+otherwise have more distinct values than PutMetricData takes); see
+`simulation.py`.
 `--intervals N` stops after N intervals (0: run until stopped), once their
 late error points, if any, are published.
 
@@ -55,10 +62,12 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from simulation import ErrorModel, Publisher, add_shape_arguments, loopback_client, parse_behaviour, poisson, stop_event
+from simulation import (ErrorModel, Latencies, Publisher, add_latency_arguments, add_shape_arguments, loopback_client,
+                        parse_behaviour, poisson, stop_event, value_counts)
 
 NAMESPACE = "AWS/Lambda"
 DEFAULT_DURATION_MS = 50.0
+DURATION_RESOLUTION_MS = 1.0
 
 
 def routing(lam, function, alias):
@@ -69,16 +78,12 @@ def routing(lam, function, alias):
 
 
 class Tally:
-    """One interval's invocations of one version (or of several together); its errors are set once drawn."""
+    """One interval's invocations of one version (or of several together), then their errors and durations."""
 
     def __init__(self):
         self.invocations = 0
         self.errors = 0
         self.durations = []
-
-    def add(self, duration):
-        self.invocations += 1
-        self.durations.append(duration)
 
     def merge(self, other):
         self.invocations += other.invocations
@@ -93,14 +98,14 @@ class Tally:
         def stats(total, low, high):
             return {"SampleCount": float(n), "Sum": float(total), "Minimum": float(low), "Maximum": float(high)}
 
-        def datum(name, statistic_values, unit):
-            return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp,
-                    "StatisticValues": statistic_values, "Unit": unit}
+        def datum(name, unit, **values):
+            return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, **values, "Unit": unit}
 
         return [
-            datum("Invocations", stats(n, 1, 1), "Count"),
-            datum("Errors", stats(self.errors, 0 if self.errors < n else 1, 1 if self.errors else 0), "Count"),
-            datum("Duration", stats(sum(self.durations), min(self.durations), max(self.durations)), "Milliseconds"),
+            datum("Invocations", "Count", StatisticValues=stats(n, 1, 1)),
+            datum("Errors", "Count",
+                  StatisticValues=stats(self.errors, 0 if self.errors < n else 1, 1 if self.errors else 0)),
+            datum("Duration", "Milliseconds", **value_counts(self.durations, DURATION_RESOLUTION_MS)),
         ]
 
 
@@ -116,6 +121,7 @@ def main():
     ap.add_argument("--no-account-aggregate", action="store_true",
                     help="do not publish the metrics without dimensions")
     ap.add_argument("--exit-on-stdin-eof", action="store_true")
+    add_latency_arguments(ap)
     add_shape_arguments(ap)
     args = ap.parse_args()
 
@@ -123,6 +129,10 @@ def main():
     for spec in args.version:
         version, rate, duration = parse_behaviour(spec, DEFAULT_DURATION_MS)
         behaviour[version.strip()] = (rate, duration)
+
+    def behaviour_of(version):
+        """(error rate, median duration in ms) of `version`."""
+        return behaviour.get(version, (0.0, DEFAULT_DURATION_MS))
 
     function = args.function.split(":function:", 1)[-1].split(":", 1)[0]
     resource = f"{function}:{args.alias}"
@@ -139,6 +149,7 @@ def main():
             print(f"lambda_traffic: PutMetricData: {exc}", file=sys.stderr, flush=True)
 
     model = ErrorModel.from_args(rng, args)
+    latencies = Latencies.from_args(args)
     publisher = Publisher(send, rng, "Errors", args.late_fraction, args.late_delay)
     print("lambda_traffic: running", flush=True)
     done = 0
@@ -158,18 +169,17 @@ def main():
                         version = candidate
                         break
                     u -= weight
-                error_rate, mean_ms = behaviour.get(version, (0.0, DEFAULT_DURATION_MS))
                 if version not in errors:
-                    errors[version] = model.group(version, error_rate, tick)
+                    errors[version] = model.group(version, behaviour_of(version)[0], tick)
                 errors[version].serve()
-                duration = max(1.0, rng.gauss(mean_ms, 0.2 * mean_ms))
-                tallies.setdefault(version, Tally()).add(round(duration, 2))
+                tallies.setdefault(version, Tally()).invocations += 1
 
             now = datetime.now(timezone.utc)
             everything = Tally()
             data = []
             for version, tally in sorted(tallies.items()):
                 tally.errors = errors[version].finish()
+                tally.durations = latencies.draw(behaviour_of(version)[1], tally.invocations)
                 everything.merge(tally)
                 # Listed in another order than the provider asks for them:
                 # a metric's dimensions are a set, and the tests must not

@@ -1,8 +1,9 @@
 """What the traffic simulators (`traffic.py`, `lambda_traffic.py`) share.
 
 A boto3 client that only talks to a loopback emulator, the random draws
-(Poisson request counts, each group's errors), how a `KEY=RATE[:EXTRA]`
-behaviour is read, how a simulator is told to stop, and the options that
+(Poisson request counts, each group's errors, each request's latency), how
+a `KEY=RATE[:EXTRA]` behaviour is read, how per-request values are published
+(`Values`/`Counts`), how a simulator is told to stop, and the options that
 make the errors production-shaped (bursts, noise on the error rate, hosts,
 late error points), offered by both simulators under the same names. The
 simulators are run as scripts (`python testbed/traffic.py`), so this module
@@ -17,20 +18,28 @@ this in extreme settings, and the tests stay clear of them: an error rate
 times its noise is at most 1, and an interval's errors are at most its
 requests (a burst larger than the group's requests per interval is cut).
 With none of these options a simulator draws exactly what it drew before
-they existed, draw for draw.
+they existed, draw for draw (`lambda_traffic.py`: since its durations moved
+to the latencies' own generator).
 """
 
 import argparse
+import itertools
 import math
 import os
+import random
 import signal
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from urllib.parse import urlparse
 
 import boto3
+
+# PutMetricData: "up to 150 values per metric with one PutMetricData request"
+# (MetricDatum's `Values`: up to 150 unique values in each PutMetricData
+# action). The simulators send one datum per metric and request.
+MAX_DISTINCT_VALUES = 150
 
 
 def loopback_client(service, program):
@@ -154,6 +163,53 @@ class ErrorModel:
         return GroupErrors(self.rng, host_rates, self.burst_fraction, self.burst_size)
 
 
+class Latencies:
+    """Each request's latency: lognormal, with its group's configured latency as the median.
+
+    `spread` is the standard deviation of the latency's logarithm, so a share
+    1 - Phi(ln(T / median) / spread) of a group's requests is slower than T
+    (Phi: the standard normal distribution function). With 0.5, p90 is 1.9
+    and p99 3.2 times the median; with 0 every request takes the median.
+    Drawn from a generator of their own, seeded from the simulator's seed, so
+    a seed's error draws are the same whatever the latencies.
+    """
+
+    def __init__(self, rng, spread):
+        self.rng, self.spread = rng, spread
+
+    @classmethod
+    def from_args(cls, args):
+        """The latencies `--seed` and `--latency-spread` ask for."""
+        return cls(random.Random(f"latency:{args.seed}"), args.latency_spread)
+
+    def draw(self, median, count):
+        """The latencies of `count` requests of a group whose median is `median`."""
+        if self.spread == 0:
+            return [median] * count
+        return [median * math.exp(self.rng.gauss(0.0, self.spread)) for _ in range(count)]
+
+
+def value_counts(samples, resolution):
+    """PutMetricData's `Values` and `Counts` for `samples` (at least one), each rounded up to a multiple of a step.
+
+    The step is `resolution`, or 2, 5, 10, 20, 50, ... times it when needed
+    to keep the distinct values within MAX_DISTINCT_VALUES. Rounding up keeps
+    CloudWatch's count above a threshold exact when the threshold is a
+    multiple of the step (`TC(T:)` counts values above T): a sample above it
+    stays above (unless within a millionth of a step of it), one at or below
+    it stays at or below.
+    """
+    step, growth = resolution, itertools.cycle((2, 2.5, 2))
+    while True:
+        # Rounded first so that a sample on a multiple (a latency without spread) stays there.
+        counts = Counter(math.ceil(round(sample / step, 6)) for sample in samples)
+        if len(counts) <= MAX_DISTINCT_VALUES:
+            break
+        step *= next(growth)
+    multiples = sorted(counts)
+    return {"Values": [round(k * step, 9) for k in multiples], "Counts": [counts[k] for k in multiples]}
+
+
 class Publisher:
     """Sends each interval's data points, holding back the error points of a share of the intervals.
 
@@ -256,3 +312,11 @@ def add_shape_arguments(parser):
     shapes.add_argument("--late-delay", type=non_negative, default=30.0, metavar="SECONDS",
                         help="how late, with the original timestamp; pending points are dropped on stop "
                              "(default 30)")
+
+
+def add_latency_arguments(parser):
+    """The latency option, under the same name in every simulator."""
+    parser.add_argument("--latency-spread", type=non_negative, default=0.5, metavar="SIGMA",
+                        help="each request's latency is lognormal with its group's configured latency as the "
+                             "median and SIGMA as the standard deviation of its logarithm: 0.5 puts p99 at 3.2 "
+                             "times the median, 0 gives every request the median (default 0.5)")

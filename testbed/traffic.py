@@ -4,16 +4,24 @@
 Every interval it reads the listener's (or a rule's) forward weights from the
 emulator, sends that interval's requests (Poisson, `--rate` per second in
 total) to the target groups in proportion, draws each group's 5xx responses
-with its own error rate, and publishes what an Application Load Balancer
-would: `RequestCount`, `HTTPCode_Target_5XX_Count` (only when there were
-errors, as ALB does) and `TargetResponseTime`, in namespace
-`AWS/ApplicationELB` with the `TargetGroup` and `LoadBalancer` dimensions.
+with its own error rate and each request's response time around its own
+latency, and publishes what an Application Load Balancer would:
+`RequestCount`, `HTTPCode_Target_5XX_Count` (only when there were errors, as
+ALB does) and `TargetResponseTime` (seconds, one data point per request, sent
+as `Values`/`Counts`), in namespace `AWS/ApplicationELB` with the
+`TargetGroup` and `LoadBalancer` dimensions.
 
     traffic.py --listener ARN [--rule ARN] --group ARN=ERROR_RATE[:LATENCY_S] ...
-               [--rate 100] [--interval 1] [--seed 1]
+               [--rate 100] [--interval 1] [--seed 1] [--latency-spread 0.5]
                [--bursts FRACTION:SIZE] [--rate-noise CV] [--group-noise CV]
                [--hosts N] [--host-noise CV] [--noise-period 60]
                [--late-fraction F] [--late-delay 30]
+
+A group's LATENCY_S (default 0.05) is the median of its response times,
+which are lognormal with --latency-spread as the standard deviation of their
+logarithm, and published rounded up to the millisecond (coarser if an
+interval would otherwise have more distinct values than PutMetricData takes);
+`simulation.py` says exactly how.
 
 The last two lines make the 5xx counts production-shaped: bursts, noise on
 the error rate shared by the target groups or each group's own, hosts with
@@ -31,7 +39,10 @@ import random
 import time
 from datetime import datetime, timezone
 
-from simulation import ErrorModel, Publisher, add_shape_arguments, loopback_client, parse_behaviour, poisson, stop_event
+from simulation import (ErrorModel, Latencies, Publisher, add_latency_arguments, add_shape_arguments, loopback_client,
+                        parse_behaviour, poisson, stop_event, value_counts)
+
+RESPONSE_TIME_RESOLUTION = 0.001  # seconds
 
 
 def weights(elb, listener, rule):
@@ -63,6 +74,7 @@ def main():
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--exit-on-stdin-eof", action="store_true")
+    add_latency_arguments(ap)
     add_shape_arguments(ap)
     args = ap.parse_args()
 
@@ -77,6 +89,7 @@ def main():
     elb, cw = loopback_client("elbv2", "traffic.py"), loopback_client("cloudwatch", "traffic.py")
     load_balancer = dimension(args.listener, "LoadBalancer")
     model = ErrorModel.from_args(rng, args)
+    latencies = Latencies.from_args(args)
     publisher = Publisher(lambda data: cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data), rng,
                           "HTTPCode_Target_5XX_Count", args.late_fraction, args.late_delay)
     print("traffic: running", flush=True)
@@ -99,7 +112,9 @@ def main():
             data.append({"MetricName": "RequestCount", "Dimensions": dims, "Timestamp": now, "Value": requests, "Unit": "Count"})
             if errors:
                 data.append({"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Timestamp": now, "Value": errors, "Unit": "Count"})
-            data.append({"MetricName": "TargetResponseTime", "Dimensions": dims, "Timestamp": now, "Value": latency, "Unit": "Seconds"})
+            response_times = value_counts(latencies.draw(latency, requests), RESPONSE_TIME_RESOLUTION)
+            data.append({"MetricName": "TargetResponseTime", "Dimensions": dims, "Timestamp": now, **response_times,
+                         "Unit": "Seconds"})
         publisher.publish(data)
         publisher.wait(stop, args.interval - (time.time() - tick))
 

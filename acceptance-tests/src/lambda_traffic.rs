@@ -16,7 +16,8 @@ pub struct VersionBehaviour<'a> {
     /// The version number, e.g. `"2"`.
     pub version: &'a str,
     pub error_rate: f64,
-    /// Mean duration of an invocation, in milliseconds.
+    /// Median duration of an invocation, in milliseconds (durations are
+    /// lognormal around it, `--latency-spread`; see testbed/README.md).
     pub duration_ms: f64,
 }
 

@@ -16,7 +16,8 @@ is read from ``--port-file``. Its standard input is a pipe held here
 (``--exit-on-stdin-eof``), so it also goes away if the test process dies.
 ``stop()`` sends SIGTERM and waits, then kills if needed; it is idempotent.
 Extra command-line arguments for the emulator can be passed to
-``start_emulator``.
+``start_emulator``. ``cbor_call`` makes a CloudWatch call the way the Rust
+SDK does (RPCv2-CBOR), through the emulator's bridge.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from typing import Callable, Iterator
@@ -144,6 +146,28 @@ def aws_client(service: str, endpoint: str, **config):
         aws_secret_access_key=CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
         config=botocore.config.Config(retries={"max_attempts": 1}, **config),
     )
+
+
+def cbor_call(endpoint: str, operation: str, params: dict) -> tuple[int, dict]:
+    """A CloudWatch call the way aws-sdk-cloudwatch sends it (RPCv2-CBOR,
+    timestamps as epoch seconds): (HTTP status, decoded answer)."""
+    import cbor2
+
+    request = urllib.request.Request(
+        f"{endpoint}/service/GraniteServiceVersion20100801/operation/{operation}",
+        data=cbor2.dumps(params, datetime_as_timestamp=True), method="POST",
+        headers={
+            "smithy-protocol": "rpc-v2-cbor",
+            "Content-Type": "application/cbor",
+            "Accept": "application/cbor",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/monitoring/aws4_request, "
+                             "SignedHeaders=host, Signature=0",
+        })
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, cbor2.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, cbor2.loads(error.read())
 
 
 def code_zip(text):

@@ -9,12 +9,9 @@ aws-sdk-cloudwatch sends, through the emulator's bridge).
 """
 
 import unittest
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
-import cbor2
-
-from .emulator_process import aws_client, reset, start_emulator
+from .emulator_process import aws_client, cbor_call, reset, start_emulator
 
 A = {"Name": "Service", "Value": "checkout"}
 B = {"Name": "Stage", "Value": "prod"}
@@ -104,26 +101,13 @@ class CloudWatchDimensions(unittest.TestCase):
 
     def cbor_get_metric_data(self, dimensions):
         """GetMetricData the way aws-sdk-cloudwatch sends it (RPCv2-CBOR)."""
-        body = cbor2.dumps({
+        status, answer = cbor_call(self.endpoint, "GetMetricData", {
             "MetricDataQueries": [{"Id": "m", "MetricStat": {
                 "Metric": {"Namespace": "App", "MetricName": "Errors", "Dimensions": dimensions},
                 "Period": 600, "Stat": "Sum"}}],
-            "StartTime": cbor2.CBORTag(1, (self.now - timedelta(minutes=5)).timestamp()),
-            "EndTime": cbor2.CBORTag(1, (self.now + timedelta(minutes=5)).timestamp()),
+            **self.window(),
         })
-        request = urllib.request.Request(
-            f"{self.endpoint}/service/GraniteServiceVersion20100801/operation/GetMetricData",
-            data=body, method="POST",
-            headers={
-                "smithy-protocol": "rpc-v2-cbor",
-                "Content-Type": "application/cbor",
-                "Accept": "application/cbor",
-                "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/monitoring/aws4_request, "
-                                 "SignedHeaders=host, Signature=0",
-            })
-        with urllib.request.urlopen(request, timeout=30) as response:
-            self.assertEqual(response.status, 200)
-            answer = cbor2.loads(response.read())
+        self.assertEqual(status, 200)
         (result,) = answer["MetricDataResults"]
         return result.get("Values", [])
 

@@ -1,6 +1,7 @@
 """The Lambda traffic simulator publishes what Lambda documents for alias invocations.
 
-AWS/Lambda metrics Invocations, Errors, Duration; dimension sets
+AWS/Lambda metrics Invocations, Errors, Duration (one data point per
+invocation, half of them at most the version's duration); dimension sets
 {FunctionName, Resource=<function>:<alias>, ExecutedVersion},
 {FunctionName, Resource}, {FunctionName} (and none); invocations split
 between the alias's versions by its weights; Errors published with zero
@@ -64,9 +65,10 @@ class LambdaTraffic(lambda_alias_fixture.ShopAlias):
         self.assertAlmostEqual(self.read("Errors", self.dims("2"), "Average"), 0.2, delta=0.05)
         self.assertEqual(self.read("Errors", self.dims()),
                          self.read("Errors", self.dims("2")))
-        # Duration in milliseconds around each version's mean.
-        self.assertAlmostEqual(self.read("Duration", self.dims("1"), "Average"), 40, delta=4)
-        self.assertAlmostEqual(self.read("Duration", self.dims("2"), "Average"), 80, delta=8)
+        # Duration in milliseconds, one data point per invocation, each version's duration its median.
+        self.assertEqual(self.read("Duration", self.dims("1"), "SampleCount"), v1)
+        self.assertAlmostEqual(self.read("Duration", self.dims("1"), "PR(:40)"), 50, delta=5)
+        self.assertAlmostEqual(self.read("Duration", self.dims("2"), "PR(:80)"), 50, delta=5)
         self.assertGreaterEqual(self.read("Duration", self.dims("2"), "Minimum"), 1.0)
 
     def test_2_routing_changes_are_followed(self):
