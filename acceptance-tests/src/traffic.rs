@@ -63,6 +63,8 @@ pub struct Traffic {
 pub struct Behaviour<'a> {
     pub target_group_arn: &'a str,
     pub error_rate: f64,
+    /// Median response time in seconds (each request's is drawn around it).
+    pub latency_seconds: f64,
 }
 
 impl Traffic {
@@ -83,7 +85,7 @@ impl Traffic {
             command.args(["--rule", rule]);
         }
         for g in groups {
-            command.args(["--group", &format!("{}={}", g.target_group_arn, g.error_rate)]);
+            command.args(["--group", &format!("{}={}:{}", g.target_group_arn, g.error_rate, g.latency_seconds)]);
         }
         Traffic { _simulator: Simulator::spawn(command, "traffic.py", "traffic") }
     }

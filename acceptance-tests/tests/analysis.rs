@@ -22,9 +22,20 @@ fn traffic(b: &Bed, blue_error_rate: f64, green_error_rate: f64) -> Traffic {
 
 /// [`traffic`] with the simulator's shape flags.
 fn shaped_traffic(b: &Bed, blue_error_rate: f64, green_error_rate: f64, shape: &[&str]) -> Traffic {
+    start(b, (blue_error_rate, 0.05), (green_error_rate, 0.05), shape)
+}
+
+/// 100 requests/s, 1% errors on both, each group's response times around
+/// its median (seconds).
+fn latency_traffic(b: &Bed, blue_latency: f64, green_latency: f64) -> Traffic {
+    start(b, (0.01, blue_latency), (0.01, green_latency), &[])
+}
+
+/// 100 requests/s; `(error rate, median latency)` of blue and of green.
+fn start(b: &Bed, blue: (f64, f64), green: (f64, f64), shape: &[&str]) -> Traffic {
     let groups = [
-        Behaviour { target_group_arn: &b.fx.blue_arn, error_rate: blue_error_rate },
-        Behaviour { target_group_arn: &b.fx.green_arn, error_rate: green_error_rate },
+        Behaviour { target_group_arn: &b.fx.blue_arn, error_rate: blue.0, latency_seconds: blue.1 },
+        Behaviour { target_group_arn: &b.fx.green_arn, error_rate: green.0, latency_seconds: green.1 },
     ];
     Traffic::start_shaped(&b.emulator, &b.fx.listener_arn, None, 100.0, &groups, shape)
 }
@@ -200,4 +211,34 @@ fn analysis_rolls_back_a_regression_that_begins_late() {
     let v = values(&b.tf);
     let kinds: Vec<&str> = v["history"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["shift", "baked", "shift", "gate_failed", "rollback"], "step 1 passed on evidence, step 2 failed");
+}
+
+#[test]
+fn analysis_rolls_back_a_canary_with_slow_requests() {
+    let b = bed();
+    // Equal errors; green's median response time is 4 times blue's, so
+    // about half its requests take longer than 150ms against 1% of blue's.
+    let _traffic = latency_traffic(&b, 0.05, 0.2);
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"2m\"\n  }}\n  analysis {{\n    period = \"5s\"\n    latency_threshold = \"150ms\"\n  }}")));
+    let started = Instant::now();
+    let out = b.tf.apply();
+    out.assert_failed_with(&[
+        "Rollout rolled back: canary analysis (requests over 150ms) is failing: the canary is worse than the baseline",
+        "(confidence 0.995, max_increase 0.25)",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(100), "caught in {:?}, before the 2m bake ended", started.elapsed());
+    assert_eq!(green_percent(&b), 0);
+}
+
+#[test]
+fn analysis_promotes_a_canary_as_fast_as_its_baseline_judging_both_metrics() {
+    let b = bed();
+    let _traffic = start(&b, (0.05, 0.1), (0.05, 0.1), &[]);
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 50\n    bake = \"5s\"\n  }}\n  analysis {{\n    period = \"5s\"\n    latency_threshold = \"150ms\"\n  }}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    let v = values(&b.tf);
+    assert_eq!(v["status"], "promoted");
+    let detail = v["history"][1]["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("5xx in") && detail.contains("requests over 150ms in"), "both judgements' numbers are in history: {detail}");
 }
