@@ -48,9 +48,15 @@ resource "progressive_rollout" "checkout" {
   }
 
   alarm_names = [aws_cloudwatch_metric_alarm.checkout_errors.alarm_name]
+
+  # Roll back when the new version's 5xx rate, or its share of requests
+  # slower than 300ms, is shown to be more than 1.25 times the old one's; a
+  # step passes only once a doubling of either is ruled out.
   analysis {
-    max_increase = 0.25
-    confidence   = 0.99
+    max_increase      = 0.25
+    rule_out_increase = 1
+    confidence        = 0.99
+    latency_threshold = "300ms"
   }
 }
 
