@@ -93,7 +93,7 @@ pub fn schema() -> Schema {
             .block(
                 "analysis",
                 Nesting::Single,
-                Block::new("Judge the canary against the baseline while both serve: the new destination's error rate against the origin's, from the metrics the router's service publishes per destination (`alb`: per target group; `lambda_alias`: per executed version), or from any CloudWatch metrics a `source` block names (an application's own per-version metrics; the only way to judge a `route53` rollout, as Route 53 publishes none). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout. See docs/analysis.md for the method and its measured numbers.")
+                Block::new("Judge the canary against the baseline while both serve: the new destination's error rate against the origin's, from the metrics the router's service publishes per destination (`alb`: per target group; `lambda_alias`: per executed version), or from any CloudWatch metrics a `source` block names (an application's own per-version metrics; the only way to judge a `route53` rollout, as Route 53 publishes none). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout, as long as, period by period, each error (or burst of errors) lands on the canary in proportion to its traffic times its error rate: true of independent errors, bursts and incidents shared by both sides. Noise of each destination's own can bias a small canary's share upward; the default `max_increase` absorbs it (docs/analysis.md has the method, the measured numbers and this limit). A step passes only once the data rule out `rule_out_increase`.")
                     .attribute(Attribute::optional_computed("metric", Type::String, "What counts as an error. `alb`: `5xx` (`HTTPCode_Target_5XX_Count`, the default) or `4xx` (`HTTPCode_Target_4XX_Count`); the load balancer's own 5xx (`elb_5xx`) cannot be judged here, as CloudWatch publishes it per load balancer, not per target group: watch it with an alarm or a `metric` block. `lambda_alias`: `errors` (`Errors`, the default)."))
                     .attribute(Attribute::defaulted("max_increase", Type::Number, "0.25", "Tolerated relative increase of the canary's error rate over the baseline's (0.25: up to 1.25 times)."))
                     .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "Between 0.5 and 1: a canary within tolerance is rolled back with probability at most `1 - confidence`."))
@@ -836,9 +836,12 @@ async fn evidence_warning(analysis: &Analysis, routing: &dyn Routing, clients: &
     if requests == 0 {
         return None;
     }
-    // Over the periods that had traffic: a service that started serving
-    // recently is not taken for a quiet one.
+    // The traffic the rollout will split is what both destinations served
+    // (the target may have served before, in an earlier rollout), over the
+    // periods that had traffic: a service that started serving recently is
+    // not taken for a quiet one. The error rate is the origin's own.
     let served = settings.period * history.len() as u32;
+    let total: u64 = history.iter().map(|c| c.baseline_requests + c.canary_requests).sum();
     let over = format!("over {} of traffic", duration::format(served));
     let bound = 1.0 + settings.rule_out_increase;
     if errors == 0 {
@@ -848,7 +851,7 @@ async fn evidence_warning(analysis: &Analysis, routing: &dyn Routing, clients: &
             duration::format(timeout)
         ));
     }
-    let rate = requests as f64 / served.as_secs_f64();
+    let rate = total as f64 / served.as_secs_f64();
     let error_rate = errors as f64 / requests as f64;
     let dispersion = judge::dispersion(&history).unwrap_or(1.0);
     let traffic = format!(
