@@ -22,6 +22,7 @@ SDK does (RPCv2-CBOR), through the emulator's bridge.
 
 from __future__ import annotations
 
+import unittest
 import contextlib
 import io
 import os
@@ -176,3 +177,15 @@ def code_zip(text):
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("index.py", text)
     return buf.getvalue()
+
+
+class EmulatorCase(unittest.TestCase):
+    """Tests that share one emulator, started for the class (its address in
+    `cls.endpoint`) and stopped after its last test, even when setting up the
+    class fails after the start."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.endpoint, stop = start_emulator()
+        cls.addClassCleanup(stop)

@@ -8,18 +8,17 @@ versions 1 and 2, alias `live` on version 1 with 25 % going to version 2.
 import os
 import subprocess
 import sys
-import unittest
 
-from .emulator_process import CLIENT_ENV, TESTBED, aws_client, code_zip, start_emulator
+from .emulator_process import CLIENT_ENV, EmulatorCase, TESTBED, aws_client, code_zip
 
 SIMULATOR = os.path.join(TESTBED, "lambda_traffic.py")
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
 
 
-class ShopAlias(unittest.TestCase):
+class ShopAlias(EmulatorCase):
     @classmethod
     def setUpClass(cls):
-        cls.endpoint, cls.stop = start_emulator()
+        super().setUpClass()
         cls.lam = aws_client("lambda", cls.endpoint)
         cls.cw = aws_client("cloudwatch", cls.endpoint)
         aws_client("iam", cls.endpoint).create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")
@@ -30,10 +29,6 @@ class ShopAlias(unittest.TestCase):
             cls.lam.publish_version(FunctionName="shop")
         cls.lam.create_alias(FunctionName="shop", Name="live", FunctionVersion="1",
                              RoutingConfig={"AdditionalVersionWeights": {"2": 0.25}})
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop()
 
     def simulator(self, *args, endpoint=None):
         """`lambda_traffic.py` for shop:live with `args`, its standard streams piped (text)."""

@@ -11,22 +11,18 @@ aws-sdk-cloudwatch sends, through the emulator's bridge).
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from .emulator_process import aws_client, cbor_call, reset, start_emulator
+from .emulator_process import EmulatorCase, aws_client, cbor_call, reset
 
 A = {"Name": "Service", "Value": "checkout"}
 B = {"Name": "Stage", "Value": "prod"}
 C = {"Name": "Zone", "Value": "a"}
 
 
-class CloudWatchDimensions(unittest.TestCase):
+class CloudWatchDimensions(EmulatorCase):
     @classmethod
     def setUpClass(cls):
-        cls.endpoint, cls.stop = start_emulator()
+        super().setUpClass()
         cls.cw = aws_client("cloudwatch", cls.endpoint)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop()
 
     def setUp(self):
         reset(self.endpoint)

@@ -15,22 +15,18 @@ from datetime import datetime, timedelta, timezone
 
 import botocore.exceptions
 
-from .emulator_process import aws_client, cbor_call, reset, start_emulator
+from .emulator_process import EmulatorCase, aws_client, cbor_call, reset
 
 SERVICE = {"Name": "Service", "Value": "checkout"}
 STAGE = {"Name": "Stage", "Value": "prod"}
 PERIOD = 60
 
 
-class ExtendedStatistics(unittest.TestCase):
+class ExtendedStatistics(EmulatorCase):
     @classmethod
     def setUpClass(cls):
-        cls.endpoint, cls.stop = start_emulator()
+        super().setUpClass()
         cls.cw = aws_client("cloudwatch", cls.endpoint)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop()
 
     def setUp(self):
         reset(self.endpoint)

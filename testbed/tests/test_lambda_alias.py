@@ -14,19 +14,19 @@ import unittest
 
 import botocore.exceptions
 
-from .emulator_process import aws_client, code_zip, start_emulator
+from .emulator_process import EmulatorCase, aws_client, code_zip
 
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
 OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/other-role"
 
 
-class LambdaAlias(unittest.TestCase):
+class LambdaAlias(EmulatorCase):
     names = itertools.count(1)
 
     @classmethod
     def setUpClass(cls):
-        cls.endpoint, cls.stop = start_emulator()
+        super().setUpClass()
         cls.lam = aws_client("lambda", cls.endpoint)
         # boto3 itself refuses some out-of-range values; this one sends them.
         cls.unchecked = aws_client("lambda", cls.endpoint, parameter_validation=False)
@@ -43,10 +43,6 @@ class LambdaAlias(unittest.TestCase):
         cls.lam.publish_version(FunctionName="fn")
         versions = [v["Version"] for v in cls.lam.list_versions_by_function(FunctionName="fn")["Versions"]]
         assert versions == ["$LATEST", "1", "2", "3", "4"], versions
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop()
 
     def alias(self, version="1", routing=None):
         name = f"a{next(self.names)}"

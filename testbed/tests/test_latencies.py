@@ -25,7 +25,7 @@ from statistics import NormalDist
 from simulation import MAX_DISTINCT_VALUES, Latencies, value_counts
 from traffic import dimension
 
-from .emulator_process import CLIENT_ENV, TESTBED, aws_client, start_emulator
+from .emulator_process import CLIENT_ENV, EmulatorCase, TESTBED, aws_client
 
 
 def share_above(threshold, median, spread):
@@ -87,14 +87,14 @@ class Flags(unittest.TestCase):
                 self.assertIn("argument --latency-spread: '-1' must be a number of at least 0", result.stderr)
 
 
-class SlowRequestsEndToEnd(unittest.TestCase):
+class SlowRequestsEndToEnd(EmulatorCase):
     """traffic.py with a fast and a slow target group; TC(0.3:) of TargetResponseTime read back per group."""
 
     FAST, SLOW, SPREAD, THRESHOLD = 0.05, 0.2, 0.5, 0.3
 
     @classmethod
     def setUpClass(cls):
-        cls.endpoint, cls.stop = start_emulator()
+        super().setUpClass()
         cls.cw = aws_client("cloudwatch", cls.endpoint)
         elb = aws_client("elbv2", cls.endpoint)
         subnets = aws_client("ec2", cls.endpoint).describe_subnets(
@@ -111,10 +111,6 @@ class SlowRequestsEndToEnd(unittest.TestCase):
             DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
                 {"TargetGroupArn": arn, "Weight": 50} for arn in cls.groups.values()]}}])["Listeners"][0]["ListenerArn"]
         cls.start = datetime.now(timezone.utc) - timedelta(minutes=1)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop()
 
     def read(self, group, metric, stat):
         """`stat` of `metric` for target group `group` since the test began (one period), or None."""

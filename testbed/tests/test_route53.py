@@ -11,7 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .emulator_process import start_emulator
+from .emulator_process import EmulatorCase, start_emulator
 
 ZONE = "example.com"
 _zone_names = itertools.count()
@@ -34,11 +34,10 @@ def rrset(name, value, *, sid=None, weight=None, ttl=60, type_="A"):
     return out
 
 
-class Route53Case(unittest.TestCase):
+class Route53Case(EmulatorCase):
     @classmethod
     def setUpClass(cls):
-        cls.endpoint, stop = start_emulator()
-        cls.addClassCleanup(stop)
+        super().setUpClass()
         cls.r53 = route53(cls.endpoint)
 
     def setUp(self):
