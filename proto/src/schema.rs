@@ -185,6 +185,27 @@ impl Block {
         }
     }
 
+    /// Completes a state stored before attributes or blocks were added to
+    /// this schema, as a plan would have written them: a defaulted
+    /// attribute that is null takes its default, a list block that is null
+    /// becomes empty (Terraform plans an empty list, never null, for a list
+    /// block the configuration leaves out), and the blocks present are
+    /// completed in turn.
+    pub fn complete_stored(&self, state: &mut Value) {
+        let stored = state.clone();
+        self.apply_defaults(&stored, state);
+        let Value::Object(fields) = state else { return };
+        for b in &self.blocks {
+            let nested = fields.entry(b.name.clone()).or_insert(Value::Null);
+            match (b.nesting, nested) {
+                (Nesting::List, nested @ Value::Null) => *nested = Value::List(Vec::new()),
+                (Nesting::List, Value::List(items)) => items.iter_mut().for_each(|item| b.block.complete_stored(item)),
+                (Nesting::Single, nested @ Value::Object(_)) => b.block.complete_stored(nested),
+                _ => {}
+            }
+        }
+    }
+
     /// The attributes marked `requires_replace` whose value differs between
     /// `prior` and `planned` (none on create), in single nested blocks too.
     pub fn replacing_changes(&self, prior: &Value, planned: &Value) -> Vec<AttributePath> {
@@ -298,6 +319,28 @@ mod tests {
         let mut planned = without.clone();
         block.apply_defaults(&without, &mut planned);
         assert_eq!(planned.get("analysis"), &Value::Null);
+    }
+
+    #[test]
+    fn a_stored_state_is_completed_as_a_plan_would_have_written_it() {
+        let block = defaulted_block();
+        // Stored before `poll`, `analysis.confidence` and the `step` blocks existed.
+        let mut stored = Value::object([
+            ("poll", Value::Null),
+            ("arn", "a".into()),
+            ("analysis", Value::object([("confidence", Value::Null), ("zone", "z".into())])),
+            ("step", Value::Null),
+        ]);
+        block.complete_stored(&mut stored);
+        assert_eq!(stored.get("poll"), &Value::from("10s"));
+        assert_eq!(stored.get("analysis").get("confidence"), &Value::Number(Number::parse("0.99").unwrap()));
+        assert_eq!(stored.get("analysis").get("zone"), &Value::from("z"), "what was stored stays");
+        assert_eq!(stored.get("step"), &Value::List(Vec::new()), "a list block is empty, never null");
+        // Stored list items are completed too; an absent single block stays absent.
+        let mut stored = Value::object([("poll", "1s".into()), ("arn", "a".into()), ("analysis", Value::Null), ("step", Value::List(vec![Value::object([("bake", Value::Null)])]))]);
+        block.complete_stored(&mut stored);
+        assert_eq!((stored.get("poll"), stored.get("analysis")), (&Value::from("1s"), &Value::Null));
+        assert_eq!(stored.get("step").elements().unwrap()[0].get("bake"), &Value::from("1m"));
     }
 
     #[test]

@@ -287,14 +287,12 @@ impl pb::provider_server::Provider for ProviderService {
             if raw.json.is_empty() {
                 return Err(Diagnostics::single("Unsupported state", "The stored state has no JSON form (flatmap states predate this provider)."));
             }
-            // Every schema version so far has the same shape. An attribute
-            // added to the schema since the state was stored is null in it:
-            // it takes its default, as the plan that stored the state would
-            // have given it, so that the next plan shows no change for it.
+            // Every schema version so far has the same shape; what was added
+            // to the schema since the state was stored is completed as a
+            // plan would have written it, so the next plan shows no change.
             let mut state = json::decode(&raw.json, &r.ty)
                 .map_err(|e| Diagnostics::single("Stored state does not match the schema", e.to_string()))?;
-            let stored = state.clone();
-            r.schema.block.apply_defaults(&stored, &mut state);
+            r.schema.block.complete_stored(&mut state);
             Ok(encode(&state, &r.ty))
         })();
         Ok(Response::new(match result {
@@ -339,7 +337,7 @@ impl pb::provider_server::Provider for ProviderService {
                 return Ok((encode(&Value::Null, &r.ty), Vec::new(), Diagnostics::default()));
             }
             // Values unknown at validate time may be known now.
-            let invalid = r.resource.validate(&config);
+            let invalid = guarded("validation", async { r.resource.validate(&config) }).await?;
             if invalid.has_errors() {
                 return Err(invalid);
             }
@@ -479,5 +477,76 @@ impl pb::provider_server::Provider for ProviderService {
         log::info("tfplugin", "Terraform asked the provider to stop; cancelling running operations", &[]);
         self.stop.cancel();
         Ok(Response::new(pb::stop_provider::Response::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::provider::{Applied, Planned};
+    use crate::schema::{Attribute, Block};
+
+    /// A resource whose every check panics, as a bug in provider code would.
+    struct Panicky;
+
+    #[async_trait]
+    impl Resource for Panicky {
+        fn type_name(&self) -> &'static str {
+            "test_panicky"
+        }
+        fn schema(&self) -> Schema {
+            Schema { version: 0, block: Block::new("x").attribute(Attribute::optional("name", crate::value::Type::String, "n")) }
+        }
+        fn validate(&self, _: &Value) -> Diagnostics {
+            panic!("validation bug")
+        }
+        async fn plan(&self, _: PlanRequest<'_>) -> Planned {
+            unreachable!("validation comes first")
+        }
+        async fn apply(&self, _: ApplyRequest<'_>) -> Applied {
+            unreachable!("not applied in these tests")
+        }
+        async fn read(&self, _: ReadRequest<'_>) -> Result<Value, Diagnostics> {
+            unreachable!("not read in these tests")
+        }
+        async fn import(&self, _: &str, _: &CancellationToken) -> Result<Value, Diagnostics> {
+            unreachable!("not imported in these tests")
+        }
+    }
+
+    struct OneResource;
+
+    #[async_trait]
+    impl Provider for OneResource {
+        fn schema(&self) -> Schema {
+            Schema { version: 0, block: Block::new("p") }
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource>> {
+            vec![Arc::new(Panicky)]
+        }
+        async fn configure(&self, _: &Value) -> Diagnostics {
+            Diagnostics::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_validation_during_plan_is_an_error_diagnostic() {
+        use pb::provider_server::Provider as _;
+        let service = ProviderService::new(Arc::new(OneResource), CancellationToken::new());
+        let ty = Panicky.schema().ty();
+        let config = encode(&Value::object([("name", "a".into())]), &ty);
+        let request = pb::plan_resource_change::Request {
+            type_name: "test_panicky".into(),
+            prior_state: encode(&Value::Null, &ty),
+            proposed_new_state: config.clone(),
+            config,
+            ..Default::default()
+        };
+        let response = service.plan_resource_change(Request::new(request)).await.expect("an answer, not a transport error").into_inner();
+        let [d] = &response.diagnostics[..] else { panic!("one diagnostic: {:?}", response.diagnostics) };
+        assert_eq!((d.summary.as_str(), d.severity), ("Provider internal error", pb::diagnostic::Severity::Error as i32));
+        assert!(d.detail.contains("during validation: validation bug"), "{}", d.detail);
     }
 }

@@ -99,9 +99,16 @@ pub enum Number {
     Infinity { negative: bool },
 }
 
+/// The most decimal places a number may span once written without an
+/// exponent: far more than any value a configuration means, and few enough
+/// that a short string such as `1e99999` cannot grow into a large one (the
+/// amplification would otherwise let a small message take gigabytes).
+pub const MAX_PLACES: usize = 4096;
+
 impl Number {
     /// Parses decimal text in any of the notations Terraform or JSON use
-    /// (`5`, `5.0`, `-0.05`, `1e-3`, `+2E+2`).
+    /// (`5`, `5.0`, `-0.05`, `1e-3`, `+2E+2`); `None` for anything else, and
+    /// for numbers spanning more than [`MAX_PLACES`] decimal places.
     pub fn parse(text: &str) -> Option<Number> {
         let text = text.trim();
         let (negative, rest) = match text.as_bytes().first()? {
@@ -119,13 +126,17 @@ impl Number {
         let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         if int_part.is_empty() && frac_part.is_empty()
             || !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit())
-            || exponent.unsigned_abs() > 100_000
+            || exponent.unsigned_abs() > MAX_PLACES as u64
         {
             return None;
         }
         // All digits with the decimal point `point` places from the left.
         let digits = format!("{int_part}{frac_part}");
         let point = int_part.len() as i64 + exponent;
+        let places = digits.len().max(point.max(0) as usize) + point.min(0).unsigned_abs() as usize;
+        if places > MAX_PLACES {
+            return None;
+        }
         Some(Number::from_digits(negative, &digits, point))
     }
 
@@ -373,6 +384,19 @@ mod tests {
         for bad in ["", "-", ".", "1.2.3", "abc", "1e", "0x10", "1 2", "1e999999999"] {
             assert_eq!(Number::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_short_string_cannot_become_a_huge_number() {
+        // 4096 places written out are the most; beyond, the text is refused
+        // rather than expanded.
+        assert!(matches!(Number::parse("1e4095"), Some(Number::Decimal(d)) if d.len() == 4096));
+        assert!(matches!(Number::parse("-1e-4095"), Some(Number::Decimal(d)) if d.len() == "-0.".len() + 4095));
+        for huge in ["1e4096", "1e99999", "-1e-4097", "0.5e-4096"] {
+            assert_eq!(Number::parse(huge), None, "{huge}");
+        }
+        assert_eq!(Number::parse(&"9".repeat(MAX_PLACES + 1)), None, "a long literal is bounded the same way");
+        assert!(Number::parse(&"9".repeat(MAX_PLACES)).is_some());
     }
 
     #[test]
