@@ -411,3 +411,23 @@ fn rollout_killed_during_the_final_bake_is_not_taken_as_done() {
     assert!(!b.aws.listener_tags(&b.fx.listener_arn).contains_key("progressive:rollout-lease"));
     assert_eq!(b.tf.plan_exit_code(), 0, "done now");
 }
+
+#[test]
+fn rollout_plans_with_a_provider_configuration_known_only_after_apply() {
+    let b = bed();
+    // The region comes from a resource of the same configuration: unknown
+    // while planning its creation.
+    let config = rollout(&on_listener(&b.fx), &b.fx.green_arn, FAST).replace(
+        "provider \"progressive\" {}",
+        "resource \"terraform_data\" \"region\" {\n  input = \"us-east-1\"\n}\n\nprovider \"progressive\" {\n  region = terraform_data.region.output\n}",
+    );
+    b.tf.write_config(&config);
+    let out = b.tf.run_ok(&["plan", "-no-color"]);
+    let squashed = out.combined().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(squashed.contains("Checks deferred to apply"), "{}", out.combined());
+    assert!(squashed.contains("Plan: 2 to add"), "{}", out.combined());
+    let out = b.tf.apply();
+    assert!(out.success(), "the apply configures the provider once the region is known: {}", out.combined());
+    assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.green_arn));
+    assert_eq!(values(&b.tf)["status"], "promoted");
+}

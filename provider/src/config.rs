@@ -99,8 +99,34 @@ pub fn validate(config: &Value) -> Diagnostics {
     d
 }
 
-/// Reads a validated configuration. Values only known after apply (a region
-/// taken from another resource) cannot configure clients, so they are errors.
+/// The attributes of the configuration whose values are known only after
+/// apply (`assume_role.role_arn` of a role the same configuration creates),
+/// as paths; empty when everything is known.
+pub fn unknown_attributes(config: &Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    collect_unknown(config, "", &mut unknown);
+    unknown
+}
+
+fn collect_unknown(value: &Value, path: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Unknown => out.push(if path.is_empty() { "configuration".into() } else { path.to_owned() }),
+        Value::Object(fields) | Value::Map(fields) => {
+            for (name, v) in fields {
+                collect_unknown(v, &if path.is_empty() { name.clone() } else { format!("{path}.{name}") }, out);
+            }
+        }
+        Value::List(items) | Value::Set(items) | Value::Tuple(items) => {
+            for (i, v) in items.iter().enumerate() {
+                collect_unknown(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Dynamic(_, v) => collect_unknown(v, path, out),
+        _ => {}
+    }
+}
+
+/// Reads a validated configuration whose values are all known.
 pub fn parse(config: &Value) -> Result<ProviderConfig, Diagnostics> {
     let mut d = validate(config);
     let mut text = |path: AttributePath, v: &Value| -> Option<String> {
@@ -172,6 +198,17 @@ mod tests {
         let d = validate(&c);
         let paths: Vec<String> = d.0.iter().map(|d| d.attribute.as_ref().unwrap().to_string()).collect();
         assert_eq!(paths, ["max_retries", "assume_role.role_arn", "endpoints.elbv2"]);
+    }
+
+    #[test]
+    fn unknown_values_are_found_wherever_they_are() {
+        let c = config(vec![
+            ("region", "eu-west-1".into()),
+            ("assume_role", Value::object([("role_arn", Value::Unknown), ("session_name", "s".into()), ("external_id", Value::Null)])),
+            ("endpoints", Value::Unknown),
+        ]);
+        assert_eq!(unknown_attributes(&c), ["assume_role.role_arn", "endpoints"]);
+        assert!(unknown_attributes(&config(vec![("region", "eu-west-1".into())])).is_empty());
     }
 
     #[test]

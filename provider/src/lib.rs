@@ -22,14 +22,49 @@ use crate::aws::Clients;
 /// What resources share: the AWS clients made at ConfigureProvider.
 #[derive(Default)]
 pub struct Shared {
-    clients: RwLock<Option<Clients>>,
+    connection: RwLock<Connection>,
+}
+
+/// How far ConfigureProvider got.
+#[derive(Default, Clone)]
+enum Connection {
+    #[default]
+    Unconfigured,
+    /// The configuration holds values known only after apply (these
+    /// attributes): AWS calls wait until Terraform configures the provider
+    /// again, at apply, with them known.
+    Deferred(Vec<String>),
+    Ready(Clients),
 }
 
 impl Shared {
     pub fn clients(&self) -> Result<Clients, Diagnostics> {
-        self.clients.read().ok().and_then(|c| c.clone()).ok_or_else(|| {
-            Diagnostics::single("Provider not configured", "Terraform did not configure the provider before using it; this is a bug in Terraform or the provider.")
-        })
+        match self.connection.read().map(|c| c.clone()).unwrap_or_default() {
+            Connection::Ready(clients) => Ok(clients),
+            Connection::Deferred(unknown) => Err(Diagnostics::single(
+                "Provider configuration not known yet",
+                format!(
+                    "The provider configuration's {} is known only after apply, and this needs AWS. It runs at apply, once the value is known;                      a plan skips the checks that need AWS, and an import needs a configuration known at plan time.",
+                    unknown.join(", ")
+                ),
+            )),
+            Connection::Unconfigured => Err(Diagnostics::single(
+                "Provider not configured",
+                "Terraform did not configure the provider before using it; this is a bug in Terraform or the provider.",
+            )),
+        }
+    }
+
+    /// Whether AWS calls wait for apply because the configuration holds
+    /// values known only then: reads keep the stored state meanwhile.
+    pub fn deferred(&self) -> bool {
+        matches!(self.connection.read().map(|c| c.clone()).unwrap_or_default(), Connection::Deferred(_))
+    }
+
+    fn set(&self, connection: Connection) {
+        if let Ok(mut slot) = self.connection.write() {
+            *slot = connection;
+        }
     }
 }
 
@@ -56,15 +91,24 @@ impl tfplugin::Provider for ProgressiveProvider {
     }
 
     async fn configure(&self, config: &Value) -> Diagnostics {
+        // A value known only after apply (a role created by the same
+        // configuration) must not fail the plan: what needs AWS waits.
+        let unknown = config::unknown_attributes(config);
+        if !unknown.is_empty() {
+            let invalid = config::validate(config);
+            if invalid.has_errors() {
+                return invalid;
+            }
+            self.shared.set(Connection::Deferred(unknown));
+            return Diagnostics::default();
+        }
         let parsed = match config::parse(config) {
             Ok(parsed) => parsed,
             Err(d) => return d,
         };
         match aws::connect(&parsed).await {
             Ok(clients) => {
-                if let Ok(mut slot) = self.shared.clients.write() {
-                    *slot = Some(clients);
-                }
+                self.shared.set(Connection::Ready(clients));
                 Diagnostics::default()
             }
             Err(e) => Diagnostics::single("Cannot configure AWS", e.to_string()),

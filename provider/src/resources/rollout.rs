@@ -637,6 +637,11 @@ impl Resource for RolloutResource {
                 let analysis = parsed.analysis.as_ref().and_then(Option::as_ref);
                 let timeout = if prior.is_null() { parsed.create_timeout } else { parsed.update_timeout };
                 diagnostics = check_before_moving(router, routing.as_ref(), &clients, target, schedule, analysis, timeout).await;
+            } else if self.shared.deferred() {
+                diagnostics.warning(
+                    "Checks deferred to apply",
+                    "The provider configuration is known only after apply, so this plan did not check the routing, the target, the alarms or the expected evidence in AWS. The apply checks them before it moves anything.",
+                );
             }
         }
         Planned { state, requires_replace: Vec::new(), diagnostics }
@@ -665,6 +670,11 @@ impl Resource for RolloutResource {
 
     async fn read(&self, request: ReadRequest<'_>) -> Result<Value, Diagnostics> {
         let state = request.state;
+        // A plan with a provider configuration known only after apply
+        // cannot read AWS; the apply reads it again.
+        if self.shared.deferred() {
+            return Ok(state.clone());
+        }
         let clients = self.shared.clients()?;
         let Some((kind, Some(target))) = recorded(state).map(|(k, t)| (k, t.as_str())) else { return Ok(state.clone()) };
         let mut invalid = Diagnostics::default();
