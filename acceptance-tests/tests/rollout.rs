@@ -413,6 +413,26 @@ fn rollout_killed_during_the_final_bake_is_not_taken_as_done() {
 }
 
 #[test]
+fn rollout_create_killed_during_the_final_bake_is_not_taken_as_done() {
+    let b = bed();
+    // A create: no state records blue as what served before green.
+    b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  final_bake = \"60s\"\n{FAST}")));
+    let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(60), || percent(b.aws.listener_weights(&b.fx.listener_arn)) == all_on(&b.fx.green_arn)), "{}", running.stdout_so_far());
+    let _ = running.wait_for_stdout("Creating...", Duration::from_secs(1));
+    kill_and_wait_for_lease_expiry(&b, running);
+    assert!(b.tf.resource(ADDRESS).is_none(), "a killed create records nothing");
+    // The lease the killed apply left names blue, the origin to roll back to.
+    b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  final_bake = \"2s\"\n{FAST}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    let v = values(&b.tf);
+    assert_eq!(events(&v), ev(&[("baked", 100), ("promoted", 100)]), "the final bake ran again, without shifting");
+    assert_eq!(v["previous_target_group_arn"], b.fx.blue_arn.as_str(), "blue is known as what served before");
+    assert!(!b.aws.listener_tags(&b.fx.listener_arn).contains_key("progressive:rollout-lease"));
+}
+
+#[test]
 fn rollout_plans_with_a_provider_configuration_known_only_after_apply() {
     let b = bed();
     // The region comes from a resource of the same configuration: unknown

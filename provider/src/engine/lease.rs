@@ -8,10 +8,19 @@
 //! Tags cannot be written conditionally, so taking a lease is
 //! write-then-confirm: the later writer wins and the earlier one sees that
 //! on its confirming read.
+//!
+//! Once a rollout knows its origin, the lease names it too. A create has no
+//! state to record the origin in until it ends, so an apply killed during a
+//! create's final bake would otherwise leave the next apply with the target
+//! serving everything and nothing to say that its watch never finished, nor
+//! where to roll back.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -41,10 +50,17 @@ pub enum LeaseError {
     Store(RouterError),
 }
 
-/// Takes the lease for `me`. `Ok(true)` when a lease record was already
-/// there (expired, or unreadable): an apply was killed or could not clean
-/// up, so its rollout is taken as unfinished.
-pub async fn take(store: &dyn LeaseStore, me: &str, clock: &impl Clock) -> Result<bool, LeaseError> {
+/// What a lease left behind says: a lease record was already there
+/// (expired, or unreadable), so an apply was killed or could not clean up
+/// and its rollout is unfinished; and the origin it named, if it got that far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leftover {
+    pub unfinished: bool,
+    pub origin: Option<String>,
+}
+
+/// Takes the lease for `me`, and says what an earlier lease left behind.
+pub async fn take(store: &dyn LeaseStore, me: &str, clock: &impl Clock) -> Result<Leftover, LeaseError> {
     let existing = store.read_lease().await.map_err(LeaseError::Store)?;
     may_take(existing.as_deref(), me, clock.now()).map_err(LeaseError::Held)?;
     store.write_lease(&LeaseRecord::new(me, clock.now()).encode()).await.map_err(LeaseError::Store)?;
@@ -52,7 +68,17 @@ pub async fn take(store: &dyn LeaseStore, me: &str, clock: &impl Clock) -> Resul
     clock.sleep(CONFIRM_AFTER).await;
     let now_held = store.read_lease().await.map_err(LeaseError::Store)?;
     may_take(now_held.as_deref(), me, clock.now()).map_err(LeaseError::Held)?;
-    Ok(existing.is_some())
+    Ok(Leftover {
+        unfinished: existing.is_some(),
+        origin: existing.as_deref().and_then(LeaseRecord::decode).and_then(|r| r.origin),
+    })
+}
+
+/// Names `origin` in `me`'s lease (and in every renewal after, through
+/// `noted`), so that an apply killed from here on leaves it behind.
+pub async fn note_origin(store: &dyn LeaseStore, me: &str, origin: &str, noted: &OnceLock<String>, clock: &impl Clock) -> Result<(), RouterError> {
+    let _ = noted.set(origin.to_owned());
+    store.write_lease(&LeaseRecord::new(me, clock.now()).naming(Some(origin)).encode()).await
 }
 
 /// Removes `me`'s lease; a lease another apply took meanwhile (ours had
@@ -66,10 +92,10 @@ pub async fn release(store: &dyn LeaseStore, me: &str) -> Result<(), RouterError
 }
 
 /// Renews `me`'s lease every [`LEASE_RENEW_EVERY`] for as long as it is
-/// polled; returns only when another holder took it (ours had lapsed), as
-/// renewing then would let both run. A failed renewal is retried at the next
-/// turn (`on_error` hears of it).
-pub async fn keep(store: &dyn LeaseStore, me: &str, clock: &impl Clock, mut on_error: impl FnMut(&RouterError)) -> LeaseRecord {
+/// polled, naming the origin once one is `noted`; returns only when another
+/// holder took it (ours had lapsed), as renewing then would let both run. A
+/// failed renewal is retried at the next turn (`on_error` hears of it).
+pub async fn keep(store: &dyn LeaseStore, me: &str, clock: &impl Clock, noted: &OnceLock<String>, mut on_error: impl FnMut(&RouterError)) -> LeaseRecord {
     loop {
         clock.sleep(LEASE_RENEW_EVERY).await;
         match store.read_lease().await {
@@ -80,34 +106,53 @@ pub async fn keep(store: &dyn LeaseStore, me: &str, clock: &impl Clock, mut on_e
             }
             Err(e) => on_error(&e),
         }
-        if let Err(e) = store.write_lease(&LeaseRecord::new(me, clock.now()).encode()).await {
+        if let Err(e) = store.write_lease(&LeaseRecord::new(me, clock.now()).naming(noted.get().map(String::as_str)).encode()).await {
             on_error(&e);
         }
     }
 }
 
+/// The most characters a tag value holds.
+const TAG_VALUE_MAX: usize = 256;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
     pub holder: String,
     pub expires: OffsetDateTime,
+    /// The destination the rollout rolls back to, once it knows it.
+    pub origin: Option<String>,
 }
 
 impl LeaseRecord {
     pub fn new(holder: &str, now: OffsetDateTime) -> LeaseRecord {
-        LeaseRecord { holder: holder.to_owned(), expires: (now + LEASE_TTL).replace_nanosecond(0).unwrap_or(now + LEASE_TTL) }
+        LeaseRecord { holder: holder.to_owned(), expires: (now + LEASE_TTL).replace_nanosecond(0).unwrap_or(now + LEASE_TTL), origin: None }
     }
 
-    /// `<expiry RFC 3339> <holder>`; fits in a 256-character tag value.
+    pub fn naming(self, origin: Option<&str>) -> LeaseRecord {
+        LeaseRecord { origin: origin.map(str::to_owned), ..self }
+    }
+
+    /// `<expiry RFC 3339> <holder>[=<origin, base64url>]` in at most 256
+    /// characters, all of them allowed in tag values. Holders have no `=`;
+    /// the holder is shortened to make room for the origin, which is never
+    /// cut (an origin too long to fit is left out).
     pub fn encode(&self) -> String {
         let expires = self.expires.format(&Rfc3339).unwrap_or_default();
-        let mut value = format!("{expires} {}", self.holder);
-        value.truncate(256);
-        value
+        let origin = self.origin.as_ref().map(|o| format!("={}", URL_SAFE_NO_PAD.encode(o))).unwrap_or_default();
+        let room = TAG_VALUE_MAX.saturating_sub(expires.len() + 1);
+        let origin = if origin.len() + 1 <= room { origin } else { String::new() };
+        let mut holder = self.holder.clone();
+        holder.truncate(room - origin.len());
+        format!("{expires} {holder}{origin}")
     }
 
     pub fn decode(value: &str) -> Option<LeaseRecord> {
-        let (expires, holder) = value.split_once(' ')?;
-        Some(LeaseRecord { holder: holder.to_owned(), expires: OffsetDateTime::parse(expires, &Rfc3339).ok()? })
+        let (expires, rest) = value.split_once(' ')?;
+        let (holder, origin) = match rest.rsplit_once('=') {
+            Some((holder, origin)) => (holder, URL_SAFE_NO_PAD.decode(origin).ok().and_then(|o| String::from_utf8(o).ok())),
+            None => (rest, None),
+        };
+        Some(LeaseRecord { holder: holder.to_owned(), expires: OffsetDateTime::parse(expires, &Rfc3339).ok()?, origin })
     }
 
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
@@ -141,6 +186,8 @@ mod tests {
         record: Mutex<Option<String>>,
         rival: Mutex<Option<(usize, String)>>,
         writes: Mutex<usize>,
+        /// Every record written, in order.
+        written: Mutex<Vec<String>>,
     }
 
     impl MemoryStore {
@@ -160,6 +207,7 @@ mod tests {
         async fn write_lease(&self, record: &str) -> Result<(), RouterError> {
             let mut writes = self.writes.lock().unwrap();
             *writes += 1;
+            self.written.lock().unwrap().push(record.to_owned());
             let rival = self.rival.lock().unwrap().clone().filter(|(at, _)| *at == *writes).map(|(_, r)| r);
             *self.record.lock().unwrap() = Some(rival.unwrap_or_else(|| record.to_owned()));
             Ok(())
@@ -174,11 +222,31 @@ mod tests {
     async fn taking_writes_then_confirms() {
         let clock = SimClock::new();
         let store = MemoryStore::default();
-        assert_eq!(take(&store, "me", &clock).await, Ok(false));
+        assert_eq!(take(&store, "me", &clock).await, Ok(Leftover::default()));
         assert_eq!(store.holder().as_deref(), Some("me"));
-        // A lease left by a killed apply, expired: taken, and reported.
-        *store.record.lock().unwrap() = Some(LeaseRecord::new("killed", clock.now() - time::Duration::minutes(1)).encode());
-        assert_eq!(take(&store, "me", &clock).await, Ok(true));
+        // A lease left by a killed apply, expired: taken, and reported with
+        // the origin it named.
+        let killed = LeaseRecord::new("killed", clock.now() - time::Duration::minutes(1)).naming(Some("blue"));
+        *store.record.lock().unwrap() = Some(killed.encode());
+        assert_eq!(take(&store, "me", &clock).await, Ok(Leftover { unfinished: true, origin: Some("blue".into()) }));
+    }
+
+    #[tokio::test]
+    async fn the_origin_once_noted_stays_in_every_renewal() {
+        let clock = SimClock::new();
+        let store = MemoryStore::default();
+        take(&store, "me", &clock).await.unwrap();
+        let noted = OnceLock::new();
+        let origin = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/73e2d6bc24d8a067";
+        note_origin(&store, "me", origin, &noted, &clock).await.unwrap();
+        let stored = || store.record.lock().unwrap().as_deref().and_then(LeaseRecord::decode).unwrap();
+        assert_eq!(stored().origin.as_deref(), Some(origin));
+        store.rival_on_write(4, "other", clock.now() + time::Duration::seconds(10));
+        keep(&store, "me", &clock, &noted, |_| {}).await;
+        let written: Vec<LeaseRecord> = store.written.lock().unwrap().iter().filter_map(|r| LeaseRecord::decode(r)).collect();
+        assert_eq!(written.len(), 4, "take, note, and two renewals (the second lost to the rival)");
+        assert_eq!(written[0].origin, None, "the origin is not known when the lease is taken");
+        assert!(written[1..].iter().all(|r| r.origin.as_deref() == Some(origin)), "{written:?}");
     }
 
     #[tokio::test]
@@ -215,7 +283,7 @@ mod tests {
         // Write 1 was the take; renewals at 5 s (write 2) and 10 s (write 3,
         // lost to the rival); the read at 15 s sees the rival.
         store.rival_on_write(3, "other", started + time::Duration::seconds(10));
-        let lost_to = keep(&store, "me", &clock, |_| {}).await;
+        let lost_to = keep(&store, "me", &clock, &OnceLock::new(), |_| {}).await;
         assert_eq!(lost_to.holder, "other");
         assert_eq!(clock.now() - started, time::Duration::seconds(15));
         assert_eq!(store.holder().as_deref(), Some("other"), "not overwritten");
@@ -227,6 +295,15 @@ mod tests {
         assert_eq!(record.encode(), "2026-01-01T12:00:20Z terraform@ci-7 pid 41");
         assert_eq!(LeaseRecord::decode(&record.encode()), Some(record));
         assert_eq!(LeaseRecord::decode("garbage"), None);
+        // With an origin: every character allowed in tag values, at most 256
+        // of them, the holder shortened before the origin is cut.
+        let origin = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue-green-checkout-service/73e2d6bc24d8a067";
+        let long = LeaseRecord::new(&format!("apply 1a2b3c4d provider pid 4242 on {}", "h".repeat(200)), NOW).naming(Some(origin));
+        let encoded = long.encode();
+        assert!(encoded.len() <= 256, "{}", encoded.len());
+        assert!(encoded.chars().all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c)), "{encoded}");
+        assert_eq!(LeaseRecord::decode(&encoded).unwrap().origin.as_deref(), Some(origin));
+        assert!(LeaseRecord::decode(&encoded).unwrap().holder.starts_with("apply 1a2b3c4d"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! [`crate::routers`]; this file maps Terraform values to a typed model,
 //! parsed once, and the engine's outcome back to state.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -931,7 +931,7 @@ async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Valu
         ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
     })?;
     let me = holder();
-    let unfinished = lease::take(router, &me, &SystemClock).await.map_err(|e| match e {
+    let leftover = lease::take(router, &me, &SystemClock).await.map_err(|e| match e {
         LeaseError::Held(record) => Diagnostics::single(
             "Another rollout is running on this routing",
             format!(
@@ -946,8 +946,10 @@ async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Valu
         LeaseError::Store(e) => Diagnostics::single("Cannot take the rollout lease", format!("{e}. No traffic was moved.")),
     })?;
     let done = {
-        let rollout = run_leased(router, alarms, clients, model, prior, unfinished, stop);
-        let renewal = lease::keep(router, &me, &SystemClock, |e| log::warn(MODULE, "could not renew the rollout lease", &[("error", e.to_string().into())]));
+        let noted = OnceLock::new();
+        let held = Lease { me: &me, leftover: &leftover, noted: &noted };
+        let rollout = run_leased(router, alarms, clients, model, prior, &held, stop);
+        let renewal = lease::keep(router, &me, &SystemClock, &noted, |e| log::warn(MODULE, "could not renew the rollout lease", &[("error", e.to_string().into())]));
         tokio::pin!(rollout, renewal);
         tokio::select! {
             done = &mut rollout => done,
@@ -965,11 +967,21 @@ async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Valu
     done
 }
 
+/// The lease a rollout runs under: its holder, what an earlier lease left
+/// behind, and the origin once it is noted in it.
+struct Lease<'a> {
+    me: &'a str,
+    leftover: &'a lease::Leftover,
+    noted: &'a OnceLock<String>,
+}
+
 /// The part of a rollout that runs under the lease.
-async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, model: &Model, prior: &Value, unfinished: bool, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, model: &Model, prior: &Value, held: &Lease<'_>, stop: &CancellationToken) -> Result<Done, Diagnostics> {
     let split = router.read().await.map_err(|e| not_started("Cannot use the routing", e))?;
-    let recorded_target = recorded(prior).filter(|(r, _)| r.name() == model.router.name()).and_then(|(_, t)| t.as_str());
-    let (origin, start) = match rollout::decide_start(&split, &model.target, recorded_target, unfinished) {
+    // What served last: the state's record, or for a create that a killed
+    // apply left unfinished, the origin its lease named.
+    let recorded_target = recorded(prior).filter(|(r, _)| r.name() == model.router.name()).and_then(|(_, t)| t.as_str()).or(held.leftover.origin.as_deref());
+    let (origin, start) = match rollout::decide_start(&split, &model.target, recorded_target, held.leftover.unfinished) {
         Start::AlreadyThere => {
             log::info(MODULE, "target already serves all traffic; nothing to shift", &[("router", router.describe().into())]);
             return Ok(Done::AlreadyThere { split });
@@ -1008,6 +1020,9 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
         }
         Start::Run { origin, from_percent } => (origin, from_percent),
     };
+    if let Err(e) = lease::note_origin(router, held.me, &origin, held.noted, &SystemClock).await {
+        log::warn(MODULE, "could not name the origin in the rollout lease; a killed create would not know it", &[("error", e.to_string().into())]);
+    }
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let rollout = Rollout { origin: origin.clone(), target: model.target.clone(), schedule: model.schedule.clone(), poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
     log::info(MODULE, "rollout starting", &[
