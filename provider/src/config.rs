@@ -45,7 +45,7 @@ pub fn schema() -> Schema {
         Block::new("Progressive delivery on AWS inside `terraform apply`. Credentials come from the standard AWS chain (environment, shared config and credentials files, SSO, container and instance roles); they are never part of the configuration, the plan or the state.")
             .attribute(Attribute::optional("region", Type::String, "AWS region, such as `us-east-1`. Defaults to `AWS_REGION`, then `AWS_DEFAULT_REGION`, then the profile's region."))
             .attribute(Attribute::optional("profile", Type::String, "Named profile from the shared AWS config and credentials files. Defaults to `AWS_PROFILE`."))
-            .attribute(Attribute::optional("max_retries", Type::Number, "How many times to retry a throttled or failed AWS call before giving up (0 to 25). Defaults to the SDK's standard retry mode (3 attempts)."))
+            .attribute(Attribute::optional("max_retries", Type::Number, "How many times to retry a throttled or failed AWS call before giving up (0 to 25), backing off exponentially with jitter (the SDK's standard retry mode). Defaults to 7."))
             .block(
                 "assume_role",
                 Nesting::Single,

@@ -37,7 +37,7 @@ impl AlarmSource for CloudWatchAlarms {
                     .set_next_token(next_token)
                     .send()
                     .await
-                    .map_err(|e| GateError(format!("CloudWatch DescribeAlarms failed: {}", describe_error(&e))))?;
+                    .map_err(|e| GateError(describe_error("CloudWatch", "DescribeAlarms", &e)))?;
                 found.extend(page.metric_alarms().iter().map(|a| {
                     status(a.alarm_name(), a.state_value(), a.state_reason(), a.state_updated_timestamp())
                 }));

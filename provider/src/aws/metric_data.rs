@@ -23,7 +23,7 @@ use aws_sdk_cloudwatch::types::MetricDataQuery;
 use futures_util::future::BoxFuture;
 use time::OffsetDateTime;
 
-use super::describe_error;
+use super::{describe_error, is_throttling};
 use crate::engine::GateError;
 use crate::engine::poller::BatchSource;
 
@@ -209,12 +209,9 @@ impl MetricData {
                 .send()
                 .await
                 .map_err(|e| CallError {
-                    message: format!("CloudWatch GetMetricData failed: {}", describe_error(&e)),
+                    message: describe_error("CloudWatch", "GetMetricData", &e),
                     refused_queries: e.raw_response().is_some_and(|r| r.status().as_u16() == 400)
-                        && !matches!(
-                            e.as_service_error().and_then(ProvideErrorMetadata::code),
-                            Some("Throttling" | "ThrottlingException" | "TooManyRequestsException")
-                        ),
+                        && !e.as_service_error().and_then(ProvideErrorMetadata::code).is_some_and(is_throttling),
                 })?;
             for result in page.metric_data_results() {
                 // SEARCH and GROUP BY answer several series under one id.

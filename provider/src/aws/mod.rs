@@ -41,6 +41,13 @@ pub enum ConnectError {
     NoRegion,
 }
 
+/// Retries of a failed or throttled call when the configuration sets none:
+/// more than the SDK's default two, since a rollout is long and makes many
+/// calls, and a throttle that outlasts the retries stops it (a shift, a
+/// check) or costs a look. The SDK's standard mode backs off exponentially
+/// with jitter, up to 20 s between attempts.
+pub const DEFAULT_RETRIES: u32 = 7;
+
 /// Builds clients. No AWS call is made here: credentials are resolved on
 /// first use, so planning with a bad profile fails with the SDK's own message
 /// at the first call that needs them.
@@ -52,9 +59,8 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
     if let Some(profile) = &config.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(retries) = config.max_retries {
-        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(retries + 1));
-    }
+    let retries = config.max_retries.unwrap_or(DEFAULT_RETRIES);
+    loader = loader.retry_config(RetryConfig::standard().with_max_attempts(retries + 1));
     let mut sdk = loader.load().await;
     if sdk.region().is_none() {
         return Err(ConnectError::NoRegion);
@@ -90,8 +96,65 @@ impl Clients {
     }
 }
 
-/// An SDK error with its whole cause chain, which is what a person needs
-/// (the top-level message is often just "service error").
-pub fn describe_error(error: &(dyn std::error::Error + 'static)) -> String {
-    aws_smithy_types::error::display::DisplayErrorContext(error).to_string()
+/// Error codes AWS services use for throttling.
+const THROTTLING_CODES: [&str; 6] =
+    ["Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "PriorRequestNotComplete", "SlowDown"];
+
+/// Whether an AWS error code says the call was throttled.
+pub fn is_throttling(code: &str) -> bool {
+    THROTTLING_CODES.contains(&code)
+}
+
+/// `{service} {operation}` and what went wrong, in one sentence a person
+/// can act on: AWS's error code and message for an error AWS returned
+/// (saying so when it was throttling, after the SDK's retries), and the
+/// cause chain for a call that never got an answer. Never the raw response
+/// (headers, body bytes), which the SDK's own formatting includes.
+pub fn describe_error<E>(service: &str, operation: &str, error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let Some(service_error) = error.as_service_error() else {
+        return format!("{service} {operation} got no answer: {}", aws_smithy_types::error::display::DisplayErrorContext(error));
+    };
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let code = service_error.code().unwrap_or("an unnamed error");
+    let message = service_error.message().map(|m| format!(": {m}")).unwrap_or_default();
+    let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+    if is_throttling(code) {
+        format!("{service} {operation} was throttled by AWS, even after the retries the provider allows ({code}{message}){status}")
+    } else {
+        format!("{service} {operation} failed with {code}{message}{status}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn answered(code: &str, message: &str, status: u16) -> SdkError<DescribeTargetGroupsError, Response> {
+        let error = DescribeTargetGroupsError::generic(ErrorMetadata::builder().code(code).message(message).build());
+        let body = SdkBody::from("<ErrorResponse><Error><Code>raw body bytes</Code></Error></ErrorResponse>");
+        SdkError::service_error(error, Response::new(StatusCode::try_from(status).unwrap(), body))
+    }
+
+    #[test]
+    fn an_aws_error_is_one_sentence_with_its_code_and_message() {
+        let throttled = describe_error("ELBv2", "DescribeTargetGroups", &answered("Throttling", "Rate exceeded", 400));
+        assert_eq!(throttled, "ELBv2 DescribeTargetGroups was throttled by AWS, even after the retries the provider allows (Throttling: Rate exceeded) (HTTP 400)");
+        let denied = describe_error("ELBv2", "DescribeTargetGroups", &answered("AccessDenied", "User is not authorized", 403));
+        assert_eq!(denied, "ELBv2 DescribeTargetGroups failed with AccessDenied: User is not authorized (HTTP 403)");
+        assert!(!denied.contains("raw body bytes") && !throttled.contains("headers"), "never the raw response");
+        let unreachable: SdkError<DescribeTargetGroupsError, Response> = SdkError::timeout_error("operation timed out after 3s");
+        let text = describe_error("ELBv2", "DescribeTargetGroups", &unreachable);
+        assert!(text.starts_with("ELBv2 DescribeTargetGroups got no answer:") && text.contains("timed out"), "{text}");
+        assert!(["Throttling", "TooManyRequestsException", "PriorRequestNotComplete"].into_iter().all(is_throttling));
+        assert!(!is_throttling("ValidationError"));
+    }
 }

@@ -145,7 +145,7 @@ pub fn sdk_error<E>(service: &str, operation: &str, error: &aws_smithy_runtime_a
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let text = format!("{service} {operation} failed: {}", crate::aws::describe_error(error));
+    let text = crate::aws::describe_error(service, operation, error);
     match error.as_service_error().and_then(|e| e.code()) {
         Some(code) if gone_codes.contains(&code) => RouterError::Gone(text),
         _ => RouterError::Failed(text),
