@@ -115,26 +115,26 @@ class CborBridge:
             return self._bridge(route, environ, start_response)
         except Exception as exc:  # a bug here must reach the client as a CBOR error, not an HTML page
             traceback.print_exc()
-            return _cbor_error(start_response, 500, "InternalFailure", f"emulator bridge: {exc!r}")
+            return cbor_error(start_response, 500, "InternalFailure", f"emulator bridge: {exc!r}")
 
     def _bridge(self, route: re.Match, environ: dict, start_response: StartResponse):
         model = self.models.get(route["service"])
         if model is None:
-            return _cbor_error(
+            return cbor_error(
                 start_response, 404, "UnknownOperationException",
                 f"emulator: no RPCv2-CBOR bridge for service {route['service']!r}",
             )
         try:
             operation = model.operation_model(route["operation"])
         except botocore.model.OperationNotFoundError:
-            return _cbor_error(
+            return cbor_error(
                 start_response, 404, "UnknownOperationException",
                 f"emulator: {model.service_name} has no operation {route['operation']!r}",
             )
         try:
             params = _read_cbor_body(environ)
         except Exception as exc:  # malformed input is the client's fault
-            return _cbor_error(start_response, 400, "SerializationException", f"bad CBOR body: {exc}")
+            return cbor_error(start_response, 400, "SerializationException", f"bad CBOR body: {exc}")
 
         # 1. CBOR input -> Query form body. cbor2 already decoded tag-1
         #    timestamps to aware datetimes and byte strings to bytes, which is
@@ -159,7 +159,7 @@ class CborBridge:
                 "wsgi.input": io.BytesIO(body),
             }
         )
-        status, headers, xml = _call_wsgi(self.app, inner)
+        status, headers, xml = call_wsgi(self.app, inner)
 
         # 3. moto's XML -> typed Python values, with botocore's Query parser.
         parser = botocore.parsers.create_parser("query")
@@ -174,7 +174,7 @@ class CborBridge:
             error = parsed.get("Error", {})
             code = error.get("Code") or "InternalFailure"
             message = error.get("Message") or xml.decode("utf-8", "replace")[:500]
-            return _cbor_error(
+            return cbor_error(
                 start_response, status, self._error_type(model, operation, code), message,
                 query_error=f"{code};{error.get('Type') or ('Sender' if status < 500 else 'Receiver')}",
                 request_id=request_id,
@@ -217,7 +217,7 @@ def _read_cbor_body(environ: dict) -> dict:
     return value
 
 
-def _call_wsgi(app, environ: dict) -> tuple[int, dict, bytes]:
+def call_wsgi(app, environ: dict) -> tuple[int, dict, bytes]:
     """Run a WSGI app in-process and collect (status, headers, body)."""
     captured: dict[str, Any] = {}
 
@@ -265,7 +265,7 @@ def _cbor_response(start_response: StartResponse, status: int, value: dict, *, r
     return [body]
 
 
-def _cbor_error(start_response, status: int, error_type: str, message: str, *, query_error: str = "", request_id: str = ""):
+def cbor_error(start_response, status: int, error_type: str, message: str, *, query_error: str = "", request_id: str = ""):
     extra = [("x-amzn-query-error", query_error)] if query_error else []
     return _cbor_response(
         start_response, status, {"__type": error_type, "message": message},
@@ -278,6 +278,43 @@ def _write_port_file(path: str, port: int) -> None:
     with open(tmp, "w") as f:
         f.write(f"{port}\n")
     os.replace(tmp, path)
+
+
+def serve(server, name: str, what: str, *, port_file: str | None, exit_on_stdin_eof: bool) -> None:
+    """Serve until SIGTERM, SIGINT or (with `exit_on_stdin_eof`) standard
+    input's end; announce the port first (`PORT=<n>` on stdout, `port_file`).
+    Shared by the emulator and `fault_proxy.py`, so both start and stop the same way."""
+    port = server.server_address[1]
+
+    def stop(_signum=None, _frame=None):
+        # Runs in the main thread, interrupting serve_forever's select loop.
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if exit_on_stdin_eof:
+        def watch_stdin():
+            try:
+                while sys.stdin.buffer.read(4096):
+                    pass
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
+
+    # The socket is already listening: connections made from now on queue up
+    # until serve_forever accepts them, so announcing the port here is safe.
+    if port_file:
+        _write_port_file(port_file, port)
+    print(f"PORT={port}", flush=True)
+    host = server.server_address[0]
+    print(f"{name}: {what} on http://{host}:{port}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except SystemExit:
+        pass
+    finally:
+        server.server_close()
+    print(f"{name}: stopped", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,37 +339,8 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         handler = QuietHandler
     server = make_server(args.host, args.port, app, threaded=True, request_handler=handler)
-    port = server.server_address[1]
-
-    def stop(_signum=None, _frame=None):
-        # Runs in the main thread, interrupting serve_forever's select loop.
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if args.exit_on_stdin_eof:
-        def watch_stdin():
-            try:
-                while sys.stdin.buffer.read(4096):
-                    pass
-            finally:
-                os.kill(os.getpid(), signal.SIGTERM)
-        threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
-
-    # The socket is already listening: connections made from now on queue up
-    # until serve_forever accepts them, so announcing the port here is safe.
-    if args.port_file:
-        _write_port_file(args.port_file, port)
-    print(f"PORT={port}", flush=True)
-    print(f"emulator: moto on http://{args.host}:{port} (RPCv2-CBOR bridge for {', '.join(BRIDGED_SERVICES)})",
-          file=sys.stderr, flush=True)
-    try:
-        server.serve_forever()
-    except SystemExit:
-        pass
-    finally:
-        server.server_close()
-    print("emulator: stopped", file=sys.stderr, flush=True)
+    serve(server, "emulator", f"moto (RPCv2-CBOR bridge for {', '.join(BRIDGED_SERVICES)})",
+          port_file=args.port_file, exit_on_stdin_eof=args.exit_on_stdin_eof)
     return 0
 
 

@@ -16,7 +16,8 @@ is read from ``--port-file``. Its standard input is a pipe held here
 (``--exit-on-stdin-eof``), so it also goes away if the test process dies.
 ``stop()`` sends SIGTERM and waits, then kills if needed; it is idempotent.
 Extra command-line arguments for the emulator can be passed to
-``start_emulator``. ``cbor_call`` makes a CloudWatch call the way the Rust
+``start_emulator``; ``start_fault_proxy(endpoint)`` starts `fault_proxy.py`
+in front of it the same way. ``cbor_call`` makes a CloudWatch call the way the Rust
 SDK does (RPCv2-CBOR), through the emulator's bridge.
 """
 
@@ -39,6 +40,7 @@ from typing import Callable, Iterator
 
 TESTBED = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMULATOR = os.path.join(TESTBED, "emulator.py")
+FAULT_PROXY = os.path.join(TESTBED, "fault_proxy.py")
 
 # What boto3 needs to talk to the emulator; no real credentials anywhere.
 CLIENT_ENV = {
@@ -52,13 +54,30 @@ CLIENT_ENV = {
 def start_emulator(*extra_args: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[str, Callable[[], None]]:
     """Start the emulator; return (endpoint URL, stop function). `env` adds
     to the emulator's environment."""
-    workdir = tempfile.mkdtemp(prefix="emulator-test-")
+    # Listening is not answering yet: wait for a reset to succeed.
+    return _start_server(EMULATOR, extra_args, ("POST", "/moto-api/reset"), env=env, timeout=timeout)
+
+
+def start_fault_proxy(upstream: str, *extra_args: str, timeout: float = 30.0) -> tuple[str, Callable[[], None]]:
+    """Start `fault_proxy.py` in front of `upstream`; return (endpoint URL,
+    stop function). Faults come from `extra_args` (`--fault ...`) or later
+    from ``PUT /_fault_proxy/faults``."""
+    return _start_server(FAULT_PROXY, ("--upstream", upstream, *extra_args), ("GET", "/_fault_proxy/stats"),
+                         timeout=timeout)
+
+
+def _start_server(script: str, args, ready: tuple[str, str], *, env: dict[str, str] | None = None,
+                  timeout: float) -> tuple[str, Callable[[], None]]:
+    """Start `script` on 127.0.0.1 and a free port and wait until `ready`
+    (method, path) answers 200; return (endpoint URL, stop function)."""
+    name = os.path.basename(script)
+    workdir = tempfile.mkdtemp(prefix=f"{name}-test-")
     port_file = os.path.join(workdir, "port")
-    log_path = os.path.join(workdir, "emulator.log")
+    log_path = os.path.join(workdir, "server.log")
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        [sys.executable, "-I", EMULATOR, "--host", "127.0.0.1", "--port", "0",
-         "--port-file", port_file, "--exit-on-stdin-eof", "--quiet", *extra_args],
+        [sys.executable, "-I", script, "--port", "0",
+         "--port-file", port_file, "--exit-on-stdin-eof", "--quiet", *args],
         stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
     )
@@ -91,25 +110,26 @@ def start_emulator(*extra_args: str, env: dict[str, str] | None = None, timeout:
         port = None
         while port is None:
             if process.poll() is not None:
-                raise RuntimeError(f"emulator exited ({process.returncode}):\n{log_text()}")
+                raise RuntimeError(f"{name} exited ({process.returncode}):\n{log_text()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"emulator did not start within {timeout} s:\n{log_text()}")
+                raise RuntimeError(f"{name} did not start within {timeout} s:\n{log_text()}")
             with contextlib.suppress(OSError, ValueError), open(port_file) as f:
                 port = int(f.read().strip())
             if port is None:
                 time.sleep(0.05)
         endpoint = f"http://127.0.0.1:{port}"
-        # Listening is not answering yet: wait for a reset to succeed.
+        method, path = ready
         while True:
             try:
-                request = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
+                request = urllib.request.Request(f"{endpoint}{path}", data=b"" if method == "POST" else None,
+                                                 method=method)
                 with urllib.request.urlopen(request, timeout=10) as response:
                     if response.status == 200:
                         break
             except OSError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"emulator on port {port} does not answer:\n{log_text()}")
+                raise RuntimeError(f"{name} on port {port} does not answer:\n{log_text()}")
             time.sleep(0.1)
     except BaseException:
         stop()
@@ -134,8 +154,9 @@ def reset(endpoint: str) -> None:
         pass
 
 
-def aws_client(service: str, endpoint: str, **config):
-    """A boto3 client for the emulator with dummy credentials."""
+def aws_client(service: str, endpoint: str, retries: dict | None = None, **config):
+    """A boto3 client for the emulator with dummy credentials; `retries` is
+    botocore's retry configuration (default: legacy mode, one retry)."""
     import boto3
     import botocore.config
 
@@ -145,7 +166,7 @@ def aws_client(service: str, endpoint: str, **config):
         region_name=CLIENT_ENV["AWS_REGION"],
         aws_access_key_id=CLIENT_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
-        config=botocore.config.Config(retries={"max_attempts": 1}, **config),
+        config=botocore.config.Config(retries=retries or {"max_attempts": 1}, **config),
     )
 
 
