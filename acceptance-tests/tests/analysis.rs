@@ -242,3 +242,18 @@ fn analysis_promotes_a_canary_as_fast_as_its_baseline_judging_both_metrics() {
     let detail = v["history"][1]["detail"].as_str().unwrap().to_owned();
     assert!(detail.contains("5xx in") && detail.contains("requests over 150ms in"), "both judgements' numbers are in history: {detail}");
 }
+
+#[test]
+fn analysis_promotes_an_equal_canary_whose_error_points_arrive_late() {
+    let b = bed();
+    // Half the seconds publish their error points 7s late, more than a 5s
+    // period after the period ends: read too early they are zeros, which
+    // would make one side look spotless. Periods are judged once two reads
+    // a period apart agree, so the late points are counted.
+    let _traffic = shaped_traffic(&b, 0.10, 0.10, &["--late-fraction", "0.5", "--late-delay", "7"]);
+    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 50\n    bake = \"5s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}")));
+    let out = b.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(green_percent(&b), 100);
+    assert_eq!(values(&b.tf)["status"], "promoted");
+}
