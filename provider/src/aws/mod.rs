@@ -10,7 +10,15 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_types::region::Region;
+use tfplugin::log;
 
 use crate::config::ProviderConfig;
 use crate::engine::poller::{AlarmBatches, Poller};
@@ -48,6 +56,8 @@ pub enum ConnectError {
 /// with jitter, up to 20 s between attempts.
 pub const DEFAULT_RETRIES: u32 = 7;
 
+const MODULE: &str = "aws";
+
 /// Builds clients. No AWS call is made here: credentials are resolved on
 /// first use, so planning with a bad profile fails with the SDK's own message
 /// at the first call that needs them.
@@ -76,7 +86,7 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
         let credentials = assume.build().await;
         sdk = sdk.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build();
     }
-    let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&sdk);
+    let mut cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&sdk).interceptor(RetryLog);
     if let Some(url) = config.endpoint("cloudwatch") {
         cloudwatch = cloudwatch.endpoint_url(url);
     }
@@ -96,6 +106,54 @@ impl Clients {
     }
 }
 
+/// Logs every retry of an AWS call at WARN, one line each (service,
+/// operation, attempt, and what failed: the HTTP status AWS answered with,
+/// or that no answer came), so a run against a throttling or failing AWS
+/// shows how much it cost. Registered on every client the provider builds.
+#[derive(Debug)]
+pub struct RetryLog;
+
+/// What the attempt before a retry ended with.
+#[derive(Debug, Clone)]
+struct LastFailure(String);
+
+impl Storable for LastFailure {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for RetryLog {
+    fn name(&self) -> &'static str {
+        "RetryLog"
+    }
+
+    fn read_after_attempt(&self, context: &FinalizerInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        if let Some(Err(error)) = context.output_or_error() {
+            let failure = match context.response() {
+                Some(response) => format!("HTTP {}", response.status().as_u16()),
+                None if error.is_timeout_error() => "timed out".to_owned(),
+                None => "no answer".to_owned(),
+            };
+            cfg.interceptor_state().store_put(LastFailure(failure));
+        }
+        Ok(())
+    }
+
+    fn read_before_attempt(&self, _: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        let attempt = cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts);
+        if attempt > 1 {
+            let (service, operation) = cfg.load::<Metadata>().map_or(("?", "?"), |m| (m.service(), m.name()));
+            let failure = cfg.load::<LastFailure>().map_or("", |f| f.0.as_str());
+            log::warn(MODULE, "retrying AWS call", &[
+                ("service", service.into()),
+                ("operation", operation.into()),
+                ("attempt", attempt.into()),
+                ("previous_attempt", failure.into()),
+            ]);
+        }
+        Ok(())
+    }
+}
+
 /// Error codes AWS services use for throttling.
 const THROTTLING_CODES: [&str; 6] =
     ["Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "PriorRequestNotComplete", "SlowDown"];
@@ -103,6 +161,34 @@ const THROTTLING_CODES: [&str; 6] =
 /// Whether an AWS error code says the call was throttled.
 pub fn is_throttling(code: &str) -> bool {
     THROTTLING_CODES.contains(&code)
+}
+
+/// What kind of failure an AWS call ended with, after the SDK's retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass<'a> {
+    /// Throttled, a 5xx, or no answer at all (reset, timeout): the same
+    /// call may work a little later.
+    Transient,
+    /// AWS answered with this error code (not found, access denied, an
+    /// invalid request...): calling again changes nothing.
+    Rejected(&'a str),
+}
+
+/// Classifies an SDK error (see [`ErrorClass`]).
+pub fn classify<E>(error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> ErrorClass<'_>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let Some(service_error) = error.as_service_error() else {
+        return ErrorClass::Transient;
+    };
+    let server_fault = error.raw_response().is_some_and(|r| r.status().is_server_error());
+    match service_error.code() {
+        Some(code) if is_throttling(code) => ErrorClass::Transient,
+        _ if server_fault => ErrorClass::Transient,
+        Some(code) => ErrorClass::Rejected(code),
+        None => ErrorClass::Rejected("an unnamed error"),
+    }
 }
 
 /// `{service} {operation}` and what went wrong, in one sentence a person
@@ -156,5 +242,17 @@ mod tests {
         assert!(text.starts_with("ELBv2 DescribeTargetGroups got no answer:") && text.contains("timed out"), "{text}");
         assert!(["Throttling", "TooManyRequestsException", "PriorRequestNotComplete"].into_iter().all(is_throttling));
         assert!(!is_throttling("ValidationError"));
+    }
+
+    #[test]
+    fn errors_are_classed_by_whether_waiting_can_mend_them() {
+        assert_eq!(classify(&answered("Throttling", "Rate exceeded", 400)), ErrorClass::Transient);
+        assert_eq!(classify(&answered("ServiceUnavailable", "Please retry", 503)), ErrorClass::Transient);
+        assert_eq!(classify(&answered("InternalFailure", "", 500)), ErrorClass::Transient);
+        let no_answer: SdkError<DescribeTargetGroupsError, Response> = SdkError::timeout_error("operation timed out after 3s");
+        assert_eq!(classify(&no_answer), ErrorClass::Transient);
+        assert_eq!(classify(&answered("AccessDenied", "User is not authorized", 403)), ErrorClass::Rejected("AccessDenied"));
+        assert_eq!(classify(&answered("TargetGroupNotFound", "One or more target groups not found", 400)), ErrorClass::Rejected("TargetGroupNotFound"));
+        assert_eq!(classify(&answered("ValidationError", "bad weight", 400)), ErrorClass::Rejected("ValidationError"));
     }
 }

@@ -21,9 +21,14 @@ use super::{Clock, Finding, Gate};
 /// not applied, and the pause between reads.
 const VERIFY_READS: u32 = 10;
 const VERIFY_PAUSE: Duration = Duration::from_millis(200);
-/// Rollback attempts, with pauses doubling from this.
+/// Rollback attempts, with pauses doubling from `ROLLBACK_PAUSE` up to
+/// `ROLLBACK_PAUSE_MAX`. AWS throttling or not answering is worth waiting
+/// out for longer (about three minutes of pauses, beside the SDK's own
+/// retries inside each attempt) than a refusal, which waiting rarely mends.
 const ROLLBACK_ATTEMPTS: u32 = 4;
+const ROLLBACK_ATTEMPTS_TRANSIENT: u32 = 16;
 const ROLLBACK_PAUSE: Duration = Duration::from_millis(500);
+const ROLLBACK_PAUSE_MAX: Duration = Duration::from_secs(15);
 
 pub struct Rollout {
     /// What serves now and what traffic returns to on rollback.
@@ -274,6 +279,8 @@ pub async fn shift(router: &dyn TrafficRouter, clock: &impl Clock, split: &Split
         match router.read().await {
             Ok(now) if now.same_shares(split) => return Ok(()),
             Ok(now) => seen = Some(now),
+            // A read-back AWS throttled is no answer yet: read again.
+            Err(RouterError::Transient(_)) if read + 1 < VERIFY_READS => {}
             Err(e) => return Err(e),
         }
     }
@@ -293,19 +300,21 @@ async fn roll_back(router: &dyn TrafficRouter, clock: &impl Clock, origin: &str)
         return Ok(());
     }
     let mut pause = ROLLBACK_PAUSE;
-    let mut last = None;
-    for attempt in 0..ROLLBACK_ATTEMPTS {
-        if attempt > 0 {
-            clock.sleep(pause).await;
-            pause *= 2;
-        }
+    let mut attempt = 1;
+    loop {
         // Never cut short: this is the change that must land and propagate.
-        match shift(router, clock, &Split::all_to(origin), &CancellationToken::new()).await {
+        let error = match shift(router, clock, &Split::all_to(origin), &CancellationToken::new()).await {
             Ok(()) => return Ok(()),
-            Err(e) => last = Some(e),
+            Err(e) => e,
+        };
+        let attempts = if matches!(error, RouterError::Transient(_)) { ROLLBACK_ATTEMPTS_TRANSIENT } else { ROLLBACK_ATTEMPTS };
+        if attempt >= attempts {
+            return Err(error);
         }
+        clock.sleep(pause).await;
+        pause = (pause * 2).min(ROLLBACK_PAUSE_MAX);
+        attempt += 1;
     }
-    Err(last.unwrap_or_else(|| RouterError::Failed("rollback was not attempted".into())))
 }
 
 #[cfg(test)]
@@ -324,6 +333,8 @@ pub(crate) mod tests {
         pub routes: Mutex<Vec<Split>>,
         /// Routes that fail, by call number (0-based).
         pub failing_routes: Mutex<Vec<usize>>,
+        /// Whether those fail as AWS throttling would (else as a refusal).
+        pub failures_are_transient: AtomicBool,
         /// When set, routes "succeed" but the router keeps this split.
         pub stuck: AtomicBool,
         /// When set, the next route is interrupted by Ctrl-C while it waits
@@ -333,7 +344,7 @@ pub(crate) mod tests {
 
     impl FakeRouter {
         pub fn new(split: Split) -> FakeRouter {
-            FakeRouter { split: Mutex::new(split), routes: Mutex::default(), failing_routes: Mutex::default(), stuck: AtomicBool::new(false), interrupt_next_route: Mutex::default() }
+            FakeRouter { split: Mutex::new(split), routes: Mutex::default(), failing_routes: Mutex::default(), failures_are_transient: AtomicBool::new(false), stuck: AtomicBool::new(false), interrupt_next_route: Mutex::default() }
         }
         fn percents(&self) -> Vec<f64> {
             self.routes.lock().unwrap().iter().map(|s| s.percent_of("green")).collect()
@@ -355,7 +366,11 @@ pub(crate) mod tests {
                 routes.len() - 1
             };
             if self.failing_routes.lock().unwrap().contains(&call) {
-                return Err(RouterError::Failed("throttled".into()));
+                return Err(if self.failures_are_transient.load(Ordering::SeqCst) {
+                    RouterError::Transient("throttled".into())
+                } else {
+                    RouterError::Failed("access denied".into())
+                });
             }
             if let Some(stop) = self.interrupt_next_route.lock().unwrap().take() {
                 *self.split.lock().unwrap() = split.clone();
@@ -591,5 +606,25 @@ pub(crate) mod tests {
         let Outcome::Halted(halt) = outcome else { panic!("expected a halt") };
         assert!(halt.rollback.is_err());
         assert!(history.last().unwrap().detail.contains("ROLLBACK NOT CONFIRMED"));
+    }
+
+    #[tokio::test]
+    async fn rollback_waits_out_throttling_longer_than_a_refusal() {
+        let clock = SimClock::new();
+        let r = rollout(&clock, Strategy::Canary { percent: 10.0, bake: 5 * M });
+        // Route 0 (the 10% step) lands; the next ten rollback attempts fail.
+        let failing: Vec<usize> = (1..=10).collect();
+        let refused = FakeRouter::new(Split::all_to("blue"));
+        *refused.failing_routes.lock().unwrap() = failing.clone();
+        let (outcome, _) = go(&refused, &gate(&clock, Some(M)), &clock, &r, 0.0, &CancellationToken::new()).await;
+        assert!(matches!(outcome, Outcome::Halted(Halt { rollback: Err(RouterError::Failed(_)), .. })), "a refusal stops after {ROLLBACK_ATTEMPTS} attempts");
+        assert_eq!(refused.routes.lock().unwrap().len(), 1 + ROLLBACK_ATTEMPTS as usize);
+
+        let throttled = FakeRouter::new(Split::all_to("blue"));
+        *throttled.failing_routes.lock().unwrap() = failing;
+        throttled.failures_are_transient.store(true, Ordering::SeqCst);
+        let (outcome, _) = go(&throttled, &gate(&clock, Some(M)), &clock, &r, 0.0, &CancellationToken::new()).await;
+        assert!(matches!(outcome, Outcome::Halted(Halt { rollback: Ok(()), .. })), "{outcome:?}");
+        assert_eq!(throttled.now(), Split::all_to("blue"), "the eleventh attempt lands");
     }
 }

@@ -156,7 +156,12 @@ pub enum RouterError {
     /// A destination (target group, version, record set) does not exist.
     #[error("{0}")]
     Missing(String),
-    /// Anything else: AWS refused or failed, or the routing cannot be used.
+    /// AWS throttled the call or gave no answer (5xx, reset, timeout) even
+    /// after the SDK's retries: the same call may well work a little later.
+    #[error("{0}")]
+    Transient(String),
+    /// Anything else: AWS refused (access denied, invalid request), or the
+    /// routing cannot be used.
     #[error("{0}")]
     Failed(String),
 }

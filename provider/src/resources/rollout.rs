@@ -791,7 +791,7 @@ fn target_not_found(kind: &dyn RouterKind, e: RouterError) -> Diagnostics {
             format!("{e}. No traffic was moved."),
         ),
         RouterError::Gone(e) => not_started("Routing not found", e),
-        RouterError::Failed(e) => not_started(&format!("Cannot check the {}", kind.destination_kind()), e),
+        RouterError::Transient(e) | RouterError::Failed(e) => not_started(&format!("Cannot check the {}", kind.destination_kind()), e),
     }
 }
 

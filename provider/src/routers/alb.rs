@@ -176,7 +176,7 @@ impl Routing for AlbRouting {
 
 /// An ELBv2 client for the provider's region and endpoint.
 pub fn client(aws: &Clients) -> Client {
-    let mut config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&aws.sdk);
+    let mut config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&aws.sdk).interceptor(crate::aws::RetryLog);
     if let Some(url) = aws.endpoint("elbv2") {
         config = config.endpoint_url(url);
     }

@@ -260,7 +260,7 @@ impl Routing for LambdaAliasRouting {
 
 /// A Lambda client for the provider's region and endpoint.
 pub fn client(aws: &Clients) -> Client {
-    let mut config = aws_sdk_lambda::config::Builder::from(&aws.sdk);
+    let mut config = aws_sdk_lambda::config::Builder::from(&aws.sdk).interceptor(crate::aws::RetryLog);
     if let Some(url) = aws.endpoint("lambda") {
         config = config.endpoint_url(url);
     }

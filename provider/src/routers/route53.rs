@@ -349,7 +349,7 @@ impl Routing for Route53Routing {
 
 /// A Route 53 client for the provider's credentials and endpoint.
 pub fn client(aws: &Clients) -> Client {
-    let mut config = aws_sdk_route53::config::Builder::from(&aws.sdk);
+    let mut config = aws_sdk_route53::config::Builder::from(&aws.sdk).interceptor(crate::aws::RetryLog);
     if let Some(url) = aws.endpoint("route53") {
         config = config.endpoint_url(url);
     }
