@@ -41,6 +41,10 @@ pub enum ServeError {
 
 /// How long in-flight calls may finish after Shutdown before the process exits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a connection may take to complete its TLS handshake. Terraform
+/// completes it in milliseconds; a peer that stalls is dropped, so it holds
+/// neither a task nor a socket for the life of the process.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `provider` until Terraform shuts it down.
 pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
@@ -64,7 +68,7 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
             identity = ServerIdentity::generate()?;
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(identity.tls_config(client)?));
             announce(&socket.0, Some(&identity.certificate))?;
-            let incoming = accept_loop(listener, shutdown.clone(), move |stream| {
+            let incoming = accept_loop(listener, shutdown.clone(), HANDSHAKE_TIMEOUT, move |stream| {
                 let acceptor = acceptor.clone();
                 async move { acceptor.accept(stream).await }
             });
@@ -73,7 +77,7 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
         // Terraform runs plugins without TLS only when told to (TF_DISABLE_PLUGIN_TLS).
         None => {
             announce(&socket.0, None)?;
-            let incoming = accept_loop(listener, shutdown.clone(), |stream| async move { Ok(stream) });
+            let incoming = accept_loop(listener, shutdown.clone(), HANDSHAKE_TIMEOUT, |stream| async move { Ok(stream) });
             serve_until(router, incoming, shutdown).await
         }
     };
@@ -114,9 +118,10 @@ where
 }
 
 /// Accepts connections and runs `secure` on each in its own task, so a client
-/// that stalls its TLS handshake holds up no one. Failed handshakes (a client
-/// without Terraform's certificate) are logged and dropped.
-fn accept_loop<IO, F, Fut>(listener: UnixListener, shutdown: CancellationToken, secure: F) -> ReceiverStream<Result<IO, std::io::Error>>
+/// that stalls its TLS handshake holds up no one, and drops it after
+/// `handshake_timeout`. Failed handshakes (a client without Terraform's
+/// certificate) are logged and dropped.
+fn accept_loop<IO, F, Fut>(listener: UnixListener, shutdown: CancellationToken, handshake_timeout: Duration, secure: F) -> ReceiverStream<Result<IO, std::io::Error>>
 where
     IO: Send + 'static,
     F: Fn(UnixStream) -> Fut + Send + 'static,
@@ -138,11 +143,12 @@ where
             let tx = tx.clone();
             let secured = secure(stream);
             tokio::spawn(async move {
-                match secured.await {
-                    Ok(io) => {
+                match tokio::time::timeout(handshake_timeout, secured).await {
+                    Ok(Ok(io)) => {
                         let _ = tx.send(Ok(io)).await;
                     }
-                    Err(e) => log::warn("tfplugin", "refused a connection that failed the TLS handshake", &[("error", e.to_string().into())]),
+                    Ok(Err(e)) => log::warn("tfplugin", "refused a connection that failed the TLS handshake", &[("error", e.to_string().into())]),
+                    Err(_) => log::warn("tfplugin", "dropped a connection that did not complete the TLS handshake in time", &[("timeout", format!("{handshake_timeout:?}").into())]),
                 }
             });
         }
@@ -263,5 +269,34 @@ impl health::health_server::Health for Health {
     ) -> Result<Response<BoxStream<health::HealthCheckResponse>>, Status> {
         let serving = health::HealthCheckResponse { status: health::health_check_response::ServingStatus::Serving as i32 };
         Ok(Response::new(Box::pin(tokio_stream::once(Ok(serving)))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn a_stalled_handshake_is_dropped_after_the_timeout() {
+        let dir = std::env::temp_dir().join(format!("tfplugin-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stall.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let shutdown = CancellationToken::new();
+        // A handshake that never completes, holding the connection.
+        let _incoming = accept_loop(listener, shutdown.clone(), Duration::from_millis(200), |stream: UnixStream| async move {
+            let _held = stream;
+            std::future::pending::<std::io::Result<UnixStream>>().await
+        });
+        let mut client = UnixStream::connect(&path).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0))), "the server closes the connection: {read:?}");
+        assert!(started.elapsed() >= Duration::from_millis(150), "not before the timeout: {:?}", started.elapsed());
+        shutdown.cancel();
+        let _ = std::fs::remove_file(&path);
     }
 }
