@@ -12,4 +12,4 @@ cd "$root"
 "$root/scripts/bootstrap.sh"
 cargo build -p terraform-provider-progressive
 KILL_POINTS=${1:-60} KILL_SEED=${2:-1} cargo nextest run -p acceptance-tests --test kill_sweep \
-    --no-capture --slow-timeout 3600s 2>&1 | tee target/kill-sweep.log
+    --profile sweep --no-capture 2>&1 | tee target/kill-sweep.log
