@@ -19,7 +19,12 @@ pub struct JsonError {
 pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, JsonError> {
     let json: J = serde_json::from_slice(bytes)
         .map_err(|e| JsonError { path: "(root)".into(), message: e.to_string() })?;
-    from_json(&json, ty, &mut Vec::new())
+    from_value(&json, ty)
+}
+
+/// Decodes parsed JSON state as a value of `ty`.
+pub fn from_value(json: &J, ty: &Type) -> Result<Value, JsonError> {
+    from_json(json, ty, &mut Vec::new())
 }
 
 /// Encodes a wholly known value as cty JSON.

@@ -75,6 +75,16 @@ pub trait Resource: Send + Sync + 'static {
     async fn delete(&self, _prior: &Value, _stop: &CancellationToken) -> Diagnostics {
         Diagnostics::default()
     }
+    /// Rewrites a state stored under an older schema `version` (its cty
+    /// JSON object) into the current schema's shape, before attributes the
+    /// current schema does not declare are dropped and defaults completed.
+    /// A resource that bumps its schema version handles each older version
+    /// here (renames, changed types, values moved between attributes); the
+    /// default has nothing to rewrite.
+    fn upgrade_state(&self, version: i64, state: &mut serde_json::Map<String, serde_json::Value>) -> Result<(), Diagnostics> {
+        let _ = (version, state);
+        Ok(())
+    }
     /// The remote truth for a stored state; `Ok(Value::Null)` when it is gone.
     async fn read(&self, request: ReadRequest<'_>) -> Result<Value, Diagnostics>;
     /// The state for `terraform import` with this id.

@@ -185,6 +185,38 @@ impl Block {
         }
     }
 
+    /// Removes from a stored state (cty JSON) every attribute and block this
+    /// schema does not declare, in nested blocks too, and returns their
+    /// paths: what a schema version removed must not make an old state
+    /// unreadable.
+    pub fn prune_undeclared(&self, state: &mut serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+        let mut removed = Vec::new();
+        self.prune_at(state, "", &mut removed);
+        removed
+    }
+
+    fn prune_at(&self, state: &mut serde_json::Map<String, serde_json::Value>, at: &str, removed: &mut Vec<String>) {
+        state.retain(|name, _| {
+            let declared = self.attributes.iter().any(|a| a.name == *name) || self.blocks.iter().any(|b| b.name == *name);
+            if !declared {
+                removed.push(format!("{at}{name}"));
+            }
+            declared
+        });
+        for b in &self.blocks {
+            let at = format!("{at}{}.", b.name);
+            match state.get_mut(&b.name) {
+                Some(serde_json::Value::Object(nested)) => b.block.prune_at(nested, &at, removed),
+                Some(serde_json::Value::Array(items)) => {
+                    for item in items.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                        b.block.prune_at(item, &at, removed);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Completes a state stored before attributes or blocks were added to
     /// this schema, as a plan would have written them: a defaulted
     /// attribute that is null takes its default, a list block that is null

@@ -272,7 +272,7 @@ impl pb::provider_server::Provider for ProviderService {
         request: Request<pb::upgrade_resource_state::Request>,
     ) -> Rpc<pb::upgrade_resource_state::Response> {
         let request = request.into_inner();
-        let result = (|| {
+        let result = async {
             let r = self.resource(&request.type_name)?;
             if request.version > r.schema.version {
                 return Err(Diagnostics::single(
@@ -287,14 +287,24 @@ impl pb::provider_server::Provider for ProviderService {
             if raw.json.is_empty() {
                 return Err(Diagnostics::single("Unsupported state", "The stored state has no JSON form (flatmap states predate this provider)."));
             }
-            // Every schema version so far has the same shape; what was added
-            // to the schema since the state was stored is completed as a
-            // plan would have written it, so the next plan shows no change.
-            let mut state = json::decode(&raw.json, &r.ty)
-                .map_err(|e| Diagnostics::single("Stored state does not match the schema", e.to_string()))?;
+            let unreadable = |e: String| Diagnostics::single("Stored state does not match the schema", e);
+            let serde_json::Value::Object(mut stored) = serde_json::from_slice(&raw.json).map_err(|e| unreadable(e.to_string()))? else {
+                return Err(unreadable("the stored state is not a JSON object".into()));
+            };
+            // The resource rewrites what its older versions stored; what the
+            // schema no longer declares is dropped, and what was added since
+            // is completed as a plan would have written it, so the next plan
+            // shows no change.
+            guarded("state upgrade", async { r.resource.upgrade_state(request.version, &mut stored) }).await??;
+            let removed = r.schema.block.prune_undeclared(&mut stored);
+            if !removed.is_empty() {
+                log::debug("tfplugin", "dropped attributes the schema no longer declares from a stored state", &[("resource", request.type_name.clone().into()), ("attributes", removed.join(", ").into())]);
+            }
+            let mut state = json::from_value(&serde_json::Value::Object(stored), &r.ty).map_err(|e| unreadable(e.to_string()))?;
             r.schema.block.complete_stored(&mut state);
-            Ok(encode(&state, &r.ty))
-        })();
+            Ok::<_, Diagnostics>(encode(&state, &r.ty))
+        }
+        .await;
         Ok(Response::new(match result {
             Ok(upgraded_state) => pb::upgrade_resource_state::Response { upgraded_state, ..Default::default() },
             Err(d) => pb::upgrade_resource_state::Response { diagnostics: diagnostics(d), ..Default::default() },
@@ -516,7 +526,7 @@ mod tests {
         }
     }
 
-    struct OneResource;
+    struct OneResource(Arc<dyn Resource>);
 
     #[async_trait]
     impl Provider for OneResource {
@@ -524,7 +534,7 @@ mod tests {
             Schema { version: 0, block: Block::new("p") }
         }
         fn resources(&self) -> Vec<Arc<dyn Resource>> {
-            vec![Arc::new(Panicky)]
+            vec![self.0.clone()]
         }
         async fn configure(&self, _: &Value) -> Diagnostics {
             Diagnostics::default()
@@ -534,7 +544,7 @@ mod tests {
     #[tokio::test]
     async fn a_panic_in_validation_during_plan_is_an_error_diagnostic() {
         use pb::provider_server::Provider as _;
-        let service = ProviderService::new(Arc::new(OneResource), CancellationToken::new());
+        let service = ProviderService::new(Arc::new(OneResource(Arc::new(Panicky))), CancellationToken::new());
         let ty = Panicky.schema().ty();
         let config = encode(&Value::object([("name", "a".into())]), &ty);
         let request = pb::plan_resource_change::Request {
@@ -548,5 +558,83 @@ mod tests {
         let [d] = &response.diagnostics[..] else { panic!("one diagnostic: {:?}", response.diagnostics) };
         assert_eq!((d.summary.as_str(), d.severity), ("Provider internal error", pb::diagnostic::Severity::Error as i32));
         assert!(d.detail.contains("during validation: validation bug"), "{}", d.detail);
+    }
+
+    /// A resource at schema version 2: version 1 renamed `name` to `title`,
+    /// version 2 removed `legacy_flag` and the `item` block's `old_note`,
+    /// and added `mode` (default "linear").
+    struct Evolved;
+
+    #[async_trait]
+    impl Resource for Evolved {
+        fn type_name(&self) -> &'static str {
+            "test_evolved"
+        }
+        fn schema(&self) -> Schema {
+            let item = Block::new("an item").attribute(Attribute::optional("weight", Type::Number, "w"));
+            let block = Block::new("x")
+                .attribute(Attribute::optional("title", Type::String, "t"))
+                .attribute(Attribute::defaulted("mode", Type::String, "linear", "m"))
+                .block("item", Nesting::List, item);
+            Schema { version: 2, block }
+        }
+        fn validate(&self, _: &Value) -> Diagnostics {
+            Diagnostics::default()
+        }
+        fn upgrade_state(&self, version: i64, state: &mut serde_json::Map<String, serde_json::Value>) -> Result<(), Diagnostics> {
+            if version < 1 {
+                if let Some(name) = state.remove("name") {
+                    state.insert("title".into(), name);
+                }
+            }
+            Ok(())
+        }
+        async fn plan(&self, _: PlanRequest<'_>) -> Planned {
+            unreachable!("not planned in these tests")
+        }
+        async fn apply(&self, _: ApplyRequest<'_>) -> Applied {
+            unreachable!("not applied in these tests")
+        }
+        async fn read(&self, _: ReadRequest<'_>) -> Result<Value, Diagnostics> {
+            unreachable!("not read in these tests")
+        }
+        async fn import(&self, _: &str, _: &CancellationToken) -> Result<Value, Diagnostics> {
+            unreachable!("not imported in these tests")
+        }
+    }
+
+    async fn upgrade(version: i64, json: &[u8]) -> pb::upgrade_resource_state::Response {
+        use pb::provider_server::Provider as _;
+        let service = ProviderService::new(Arc::new(OneResource(Arc::new(Evolved))), CancellationToken::new());
+        let request = pb::upgrade_resource_state::Request {
+            type_name: "test_evolved".into(),
+            version,
+            raw_state: Some(pb::RawState { json: json.to_vec(), ..Default::default() }),
+        };
+        service.upgrade_resource_state(Request::new(request)).await.expect("an answer").into_inner()
+    }
+
+    #[tokio::test]
+    async fn a_state_from_an_older_schema_version_is_upgraded_step_by_step() {
+        let fixture = include_bytes!("../tests/fixtures/state-evolved-v0.json");
+        let response = upgrade(0, fixture).await;
+        assert!(response.diagnostics.is_empty(), "{:?}", response.diagnostics);
+        let ty = Evolved.schema().ty();
+        let state = msgpack::decode(&response.upgraded_state.expect("a state").msgpack, &ty).unwrap();
+        let item = |weight: i64| Value::object([("weight", Value::from(weight))]);
+        let expected = Value::object([
+            ("title", "checkout".into()),
+            ("mode", "linear".into()),
+            ("item", Value::List(vec![item(10), item(90)])),
+        ]);
+        assert_eq!(state, expected, "renamed by the hook, removed attributes dropped, the new one defaulted");
+
+        // A state of the current version passes the hook untouched.
+        let current = br#"{"title": "checkout", "mode": "canary", "item": []}"#;
+        let state = msgpack::decode(&upgrade(2, current).await.upgraded_state.unwrap().msgpack, &ty).unwrap();
+        assert_eq!(state.get("mode"), &Value::from("canary"));
+        // One from a newer provider is refused, as is one that is not an object.
+        assert_eq!(upgrade(3, current).await.diagnostics[0].summary, "State from a newer provider");
+        assert_eq!(upgrade(0, b"[1, 2]").await.diagnostics[0].summary, "Stored state does not match the schema");
     }
 }
