@@ -31,6 +31,6 @@ fn fifty_concurrent_rollouts_share_alarm_and_metric_reads() {
     let one = concurrent_rollouts(1, "5s");
     let fifty = concurrent_rollouts(50, "5s");
     assert_alone(one);
-    assert!(fifty.describe_alarms <= 5 * one.describe_alarms, "fifty rollouts made {fifty:?}; one makes {one:?}");
-    assert!(fifty.get_metric_data <= 5 * one.get_metric_data, "fifty rollouts made {fifty:?}; one makes {one:?}");
+    assert!(fifty.describe_alarms * 5 <= one.describe_alarms * 6, "fifty rollouts made {fifty:?}; one makes {one:?}");
+    assert!(fifty.get_metric_data * 5 <= one.get_metric_data * 6, "fifty rollouts made {fifty:?}; one makes {one:?}");
 }

@@ -48,17 +48,19 @@ pub struct Progress {
 
 /// Looks at `gate` on the wall-clock grid of `poll_interval` (every moment
 /// that is a whole number of intervals since the Unix epoch, shifted by the
-/// clock's [`Clock::grid_phase`]; the first one at or after the start), and
-/// a last time when `duration` is up; while the
-/// gate is pending it goes on looking until `hold_limit`. Stops at the first
+/// clock's [`Clock::grid_phase`]; the first one at or after the start) until
+/// the first grid point at or after `duration` (so a bake lasts up to one
+/// interval longer than asked, never shorter; one shorter than an interval
+/// ends exactly on time); while the gate is pending it goes on looking until
+/// the grid point at or after `hold_limit`. Stops at the first
 /// unhealthy verdict, on an error, or when `stop` is cancelled (within the
 /// time it takes the current look to return, which is cut short too).
 ///
 /// The grid is what lets concurrent bakes share reads: rollouts that started
 /// a few hundred milliseconds apart (their shifts took different times) still
 /// look at the same instants, so the shared poller answers them with one
-/// call. A first look waits at most one interval, no longer than any later
-/// change would wait to be seen, and the bake still ends exactly on time.
+/// call, up to and including their last looks. A first look waits at most
+/// one interval, no longer than any later change would wait to be seen.
 pub async fn bake(
     clock: &impl Clock,
     gate: &impl Gate,
@@ -71,7 +73,12 @@ pub async fn bake(
     let mut checks = 0;
     let mut read_errors = 0;
     let grid = Grid { interval: plan.poll_interval, phase: clock.grid_phase() };
-    let mut next_look = grid.point(start, false).min(start + plan.duration);
+    // A bake ends at the first grid point at or after its duration, so that
+    // concurrent bakes' last looks meet too; one shorter than an interval,
+    // which that could more than double, ends on time.
+    let ends = |duration: Duration| if duration < plan.poll_interval { start + duration } else { grid.point(start + duration, false) };
+    let (passes_at, holds_until) = (ends(plan.duration), ends(plan.hold_limit.max(plan.duration)));
+    let mut next_look = grid.point(start, false).min(passes_at);
     loop {
         // Never longer than an interval, even if the wall clock steps back.
         let nap = Duration::try_from(next_look - clock.now()).unwrap_or(Duration::ZERO).min(plan.poll_interval);
@@ -105,16 +112,31 @@ pub async fn bake(
         progress(Progress { elapsed: so_far, checks });
         let pending = match verdict {
             Verdict::Unhealthy(finding) => return Ok(BakeOutcome::Failed { finding, elapsed: so_far }),
-            Verdict::Healthy if so_far >= plan.duration => return Ok(BakeOutcome::Passed { checks }),
+            Verdict::Healthy if now >= passes_at => return Ok(BakeOutcome::Passed { checks }),
             Verdict::Healthy => None,
             Verdict::Pending(reason) => Some(reason),
         };
-        let end = if so_far < plan.duration { plan.duration } else { plan.hold_limit.max(plan.duration) };
-        if so_far >= end {
+        let end = if now < passes_at { passes_at } else { holds_until };
+        if now >= end {
             let reason = pending.unwrap_or_default();
             return Ok(BakeOutcome::Undecided { reason, elapsed: so_far });
         }
-        next_look = grid.point(now, true).min(start + end);
+        next_look = grid.point(now, true).min(end);
+    }
+}
+
+/// Waits for the next moment bakes look at (the grid point at or after now
+/// for `poll_interval`); false when `stop` came first. A check before a
+/// rollout reads there, so that concurrent rollouts' checks share the
+/// reads of the bakes already under way instead of each paying a call.
+pub async fn until_the_next_look(clock: &impl Clock, poll_interval: Duration, stop: &CancellationToken) -> bool {
+    let now = clock.now();
+    let grid = Grid { interval: poll_interval, phase: clock.grid_phase() };
+    let wait = Duration::try_from(grid.point(now, false) - now).unwrap_or(Duration::ZERO);
+    tokio::select! {
+        biased;
+        () = stop.cancelled() => false,
+        () = clock.sleep(wait) => true,
     }
 }
 
@@ -185,7 +207,7 @@ mod tests {
         let clock = SimClock::new();
         let plan = Bake::fixed(Duration::from_secs(25), Duration::from_secs(10));
         let outcome = bake(&clock, &Scripted::new(vec![Ok(Verdict::Healthy)]), plan, &CancellationToken::new(), |_| {}).await;
-        assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 4 }), "0s, 10s, 20s, 25s");
+        assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 4 }), "0s, 10s, 20s, 30s");
     }
 
     /// Records the moment of every look; always healthy.
@@ -199,7 +221,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bakes_started_apart_look_at_the_same_moments_and_end_on_time() {
+    async fn bakes_started_apart_look_at_the_same_moments_to_the_end() {
         let plan = Bake::fixed(Duration::from_secs(25), Duration::from_secs(10));
         let mut looks = Vec::new();
         for offset in [Duration::from_millis(3_500), Duration::from_millis(3_800)] {
@@ -209,14 +231,15 @@ mod tests {
             let gate = Timed(&clock, RefCell::default());
             let outcome = bake(&clock, &gate, plan, &CancellationToken::new(), |_| {}).await;
             assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 3 }));
-            assert_eq!(clock.now() - start, time::Duration::seconds(25), "the bake is not stretched to the grid");
+            let lasted = clock.now() - start;
+            assert!(lasted >= time::Duration::seconds(25) && lasted < time::Duration::seconds(35), "never shorter, at most an interval longer: {lasted}");
             looks.push(gate.1.into_inner());
         }
         let epoch = SimClock::new().now();
         let seconds = |looks: &[OffsetDateTime]| looks.iter().map(|t| (*t - epoch).as_seconds_f64()).collect::<Vec<_>>();
-        // Grid looks at 10 s and 20 s for both, then each one's own end.
-        assert_eq!(seconds(&looks[0]), [10.0, 20.0, 28.5]);
-        assert_eq!(seconds(&looks[1]), [10.0, 20.0, 28.8]);
+        // Both look at 10 s, 20 s and, their 25 s up, at 30 s.
+        assert_eq!(seconds(&looks[0]), [10.0, 20.0, 30.0]);
+        assert_eq!(seconds(&looks[1]), [10.0, 20.0, 30.0]);
     }
 
     #[test]
@@ -306,5 +329,16 @@ mod tests {
         tokio::spawn(async move { canceller.cancel() });
         let outcome = bake(&SimClock::new(), &Hangs, PLAN, &stop, |_| {}).await;
         assert_eq!(outcome, Ok(BakeOutcome::Interrupted { elapsed: Duration::ZERO }));
+    }
+
+    #[tokio::test]
+    async fn a_check_waits_for_the_next_look_of_the_grid() {
+        let clock = SimClock::new();
+        clock.advance(Duration::from_millis(3_500));
+        assert!(until_the_next_look(&clock, Duration::from_secs(10), &CancellationToken::new()).await);
+        assert_eq!(clock.now(), SimClock::new().now() + Duration::from_secs(10));
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        assert!(!until_the_next_look(&clock, Duration::from_secs(10), &stopped).await);
     }
 }

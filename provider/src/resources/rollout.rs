@@ -21,6 +21,7 @@ use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::cloudwatch::{DestinationMetrics, GroupMetrics, MetricId};
 use crate::duration;
+use crate::engine::bake;
 use crate::engine::alarms::{AlarmGate, ResolveError};
 use crate::engine::analysis::{AnalysisGate, AnalysisSettings, GroupCounts, expected_first_pass};
 use crate::engine::judge;
@@ -926,6 +927,9 @@ fn holder() -> String {
 async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
     router.read().await.map_err(|e| not_started("Cannot use the routing", e))?;
     router.check_destination(&model.target).await.map_err(|e| target_not_found(model.router, e))?;
+    if !bake::until_the_next_look(&SystemClock, model.poll_interval, stop).await {
+        return Err(not_started("Rollout stopped", "Terraform asked the provider to stop before the rollout began."));
+    }
     let (alarms, _) = AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
         ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. No traffic was moved.")),
         ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
