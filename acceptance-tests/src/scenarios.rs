@@ -86,13 +86,18 @@ fn shared_gates_emulator() -> Emulator {
     emulator
 }
 
-/// Applies `resources` (each watching [`SHARED_GATES`]) at once, with
-/// `-parallelism` as high as their count, and counts the provider's reads.
-fn apply_all(emulator: &Emulator, resources: &str, count: usize) -> GateReads {
+/// A working directory holding `resources` (each watching [`SHARED_GATES`]).
+fn workspace(emulator: &Emulator, resources: &str) -> Terraform {
     let tf = Terraform::new(emulator);
     tf.write_config(&format!(
         "terraform {{\n  required_providers {{\n    progressive = {{ source = \"progressive-delivery/progressive\" }}\n  }}\n}}\n\nprovider \"progressive\" {{}}\n{resources}"
     ));
+    tf
+}
+
+/// Applies `count` resources at once (`-parallelism` as high as their
+/// count) and counts the provider's reads.
+fn apply_all(emulator: &Emulator, tf: &Terraform, count: usize) -> GateReads {
     tf.run_ok(&["apply", "-auto-approve", "-no-color", &format!("-parallelism={count}")]);
     GateReads { describe_alarms: emulator.sdk_calls("DescribeAlarms"), get_metric_data: emulator.sdk_calls("GetMetricData") }
 }
@@ -111,13 +116,22 @@ resource "progressive_canary_gate" "gate" {{
 }}
 "#
     );
-    apply_all(&emulator, &resources, gates)
+    let tf = workspace(&emulator, &resources);
+    apply_all(&emulator, &tf, gates)
 }
 
 /// Applies `rollouts` rollouts at once, each moving its own load balancer's
 /// listener from blue to green all at once and baking `final_bake`, all
 /// gated by the same alarms and metric looked at every second.
 pub fn concurrent_rollouts(rollouts: usize, final_bake: &str) -> GateReads {
+    let (emulator, tf) = concurrent_rollouts_bed(rollouts, final_bake);
+    apply_all(&emulator, &tf, rollouts)
+}
+
+/// The emulator and working directory of [`concurrent_rollouts`], not yet
+/// applied (apply with `-parallelism` of at least `rollouts` to run them all
+/// at once).
+pub fn concurrent_rollouts_bed(rollouts: usize, final_bake: &str) -> (Emulator, Terraform) {
     let emulator = shared_gates_emulator();
     let aws = emulator.client();
     let mut resources = String::new();
@@ -138,5 +152,6 @@ resource "progressive_rollout" "r{i}" {{
             fx.listener_arn, fx.green_arn
         ));
     }
-    apply_all(&emulator, &resources, rollouts)
+    let tf = workspace(&emulator, &resources);
+    (emulator, tf)
 }

@@ -473,23 +473,28 @@ impl Running {
         );
     }
 
-    /// Sends `signal` to the provider processes this command started (those
-    /// of its process group running [`PROVIDER_BINARY`]), and says how many.
-    pub fn signal_provider(&self, signal: i32) -> usize {
+    /// The provider processes this command started: those of its process
+    /// group running [`PROVIDER_BINARY`].
+    pub fn provider_pids(&self) -> Vec<libc::pid_t> {
         let group = self.pid() as libc::pid_t;
-        let mut sent = 0;
-        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<libc::pid_t>() else { continue };
-            // SAFETY: getpgid(2) and kill(2) have no memory-safety preconditions.
-            if unsafe { libc::getpgid(pid) } != group {
-                continue;
-            }
-            let exe = fs::read_link(entry.path().join("exe")).ok();
-            if exe.is_some_and(|path| path.file_name().is_some_and(|name| name == PROVIDER_BINARY)) && unsafe { libc::kill(pid, signal) } == 0 {
-                sent += 1;
-            }
-        }
-        sent
+        fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid = entry.file_name().to_string_lossy().parse::<libc::pid_t>().ok()?;
+                // SAFETY: getpgid(2) has no memory-safety preconditions.
+                let in_group = unsafe { libc::getpgid(pid) } == group;
+                let exe = fs::read_link(entry.path().join("exe")).ok()?;
+                (in_group && exe.file_name().is_some_and(|name| name == PROVIDER_BINARY)).then_some(pid)
+            })
+            .collect()
+    }
+
+    /// Sends `signal` to [`Running::provider_pids`], and says to how many.
+    pub fn signal_provider(&self, signal: i32) -> usize {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        self.provider_pids().into_iter().filter(|pid| unsafe { libc::kill(*pid, signal) } == 0).count()
     }
 
     /// SIGINT to the process group, as Ctrl-C in a terminal does. The first
