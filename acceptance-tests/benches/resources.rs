@@ -49,8 +49,14 @@ fn main() {
         if let Some(out) = running.wait_timeout(Duration::from_millis(500)) {
             break out;
         }
-        pid = pid.or_else(|| running.provider_pids().first().copied());
-        let Some((rss, ticks)) = pid.and_then(sample) else { continue };
+        // Terraform starts the provider more than once (schema, plan, apply):
+        // follow the one running now.
+        let Some((rss, ticks)) = pid.and_then(sample).or_else(|| {
+            pid = running.provider_pids().first().copied();
+            pid.and_then(sample)
+        }) else {
+            continue;
+        };
         peak_rss = peak_rss.max(rss);
         let log = tf.log();
         let all_shifted = log.matches("rollout shift: ").count() >= ROLLOUTS;
