@@ -13,3 +13,4 @@ cd "$root"
 cargo build -p terraform-provider-progressive
 KILL_POINTS=${1:-60} KILL_SEED=${2:-1} cargo nextest run -p acceptance-tests --test kill_sweep \
     --profile sweep --no-capture 2>&1 | tee target/kill-sweep.log
+"$root/.venv/bin/python" "$root/scripts/kill-sweep-summary.py" target/kill-sweep.log

@@ -3,6 +3,10 @@
 //! it left with the independent client, then apply again and check that it
 //! converges.
 //!
+//! The provider reaches the emulator through the fault proxy, which holds
+//! back its answers to ModifyListener and AddTags for 0.8 s after they took
+//! effect, so that kills land inside shifts, rollbacks and lease writes.
+//!
 //! Each point picks, from a seeded draw: a create (the resource is first
 //! removed from state) or an update; a good release or a bad one (its alarm
 //! trips at a random moment, so some kills land in the rollback); and the
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use acceptance_tests::rollouts::{events, lease_expiry, values, wait_for_lapse};
 use acceptance_tests::scenarios::rollout_config;
-use acceptance_tests::AlbBed;
+use acceptance_tests::{AlbBed, FaultProxy};
 use serde_json::Value;
 
 const ADDRESS: &str = "progressive_rollout.web";
@@ -33,6 +37,11 @@ const LEASE_TAG: &str = "progressive:rollout-lease";
 const FINAL_BAKE: Duration = Duration::from_secs(2);
 /// The lease's time to live (`engine::lease::LEASE_TTL`).
 const LEASE_TTL: Duration = Duration::from_secs(20);
+/// How long the fault proxy holds back the answers to the provider's
+/// ModifyListener and AddTags (which take effect at once): shifts,
+/// rollbacks and lease writes stay in flight this long, long enough for a
+/// kill to land inside them.
+const IN_FLIGHT: Duration = Duration::from_millis(800);
 
 /// splitmix64: a small seeded generator, so that a point can be replayed.
 struct Draw(u64);
@@ -59,28 +68,62 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
+/// When a point kills: at a moment after the apply started, or shortly
+/// after the provider logs a rollout line (the phases that last
+/// milliseconds, a shift and its read-back or a rollback, are hit only so).
+#[derive(Debug, Clone, Copy)]
+enum Trigger {
+    After(Duration),
+    OnLog { line: &'static str, then: Duration },
+}
+
 #[derive(Debug)]
 struct Point {
     create: bool,
     bad: bool,
     provider_only: bool,
-    kill_after: Duration,
+    trigger: Trigger,
     alarm_after: Duration,
 }
 
 impl Point {
-    /// An apply takes about 5 s here: start-up 0.5 s, 50% for 2 s, 100% for
-    /// the 2 s final bake. Half the bad releases are killed within 1.5 s of
-    /// their alarm, when the rollback runs.
+    /// An apply takes about 7 s here: start-up and lease 1.5 s, a shift in
+    /// flight, 50% for 2 s, a shift in flight, 100% for the 2 s final bake.
+    /// Bad releases' alarms trip within it.
     fn draw(draw: &mut Draw) -> Point {
         let (create, bad, provider_only) = (draw.chance(0.35), draw.chance(0.35), draw.chance(0.25));
-        let alarm_after = Duration::from_secs_f64(draw.uniform(0.5, 5.0));
-        let kill_after = if bad && draw.chance(0.5) {
-            alarm_after + Duration::from_secs_f64(draw.uniform(0.0, 1.5))
-        } else {
-            Duration::from_secs_f64(draw.uniform(0.2, 6.5))
+        let alarm_after = Duration::from_secs_f64(draw.uniform(0.5, 4.5));
+        let soon = |draw: &mut Draw, most: f64| Duration::from_secs_f64(draw.uniform(0.0, most));
+        let trigger = match draw.uniform(0.0, 1.0) {
+            _ if bad && draw.chance(0.5) => Trigger::OnLog { line: "rollout gate_failed", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
+            p if p < 0.25 => Trigger::After(Duration::from_secs_f64(draw.uniform(0.2, 1.5))),
+            p if p < 0.45 => Trigger::OnLog { line: "rollout starting", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
+            p if p < 0.6 => Trigger::OnLog { line: "rollout baked", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
+            p if p < 0.75 => Trigger::OnLog { line: "rollout shift: @module=progressive.rollout detail=\"step 2", then: soon(draw, 2.0) },
+            _ => Trigger::After(Duration::from_secs_f64(draw.uniform(0.2, 6.0))),
         };
-        Point { create, bad, provider_only, kill_after, alarm_after }
+        Point { create, bad, provider_only, trigger, alarm_after }
+    }
+}
+
+/// The Terraform log from a point on, read as it grows.
+struct LogTail {
+    file: std::fs::File,
+    text: String,
+}
+
+impl LogTail {
+    fn from_end(path: &std::path::Path) -> LogTail {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::OpenOptions::new().read(true).create(true).append(true).open(path).expect("open the Terraform log");
+        file.seek(SeekFrom::End(0)).expect("seek the log");
+        LogTail { file, text: String::new() }
+    }
+
+    fn read(&mut self) -> &str {
+        use std::io::Read;
+        let _ = self.file.read_to_string(&mut self.text);
+        &self.text
     }
 }
 
@@ -134,24 +177,35 @@ fn run_point(b: &AlbBed, index: u64, point: &Point) -> String {
     b.aws.set_alarm_state("web-5xx", "OK", "quiet");
     let allowed = |s: &BTreeMap<String, u32>| s.keys().all(|tg| *tg == origin || *tg == target);
 
-    let log_start = b.tf.log().len();
+    let mut log = LogTail::from_end(&b.tf.log_path());
     let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
     let started = Instant::now();
     let mut alarmed = false;
     let mut ended = None;
-    while started.elapsed() < point.kill_after {
+    let mut kill_at = match point.trigger {
+        Trigger::After(after) => Some(started + after),
+        Trigger::OnLog { .. } => None,
+    };
+    // A trigger line that never comes (the apply ended first) kills nothing.
+    while kill_at.is_none_or(|at| Instant::now() < at) {
         if point.bad && !alarmed && started.elapsed() >= point.alarm_after {
             b.aws.set_alarm_state("web-5xx", "ALARM", "5xx above 1%");
             alarmed = true;
         }
+        if let (None, Trigger::OnLog { line, then }) = (kill_at, point.trigger) {
+            if log.read().contains(&format!("progressive: {line}")) {
+                kill_at = Some(Instant::now() + then);
+            }
+        }
         let now = split(b);
         assert!(allowed(&now), "point {index} {point:?}: traffic on a third target group mid-apply: {now:?}");
-        if let Some(out) = running.wait_timeout(Duration::from_millis(50)) {
+        if let Some(out) = running.wait_timeout(Duration::from_millis(if kill_at.is_some() { 2 } else { 20 })) {
             ended = Some(out);
             break;
         }
     }
-    let phase = if ended.is_some() { "after the apply ended" } else { phase(&b.tf.log()[log_start..]) };
+    let killed_after = started.elapsed();
+    let phase = if ended.is_some() { "after the apply ended" } else { phase(log.read()) };
     let how = if point.provider_only { "provider" } else { "apply" };
     if ended.is_none() {
         if point.provider_only {
@@ -197,7 +251,7 @@ fn run_point(b: &AlbBed, index: u64, point: &Point) -> String {
         "{index:>4} {:<6} {:<4} kill {how:<8} at {:>5.1}s in {phase:<27} left {on_target:>3}% on target, lease {:<4} | next apply {:>5.1}s: {}",
         if point.create { "create" } else { "update" },
         if point.bad { "bad" } else { "good" },
-        point.kill_after.as_secs_f64(),
+        killed_after.as_secs_f64(),
         if lease.is_some() { "left" } else { "none" },
         took.as_secs_f64(),
         history.join(", ")
@@ -227,8 +281,10 @@ fn check_promotion(v: &Value, target: &str, index: u64) {
 fn sweep(offset: u64) {
     let points = env_number("KILL_POINTS", 3);
     let seed = env_number("KILL_SEED", 1) * 2 + offset;
-    let b = AlbBed::start();
+    let mut b = AlbBed::start();
     b.aws.put_metric_alarm("web-5xx");
+    let proxy = FaultProxy::start(&b.emulator, &["elbv2:ModifyListener=slow:1", "elbv2:AddTags=slow:1"], seed, IN_FLIGHT);
+    b.tf.set_env("AWS_ENDPOINT_URL", proxy.endpoint());
     let mut draw = Draw(seed);
     for index in 0..points {
         let point = Point::draw(&mut draw);
