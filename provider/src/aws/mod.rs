@@ -70,7 +70,7 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
         loader = loader.profile_name(profile);
     }
     let retries = config.max_retries.unwrap_or(DEFAULT_RETRIES);
-    loader = loader.retry_config(RetryConfig::standard().with_max_attempts(retries + 1));
+    loader = loader.retry_config(RetryConfig::standard().with_max_attempts(retries + 1)).http_client(https_client());
     let mut sdk = loader.load().await;
     if sdk.region().is_none() {
         return Err(ConnectError::NoRegion);
@@ -96,6 +96,25 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
         metrics: Poller::new(MetricData(cloudwatch), GATHER),
         sdk,
         endpoints: config.endpoints.clone(),
+    })
+}
+
+/// One HTTPS client (connection pool, TLS configuration and trusted roots)
+/// for every service client the provider builds. Without it, each service
+/// client makes its own, and routers build one per plan and per apply of
+/// every resource: no connection, and so no TLS session, was reused from
+/// one resource to the next. Like the SDK's default: rustls with AWS-LC,
+/// and HTTP(S)_PROXY / NO_PROXY from the environment.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
     })
 }
 
