@@ -24,7 +24,7 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, JsonError> {
 
 /// Decodes parsed JSON state as a value of `ty`.
 pub fn from_value(json: &J, ty: &Type) -> Result<Value, JsonError> {
-    from_json(json, ty, &mut Vec::new())
+    from_json(json, ty, false, &mut Vec::new())
 }
 
 /// Encodes a wholly known value as cty JSON.
@@ -65,24 +65,94 @@ pub fn encode(value: &Value, ty: &Type) -> J {
     }
 }
 
-fn from_json(json: &J, ty: &Type, path: &mut Vec<String>) -> Result<Value, JsonError> {
-    let fail = |path: &Vec<String>, message: String| JsonError {
-        path: if path.is_empty() { "(root)".into() } else { path.join("") },
-        message,
-    };
+fn fail(path: &[String], message: String) -> JsonError {
+    JsonError { path: if path.is_empty() { "(root)".into() } else { path.join("") }, message }
+}
+
+/// `typed_by_value`: `ty` came with the value (inside a dynamic value), not
+/// from the schema. Objects typed by the schema may lack the attributes it
+/// gained since the state was stored, and those become null; the others are
+/// whole, as cty writes them, so that filling in cannot make a list of empty
+/// objects grow by the width of a type the input itself declares.
+///
+/// Collections recurse through here, so it only dispatches: its frame,
+/// repeated at every level, stays small even unoptimised.
+fn from_json(json: &J, ty: &Type, typed_by_value: bool, path: &mut Vec<String>) -> Result<Value, JsonError> {
+    match (json, ty) {
+        (J::Object(o), Type::Dynamic) => dynamic(o, path),
+        (J::Array(items), Type::List(e)) => elements(items, |_| e, typed_by_value, path).map(Value::List),
+        (J::Array(items), Type::Set(e)) => elements(items, |_| e, typed_by_value, path).map(Value::Set),
+        (J::Array(items), Type::Tuple(types)) if items.len() == types.len() => {
+            elements(items, |i| &types[i], typed_by_value, path).map(Value::Tuple)
+        }
+        (J::Object(o), Type::Map(e)) => map(o, e, typed_by_value, path),
+        (J::Object(o), Type::Object(types)) => object(o, types, typed_by_value, path),
+        _ => primitive(json, ty, path),
+    }
+}
+
+fn dynamic(o: &serde_json::Map<String, J>, path: &mut Vec<String>) -> Result<Value, JsonError> {
+    let concrete = dynamic_type(o, path)?;
+    match from_json(o.get("value").unwrap_or(&J::Null), &concrete, true, path)? {
+        Value::Null => Ok(Value::Null),
+        inner => Ok(Value::Dynamic(concrete, Box::new(inner))),
+    }
+}
+
+fn dynamic_type(o: &serde_json::Map<String, J>, path: &[String]) -> Result<Type, JsonError> {
+    let type_json = o.get("type").ok_or_else(|| fail(path, "dynamic value without \"type\"".into()))?;
+    Type::from_json(type_json).map_err(|e| fail(path, e))
+}
+
+fn elements<'t>(
+    items: &[J],
+    element_type: impl Fn(usize) -> &'t Type,
+    typed_by_value: bool,
+    path: &mut Vec<String>,
+) -> Result<Vec<Value>, JsonError> {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        path.push(format!("[{i}]"));
+        out.push(from_json(item, element_type(i), typed_by_value, path)?);
+        path.pop();
+    }
+    Ok(out)
+}
+
+fn map(o: &serde_json::Map<String, J>, e: &Type, typed_by_value: bool, path: &mut Vec<String>) -> Result<Value, JsonError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in o {
+        path.push(format!("[{k:?}]"));
+        out.insert(k.clone(), from_json(v, e, typed_by_value, path)?);
+        path.pop();
+    }
+    Ok(Value::Map(out))
+}
+
+fn object(
+    o: &serde_json::Map<String, J>,
+    types: &BTreeMap<String, Type>,
+    typed_by_value: bool,
+    path: &mut Vec<String>,
+) -> Result<Value, JsonError> {
+    if let Some(extra) = o.keys().find(|k| !types.contains_key(*k)) {
+        return Err(fail(path, format!("unsupported attribute {extra:?}")));
+    }
+    if typed_by_value && let Some(missing) = types.keys().find(|k| !o.contains_key(*k)) {
+        return Err(fail(path, format!("attribute {missing:?} missing")));
+    }
+    let mut out = BTreeMap::new();
+    for (k, t) in types {
+        path.push(format!(".{k}"));
+        out.insert(k.clone(), from_json(o.get(k).unwrap_or(&J::Null), t, typed_by_value, path)?);
+        path.pop();
+    }
+    Ok(Value::Object(out))
+}
+
+fn primitive(json: &J, ty: &Type, path: &[String]) -> Result<Value, JsonError> {
     match (json, ty) {
         (J::Null, _) => Ok(Value::Null),
-        (J::Object(o), Type::Dynamic) => {
-            let concrete = o
-                .get("type")
-                .ok_or_else(|| fail(path, "dynamic value without \"type\"".into()))
-                .and_then(|t| Type::from_json(t).map_err(|e| fail(path, e)))?;
-            let inner = from_json(o.get("value").unwrap_or(&J::Null), &concrete, path)?;
-            Ok(match inner {
-                Value::Null => Value::Null,
-                inner => Value::Dynamic(concrete, Box::new(inner)),
-            })
-        }
         (J::Bool(b), Type::Bool) => Ok(Value::Bool(*b)),
         // Old states may hold primitives in their string form.
         (J::String(s), Type::Bool) => match s.as_str() {
@@ -99,52 +169,6 @@ fn from_json(json: &J, ty: &Type, path: &mut Vec<String>) -> Result<Value, JsonE
         (J::String(s), Type::String) => Ok(Value::String(s.clone())),
         (J::Number(n), Type::String) => Ok(Value::String(n.to_string())),
         (J::Bool(b), Type::String) => Ok(Value::String(b.to_string())),
-        (J::Array(items), Type::List(e) | Type::Set(e)) => {
-            let items = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    path.push(format!("[{i}]"));
-                    let v = from_json(item, e, path);
-                    path.pop();
-                    v
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
-        }
-        (J::Array(items), Type::Tuple(types)) if items.len() == types.len() => items
-            .iter()
-            .zip(types)
-            .enumerate()
-            .map(|(i, (item, t))| {
-                path.push(format!("[{i}]"));
-                let v = from_json(item, t, path);
-                path.pop();
-                v
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Tuple),
-        (J::Object(o), Type::Map(e)) => {
-            let mut out = BTreeMap::new();
-            for (k, v) in o {
-                path.push(format!("[{k:?}]"));
-                out.insert(k.clone(), from_json(v, e, path)?);
-                path.pop();
-            }
-            Ok(Value::Map(out))
-        }
-        (J::Object(o), Type::Object(types)) => {
-            if let Some(extra) = o.keys().find(|k| !types.contains_key(*k)) {
-                return Err(fail(path, format!("unsupported attribute {extra:?}")));
-            }
-            let mut out = BTreeMap::new();
-            for (k, t) in types {
-                path.push(format!(".{k}"));
-                out.insert(k.clone(), from_json(o.get(k).unwrap_or(&J::Null), t, path)?);
-                path.pop();
-            }
-            Ok(Value::Object(out))
-        }
         (json, ty) => Err(fail(path, format!("{json} does not fit type {}", ty.to_json()))),
     }
 }
@@ -177,5 +201,14 @@ mod tests {
         assert!(err.message.contains("zzz"));
         let err = decode(br#"{"a":"x","b":"many"}"#, &ty).unwrap_err();
         assert_eq!(err.path, ".b");
+    }
+
+    #[test]
+    fn objects_typed_inside_a_dynamic_value_are_whole() {
+        let stored = br#"{"value":[{"a":"x","b":null}],"type":["list",["object",{"a":"string","b":"string"}]]}"#;
+        assert!(decode(stored, &Type::Dynamic).is_ok());
+        let err = decode(br#"{"value":[{"a":"x"}],"type":["list",["object",{"a":"string","b":"string"}]]}"#, &Type::Dynamic)
+            .unwrap_err();
+        assert_eq!((err.path.as_str(), err.message.as_str()), ("[0]", "attribute \"b\" missing"));
     }
 }

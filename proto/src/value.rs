@@ -100,15 +100,22 @@ pub enum Number {
 }
 
 /// The most decimal places a number may span once written without an
-/// exponent: far more than any value a configuration means, and few enough
-/// that a short string such as `1e99999` cannot grow into a large one (the
-/// amplification would otherwise let a small message take gigabytes).
+/// exponent: far more than any value a configuration means, and more than a
+/// float64 written out exactly needs (at most 1,075).
 pub const MAX_PLACES: usize = 4096;
+
+/// The most zeros an exponent may add when a number is written out. cty
+/// writes numbers out in full (Terraform sends 1e100 as 101 digits), so
+/// exponents come from hand-written text only; without this bound a message
+/// of short numbers such as `1e4000` would decode into hundreds of times its
+/// size.
+pub const MAX_EXPONENT_ZEROS: usize = 64;
 
 impl Number {
     /// Parses decimal text in any of the notations Terraform or JSON use
-    /// (`5`, `5.0`, `-0.05`, `1e-3`, `+2E+2`); `None` for anything else, and
-    /// for numbers spanning more than [`MAX_PLACES`] decimal places.
+    /// (`5`, `5.0`, `-0.05`, `1e-3`, `+2E+2`); `None` for anything else, for
+    /// numbers spanning more than [`MAX_PLACES`] decimal places, and for
+    /// exponents adding more than [`MAX_EXPONENT_ZEROS`] zeros.
     pub fn parse(text: &str) -> Option<Number> {
         let text = text.trim();
         let (negative, rest) = match text.as_bytes().first()? {
@@ -134,7 +141,7 @@ impl Number {
         let digits = format!("{int_part}{frac_part}");
         let point = int_part.len() as i64 + exponent;
         let places = digits.len().max(point.max(0) as usize) + point.min(0).unsigned_abs() as usize;
-        if places > MAX_PLACES {
+        if places > MAX_PLACES || places > digits.len() + MAX_EXPONENT_ZEROS {
             return None;
         }
         Some(Number::from_digits(negative, &digits, point))
@@ -388,15 +395,22 @@ mod tests {
 
     #[test]
     fn a_short_string_cannot_become_a_huge_number() {
-        // 4096 places written out are the most; beyond, the text is refused
+        // An exponent adds at most 64 zeros; beyond, the text is refused
         // rather than expanded.
-        assert!(matches!(Number::parse("1e4095"), Some(Number::Decimal(d)) if d.len() == 4096));
-        assert!(matches!(Number::parse("-1e-4095"), Some(Number::Decimal(d)) if d.len() == "-0.".len() + 4095));
-        for huge in ["1e4096", "1e99999", "-1e-4097", "0.5e-4096"] {
+        assert!(matches!(Number::parse("1e64"), Some(Number::Decimal(d)) if d.len() == 65));
+        assert!(matches!(Number::parse("-1.5e-64"), Some(Number::Decimal(d)) if d == format!("-0.{}15", "0".repeat(63))));
+        for huge in ["1e65", "1.5e66", "-1e-66", "1e4095", "1e99999", "0.5e-4096", "1e999999999", "1e99999999999999999999"] {
             assert_eq!(Number::parse(huge), None, "{huge}");
         }
+        // Written out, a number may span 4096 places, exponent or not.
+        let long = format!("{}e64", "9".repeat(MAX_PLACES - 64));
+        assert!(matches!(Number::parse(&long), Some(Number::Decimal(d)) if d.len() == MAX_PLACES));
+        assert_eq!(Number::parse(&format!("9{long}")), None);
         assert_eq!(Number::parse(&"9".repeat(MAX_PLACES + 1)), None, "a long literal is bounded the same way");
         assert!(Number::parse(&"9".repeat(MAX_PLACES)).is_some());
+        // The largest and the smallest float64, written out exactly.
+        assert!(matches!(Number::from_f64(f64::MAX), Some(Number::Decimal(d)) if d.len() == 309));
+        assert!(matches!(Number::from_f64(f64::from_bits(1)), Some(Number::Decimal(d)) if d.len() == "0.".len() + 1074));
     }
 
     #[test]
