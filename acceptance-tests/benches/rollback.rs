@@ -8,9 +8,12 @@
 //!    and the time until the routing, read back with the independent client,
 //!    shows 100% on the origin is measured. 50 trials.
 //! 2. Step overhead: a linear rollout of ten steps baking one second each;
-//!    the time beyond the ten seconds of bakes, per step, is overhead: the
-//!    shift, its read-back verification, and any wait for the shared alarm
-//!    poller's next fetch that a bake's last look adds. 5 runs.
+//!    the time from each bake's passing last look to the next shift read
+//!    back (from the start for the first), taken from the rollout's own
+//!    history, is a step's overhead: the shift and its read-back
+//!    verification. (Bakes end on the poll grid, so a step also waits up to
+//!    one poll interval for its last look; that is the bake, not overhead.)
+//!    5 runs.
 //!
 //! Route 53 waits for each change to be `INSYNC` before it reads back. The
 //! emulator reports `INSYNC` after a test-only delay; the benchmark sets it
@@ -29,7 +32,7 @@ use terraform_provider_progressive::aws::{Clients, connect};
 use terraform_provider_progressive::config::ProviderConfig;
 use terraform_provider_progressive::engine::SystemClock;
 use terraform_provider_progressive::engine::alarms::AlarmGate;
-use terraform_provider_progressive::engine::rollout::{self, Outcome, Rollout};
+use terraform_provider_progressive::engine::rollout::{self, Event, EventKind, Outcome, Rollout};
 use terraform_provider_progressive::engine::schedule::{Schedule, Strategy};
 use terraform_provider_progressive::routers::{RouterKind, Routing};
 use terraform_provider_progressive::routers::{alb::Alb, lambda_alias::LambdaAlias, route53::Route53};
@@ -159,15 +162,15 @@ fn rollout(bed: &Bed, strategy: Strategy, final_bake: Duration) -> Rollout {
     }
 }
 
-/// Starts a rollout on its own task; the handle yields its outcome.
-fn start(runtime: &tokio::runtime::Runtime, clients: &Clients, bed: &Bed, plan: Rollout) -> tokio::task::JoinHandle<Outcome> {
+/// Starts a rollout on its own task; the handle yields its outcome and history.
+fn start(runtime: &tokio::runtime::Runtime, clients: &Clients, bed: &Bed, plan: Rollout) -> tokio::task::JoinHandle<(Outcome, Vec<Event>)> {
     // The router as the resource gets it: connected from the routing.
     let router = bed.routing.connect(clients);
     let alarms = clients.alarms.clone();
     runtime.spawn(async move {
         let names = vec![ALARM.to_owned()];
         let (gate, _) = AlarmGate::resolve(alarms, names).await.unwrap();
-        rollout::run(router.as_ref(), &gate, &SystemClock, &plan, 0.0, &CancellationToken::new(), |_| {}).await.0
+        rollout::run(router.as_ref(), &gate, &SystemClock, &plan, 0.0, &CancellationToken::new(), |_| {}).await
     })
 }
 
@@ -197,7 +200,7 @@ fn rollback_latency(runtime: &tokio::runtime::Runtime, clients: &Clients, aws: &
         aws.set_alarm_state(ALARM, "ALARM", "bench: tripped");
         wait_for_target_share(aws, bed, 0.0);
         samples.push(tripped.elapsed());
-        let outcome = runtime.block_on(handle).unwrap();
+        let (outcome, _) = runtime.block_on(handle).unwrap();
         assert!(matches!(outcome, Outcome::Halted(_)), "trial {trial}: {outcome:?}");
         eprintln!("{} rollback trial {trial}: {:?}", bed.name, samples[trial]);
     }
@@ -212,11 +215,20 @@ fn step_overhead(runtime: &tokio::runtime::Runtime, clients: &Clients, aws: &Aws
             let second = Duration::from_secs(1);
             let plan = rollout(bed, Strategy::Linear { step_percent: 10.0, interval: second }, second);
             let steps = plan.schedule.steps().len() as u32;
-            let baking = plan.schedule.total_bake();
-            let started = Instant::now();
-            let outcome = runtime.block_on(start(runtime, clients, bed, plan)).unwrap();
-            let per_step = started.elapsed().saturating_sub(baking) / steps;
+            let started = time::OffsetDateTime::now_utc();
+            let (outcome, history) = runtime.block_on(start(runtime, clients, bed, plan)).unwrap();
             assert_eq!(outcome, Outcome::Promoted);
+            // Each shift, from the event before it: the run's start or the bake that passed.
+            let mut since = started;
+            let mut overhead = time::Duration::ZERO;
+            for event in &history {
+                match event.kind {
+                    EventKind::Shift => overhead += event.at - since,
+                    EventKind::Baked => since = event.at,
+                    _ => {}
+                }
+            }
+            let per_step = Duration::try_from(overhead).unwrap_or_default() / steps;
             eprintln!("{} overhead run {run}: {per_step:?} per step over {steps} steps", bed.name);
             per_step
         })
