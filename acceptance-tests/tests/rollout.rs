@@ -451,3 +451,25 @@ fn rollout_plans_with_a_provider_configuration_known_only_after_apply() {
     assert_eq!(percent(b.aws.listener_weights(&b.fx.listener_arn)), all_on(&b.fx.green_arn));
     assert_eq!(values(&b.tf)["status"], "promoted");
 }
+
+#[test]
+fn rollout_that_lost_its_lease_moves_no_more_traffic() {
+    let b = bed();
+    b.tf.write_config(&rollout(&on_listener(&b.fx), &b.fx.green_arn, &format!("  canary {{\n    percent = 20\n    bake = \"4s\"\n  }}\n{FAST}")));
+    let running = start_and_wait_for(&b, 20);
+    // A rival apply's lease write lands late, over ours (as a throttled
+    // AddTags retried after its backoff would).
+    let expires = (time::OffsetDateTime::now_utc() + Duration::from_secs(60)).replace_nanosecond(0).unwrap();
+    let rival = format!("{} apply rival provider pid 1 on ci", expires.format(&time::format_description::well_known::Rfc3339).unwrap());
+    b.aws.add_tags(&b.fx.listener_arn, &[("progressive:rollout-lease", &rival)]);
+    let out = running.finish_within(Duration::from_secs(60));
+    out.assert_failed_with(&["another apply took it, so this one stopped moving traffic"]);
+    assert_eq!(
+        percent(b.aws.listener_weights(&b.fx.listener_arn)),
+        [(b.fx.blue_arn.clone(), 80), (b.fx.green_arn.clone(), 20)].into(),
+        "neither the next step nor a rollback moved anything"
+    );
+    let v = values(&b.tf);
+    assert_eq!(v["traffic"], serde_json::json!({ &b.fx.blue_arn: 80, &b.fx.green_arn: 20 }), "the state says traffic is split");
+    assert_eq!(b.aws.listener_tags(&b.fx.listener_arn)["progressive:rollout-lease"], rival, "the rival's lease is left to it");
+}

@@ -24,8 +24,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use tokio_util::sync::CancellationToken;
+
 use super::Clock;
-use super::traffic::RouterError;
+use super::traffic::{RouterError, Split, TrafficRouter};
 
 /// How long a lease lasts without renewal, and how often it is renewed.
 pub const LEASE_TTL: Duration = Duration::from_secs(20);
@@ -109,6 +111,43 @@ pub async fn keep(store: &dyn LeaseStore, me: &str, clock: &impl Clock, noted: &
         if let Err(e) = store.write_lease(&LeaseRecord::new(me, clock.now()).naming(noted.get().map(String::as_str)).encode()).await {
             on_error(&e);
         }
+    }
+}
+
+/// A traffic router that moves traffic only while `me` holds the lease:
+/// every change first reads the lease, and is refused when another apply's
+/// live record is there. Taking a lease is write-then-confirm, so a rival's
+/// write that lands late (a throttled AddTags retried after its backoff) can
+/// replace a lease already confirmed; this stops the apply that lost it
+/// before its next move, instead of letting both move traffic.
+pub struct Guarded<'a, C> {
+    pub router: &'a dyn TrafficRouter,
+    pub store: &'a dyn LeaseStore,
+    pub me: &'a str,
+    pub clock: &'a C,
+}
+
+#[async_trait]
+impl<C: Clock + Sync> TrafficRouter for Guarded<'_, C> {
+    async fn read(&self) -> Result<Split, RouterError> {
+        self.router.read().await
+    }
+
+    async fn route(&self, split: &Split, stop: &CancellationToken) -> Result<(), RouterError> {
+        let current = self.store.read_lease().await?;
+        if let Err(theirs) = may_take(current.as_deref(), self.me, self.clock.now()) {
+            return Err(RouterError::Failed(format!(
+                "the rollout lease on {} is now held by {} until {}: another apply took it, so this one stopped moving traffic",
+                self.router.describe(),
+                theirs.holder,
+                theirs.expires.format(&Rfc3339).unwrap_or_default()
+            )));
+        }
+        self.router.route(split, stop).await
+    }
+
+    fn describe(&self) -> String {
+        self.router.describe()
     }
 }
 
@@ -314,5 +353,44 @@ mod tests {
         assert!(may_take(Some(&theirs), "me", NOW + time::Duration::seconds(21)).is_ok(), "expired");
         assert!(may_take(None, "me", NOW).is_ok());
         assert!(may_take(Some("not a lease"), "me", NOW).is_ok());
+    }
+
+    /// Records every route it is asked for.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<Split>>);
+
+    #[async_trait]
+    impl TrafficRouter for Recording {
+        async fn read(&self) -> Result<Split, RouterError> {
+            Ok(Split::all_to("blue"))
+        }
+        async fn route(&self, split: &Split, _: &CancellationToken) -> Result<(), RouterError> {
+            self.0.lock().unwrap().push(split.clone());
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "listener web".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_guarded_router_moves_traffic_only_while_the_lease_is_ours() {
+        let clock = SimClock::new();
+        let (store, router) = (MemoryStore::default(), Recording::default());
+        take(&store, "me", &clock).await.unwrap();
+        let guarded = Guarded { router: &router, store: &store, me: "me", clock: &clock };
+        let stop = CancellationToken::new();
+        guarded.route(&Split::all_to("green"), &stop).await.unwrap();
+        // A rival's late write replaced our confirmed lease.
+        *store.record.lock().unwrap() = Some(LeaseRecord::new("rival", clock.now()).encode());
+        let refused = guarded.route(&Split::all_to("blue"), &stop).await.unwrap_err().to_string();
+        assert!(refused.contains("held by rival") && refused.contains("stopped moving traffic"), "{refused}");
+        assert_eq!(router.0.lock().unwrap().len(), 1, "the refused change never reached the router");
+        // A rival's record that has lapsed (or none) does not hold anything up.
+        *store.record.lock().unwrap() = Some(LeaseRecord::new("rival", clock.now() - time::Duration::minutes(1)).encode());
+        guarded.route(&Split::all_to("blue"), &stop).await.unwrap();
+        store.remove_lease().await.unwrap();
+        guarded.route(&Split::all_to("blue"), &stop).await.unwrap();
+        assert_eq!(router.0.lock().unwrap().len(), 3);
     }
 }

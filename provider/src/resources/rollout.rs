@@ -982,6 +982,8 @@ struct Lease<'a> {
 /// The part of a rollout that runs under the lease.
 async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, model: &Model, prior: &Value, held: &Lease<'_>, stop: &CancellationToken) -> Result<Done, Diagnostics> {
     let split = router.read().await.map_err(|e| not_started("Cannot use the routing", e))?;
+    // Every move from here checks that the lease is still this apply's.
+    let guarded = lease::Guarded { router, store: router, me: held.me, clock: &SystemClock };
     // What served last: the state's record, or for a create that a killed
     // apply left unfinished, the origin its lease named.
     let recorded_target = recorded(prior).filter(|(r, _)| r.name() == model.router.name()).and_then(|(_, t)| t.as_str()).or(held.leftover.origin.as_deref());
@@ -991,7 +993,7 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
             return Ok(Done::AlreadyThere { split });
         }
         Start::Restore => {
-            rollout::shift(router, &SystemClock, &Split::all_to(&model.target), &CancellationToken::new()).await.map_err(|e| not_started("Cannot restore the recorded target", e))?;
+            rollout::shift(&guarded, &SystemClock, &Split::all_to(&model.target), &CancellationToken::new()).await.map_err(|e| not_started("Cannot restore the recorded target", e))?;
             let detail = format!("restored all traffic to the recorded target without gates: an interrupted rollout had left {}", split.describe());
             log::info(MODULE, "rollout restore", &[("detail", detail.clone().into())]);
             let history = vec![Event { at: SystemClock.now(), percent: 100.0, kind: rollout::EventKind::Shift, detail }];
@@ -1051,7 +1053,7 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
     };
     let warning = warning.map(|detail| Event { at: SystemClock.now(), percent: start, kind: rollout::EventKind::Warning, detail });
     warning.iter().for_each(log_event);
-    let (outcome, ran) = rollout::run(router, &gate, &SystemClock, &rollout, start, stop, log_event).await;
+    let (outcome, ran) = rollout::run(&guarded, &gate, &SystemClock, &rollout, start, stop, log_event).await;
     let history = warning.into_iter().chain(ran).collect();
     let split = router.read().await.ok();
     Ok(Done::Ran { origin, outcome, history, split })
