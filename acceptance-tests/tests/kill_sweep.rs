@@ -43,25 +43,11 @@ const LEASE_TTL: Duration = Duration::from_secs(20);
 /// kill to land inside them.
 const IN_FLIGHT: Duration = Duration::from_millis(800);
 
-/// splitmix64: a small seeded generator, so that a point can be replayed.
-struct Draw(u64);
+/// Seeded, so that a point can be replayed.
+type Draw = fastrand::Rng;
 
-impl Draw {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.uniform(0.0, 1.0) < p
-    }
-
-    fn uniform(&mut self, low: f64, high: f64) -> f64 {
-        low + (high - low) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
+fn uniform(draw: &mut Draw, low: f64, high: f64) -> f64 {
+    low + (high - low) * draw.f64()
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -91,16 +77,16 @@ impl Point {
     /// flight, 50% for 2 s, a shift in flight, 100% for the 2 s final bake.
     /// Bad releases' alarms trip within it.
     fn draw(draw: &mut Draw) -> Point {
-        let (create, bad, provider_only) = (draw.chance(0.35), draw.chance(0.35), draw.chance(0.25));
-        let alarm_after = Duration::from_secs_f64(draw.uniform(0.5, 4.5));
-        let soon = |draw: &mut Draw, most: f64| Duration::from_secs_f64(draw.uniform(0.0, most));
-        let trigger = match draw.uniform(0.0, 1.0) {
-            _ if bad && draw.chance(0.5) => Trigger::OnLog { line: "rollout gate_failed", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
-            p if p < 0.25 => Trigger::After(Duration::from_secs_f64(draw.uniform(0.2, 1.5))),
+        let (create, bad, provider_only) = (draw.f64() < 0.35, draw.f64() < 0.35, draw.f64() < 0.25);
+        let alarm_after = Duration::from_secs_f64(uniform(draw, 0.5, 4.5));
+        let soon = |draw: &mut Draw, most: f64| Duration::from_secs_f64(uniform(draw, 0.0, most));
+        let trigger = match uniform(draw, 0.0, 1.0) {
+            _ if bad && draw.f64() < 0.5 => Trigger::OnLog { line: "rollout gate_failed", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
+            p if p < 0.25 => Trigger::After(Duration::from_secs_f64(uniform(draw, 0.2, 1.5))),
             p if p < 0.45 => Trigger::OnLog { line: "rollout starting", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
             p if p < 0.6 => Trigger::OnLog { line: "rollout baked", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
             p if p < 0.75 => Trigger::OnLog { line: "rollout shift: @module=progressive.rollout detail=\"step 2", then: soon(draw, 2.0) },
-            _ => Trigger::After(Duration::from_secs_f64(draw.uniform(0.2, 6.0))),
+            _ => Trigger::After(Duration::from_secs_f64(uniform(draw, 0.2, 6.0))),
         };
         Point { create, bad, provider_only, trigger, alarm_after }
     }
@@ -285,7 +271,7 @@ fn sweep(offset: u64) {
     b.aws.put_metric_alarm("web-5xx");
     let proxy = FaultProxy::start(&b.emulator, &["elbv2:ModifyListener=slow:1", "elbv2:AddTags=slow:1"], seed, IN_FLIGHT);
     b.tf.set_env("AWS_ENDPOINT_URL", proxy.endpoint());
-    let mut draw = Draw(seed);
+    let mut draw = Draw::with_seed(seed);
     for index in 0..points {
         let point = Point::draw(&mut draw);
         println!("{}", run_point(&b, index, &point));

@@ -111,26 +111,10 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
-/// splitmix64: small and seeded, so a case can be replayed.
-struct Rng(u64);
+type Rng = fastrand::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
+fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
+    items[rng.usize(..items.len())]
 }
 
 /// Runs `case` for each seed of the run, saying which seed fails, then how
@@ -142,7 +126,7 @@ fn cases(name: &str, mut case: impl FnMut(&mut Rng)) {
     LARGEST.with(|l| l.set((0, 0)));
     for seed in first..first + count {
         let replay = Replay(seed);
-        case(&mut Rng(seed));
+        case(&mut Rng::with_seed(seed));
         std::mem::forget(replay);
     }
     let (held, len) = LARGEST.with(Cell::get);
@@ -159,7 +143,7 @@ impl Drop for Replay {
 }
 
 fn random_type(rng: &mut Rng, depth: usize) -> Type {
-    match rng.below(if depth >= 3 { 4 } else { 9 }) {
+    match rng.usize(..if depth >= 3 { 4 } else { 9 }) {
         0 => Type::Bool,
         1 => Type::Number,
         2 => Type::String,
@@ -167,41 +151,41 @@ fn random_type(rng: &mut Rng, depth: usize) -> Type {
         4 => Type::list(random_type(rng, depth + 1)),
         5 => Type::set(random_type(rng, depth + 1)),
         6 => Type::map(random_type(rng, depth + 1)),
-        7 => Type::Tuple((0..rng.below(4)).map(|_| random_type(rng, depth + 1)).collect()),
-        _ => Type::Object((0..rng.below(5)).map(|_| (random_name(rng), random_type(rng, depth + 1))).collect()),
+        7 => Type::Tuple((0..rng.usize(..4)).map(|_| random_type(rng, depth + 1)).collect()),
+        _ => Type::Object((0..rng.usize(..5)).map(|_| (random_name(rng), random_type(rng, depth + 1))).collect()),
     }
 }
 
 fn random_name(rng: &mut Rng) -> String {
-    let name = rng.pick(&["", "a", "b", "id", "é", "with space", "x.y", "[0]"]);
-    format!("{name}{}", rng.below(4))
+    let name = pick(rng, &["", "a", "b", "id", "é", "with space", "x.y", "[0]"]);
+    format!("{name}{}", rng.usize(..4))
 }
 
 fn random_string(rng: &mut Rng) -> String {
     // Lengths reach each msgpack string form: fixstr, str8, str16, str32.
-    let len = match rng.below(1000) {
-        0 => 65_536 + rng.below(100),
-        1..=20 => 256 + rng.below(1000),
-        21..=100 => 32 + rng.below(224),
-        _ => rng.below(32),
+    let len = match rng.usize(..1000) {
+        0 => 65_536 + rng.usize(..100),
+        1..=20 => 256 + rng.usize(..1000),
+        21..=100 => 32 + rng.usize(..224),
+        _ => rng.usize(..32),
     };
-    (0..len).map(|_| rng.pick(&['a', 'z', '0', ' ', '"', '\\', '\n', '\0', 'é', '日', '😀'])).collect()
+    (0..len).map(|_| pick(rng, &['a', 'z', '0', ' ', '"', '\\', '\n', '\0', 'é', '日', '😀'])).collect()
 }
 
 /// `at_least` to `at_least + more` decimal digits.
 fn digits(rng: &mut Rng, at_least: usize, more: usize) -> String {
-    let n = at_least + rng.below(more + 1);
-    (0..n).map(|_| char::from(b'0' + rng.below(10) as u8)).collect()
+    let n = at_least + rng.usize(..more + 1);
+    (0..n).map(|_| char::from(b'0' + rng.usize(..10) as u8)).collect()
 }
 
 fn random_number(rng: &mut Rng) -> Number {
     let parse = |text: String| Number::parse(&text).unwrap_or_else(|| panic!("generated {text:?}"));
-    match rng.below(8) {
-        0 => Number::Int(rng.below(2001) as i64 - 1000),
-        1 => Number::Int(rng.pick(&[i64::MIN, i64::MAX, 0, -1, 1 << 53])),
+    match rng.usize(..8) {
+        0 => Number::Int(rng.usize(..2001) as i64 - 1000),
+        1 => Number::Int(pick(rng, &[i64::MIN, i64::MAX, 0, -1, 1 << 53])),
         2 => loop {
             // Any float64 but NaN: subnormals, huge ones, exact fractions.
-            if let Some(n) = Number::from_f64(f64::from_bits(rng.next())) {
+            if let Some(n) = Number::from_f64(f64::from_bits(rng.u64(..))) {
                 break n;
             }
         },
@@ -211,28 +195,28 @@ fn random_number(rng: &mut Rng) -> Number {
         }
         // Beyond u64, and occasionally near the most places a number may span.
         4 => {
-            let more = if rng.chance(2) { digits(rng, 4000, 95) } else { digits(rng, 19, 60) };
+            let more = if rng.usize(..100) < 2 { digits(rng, 4000, 95) } else { digits(rng, 19, 60) };
             parse(format!("1{more}"))
         }
         5 => {
-            let (int, fraction, exponent) = (digits(rng, 1, 2), digits(rng, 0, 3), rng.below(129) as i64 - 64);
+            let (int, fraction, exponent) = (digits(rng, 1, 2), digits(rng, 0, 3), rng.usize(..129) as i64 - 64);
             parse(format!("{int}.{fraction}e{exponent}"))
         }
-        6 => Number::Infinity { negative: rng.chance(50) },
+        6 => Number::Infinity { negative: rng.usize(..100) < 50 },
         _ => parse(u64::MAX.to_string()),
     }
 }
 
 fn random_value(rng: &mut Rng, ty: &Type) -> Value {
-    match rng.below(12) {
+    match rng.usize(..12) {
         0 => return Value::Null,
         1 => return Value::Unknown,
         _ => {}
     }
     // Collections are short, but sometimes long enough for the 16-bit forms.
-    let len = |rng: &mut Rng| if rng.chance(2) { 16 + rng.below(40) } else { rng.below(4) };
+    let len = |rng: &mut Rng| if rng.usize(..100) < 2 { 16 + rng.usize(..40) } else { rng.usize(..4) };
     match ty {
-        Type::Bool => Value::Bool(rng.chance(50)),
+        Type::Bool => Value::Bool(rng.usize(..100) < 50),
         Type::Number => Value::Number(random_number(rng)),
         Type::String => Value::String(random_string(rng)),
         Type::Dynamic => {
@@ -297,8 +281,8 @@ fn collections_beyond_65535_elements_round_trip() {
 
 /// Headers with lengths that do and do not fit, spliced into valid input.
 fn random_header(rng: &mut Rng, rest: usize) -> Vec<u8> {
-    let len = rng.pick(&[0, 1, 2, 15, 16, 255, 65_535, 0xffff_ffff, rest as u64, rest as u64 + 1]);
-    let (marker, width) = rng.pick(&[
+    let len = pick(rng, &[0, 1, 2, 15, 16, 255, 65_535, 0xffff_ffff, rest as u64, rest as u64 + 1]);
+    let (marker, width) = pick(rng, &[
         (0xdc, 2), (0xdd, 4), (0xde, 2), (0xdf, 4), (0xd9, 1), (0xda, 2), (0xdb, 4),
         (0xc4, 1), (0xc5, 2), (0xc6, 4), (0xc7, 1), (0xc8, 2), (0xc9, 4),
     ]);
@@ -309,17 +293,17 @@ fn random_header(rng: &mut Rng, rest: usize) -> Vec<u8> {
 
 fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, tokens: &[&[u8]]) {
     // Mostly one change, so that some inputs stay valid and decode.
-    for _ in 0..if rng.chance(70) { 1 } else { 2 + rng.below(3) } {
-        let at = rng.below(bytes.len() + 1);
-        match rng.below(6) {
-            0 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
+    for _ in 0..if rng.usize(..100) < 70 { 1 } else { 2 + rng.usize(..3) } {
+        let at = rng.usize(..bytes.len() + 1);
+        match rng.usize(..6) {
+            0 if at < bytes.len() => bytes[at] ^= 1 << rng.usize(..8),
             1 => bytes.truncate(at),
             2 => {
-                let junk: Vec<u8> = (0..1 + rng.below(8)).map(|_| rng.next() as u8).collect();
+                let junk: Vec<u8> = (0..1 + rng.usize(..8)).map(|_| rng.u64(..) as u8).collect();
                 bytes.splice(at..at, junk);
             }
             3 => {
-                let token = rng.pick(tokens).to_vec();
+                let token = pick(rng, tokens).to_vec();
                 bytes.splice(at..at, token);
             }
             4 => {
@@ -327,8 +311,8 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, tokens: &[&[u8]]) {
                 bytes.splice(at..at, header);
             }
             _ => {
-                let from = rng.below(bytes.len() + 1);
-                let slice = bytes[from..(from + rng.below(16)).min(bytes.len())].to_vec();
+                let from = rng.usize(..bytes.len() + 1);
+                let slice = bytes[from..(from + rng.usize(..16)).min(bytes.len())].to_vec();
                 bytes.splice(at..at, slice);
             }
         }
@@ -424,11 +408,11 @@ fn random_bytes_never_panic() {
         let ty = random_type(rng, 0);
         for _ in 0..20 {
             // Short inputs of any bytes, and of markers that open or announce something.
-            let len = rng.below(40);
-            let bytes: Vec<u8> = if rng.chance(50) {
-                (0..len).map(|_| rng.next() as u8).collect()
+            let len = rng.usize(..40);
+            let bytes: Vec<u8> = if rng.usize(..100) < 50 {
+                (0..len).map(|_| rng.u64(..) as u8).collect()
             } else {
-                (0..len).map(|_| rng.pick(&[0x00, 0x7f, 0x81, 0x91, 0xa1, 0xc0, 0xc3, 0xc4, 0xca, 0xcb, 0xcf, 0xd4, 0xd9, 0xdd, 0xdf, 0xe0, 0xff])).collect()
+                (0..len).map(|_| pick(rng, &[0x00, 0x7f, 0x81, 0x91, 0xa1, 0xc0, 0xc3, 0xc4, 0xca, 0xcb, 0xcf, 0xd4, 0xd9, 0xdd, 0xdf, 0xe0, 0xff])).collect()
             };
             for ty in [&ty, &Type::Dynamic] {
                 if let Some(value) = outcomes.count(msgpack_decode(&bytes, ty)) {
@@ -590,23 +574,23 @@ fn empty_objects_cannot_multiply_by_a_wide_type() {
 
 fn random_block(rng: &mut Rng, depth: usize) -> Block {
     let mut block = Block::new("b");
-    for i in 0..rng.below(5) {
+    for i in 0..rng.usize(..5) {
         let name = format!("a{i}");
         let ty = random_type(rng, 2);
-        let mut attribute = match (rng.below(4), &ty) {
-            (0, Type::Number) => Attribute::defaulted(&name, ty, rng.pick(&["0.5", "-3", "1e3"]), "d"),
+        let mut attribute = match (rng.usize(..4), &ty) {
+            (0, Type::Number) => Attribute::defaulted(&name, ty, pick(rng, &["0.5", "-3", "1e3"]), "d"),
             (0, Type::Bool) => Attribute::defaulted(&name, ty, "true", "d"),
             (0, Type::String) => Attribute::defaulted(&name, ty, "x", "d"),
             (1, _) => Attribute::required(&name, ty, "r"),
             (2, _) => Attribute::computed(&name, ty, "c"),
             _ => Attribute::optional(&name, ty, "o"),
         };
-        attribute.requires_replace = rng.chance(30);
+        attribute.requires_replace = rng.usize(..100) < 30;
         block = block.attribute(attribute);
     }
     if depth < 2 {
-        for i in 0..rng.below(3) {
-            let nesting = if rng.chance(50) { Nesting::Single } else { Nesting::List };
+        for i in 0..rng.usize(..3) {
+            let nesting = if rng.usize(..100) < 50 { Nesting::Single } else { Nesting::List };
             block = block.block(&format!("b{i}"), nesting, random_block(rng, depth + 1));
         }
     }
@@ -616,7 +600,7 @@ fn random_block(rng: &mut Rng, depth: usize) -> Block {
 /// A value of `block`'s type, from random values or mutated bytes.
 fn some_value(rng: &mut Rng, ty: &Type) -> Value {
     let value = random_value(rng, ty);
-    if rng.chance(50) {
+    if rng.usize(..100) < 50 {
         return value;
     }
     let mut bytes = msgpack::encode(&value, ty);

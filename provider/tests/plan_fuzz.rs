@@ -21,26 +21,12 @@ use terraform_provider_progressive::ProgressiveProvider;
 use tfplugin::wire::tfplugin6::{self, DynamicValue, RawState, provider_client::ProviderClient};
 use tfplugin::{Number, Provider, Type, Value, msgpack};
 
-/// splitmix64, so a failing case can be replayed from its seed.
-struct Draw(u64);
-
-impl Draw {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
-        &from[self.below(from.len())]
-    }
+fn pick<T: Copy>(draw: &mut Draw, items: &[T]) -> T {
+    items[draw.usize(..items.len())]
 }
+
+/// Seeded, so a failing case can be replayed.
+type Draw = fastrand::Rng;
 
 const STRINGS: &[&str] = &[
     "", " ", "5m", "0s", "1s", "-1s", "10s", "1h30m", "9999999999h", "1e9s", "5 m", "1.5s", "10%", "50", "-5", "NaN", "inf",
@@ -56,26 +42,26 @@ const STRINGS: &[&str] = &[
 const NUMBERS: &[&str] = &["0", "1", "-1", "0.05", "0.1", "10", "33.3", "99.9", "100", "100.0001", "101", "999", "1000", "1e64", "-1e-64", "0.000000000000000000001", "123456789012345678901234567890"];
 
 fn value(draw: &mut Draw, ty: &Type, depth: u32) -> Value {
-    match draw.below(12) {
+    match draw.usize(..12) {
         0 => return Value::Null,
         1 => return Value::Unknown,
         _ => {}
     }
     match ty {
-        Type::Bool => Value::Bool(draw.below(2) == 0),
-        Type::Number if draw.below(20) == 0 => Value::Number(Number::parse(&"9".repeat(1 + draw.below(4000))).expect("digits")),
-        Type::Number => Value::Number(Number::parse(*draw.pick(NUMBERS)).expect("a number")),
-        Type::String if draw.below(30) == 0 => Value::String("x".repeat(draw.below(100_000))),
-        Type::String => Value::String((*draw.pick(STRINGS)).to_owned()),
+        Type::Bool => Value::Bool(draw.usize(..2) == 0),
+        Type::Number if draw.usize(..20) == 0 => Value::Number(Number::parse(&"9".repeat(1 + draw.usize(..4000))).expect("digits")),
+        Type::Number => Value::Number(Number::parse(pick(draw, NUMBERS)).expect("a number")),
+        Type::String if draw.usize(..30) == 0 => Value::String("x".repeat(draw.usize(..100_000))),
+        Type::String => Value::String(pick(draw, STRINGS).to_owned()),
         Type::Dynamic => value(draw, &Type::String, depth),
         Type::List(element) | Type::Set(element) => {
-            let n = if depth > 3 { 0 } else { *draw.pick(&[0, 0, 1, 1, 2, 3, 30]) };
+            let n = if depth > 3 { 0 } else { pick(draw, &[0, 0, 1, 1, 2, 3, 30]) };
             let items = (0..n).map(|_| value(draw, element, depth + 1)).collect();
             if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) }
         }
         Type::Map(element) => {
-            let n = if depth > 3 { 0 } else { draw.below(4) };
-            Value::Map((0..n).map(|_| ((*draw.pick(STRINGS)).to_owned(), value(draw, element, depth + 1))).collect::<BTreeMap<_, _>>())
+            let n = if depth > 3 { 0 } else { draw.usize(..4) };
+            Value::Map((0..n).map(|_| (pick(draw, STRINGS).to_owned(), value(draw, element, depth + 1))).collect::<BTreeMap<_, _>>())
         }
         Type::Object(attributes) => Value::Object(attributes.iter().map(|(name, t)| (name.clone(), value(draw, t, depth + 1))).collect()),
         Type::Tuple(types) => Value::Tuple(types.iter().map(|t| value(draw, t, depth + 1)).collect()),
@@ -85,14 +71,14 @@ fn value(draw: &mut Draw, ty: &Type, depth: u32) -> Value {
 /// Bytes that are nearly a valid encoding: flipped, cut or padded.
 fn mutate(draw: &mut Draw, mut bytes: Vec<u8>) -> Vec<u8> {
     if bytes.is_empty() {
-        return vec![draw.next() as u8];
+        return vec![draw.u64(..) as u8];
     }
-    for _ in 0..=draw.below(4) {
-        let at = draw.below(bytes.len());
-        match draw.below(3) {
-            0 => bytes[at] ^= 1 << draw.below(8),
+    for _ in 0..=draw.usize(..4) {
+        let at = draw.usize(..bytes.len());
+        match draw.usize(..3) {
+            0 => bytes[at] ^= 1 << draw.usize(..8),
             1 => bytes.truncate(at),
-            _ => bytes.insert(at, draw.next() as u8),
+            _ => bytes.insert(at, draw.u64(..) as u8),
         }
         if bytes.is_empty() {
             break;
@@ -131,7 +117,7 @@ async fn the_plan_path_survives_random_and_hostile_values() {
         .into_inner();
     assert!(configured.diagnostics.is_empty(), "{:?}", configured.diagnostics);
 
-    let mut draw = Draw(seed);
+    let mut draw = Draw::with_seed(seed);
     let resources: Vec<Arc<dyn tfplugin::Resource>> = provider.resources();
     for resource in &resources {
         let (name, schema) = (resource.type_name(), resource.schema());
@@ -141,9 +127,9 @@ async fn the_plan_path_survives_random_and_hostile_values() {
             if config.is_null() || !config.is_known() {
                 config = value(&mut draw, &ty, 1);
             }
-            let prior = if draw.below(2) == 0 { Value::Null } else { value(&mut draw, &ty, 1) };
+            let prior = if draw.usize(..2) == 0 { Value::Null } else { value(&mut draw, &ty, 1) };
             let mut encoded = msgpack::encode(&config, &ty);
-            if draw.below(5) == 0 {
+            if draw.usize(..5) == 0 {
                 encoded = mutate(&mut draw, encoded);
             }
             let what = format!("{name} iteration {i}");
@@ -170,7 +156,7 @@ async fn the_plan_path_survives_random_and_hostile_values() {
                 .upgrade_resource_state(tfplugin6::upgrade_resource_state::Request {
                     type_name: name.into(),
                     version: schema.version,
-                    raw_state: Some(RawState { json: if draw.below(4) == 0 { mutate(&mut draw, stored) } else { stored }, ..Default::default() }),
+                    raw_state: Some(RawState { json: if draw.usize(..4) == 0 { mutate(&mut draw, stored) } else { stored }, ..Default::default() }),
                 })
                 .await
                 .unwrap_or_else(|e| panic!("{what}: UpgradeResourceState: {e}"))
