@@ -22,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use acceptance_tests::{AlbFixture, Emulator, Terraform, workspace_root};
+use acceptance_tests::{AlbFixture, Emulator, Terraform, use_release_provider};
 
 const N: usize = 50;
 
@@ -52,14 +52,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let built = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "terraform-provider-progressive"])
-        .current_dir(workspace_root())
-        .status()
-        .expect("run cargo");
-    assert!(built.success(), "release build failed");
-    // SAFETY: set before any thread of this program reads the environment.
-    unsafe { std::env::set_var("PROGRESSIVE_PROVIDER_DIR", workspace_root().join("target/release")) };
+    use_release_provider(env!("CARGO"));
     let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
 
     let emulator = Emulator::start();

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use acceptance_tests::scenarios::concurrent_rollouts_bed;
-use acceptance_tests::workspace_root;
+use acceptance_tests::use_release_provider;
 
 const ROLLOUTS: usize = 50;
 
@@ -28,14 +28,7 @@ fn sample(pid: libc::pid_t) -> Option<(u64, u64)> {
 }
 
 fn main() {
-    let built = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "terraform-provider-progressive"])
-        .current_dir(workspace_root())
-        .status()
-        .expect("run cargo");
-    assert!(built.success(), "release build failed");
-    // SAFETY: set before any thread of this program reads the environment.
-    unsafe { std::env::set_var("PROGRESSIVE_PROVIDER_DIR", workspace_root().join("target/release")) };
+    use_release_provider(env!("CARGO"));
 
     let (_emulator, mut tf) = concurrent_rollouts_bed(ROLLOUTS, "60s");
     tf.set_env("TF_LOG", "INFO");

@@ -107,6 +107,24 @@ pub fn workspace_root() -> &'static Path {
     })
 }
 
+/// Builds the provider's release binary with `cargo` (a bench passes
+/// `env!("CARGO")`) and makes every later [`Terraform`] use it: benches
+/// measure what users run. Call it first in `main`, before any thread.
+///
+/// # Panics
+/// If the build fails.
+pub fn use_release_provider(cargo: &str) {
+    let built = Command::new(cargo)
+        .args(["build", "--release", "-p", "terraform-provider-progressive"])
+        .current_dir(workspace_root())
+        .status()
+        .expect("run cargo");
+    assert!(built.success(), "release build failed");
+    // SAFETY: called before the program starts other threads, so nothing
+    // reads the environment concurrently.
+    unsafe { std::env::set_var("PROGRESSIVE_PROVIDER_DIR", workspace_root().join("target/release")) };
+}
+
 /// The test bed's Python interpreter (`<repo>/.venv/bin/python`), after making
 /// sure the virtualenv is up to date ([`ensure_testbed`]).
 pub fn venv_python() -> PathBuf {
