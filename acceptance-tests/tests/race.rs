@@ -1,5 +1,7 @@
 //! Racing applies: two workspaces (each its own state) start a rollout on
 //! the same listener at the same moment, to two different target groups.
+//! The winner holds the lease for its 5 s bake, far longer than the two
+//! applies' start-up times differ, so every race is a real overlap.
 //! The lease must let exactly one of them move traffic; the other fails,
 //! saying so, and moves nothing. `RACES` sets how many races (default 50).
 
@@ -15,7 +17,7 @@ fn config(b: &AlbBed, target: &str) -> String {
     rollout_config(
         &format!("listener_arn = \"{}\"", b.fx.listener_arn),
         target,
-        "  canary {\n    percent = 20\n    bake = \"3s\"\n  }\n  final_bake = \"0s\"\n  poll_interval = \"1s\"",
+        "  canary {\n    percent = 20\n    bake = \"5s\"\n  }\n  final_bake = \"0s\"\n  poll_interval = \"1s\"",
     )
 }
 
