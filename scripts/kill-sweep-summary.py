@@ -14,9 +14,11 @@ LINE = re.compile(
 
 
 def main(path: str) -> int:
-    points = [m.groupdict() for m in map(LINE.match, open(path, encoding="utf-8")) if m]
-    if not points:
-        print(f"no kill points in {path}")
+    lines = open(path, encoding="utf-8").read().splitlines()
+    points = [m.groupdict() for m in map(LINE.match, lines) if m]
+    failures = [line for line in lines if "panicked at" in line or "TIMEOUT" in line]
+    if failures or not points:
+        print(f"{len(points)} kill points converged; failures in {path}:", *failures[:10], sep="\n")
         return 1
     phases = ["start-up, checks and lease", "first shift", "bake", "next shift", "final bake", "promotion", "rollback",
               "writing state", "after the apply ended"]
@@ -34,8 +36,8 @@ def main(path: str) -> int:
         print(f"| {phase} | {n} | {c['create']} / {c['update']} | {c['good']} / {c['bad']} | {c['kill apply']} / {c['kill provider']} | {c['lease left']} |")
     took = [float(p["took"]) for p in points]
     split = sum(1 for p in points if 0 < int(p["left"]) < 100)
-    print(f"\nLeft traffic split at the kill: {split}. Next apply: median {statistics.median(took):.1f} s, "
-          f"max {max(took):.1f} s (after waiting for a lease left behind to lapse).")
+    print(f"\nLeft traffic split at the kill: {split}. The next apply (started once any lease left behind had "
+          f"lapsed) took a median {statistics.median(took):.1f} s, at most {max(took):.1f} s.")
     return 0
 
 
