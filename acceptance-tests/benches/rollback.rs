@@ -140,7 +140,7 @@ fn main() {
         let latencies = rollback_latency(&runtime, &clients, &aws, &bed);
         let overheads = step_overhead(&runtime, &clients, &aws, &bed);
         row(bed.name, "alarm in ALARM → routing reads back 100% origin (poll 1s)", &latencies);
-        row(bed.name, "overhead per step beyond the bake (shift + verify + gate check)", &overheads);
+        row(bed.name, "overhead per step: from the bake's last look to the next shift read back", &overheads);
     }
 }
 
