@@ -29,7 +29,7 @@ use crate::engine::lease::{self, LeaseError};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout, Start};
 use crate::engine::schedule::{Schedule, Step, Strategy};
 use crate::engine::traffic::{Granularity, RouterError, Split, format_percent};
-use crate::engine::{Both, Clock, Gate, SystemClock};
+use crate::engine::{Both, Clock, SystemClock};
 use crate::routers::{self, ROUTERS, Router, RouterKind, Routing};
 
 pub const TYPE_NAME: &str = "progressive_rollout";
@@ -927,13 +927,6 @@ fn holder() -> String {
 async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
     router.read().await.map_err(|e| not_started("Cannot use the routing", e))?;
     router.check_destination(&model.target).await.map_err(|e| target_not_found(model.router, e))?;
-    if !bake::until_the_next_look(&SystemClock, model.poll_interval, stop).await {
-        return Err(not_started("Rollout stopped", "Terraform asked the provider to stop before the rollout began."));
-    }
-    let (alarms, _) = AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
-        ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. No traffic was moved.")),
-        ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
-    })?;
     let me = holder();
     let leftover = lease::take(router, &me, &SystemClock).await.map_err(|e| match e {
         LeaseError::Held(record) => Diagnostics::single(
@@ -952,7 +945,7 @@ async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Valu
     let done = {
         let noted = OnceLock::new();
         let held = Lease { me: &me, leftover: &leftover, noted: &noted };
-        let rollout = run_leased(router, alarms, clients, model, prior, &held, stop);
+        let rollout = run_leased(router, clients, model, prior, &held, stop);
         let renewal = lease::keep(router, &me, &SystemClock, &noted, |e| log::warn(MODULE, "could not renew the rollout lease", &[("error", e.to_string().into())]));
         tokio::pin!(rollout, renewal);
         tokio::select! {
@@ -980,7 +973,7 @@ struct Lease<'a> {
 }
 
 /// The part of a rollout that runs under the lease.
-async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, model: &Model, prior: &Value, held: &Lease<'_>, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+async fn run_leased(router: &dyn Router, clients: &Clients, model: &Model, prior: &Value, held: &Lease<'_>, stop: &CancellationToken) -> Result<Done, Diagnostics> {
     let split = router.read().await.map_err(|e| not_started("Cannot use the routing", e))?;
     // Every move from here checks that the lease is still this apply's.
     let guarded = lease::Guarded { router, store: router, me: held.me, clock: &SystemClock };
@@ -1029,6 +1022,16 @@ async fn run_leased(router: &dyn Router, alarms: impl Gate, clients: &Clients, m
     if let Err(e) = lease::note_origin(router, held.me, &origin, held.noted, &SystemClock).await {
         log::warn(MODULE, "could not name the origin in the rollout lease; a killed create would not know it", &[("error", e.to_string().into())]);
     }
+    // The alarms are checked at the next look of the poll grid, just before
+    // the first shift: rollouts of one apply then check, shift and end their
+    // bakes together, sharing the reads of the bakes already under way.
+    if !bake::until_the_next_look(&SystemClock, model.poll_interval, stop).await {
+        return Err(not_started("Rollout stopped", "Terraform asked the provider to stop before the rollout began."));
+    }
+    let (alarms, _) = AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
+        ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. No traffic was moved.")),
+        ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
+    })?;
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let rollout = Rollout { origin: origin.clone(), target: model.target.clone(), schedule: model.schedule.clone(), poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
     log::info(MODULE, "rollout starting", &[
