@@ -22,15 +22,17 @@ fn fifty_concurrent_gates_cost_about_as_many_calls_as_one() {
     assert!(fifty.get_metric_data <= 2 * one.get_metric_data, "fifty gates made {fifty:?}; one gate makes {one:?}");
 }
 
-/// Rollouts' looks meet on the poll grid, but each bake still ends with a
-/// look of its own at its exact end, and rollouts finish their shifts a few
-/// hundred milliseconds apart: with bakes this short those last looks are
-/// most of the cost.
+/// Rollouts' checks, looks and last looks meet on the poll grid; what is
+/// left is the spread of their starts (the emulator serves one request at a
+/// time, and more so under the test command's load): rollouts that reach
+/// their check after a grid point check at the next one and end a look
+/// later. Quiet, fifty cost 1.14 and 1.17 times one (docs/benchmarks.md);
+/// under load, a call or two more.
 #[test]
 fn fifty_concurrent_rollouts_share_alarm_and_metric_reads() {
     let one = concurrent_rollouts(1, "5s");
     let fifty = concurrent_rollouts(50, "5s");
     assert_alone(one);
-    assert!(fifty.describe_alarms * 5 <= one.describe_alarms * 6, "fifty rollouts made {fifty:?}; one makes {one:?}");
-    assert!(fifty.get_metric_data * 5 <= one.get_metric_data * 6, "fifty rollouts made {fifty:?}; one makes {one:?}");
+    assert!(fifty.describe_alarms <= one.describe_alarms + 3, "fifty rollouts made {fifty:?}; one makes {one:?}");
+    assert!(fifty.get_metric_data <= one.get_metric_data + 3, "fifty rollouts made {fifty:?}; one makes {one:?}");
 }
