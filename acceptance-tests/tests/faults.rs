@@ -66,10 +66,14 @@ impl Bed {
     }
 
     /// Every fault but a slow answer failed one attempt, and the provider
-    /// logged each retry that followed.
+    /// logged the retry that followed; a call abandoned right after its
+    /// fault (a look or a lease renewal cancelled as the rollout ended) is
+    /// not retried, so up to two may be missing.
     fn assert_every_fault_retried(&self, report: &str) {
         let stats = self.proxy.stats();
-        assert_eq!(self.retries_logged(), stats.total_faults() - stats.faults_of("slow"), "{report}");
+        let failed_attempts = stats.total_faults() - stats.faults_of("slow");
+        let retries = self.retries_logged();
+        assert!(retries <= failed_attempts && retries + 2 >= failed_attempts, "{report}");
     }
 }
 
