@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use acceptance_tests::rollouts::{ev, events, values, wait_until};
 use acceptance_tests::scenarios::rollout_config;
-use acceptance_tests::{AlbFixture, AwsClient, Emulator, FaultProxy, Output, Terraform};
+use acceptance_tests::{AlbBed, FaultProxy, Output};
 
 /// 30% of calls, spread over every kind of fault the proxy injects.
 const THIRTY_PERCENT: [&str; 5] = ["*=throttle:0.12", "*=unavailable:0.06", "*=reset:0.04", "*=late:0.04", "*=slow:0.04"];
@@ -20,12 +20,17 @@ const SLOW: Duration = Duration::from_millis(500);
 const ADDRESS: &str = "progressive_rollout.web";
 const FAST: &str = "  alarm_names = [\"web-5xx\"]\n  poll_interval = \"1s\"";
 
+/// The ALB bed, with the provider reaching AWS through the fault proxy.
 struct Bed {
-    _emulator: Emulator,
+    alb: AlbBed,
     proxy: FaultProxy,
-    aws: AwsClient,
-    fx: AlbFixture,
-    tf: Terraform,
+}
+
+impl std::ops::Deref for Bed {
+    type Target = AlbBed;
+    fn deref(&self) -> &AlbBed {
+        &self.alb
+    }
 }
 
 /// The ALB fixture and one alarm, set up fault-free; the provider then
@@ -34,21 +39,16 @@ struct Bed {
 /// runs these tests over many seeds).
 fn bed(seed: u64) -> Bed {
     let seed = seed + std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let emulator = Emulator::start();
-    let aws = emulator.client();
-    let fx = AlbFixture::create(&aws);
-    aws.put_metric_alarm("web-5xx");
-    let proxy = FaultProxy::start(&emulator, &THIRTY_PERCENT, seed, SLOW);
-    let mut tf = Terraform::new(&emulator);
-    tf.set_env("AWS_ENDPOINT_URL", proxy.endpoint());
-    Bed { _emulator: emulator, proxy, aws, fx, tf }
+    let mut alb = AlbBed::start();
+    alb.aws.put_metric_alarm("web-5xx");
+    let proxy = FaultProxy::start(&alb.emulator, &THIRTY_PERCENT, seed, SLOW);
+    alb.tf.set_env("AWS_ENDPOINT_URL", proxy.endpoint());
+    Bed { alb, proxy }
 }
 
 impl Bed {
     fn percent(&self) -> BTreeMap<String, u32> {
-        let weights = self.aws.listener_weights(&self.fx.listener_arn);
-        let total: u32 = weights.values().sum();
-        weights.into_iter().filter(|(_, w)| *w > 0).map(|(arn, w)| (arn, w * 100 / total.max(1))).collect()
+        self.listener_percentages()
     }
 
     fn all_on(&self, arn: &str) -> bool {
