@@ -20,6 +20,9 @@
 //! * `progressive_rollout` ×50 with the provider's region known only after
 //!   apply (from a `terraform_data`): the plan defers its AWS checks to the
 //!   apply, so this is what Terraform and the provider cost without AWS.
+//! * `progressive_canary_gate` ×1 and ×50, checks deferred likewise: the same
+//!   without AWS for a resource whose schema is a quarter the size, which
+//!   shows how much of Terraform's own work per resource grows with it.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +50,10 @@ fn rollouts(fixtures: &[AlbFixture]) -> String {
     format!("{HEADER}provider \"progressive\" {{}}\n{body}")
 }
 
+fn gates(n: usize) -> String {
+    (0..n).map(|i| format!("resource \"progressive_canary_gate\" \"g{i}\" {{\n  duration    = \"5m\"\n  alarm_names = [\"web-5xx\"]\n}}\n")).collect()
+}
+
 /// A provider region known only after apply: the plan checks nothing in AWS.
 const DEFERRED: &str = "resource \"terraform_data\" \"region\" {\n  input = \"us-east-1\"\n}\nprovider \"progressive\" {\n  region = terraform_data.region.output\n}";
 
@@ -70,6 +77,8 @@ fn main() {
         (format!("{N} progressive_rollout"), rollouts(&fixtures)),
         (format!("{N} progressive_rollout on one load balancer"), rollouts(&vec![fixtures[0].clone(); N])),
         (format!("{N} progressive_rollout, checks deferred"), rollouts(&fixtures).replace("provider \"progressive\" {}", DEFERRED)),
+        ("1 progressive_canary_gate, checks deferred".to_owned(), format!("{HEADER}{DEFERRED}\n{}", gates(1))),
+        (format!("{N} progressive_canary_gate, checks deferred"), format!("{HEADER}{DEFERRED}\n{}", gates(N))),
     ];
     let workspaces: Vec<Terraform> = configs
         .iter()
@@ -101,11 +110,12 @@ fn main() {
     println!(
         "\n{runs} runs each. Fixed cost of the provider (provider only minus 1 terraform_data): {:.0} ms; \
          per terraform_data: {:.1} ms; per progressive_rollout: {:.1} ms ({:.1} ms on one load balancer, \
-         {:.1} ms with checks deferred)",
+         {:.1} ms with checks deferred); per progressive_canary_gate, checks deferred: {:.1} ms",
         ms(medians[2]) - ms(medians[1]),
         per(0, 1),
         per(4, 3),
         per(5, 3),
-        per(6, 3)
+        per(6, 3),
+        per(8, 7)
     );
 }

@@ -257,6 +257,7 @@ impl MetricData {
 impl BatchSource for MetricData {
     type Request = MetricRead;
     type Answer = Vec<Series>;
+    type Error = GateError;
 
     async fn fetch_all(&self, reads: Vec<MetricRead>) -> Vec<Result<Vec<Series>, GateError>> {
         let prefixed: Vec<_> = reads.iter().enumerate().map(|(i, read)| prefixed_queries(i, &read.queries)).collect();

@@ -2,6 +2,7 @@
 //! implementations of the engine's ports.
 
 pub mod cloudwatch;
+pub mod elbv2;
 pub mod metric_data;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use aws_types::region::Region;
 use tfplugin::log;
 
 use crate::config::ProviderConfig;
+use crate::engine::traffic::RouterError;
 use crate::engine::poller::{AlarmBatches, Poller};
 use cloudwatch::CloudWatchAlarms;
 use metric_data::MetricData;
@@ -38,6 +40,8 @@ pub struct Clients {
     pub alarms: Arc<Poller<AlarmBatches<CloudWatchAlarms>>>,
     /// The one metric reader every gate of this process shares.
     pub metrics: Arc<Poller<MetricData>>,
+    /// The ELBv2 client and readers every ALB rollout of this process shares.
+    pub elbv2: elbv2::Elbv2,
 }
 
 /// How long a read waits for others to share its fetch.
@@ -94,6 +98,7 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
     Ok(Clients {
         alarms: Poller::new(AlarmBatches(CloudWatchAlarms(cloudwatch.clone())), GATHER),
         metrics: Poller::new(MetricData(cloudwatch), GATHER),
+        elbv2: elbv2::Elbv2::new(&sdk, config.endpoint("elbv2")),
         sdk,
         endpoints: config.endpoints.clone(),
     })
@@ -207,6 +212,22 @@ where
         _ if server_fault => ErrorClass::Transient,
         Some(code) => ErrorClass::Rejected(code),
         None => ErrorClass::Rejected("an unnamed error"),
+    }
+}
+
+/// An SDK error in one sentence, as a router error: a service error whose
+/// code is one of `gone_codes` means the routing is gone; throttling, a 5xx
+/// and a call that got no answer are transient; anything else (access
+/// denied, an invalid request) is a failure that waiting does not mend.
+pub fn sdk_error<E>(service: &str, operation: &str, error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>, gone_codes: &[&str]) -> RouterError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let text = describe_error(service, operation, error);
+    match classify(error) {
+        ErrorClass::Rejected(code) if gone_codes.contains(&code) => RouterError::Gone(text),
+        ErrorClass::Transient => RouterError::Transient(text),
+        ErrorClass::Rejected(_) => RouterError::Failed(text),
     }
 }
 

@@ -1,4 +1,5 @@
-//! One reader per provider process for each kind of gate data.
+//! One reader per provider process for each kind of gate data (and for the
+//! ALB router's describes, see `aws::elbv2`).
 //!
 //! Terraform applies up to ten resources at once, and a pipeline may hold
 //! dozens of rollouts watching the same alarms and metrics. Each gate reading
@@ -7,9 +8,9 @@
 //! * a read is answered by a batch fetch that starts no earlier than the
 //!   read itself, so a gate never sees data older than it asked for;
 //! * a read that finds no fetch under way opens one, which first waits a
-//!   short `gather` window so that reads arriving at about the same time
-//!   share it; reads that arrive while a fetch is running go into the next
-//!   one together;
+//!   short `gather` window (possibly none) so that reads arriving at about
+//!   the same time share it; reads that arrive while a fetch is running go
+//!   into the next one together;
 //! * the [`BatchSource`] turns the batch into as few calls as the API allows
 //!   (DescribeAlarms takes 100 names, GetMetricData 500 queries) and hands
 //!   each read its own part of the answer.
@@ -31,16 +32,27 @@ use tokio::sync::oneshot;
 use super::GateError;
 use super::alarms::{AlarmSource, AlarmStatus};
 
-/// Data that is cheaper read for many gates at once.
+/// Data that is cheaper read for many readers at once.
 pub trait BatchSource: Send + Sync + 'static {
     type Request: Send + 'static;
     type Answer: Send + 'static;
+    type Error: From<Unanswered> + Send + 'static;
 
     /// Answers every request, one answer each, in order.
-    fn fetch_all(&self, requests: Vec<Self::Request>) -> impl Future<Output = Vec<Result<Self::Answer, GateError>>> + Send;
+    fn fetch_all(&self, requests: Vec<Self::Request>) -> impl Future<Output = Vec<Result<Self::Answer, Self::Error>>> + Send;
 }
 
-type Reply<S> = oneshot::Sender<Result<<S as BatchSource>::Answer, GateError>>;
+/// A read the poller could not answer: its fetch stopped or came back short.
+#[derive(Debug)]
+pub struct Unanswered(pub &'static str);
+
+impl From<Unanswered> for GateError {
+    fn from(e: Unanswered) -> GateError {
+        GateError(e.0.to_owned())
+    }
+}
+
+type Reply<S> = oneshot::Sender<Result<<S as BatchSource>::Answer, <S as BatchSource>::Error>>;
 
 struct Queue<S: BatchSource> {
     waiting: Vec<(S::Request, Reply<S>)>,
@@ -65,7 +77,7 @@ impl<S: BatchSource> Poller<S> {
     }
 
     /// Reads `request` in the next batch.
-    pub async fn read(self: &Arc<Self>, request: S::Request) -> Result<S::Answer, GateError> {
+    pub async fn read(self: &Arc<Self>, request: S::Request) -> Result<S::Answer, S::Error> {
         let (reply, answer) = oneshot::channel();
         let open = {
             let mut queue = self.lock();
@@ -75,7 +87,7 @@ impl<S: BatchSource> Poller<S> {
         if open {
             tokio::spawn(self.clone().fetch_while_waiting());
         }
-        answer.await.unwrap_or_else(|_| Err(GateError("the shared reader stopped before answering".into())))
+        answer.await.unwrap_or_else(|_| Err(Unanswered("the shared reader stopped before answering").into()))
     }
 
     /// Fetches batches until no read is waiting.
@@ -84,7 +96,12 @@ impl<S: BatchSource> Poller<S> {
         // an error, and the reads queued meanwhile get a fetch of their own.
         let _unwinding = OnPanic(self.clone());
         loop {
-            tokio::time::sleep(self.gather).await;
+            if self.gather.is_zero() {
+                // Still let reads made at the same moment join in.
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(self.gather).await;
+            }
             let batch: Vec<_> = {
                 let mut queue = self.lock();
                 let batch: Vec<_> = std::mem::take(&mut queue.waiting).into_iter().filter(|(_, reply)| !reply.is_closed()).collect();
@@ -97,7 +114,7 @@ impl<S: BatchSource> Poller<S> {
             let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
             let mut answers = self.source.fetch_all(requests).await.into_iter();
             for reply in replies {
-                let answer = answers.next().unwrap_or_else(|| Err(GateError("the batch answered fewer reads than it was given".into())));
+                let answer = answers.next().unwrap_or_else(|| Err(Unanswered("the batch answered fewer reads than it was given").into()));
                 let _ = reply.send(answer);
             }
         }
@@ -126,6 +143,7 @@ pub struct AlarmBatches<S>(pub S);
 impl<S: AlarmSource + Send + Sync + 'static> BatchSource for AlarmBatches<S> {
     type Request = Vec<String>;
     type Answer = Vec<AlarmStatus>;
+    type Error = GateError;
 
     async fn fetch_all(&self, requests: Vec<Vec<String>>) -> Vec<Result<Vec<AlarmStatus>, GateError>> {
         let mut union: Vec<String> = requests.iter().flatten().cloned().collect();
@@ -248,6 +266,7 @@ mod tests {
         impl BatchSource for &'static PanicsOnce {
             type Request = ();
             type Answer = usize;
+            type Error = GateError;
             async fn fetch_all(&self, requests: Vec<()>) -> Vec<Result<usize, GateError>> {
                 let call = self.0.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(30)).await;

@@ -166,6 +166,13 @@ pub enum RouterError {
     Failed(String),
 }
 
+/// A shared read that went unanswered (its fetch stopped): asking again may work.
+impl From<super::poller::Unanswered> for RouterError {
+    fn from(e: super::poller::Unanswered) -> RouterError {
+        RouterError::Transient(e.0.to_owned())
+    }
+}
+
 /// Moves traffic. Implementations change the routing and report it; the
 /// engine checks every change by reading it back.
 #[async_trait]

@@ -1,5 +1,6 @@
 //! Resources, one file each: schema, checks and lifecycle together.
 
+mod analysis;
 pub mod canary_gate;
 mod gates;
 pub mod rollout;

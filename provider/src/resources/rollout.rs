@@ -15,15 +15,16 @@ use tfplugin::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::analysis::{self, Analysis};
 use super::gates::{self, MetricGateSpec};
 use super::{duration_of, rfc3339, string_list_of};
 use crate::Shared;
 use crate::aws::Clients;
-use crate::aws::cloudwatch::{DestinationMetrics, GroupMetrics, MetricId};
+use crate::aws::cloudwatch::GroupMetrics;
 use crate::duration;
 use crate::engine::bake;
 use crate::engine::alarms::{AlarmGate, ResolveError};
-use crate::engine::analysis::{AnalysisGate, AnalysisSettings, GroupCounts, expected_first_pass};
+use crate::engine::analysis::{GroupCounts, expected_first_pass};
 use crate::engine::judge;
 use crate::engine::lease::{self, LeaseError};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout, Start};
@@ -37,6 +38,8 @@ const MODULE: &str = "progressive.rollout";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const STRATEGIES: [&str; 3] = ["canary", "linear", "step"];
+const ANALYSIS: &str = "Judge the canary against the baseline while both serve: the new destination's error rate against the origin's, from the metrics the router's service publishes per destination (`alb`: per target group; `lambda_alias`: per executed version), or from any CloudWatch metrics a `source` block names (an application's own per-version metrics; the only way to judge a `route53` rollout, as Route 53 publishes none). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout, as long as, period by period, each error (or burst of errors) lands on the canary in proportion to its traffic times its error rate: true of independent errors, bursts and incidents shared by both sides. Noise of each destination's own can bias a small canary's share upward; the default `max_increase` absorbs it (docs/analysis.md has the method, the measured numbers and this limit). A step passes only once the data rule out `rule_out_increase`.";
+const ANALYSIS_METRIC: &str = "What counts as an error. `alb`: `5xx` (`HTTPCode_Target_5XX_Count`, the default) or `4xx` (`HTTPCode_Target_4XX_Count`); the load balancer's own 5xx (`elb_5xx`) cannot be judged here, as CloudWatch publishes it per load balancer, not per target group: watch it with an alarm or a `metric` block. `lambda_alias`: `errors` (`Errors`, the default).";
 /// The computed attributes that say what an apply did to traffic.
 const OUTCOME_ATTRIBUTES: [&str; 6] = ["status", "previous_target", "previous_target_group_arn", "traffic", "history", "rollback_reason"];
 
@@ -91,19 +94,7 @@ pub fn schema() -> Schema {
             .attribute(Attribute::defaulted("final_bake", Type::String, "0s", "How long to keep watching at 100%, as a Go duration. A failing gate during the final bake still rolls back."))
             .attribute(Attribute::optional("alarm_names", Type::list(Type::String), "CloudWatch metric or composite alarms that gate every step. All must exist before anything moves. `INSUFFICIENT_DATA` is not a failure."))
             .attribute(Attribute::defaulted("poll_interval", Type::String, "10s", "How often to read the alarms (and the analysis metrics) during a bake, as a Go duration; at least `\"1s\"`."))
-            .block(
-                "analysis",
-                Nesting::Single,
-                Block::new("Judge the canary against the baseline while both serve: the new destination's error rate against the origin's, from the metrics the router's service publishes per destination (`alb`: per target group; `lambda_alias`: per executed version), or from any CloudWatch metrics a `source` block names (an application's own per-version metrics; the only way to judge a `route53` rollout, as Route 53 publishes none). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout, as long as, period by period, each error (or burst of errors) lands on the canary in proportion to its traffic times its error rate: true of independent errors, bursts and incidents shared by both sides. Noise of each destination's own can bias a small canary's share upward; the default `max_increase` absorbs it (docs/analysis.md has the method, the measured numbers and this limit). A step passes only once the data rule out `rule_out_increase`.")
-                    .attribute(Attribute::optional_computed("metric", Type::String, "What counts as an error. `alb`: `5xx` (`HTTPCode_Target_5XX_Count`, the default) or `4xx` (`HTTPCode_Target_4XX_Count`); the load balancer's own 5xx (`elb_5xx`) cannot be judged here, as CloudWatch publishes it per load balancer, not per target group: watch it with an alarm or a `metric` block. `lambda_alias`: `errors` (`Errors`, the default)."))
-                    .attribute(Attribute::defaulted("max_increase", Type::Number, "0.25", "Tolerated relative increase of the canary's error rate over the baseline's (0.25: up to 1.25 times)."))
-                    .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "Between 0.5 and 1: a canary within tolerance is rolled back with probability at most `1 - confidence`."))
-                    .attribute(Attribute::defaulted("rule_out_increase", Type::Number, "1", "A step passes only once its own data rule out, with `confidence`, a canary error rate this much above the baseline's (1: twice the baseline's); until then it holds, up to the timeout. Must be greater than `max_increase`."))
-                    .attribute(Attribute::defaulted("min_requests", Type::Number, "200", "No step passes before the canary has served this many requests (over the rollout so far)."))
-                    .attribute(Attribute::optional("latency_threshold", Type::String, "Also judge slow requests: the canary's share of requests slower than this (a Go duration such as `\"500ms\"`) against the baseline's, exactly as errors are judged, with `confidence` split between the two judgements (each at `1 - (1 - confidence) / 2`, so that together they roll back a good canary with probability at most `1 - confidence`). Counted per destination with CloudWatch's trimmed count `TC(threshold:)` of `alb`: `TargetResponseTime`, `lambda_alias`: `Duration`. With a `source` block, name the slow-request counts in it instead (`canary_slow_requests`, `baseline_slow_requests`)."))
-                    .attribute(Attribute::defaulted("period", Type::String, "60s", "Metric period, as a Go duration: 1s, 5s, 10s, 30s or a multiple of 60s. A period is judged once two reads of it, the first one period after it ends and the next at least one period later, agree (a data point published late is not taken for a zero); a period in which traffic moved is left out. Load balancers and Lambda publish these metrics once a minute, so against AWS use 60s or more; shorter periods are for sources that publish faster, such as the local emulator's traffic simulators."))
-                    .block("source", Nesting::Single, analysis_source_block()),
-            )
+            .block("analysis", Nesting::Single, analysis::block(ANALYSIS, ANALYSIS_METRIC))
             .block("metric", Nesting::List, gates::metric_block())
             .attribute(gates::on_missing_data_attribute("the analysis and the metric gates"))
             .block(
@@ -121,23 +112,6 @@ pub fn schema() -> Schema {
             .attribute(Attribute::computed("history", history_type(), "What the last apply did: every shift, bake, gate failure and rollback, with time (`at`), the target's share (`percent`), `event` and `detail`."))
             .attribute(Attribute::computed("rollback_reason", Type::String, "Why the last rollout rolled back; null when it was promoted.")),
     )
-}
-
-/// The `analysis.source` block: the four metrics to judge, for any router.
-fn analysis_source_block() -> Block {
-    let metric = |description: &str| {
-        Block::new(description)
-            .attribute(Attribute::required("namespace", Type::String, "Such as `Checkout`."))
-            .attribute(Attribute::required("metric_name", Type::String, "Such as `Requests`."))
-            .attribute(Attribute::optional("dimensions", Type::map(Type::String), "The metric's whole dimension set (CloudWatch matches all of them, in any order)."))
-    };
-    Block::new("The metrics to judge, instead of the router's own: any CloudWatch metrics that count the canary's and the baseline's requests and errors, such as an application's own metrics with a `Version` or `Variant` dimension. Each is summed per `period` (statistic `Sum`). With a source, any router can be judged, `route53` included, and `metric` is not set.")
-        .required_block("canary_requests", metric("Requests served by the canary (the target)."))
-        .required_block("canary_errors", metric("Errors of the canary; a period without a data point counts as no errors."))
-        .required_block("baseline_requests", metric("Requests served by the baseline (the origin)."))
-        .required_block("baseline_errors", metric("Errors of the baseline; a period without a data point counts as no errors."))
-        .block("canary_slow_requests", Nesting::Single, metric("Slow requests of the canary, to judge them as errors are judged (with `baseline_slow_requests`; the confidence is then split between the two judgements); a period without a data point counts as none."))
-        .block("baseline_slow_requests", Nesting::Single, metric("Slow requests of the baseline (with `canary_slow_requests`)."))
 }
 
 /// A rollout's configuration, parsed and checked once. Parts that are
@@ -209,7 +183,7 @@ impl Parsed {
             }
             *poll >= MIN_POLL_INTERVAL
         });
-        let analysis = analysis(config, router, &mut d);
+        let analysis = analysis::parse(config, router, &mut d);
         if matches!(analysis, Some(Some(_))) && matches!(strategy, Some(Strategy::AllAtOnce)) {
             d.error_at(
                 AttributePath::root("analysis"),
@@ -360,197 +334,6 @@ fn strategy(config: &Value, granularity: Option<Granularity>, d: &mut Diagnostic
     }
 }
 
-/// The analysis as configured: its settings, and the metrics of a
-/// `source` block when it names them instead of the router.
-#[derive(Debug, Clone, PartialEq)]
-struct Analysis {
-    settings: AnalysisSettings,
-    /// `(canary, baseline)`.
-    source: Option<(DestinationMetrics, DestinationMetrics)>,
-    latency: Option<Latency>,
-}
-
-/// Which slow requests the analysis judges besides errors.
-#[derive(Debug, Clone, PartialEq)]
-enum Latency {
-    /// Slower than this, from the router's own per-request durations.
-    Threshold(Duration),
-    /// The source's own slow-request counts, `(canary, baseline)`.
-    Counted(DestinationMetrics, DestinationMetrics),
-}
-
-/// The analysis: `Some(None)` without the block, `None` when something is
-/// unknown or invalid; errors go to `d` on their attribute.
-fn analysis(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Diagnostics) -> Option<Option<Analysis>> {
-    let block = config.get("analysis");
-    let at = |name: &str| AttributePath::root("analysis").attribute(name);
-    let on_missing_data = gates::on_missing_data(config, d);
-    if block.is_null() {
-        return Some(None);
-    }
-    let (source, slow) = match block.get("source") {
-        Value::Null => (None, None),
-        given => {
-            let (errors, slow) = analysis_source(given, d);
-            (Some(errors), slow)
-        }
-    };
-    let latency = match (block.get("latency_threshold"), slow) {
-        (Value::Null, slow) => Some(slow.map(|(canary, baseline)| Latency::Counted(canary, baseline))),
-        (_, Some(_)) => {
-            d.error_at(at("latency_threshold"), "latency_threshold with a source", "The source's canary_slow_requests and baseline_slow_requests already count the slow requests; remove latency_threshold.");
-            None
-        }
-        (given, None) => {
-            let threshold = duration_of(given, at("latency_threshold"), d).filter(|t| {
-                let ok = !t.is_zero();
-                if !ok {
-                    d.error_at(at("latency_threshold"), "Invalid latency_threshold", "latency_threshold must be longer than 0s.");
-                }
-                ok
-            });
-            match (router, block.get("source").is_null()) {
-                (_, false) => {
-                    d.error_at(at("latency_threshold"), "latency_threshold with a source", "With a source block, name the slow-request counts in it (canary_slow_requests and baseline_slow_requests) instead of latency_threshold.");
-                    None
-                }
-                (Some(router), true) if router.duration_metric().is_none() => {
-                    d.error_at(at("latency_threshold"), "No latency analysis with this router", format!("The {} router's service publishes no per-request durations per destination. Count slow requests in your application and name them in a source block.", router.name()));
-                    None
-                }
-                _ => threshold.map(|t| Some(Latency::Threshold(t))),
-            }
-        }
-    };
-    let error_metric = match &source {
-        // The source names the errors; the router's metric does not apply.
-        Some(source) => {
-            if !block.get("metric").is_null() {
-                d.error_at(at("metric"), "metric with a source", "metric names the router's error metric; with a source block, the errors are source.canary_errors and source.baseline_errors. Remove metric.");
-            }
-            source.as_ref().map(|(canary, _): &(DestinationMetrics, DestinationMetrics)| canary.errors.name.clone())
-        }
-        None => {
-            let router = router?;
-            let default_metric = match router.default_error_metric() {
-                Ok(metric) => metric,
-                Err(reason) => {
-                    d.error_at(AttributePath::root("analysis"), "No analysis with this router", format!("{reason} Or name the metrics to judge in a source block."));
-                    return None;
-                }
-            };
-            match block.get("metric") {
-                Value::Null => Some(default_metric.to_owned()),
-                v => v.as_str().and_then(|m| match router.check_error_metric(m) {
-                    Ok(()) => Some(m.to_owned()),
-                    Err(reason) => {
-                        d.error_at(at("metric"), "Invalid metric", reason);
-                        None
-                    }
-                }),
-            }
-        }
-    };
-    let number = |name: &str| block.get(name).as_number().map(tfplugin::Number::as_f64);
-    let max_increase = number("max_increase").filter(|m| {
-        let ok = (0.0..=100.0).contains(m);
-        if !ok {
-            d.error_at(at("max_increase"), "Invalid max_increase", format!("max_increase must be from 0 to 100, not {m}."));
-        }
-        ok
-    });
-    let rule_out_increase = number("rule_out_increase").filter(|r| {
-        let ok = (0.0..=100.0).contains(r) && max_increase.is_none_or(|m| r > &m);
-        if !ok {
-            d.error_at(
-                at("rule_out_increase"),
-                "Invalid rule_out_increase",
-                format!("rule_out_increase must be greater than max_increase and at most 100, not {r}: a step passes once a regression to 1 + rule_out_increase times the baseline's error rate is ruled out, and fails once one beyond 1 + max_increase is shown."),
-            );
-        }
-        ok
-    });
-    let confidence = number("confidence").filter(|c| {
-        let ok = 0.5 < *c && *c < 1.0;
-        if !ok {
-            d.error_at(at("confidence"), "Invalid confidence", format!("confidence must be above 0.5 and below 1 (such as 0.99), not {c}."));
-        }
-        ok
-    });
-    let min_requests = block.get("min_requests").as_number().and_then(|n| match n.as_i64() {
-        Some(n) if n >= 0 => Some(n as u64),
-        _ => {
-            d.error_at(at("min_requests"), "Invalid min_requests", format!("min_requests must be a whole number of at least 0, not {n}."));
-            None
-        }
-    });
-    let period = gates::period_of(block.get("period"), at("period"), Duration::from_secs(60), d);
-    let settings = AnalysisSettings {
-        label: error_metric?,
-        max_increase: max_increase?,
-        rule_out_increase: rule_out_increase?,
-        confidence: confidence?,
-        min_requests: min_requests?,
-        period: period?,
-        on_missing_data,
-        form: None,
-        steps: 1,
-    };
-    let source = match source {
-        Some(parsed) => Some(parsed?),
-        None => None,
-    };
-    Some(Some(Analysis { settings, source, latency: latency? }))
-}
-
-/// The four metrics of an analysis `source` block, `(canary, baseline)`.
-/// The metrics of an analysis `source` block: errors `(canary, baseline)`,
-/// and slow requests when it names them.
-fn analysis_source(block: &Value, d: &mut Diagnostics) -> (Option<(DestinationMetrics, DestinationMetrics)>, Option<(DestinationMetrics, DestinationMetrics)>) {
-    let metric = |name: &str, d: &mut Diagnostics| -> Option<MetricId> {
-        let given = block.get(name);
-        let at = |field: &str| AttributePath::root("analysis").attribute("source").attribute(name).attribute(field);
-        let text = |field: &str, d: &mut Diagnostics| {
-            let value = given.get(field).as_str()?;
-            if value.trim().is_empty() {
-                d.error_at(at(field), format!("Empty {field}"), format!("source.{name}.{field} is empty."));
-                return None;
-            }
-            Some(value.to_owned())
-        };
-        let (namespace, metric_name) = (text("namespace", d), text("metric_name", d));
-        let dimensions = match given.get("dimensions") {
-            Value::Null => Some(Vec::new()),
-            v => v.entries().and_then(|entries| entries.iter().map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect::<Option<Vec<_>>>()),
-        };
-        Some(MetricId { namespace: namespace?, name: metric_name?, dimensions: dimensions? })
-    };
-    let canary_requests = metric("canary_requests", d);
-    let baseline_requests = metric("baseline_requests", d);
-    let pair = |canary: &str, baseline: &str, d: &mut Diagnostics| {
-        let (canary_counted, baseline_counted) = (metric(canary, d), metric(baseline, d));
-        let (canary, baseline) = (
-            DestinationMetrics::counts(canary_requests.clone()?, canary_counted?),
-            DestinationMetrics::counts(baseline_requests.clone()?, baseline_counted?),
-        );
-        if canary == baseline {
-            d.error_at(AttributePath::root("analysis").attribute("source"), "Canary and baseline are the same", "The canary's metrics and the baseline's are the same metrics, so the analysis would compare a destination with itself. Tell them apart, e.g. by a Version or Variant dimension.");
-            return None;
-        }
-        Some((canary, baseline))
-    };
-    let errors = pair("canary_errors", "baseline_errors", d);
-    let slow = match (block.get("canary_slow_requests").is_null(), block.get("baseline_slow_requests").is_null()) {
-        (true, true) => None,
-        (false, false) => pair("canary_slow_requests", "baseline_slow_requests", d),
-        _ => {
-            d.error_at(AttributePath::root("analysis").attribute("source"), "One side of the slow requests", "Name both canary_slow_requests and baseline_slow_requests, or neither.");
-            None
-        }
-    };
-    (errors, slow)
-}
-
 /// A percentage as a Terraform number: whole when it is whole, so that
 /// states written before shares could be fractional read the same.
 fn percent_value(percent: f64) -> Value {
@@ -685,7 +468,8 @@ impl Resource for RolloutResource {
         };
         let router = routing.connect(&clients);
         let unreadable = |e: RouterError| Diagnostics::single("Cannot read the rollout's routing", e.to_string());
-        let split = match router.read().await {
+        let (split, lease) = tokio::join!(router.read(), router.read_lease());
+        let split = match split {
             Ok(split) => split,
             // Gone: Terraform drops it from state and plans to create it.
             Err(RouterError::Gone(_)) => return Ok(Value::Null),
@@ -695,7 +479,7 @@ impl Resource for RolloutResource {
         // after it reached 100% but before its final bake ended), keeps the
         // recorded target: the traffic attribute shows what serves, and the
         // next plan resumes the rollout.
-        let unfinished = router.read_lease().await.map_err(unreadable)?.is_some();
+        let unfinished = lease.map_err(unreadable)?.is_some();
         let serving = split.sole_server().filter(|_| !unfinished).unwrap_or(target);
         let mut fresh = state.clone();
         fresh.set_attr(kind.name(), routing.block_value(serving));
@@ -754,9 +538,11 @@ async fn check_before_moving(
 ) -> Diagnostics {
     let router = routing.connect(clients);
     let mut d = Diagnostics::default();
-    match router.read().await {
-        Ok(split) => {
-            if let Err(e) = router.check_destination(target).await {
+    // Both reads at once: concurrent plans' reads share calls (aws::elbv2),
+    // and each plan waits for one round trip instead of two.
+    match tokio::join!(router.read(), router.check_destination(target)) {
+        (Ok(split), destination) => {
+            if let Err(e) = destination {
                 d.extend(target_not_found(kind, e));
             }
             let origins: Vec<&str> = split.serving().filter(|s| *s != target).collect();
@@ -768,11 +554,11 @@ async fn check_before_moving(
         }
         // It may be created by the same apply (or was deleted and this
         // plans its re-creation); the apply checks again and refuses.
-        Err(RouterError::Gone(e)) => {
+        (Err(RouterError::Gone(e)), _) => {
             d.warning("Routing not found", format!("{e}. The apply will fail unless it exists by then."));
             return d;
         }
-        Err(e) => return not_started("Cannot use the routing", e),
+        (Err(e), _) => return not_started("Cannot use the routing", e),
     }
     if let Some(shortest) = shortest_bake(schedule) {
         if let Some(warning) = router.bake_warning(shortest).await {
@@ -794,36 +580,6 @@ fn target_not_found(kind: &dyn RouterKind, e: RouterError) -> Diagnostics {
         RouterError::Gone(e) => not_started("Routing not found", e),
         RouterError::Transient(e) | RouterError::Failed(e) => not_started(&format!("Cannot check the {}", kind.destination_kind()), e),
     }
-}
-
-/// The shortest bake that watches anything: a bake of zero cannot be too short.
-/// One analysis gate per judged metric (errors, and slow requests when
-/// asked), with the confidence budget split evenly between them, so that
-/// together they roll back a good canary with probability at most
-/// `1 - confidence` (a union bound).
-fn analysis_gates(analysis: &Analysis, routing: &dyn Routing, origin: &str, target: &str, steps: usize, clients: &Clients) -> Result<Vec<AnalysisGate<'static, GroupMetrics, SystemClock>>, Diagnostics> {
-    let settings = &analysis.settings;
-    let errors = analysis.source.clone().or_else(|| routing.analysis_metrics(origin, target, &settings.label));
-    let errors = errors.ok_or_else(|| not_started("No analysis with this router", "This router names no per-destination metrics; name them in a source block."))?;
-    let mut judged = vec![(settings.label.clone(), errors)];
-    match &analysis.latency {
-        Some(Latency::Threshold(threshold)) => {
-            let slow = routing.latency_metrics(origin, target, *threshold);
-            let slow = slow.ok_or_else(|| not_started("No latency analysis with this router", "This router's service publishes no per-request durations per destination."))?;
-            judged.push((format!("requests over {}", duration::format(*threshold)), slow));
-        }
-        Some(Latency::Counted(canary, baseline)) => judged.push((canary.errors.name.clone(), (canary.clone(), baseline.clone()))),
-        None => {}
-    }
-    let confidence = 1.0 - (1.0 - settings.confidence) / judged.len() as f64;
-    judged
-        .into_iter()
-        .map(|(label, (canary, baseline))| {
-            let metrics = GroupMetrics { reader: clients.metrics.clone(), canary, baseline };
-            let settings = AnalysisSettings { label, confidence, steps, ..settings.clone() };
-            AnalysisGate::new(metrics, &SystemClock, settings).map_err(|e| not_started("Invalid analysis settings", e))
-        })
-        .collect()
 }
 
 /// Periods of the origin's metrics the plan reads to forecast the evidence.
@@ -894,6 +650,7 @@ async fn evidence_warning(analysis: &Analysis, routing: &dyn Routing, clients: &
     ))
 }
 
+/// The shortest bake that watches anything: a bake of zero cannot be too short.
 fn shortest_bake(schedule: &Schedule) -> Option<Duration> {
     schedule.steps().iter().map(|s| s.bake).filter(|b| !b.is_zero()).min()
 }
@@ -1043,7 +800,7 @@ async fn run_leased(router: &dyn Router, clients: &Clients, model: &Model, prior
         ("timeout", duration::format(timeout).into()),
     ]);
     let analysis = match &model.analysis {
-        Some(analysis) => Some(analysis_gates(analysis, model.routing.as_ref(), &origin, &model.target, model.schedule.remaining_from(start).len(), clients)?),
+        Some(analysis) => Some(analysis::gates(analysis, model.routing.as_ref(), &origin, &model.target, model.schedule.remaining_from(start).len(), clients).map_err(|e| not_started(e.summary, e.detail))?),
         None => None,
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
@@ -1134,6 +891,7 @@ impl Done {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::analysis::Latency;
 
     const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
     const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/73e2d6bc24d8a067";

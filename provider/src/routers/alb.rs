@@ -11,13 +11,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActionConfig, Tag, TargetGroupTuple};
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{LEASE_TAG, Router, RouterKind, Routing, check_arn, sdk_error};
+use super::{LEASE_TAG, Router, RouterKind, Routing, check_arn};
 use crate::aws::Clients;
+use crate::aws::elbv2::{Elbv2, error as elbv2_error};
 use crate::aws::cloudwatch::{DestinationMetrics, MetricId};
 use crate::engine::lease::LeaseStore;
 use crate::engine::traffic::{Granularity, RouterError, Split, TrafficRouter};
@@ -170,37 +170,21 @@ impl Routing for AlbRouting {
     }
 
     fn connect(&self, aws: &Clients) -> Box<dyn Router> {
-        Box::new(AlbRouter::new(client(aws), self.listener_arn.clone(), self.rule_arn.clone()))
+        Box::new(AlbRouter::new(aws.elbv2.clone(), self.listener_arn.clone(), self.rule_arn.clone()))
     }
-}
-
-/// An ELBv2 client for the provider's region and endpoint.
-pub fn client(aws: &Clients) -> Client {
-    let mut config = aws_sdk_elasticloadbalancingv2::config::Builder::from(&aws.sdk).interceptor(crate::aws::RetryLog);
-    if let Some(url) = aws.endpoint("elbv2") {
-        config = config.endpoint_url(url);
-    }
-    Client::from_conf(config.build())
-}
-
-fn elbv2_error<E>(operation: &str, e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> RouterError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    sdk_error("ELBv2", operation, e, &["ListenerNotFound", "RuleNotFound"])
 }
 
 /// What a rollout routes through.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AlbRouter {
-    client: Client,
+    elbv2: Elbv2,
     listener_arn: String,
     rule_arn: Option<String>,
 }
 
 impl AlbRouter {
-    pub fn new(client: Client, listener_arn: String, rule_arn: Option<String>) -> AlbRouter {
-        AlbRouter { client, listener_arn, rule_arn }
+    pub fn new(elbv2: Elbv2, listener_arn: String, rule_arn: Option<String>) -> AlbRouter {
+        AlbRouter { elbv2, listener_arn, rule_arn }
     }
 
     /// The ARN the router changes, which also holds the lease.
@@ -210,16 +194,10 @@ impl AlbRouter {
 
     async fn actions(&self) -> Result<Vec<Action>, RouterError> {
         match &self.rule_arn {
-            Some(rule) => {
-                let out = self.client.describe_rules().rule_arns(rule).send().await.map_err(|e| elbv2_error("DescribeRules", &e))?;
-                let found = out.rules().first().ok_or_else(|| RouterError::Gone(format!("listener rule {rule} does not exist")))?;
-                Ok(found.actions().to_vec())
-            }
+            Some(rule) => self.elbv2.rule_actions(rule).await?.ok_or_else(|| RouterError::Gone(format!("listener rule {rule} does not exist"))),
             None => {
                 let arn = &self.listener_arn;
-                let out = self.client.describe_listeners().listener_arns(arn).send().await.map_err(|e| elbv2_error("DescribeListeners", &e))?;
-                let found = out.listeners().first().ok_or_else(|| RouterError::Gone(format!("listener {arn} does not exist")))?;
-                Ok(found.default_actions().to_vec())
+                self.elbv2.listener_actions(arn).await?.ok_or_else(|| RouterError::Gone(format!("listener {arn} does not exist")))
             }
         }
     }
@@ -276,10 +254,11 @@ impl TrafficRouter for AlbRouter {
         actions[at] = forward;
         match &self.rule_arn {
             Some(rule) => {
-                self.client.modify_rule().rule_arn(rule).set_actions(Some(actions)).send().await.map_err(|e| elbv2_error("ModifyRule", &e))?;
+                self.elbv2.client.modify_rule().rule_arn(rule).set_actions(Some(actions)).send().await.map_err(|e| elbv2_error("ModifyRule", &e))?;
             }
             None => {
-                self.client
+                self.elbv2
+                    .client
                     .modify_listener()
                     .listener_arn(&self.listener_arn)
                     .set_default_actions(Some(actions))
@@ -305,18 +284,18 @@ impl TrafficRouter for AlbRouter {
 #[async_trait]
 impl LeaseStore for AlbRouter {
     async fn read_lease(&self) -> Result<Option<String>, RouterError> {
-        let out = self.client.describe_tags().resource_arns(self.arn()).send().await.map_err(|e| elbv2_error("DescribeTags", &e))?;
-        Ok(out.tag_descriptions().iter().flat_map(|d| d.tags()).find(|t| t.key() == Some(LEASE_TAG)).and_then(|t| t.value().map(str::to_owned)))
+        let tags = self.elbv2.tags(self.arn()).await?.ok_or_else(|| RouterError::Gone(format!("{} does not exist", self.describe())))?;
+        Ok(tags.iter().find(|t| t.key() == Some(LEASE_TAG)).and_then(|t| t.value().map(str::to_owned)))
     }
 
     async fn write_lease(&self, record: &str) -> Result<(), RouterError> {
         let tag = Tag::builder().key(LEASE_TAG).value(record).build();
-        self.client.add_tags().resource_arns(self.arn()).tags(tag).send().await.map_err(|e| elbv2_error("AddTags", &e))?;
+        self.elbv2.client.add_tags().resource_arns(self.arn()).tags(tag).send().await.map_err(|e| elbv2_error("AddTags", &e))?;
         Ok(())
     }
 
     async fn remove_lease(&self) -> Result<(), RouterError> {
-        self.client.remove_tags().resource_arns(self.arn()).tag_keys(LEASE_TAG).send().await.map_err(|e| elbv2_error("RemoveTags", &e))?;
+        self.elbv2.client.remove_tags().resource_arns(self.arn()).tag_keys(LEASE_TAG).send().await.map_err(|e| elbv2_error("RemoveTags", &e))?;
         Ok(())
     }
 }
@@ -324,12 +303,7 @@ impl LeaseStore for AlbRouter {
 #[async_trait]
 impl Router for AlbRouter {
     async fn check_destination(&self, arn: &str) -> Result<(), RouterError> {
-        let missing = || RouterError::Missing(format!("target group {arn} does not exist"));
-        let out = self.client.describe_target_groups().target_group_arns(arn).send().await.map_err(|e| match e.as_service_error().and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::code(s)) {
-            Some("TargetGroupNotFound") => missing(),
-            _ => elbv2_error("DescribeTargetGroups", &e),
-        })?;
-        if out.target_groups().iter().any(|g| g.target_group_arn() == Some(arn)) { Ok(()) } else { Err(missing()) }
+        if self.elbv2.target_group_exists(arn).await? { Ok(()) } else { Err(RouterError::Missing(format!("target group {arn} does not exist"))) }
     }
 }
 

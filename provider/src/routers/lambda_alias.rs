@@ -18,7 +18,8 @@ use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing, sdk_error};
+use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing};
+use crate::aws::sdk_error;
 use crate::aws::Clients;
 use crate::aws::cloudwatch::{DestinationMetrics, MetricId};
 use crate::engine::lease::LeaseStore;

@@ -14,7 +14,7 @@ pub mod route53;
 use async_trait::async_trait;
 use tfplugin::{AttributePath, Block, Diagnostics, Value};
 
-use crate::aws::{Clients, ErrorClass};
+use crate::aws::Clients;
 use crate::aws::cloudwatch::DestinationMetrics;
 use crate::engine::lease::LeaseStore;
 use crate::engine::traffic::{Granularity, RouterError, TrafficRouter};
@@ -136,22 +136,6 @@ pub fn check_arn(value: &Value, at: AttributePath, service: &str, resource_prefi
     let ok = parts.len() == 6 && parts[0] == "arn" && parts[2] == service && parts[5].starts_with(resource_prefix);
     if !ok {
         d.error_at(at, format!("Not a {what} ARN"), format!("{arn:?} is not the ARN of a {what} (arn:aws:{service}:<region>:<account>:{resource_prefix}...)."));
-    }
-}
-
-/// An SDK error in one sentence, as a router error: a service error whose
-/// code is one of `gone_codes` means the routing is gone; throttling, a 5xx
-/// and a call that got no answer are transient; anything else (access
-/// denied, an invalid request) is a failure that waiting does not mend.
-pub fn sdk_error<E>(service: &str, operation: &str, error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>, gone_codes: &[&str]) -> RouterError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let text = crate::aws::describe_error(service, operation, error);
-    match crate::aws::classify(error) {
-        ErrorClass::Rejected(code) if gone_codes.contains(&code) => RouterError::Gone(text),
-        ErrorClass::Transient => RouterError::Transient(text),
-        ErrorClass::Rejected(_) => RouterError::Failed(text),
     }
 }
 

@@ -22,7 +22,8 @@ use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, Re
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value, log};
 use tokio_util::sync::CancellationToken;
 
-use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing, sdk_error};
+use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing};
+use crate::aws::sdk_error;
 use crate::aws::Clients;
 use crate::aws::cloudwatch::DestinationMetrics;
 use crate::engine::lease::LeaseStore;
