@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod analysis;
 pub mod bake;
 pub mod clock;
+pub mod deployment;
 pub mod judge;
 pub mod lease;
 pub mod metric;
