@@ -83,6 +83,7 @@ impl tfplugin::Provider for ProgressiveProvider {
         vec![
             Arc::new(resources::canary_gate::CanaryGate::new(self.shared.clone())),
             Arc::new(resources::rollout::RolloutResource::new(self.shared.clone())),
+            Arc::new(resources::codedeploy_deployment::CodeDeployDeployment::new(self.shared.clone())),
         ]
     }
 

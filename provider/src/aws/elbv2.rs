@@ -78,6 +78,22 @@ impl Elbv2 {
         Ok(self.target_groups.read(arn.to_owned()).await?.is_some())
     }
 
+    /// The ARNs of target groups named `names`, in the same order; a name
+    /// not found is an error.
+    pub async fn target_group_arns(&self, names: &[String]) -> Result<Vec<String>, RouterError> {
+        let out = self.client.describe_target_groups().set_names(Some(names.to_vec())).send().await.map_err(|e| error("DescribeTargetGroups", &e))?;
+        names
+            .iter()
+            .map(|name| {
+                out.target_groups()
+                    .iter()
+                    .find(|g| g.target_group_name() == Some(name.as_str()))
+                    .and_then(|g| g.target_group_arn().map(str::to_owned))
+                    .ok_or_else(|| RouterError::Missing(format!("target group {name} does not exist")))
+            })
+            .collect()
+    }
+
     /// A resource's tags; `None` when it does not exist.
     pub async fn tags(&self, arn: &str) -> Result<Option<Vec<Tag>>, RouterError> {
         self.tags.read(arn.to_owned()).await

@@ -2,6 +2,7 @@
 //! implementations of the engine's ports.
 
 pub mod cloudwatch;
+pub mod codedeploy;
 pub mod elbv2;
 pub mod metric_data;
 
@@ -42,6 +43,7 @@ pub struct Clients {
     pub metrics: Arc<Poller<MetricData>>,
     /// The ELBv2 client and readers every ALB rollout of this process shares.
     pub elbv2: elbv2::Elbv2,
+    pub codedeploy: codedeploy::CodeDeploy,
 }
 
 /// How long a read waits for others to share its fetch.
@@ -99,6 +101,7 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
         alarms: Poller::new(AlarmBatches(CloudWatchAlarms(cloudwatch.clone())), GATHER),
         metrics: Poller::new(MetricData(cloudwatch), GATHER),
         elbv2: elbv2::Elbv2::new(&sdk, config.endpoint("elbv2")),
+        codedeploy: codedeploy::CodeDeploy::new(&sdk, config.endpoint("codedeploy")),
         sdk,
         endpoints: config.endpoints.clone(),
     })

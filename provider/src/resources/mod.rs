@@ -2,6 +2,7 @@
 
 mod analysis;
 pub mod canary_gate;
+pub mod codedeploy_deployment;
 mod gates;
 pub mod rollout;
 
