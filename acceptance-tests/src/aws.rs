@@ -145,6 +145,19 @@ impl AwsClient {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<http::Response, AwsError> {
+        self.send_with(method, service, target, content_type, &[], body)
+    }
+
+    /// [`AwsClient::send`] with `extra` headers (such as `X-Amz-Target`).
+    pub(crate) fn send_with(
+        &self,
+        method: &str,
+        service: &str,
+        target: &str,
+        content_type: Option<&str>,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<http::Response, AwsError> {
         let signed_headers = if content_type.is_some() {
             "content-type;host;x-amz-date"
         } else {
@@ -162,6 +175,7 @@ impl AwsClient {
         if let Some(content_type) = content_type {
             headers.push(("Content-Type", content_type));
         }
+        headers.extend_from_slice(extra);
         http::request(
             method,
             &self.authority,

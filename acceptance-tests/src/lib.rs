@@ -64,6 +64,7 @@
 
 mod alb;
 mod aws;
+pub mod codedeploy;
 mod elbv2;
 mod emulator;
 mod fault_proxy;

@@ -269,7 +269,8 @@ fn progress(targets: &[DeploymentTarget]) -> (Option<f64>, Vec<(String, String)>
     };
     for target in targets {
         if let Some(lambda) = target.lambda_target() {
-            let percent = lambda.lambda_function_info().map(|f| 100.0 * f.target_version_weight());
+            // "The percentage of production traffic" (API reference), 0-100.
+            let percent = lambda.lambda_function_info().map(|f| f.target_version_weight());
             return (percent, events(lambda.lifecycle_events()));
         }
         if let Some(ecs) = target.ecs_target() {

@@ -1,0 +1,209 @@
+//! `progressive_codedeploy_deployment` against real Terraform and the test
+//! bed's CodeDeploy engine (one real second per CodeDeploy minute), for a
+//! Lambda alias. AWS state is read back with the bed's own client.
+
+use std::time::{Duration, Instant};
+
+use acceptance_tests::codedeploy::{ALIAS, APPLICATION, CodeDeployBed, FUNCTION, GROUP, lambda_appspec};
+use acceptance_tests::rollouts::wait_until;
+use serde_json::{Value, json};
+
+const ADDRESS: &str = "progressive_codedeploy_deployment.checkout";
+
+fn deployment(target: &str, extra: &str) -> String {
+    format!(
+        r#"terraform {{
+  required_providers {{
+    progressive = {{ source = "progressive-delivery/progressive" }}
+  }}
+}}
+provider "progressive" {{}}
+resource "progressive_codedeploy_deployment" "checkout" {{
+  application_name      = "{APPLICATION}"
+  deployment_group_name = "{GROUP}"
+  lambda {{
+    function_name  = "{FUNCTION}"
+    alias          = "{ALIAS}"
+    target_version = "{target}"
+  }}
+  poll_interval = "1s"
+{extra}
+}}
+"#
+    )
+}
+
+fn values(bed: &CodeDeployBed) -> Value {
+    bed.tf.resource(ADDRESS).map(|r| r["values"].clone()).unwrap_or(Value::Null)
+}
+
+fn events(v: &Value) -> Vec<String> {
+    v["history"].as_array().into_iter().flatten().map(|e| format!("{} {}", e["event"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or(""))).collect()
+}
+
+/// The alias serves `version` alone.
+fn serves(bed: &CodeDeployBed, version: &str) -> bool {
+    let alias = bed.alias();
+    alias.function_version == version && alias.additional.is_none()
+}
+
+/// Waits until CodeDeploy has shifted some traffic to the target version.
+fn wait_for_canary(bed: &CodeDeployBed) {
+    assert!(wait_until(Duration::from_secs(30), || bed.alias().additional.is_some_and(|(_, w)| w > 0.0)), "no canary shift: {:?}", bed.alias());
+}
+
+#[test]
+fn codedeploy_basic_canary_succeeds_and_plans_nothing_after() {
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent5Minutes", json!({}));
+    bed.tf.write_config(&deployment("2", ""));
+    let plan = bed.tf.run(&["plan", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(plan.code(), Some(2), "{}", plan.combined());
+    assert!(plan.stdout.contains("bake    = \"5m\"") && plan.stdout.contains("percent = 10"), "the plan shows the config's schedule:\n{}", plan.stdout);
+
+    let started = Instant::now();
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert!(started.elapsed() >= Duration::from_secs(5), "the 5-minute canary (5 s here) was followed to its end");
+    assert!(serves(&bed, "2"), "{:?}", bed.alias());
+    let v = values(&bed);
+    assert_eq!(v["status"], "succeeded");
+    assert_eq!(v["lambda"]["current_version"], "1");
+    let id = v["deployment_id"].as_str().expect("a deployment id").to_owned();
+    assert!(id.starts_with("d-") && id.len() == 11, "{id}");
+    assert_eq!(bed.aws.deployment(&id)["status"], "Succeeded");
+    let history = events(&v);
+    assert!(history.iter().any(|e| e.starts_with("shift") && e.contains("10%")), "{history:?}");
+    assert!(history.iter().any(|e| e.starts_with("lifecycle") && e.contains("AllowTraffic Succeeded")), "{history:?}");
+    assert!(history.last().is_some_and(|e| e.ends_with("Succeeded")), "{history:?}");
+    assert_eq!(bed.tf.plan_exit_code(), 0, "a matching configuration plans nothing");
+    assert_eq!(bed.aws.deployments(APPLICATION, GROUP).len(), 1);
+}
+
+#[test]
+fn codedeploy_rollback_by_its_own_alarm_fails_the_apply_and_records_what_serves() {
+    let group = json!({
+        "alarmConfiguration": { "enabled": true, "alarms": [{ "name": "checkout-5xx" }] },
+        "autoRollbackConfiguration": { "enabled": true, "events": ["DEPLOYMENT_STOP_ON_ALARM"] },
+    });
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent10Minutes", group);
+    bed.aws.put_metric_alarm("checkout-5xx");
+    bed.tf.write_config(&deployment("2", ""));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_canary(&bed);
+    bed.aws.set_alarm_state("checkout-5xx", "ALARM", "5xx above threshold");
+    let out = running.finish_within(Duration::from_secs(60));
+    out.assert_failed_with(&["was stopped", "ALARM_ACTIVE", "rolled it back"]);
+    assert!(serves(&bed, "1"), "{:?}", bed.alias());
+    let v = values(&bed);
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["lambda"]["target_version"], "1", "the state records what serves");
+    let rollback = v["rollback_deployment_id"].as_str().expect("the rollback deployment");
+    assert_eq!(bed.aws.deployment(rollback)["status"], "Succeeded");
+    assert_eq!(bed.tf.plan_exit_code(), 2, "the next plan shows the deployment again");
+}
+
+#[test]
+fn codedeploy_our_gate_stops_a_deployment_codedeploy_would_let_through() {
+    // The group watches no alarm; the resource watches one more.
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent10Minutes", json!({}));
+    bed.aws.put_metric_alarm("checkout-latency");
+    bed.tf.write_config(&deployment("2", "  alarm_names = [\"checkout-latency\"]"));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_canary(&bed);
+    bed.aws.set_alarm_state("checkout-latency", "ALARM", "p99 above 300 ms");
+    let out = running.finish_within(Duration::from_secs(60));
+    out.assert_failed_with(&["stopped and rolled back", "alarm \"checkout-latency\" is failing", "p99 above 300 ms"]);
+    assert!(serves(&bed, "1"), "{:?}", bed.alias());
+    let v = values(&bed);
+    assert_eq!(v["status"], "rolled_back");
+    let id = v["deployment_id"].as_str().unwrap();
+    assert_eq!(bed.aws.deployment(id)["status"], "Stopped");
+    let rollback = v["rollback_deployment_id"].as_str().expect("the rollback deployment");
+    assert_eq!(bed.aws.deployment(rollback)["status"], "Succeeded");
+    assert!(events(&v).iter().any(|e| e.starts_with("gate_failed")), "{:?}", events(&v));
+}
+
+#[test]
+fn codedeploy_interrupt_stops_with_a_confirmed_rollback() {
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent30Minutes", json!({}));
+    bed.tf.write_config(&deployment("2", ""));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_canary(&bed);
+    let interrupted = Instant::now();
+    running.interrupt();
+    let out = running.finish_within(Duration::from_secs(30));
+    assert!(interrupted.elapsed() < Duration::from_secs(10), "stopped after {:?}", interrupted.elapsed());
+    out.assert_failed_with(&["Terraform was interrupted", "rolled it back"]);
+    assert!(serves(&bed, "1"), "{:?}", bed.alias());
+    assert_eq!(values(&bed)["status"], "interrupted");
+}
+
+#[test]
+fn codedeploy_killed_apply_is_followed_again_not_restarted() {
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent10Minutes", json!({}));
+    bed.tf.write_config(&deployment("2", ""));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_canary(&bed);
+    running.signal_group(libc::SIGKILL);
+    let _ = running.finish_within(Duration::from_secs(10));
+    let started = bed.aws.deployments(APPLICATION, GROUP);
+    assert_eq!(started.len(), 1);
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(bed.aws.deployments(APPLICATION, GROUP), started, "no second deployment");
+    let v = values(&bed);
+    assert_eq!(v["deployment_id"], started[0].as_str());
+    assert_eq!(v["status"], "succeeded");
+    assert!(serves(&bed, "2"));
+}
+
+#[test]
+fn codedeploy_refuses_a_deployment_it_did_not_start() {
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent30Minutes", json!({}));
+    let foreign = bed.aws.must_codedeploy("CreateDeployment", &json!({ "applicationName": APPLICATION, "deploymentGroupName": GROUP, "revision": lambda_appspec(FUNCTION, ALIAS, "1", "3") }));
+    let foreign = foreign["deploymentId"].as_str().unwrap().to_owned();
+    wait_for_canary(&bed);
+    bed.tf.write_config(&deployment("2", ""));
+    // The plan already sees the alias split and says why.
+    let out = bed.tf.apply();
+    out.assert_failed_with(&["No deployment was started"]);
+    assert_eq!(bed.aws.deployments(APPLICATION, GROUP), [foreign.clone()], "nothing started");
+    assert_eq!(bed.aws.deployment(&foreign)["status"], "InProgress", "the foreign deployment runs on");
+}
+
+#[test]
+fn codedeploy_plan_refuses_bad_input_with_clear_errors() {
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaAllAtOnce", json!({}));
+    let plan_fails = |config: &str, needles: &[&str]| {
+        bed.tf.write_config(config);
+        let out = bed.tf.run(&["plan", "-no-color"]);
+        out.assert_failed_with(needles);
+    };
+    plan_fails(&deployment("2", "").replace(&format!("\"{APPLICATION}\""), "\"nope\""), &["Application not found", "\"nope\""]);
+    plan_fails(&deployment("2", "").replace(&format!("\"{GROUP}\""), "\"nope\""), &["Deployment group not found"]);
+    plan_fails(&deployment("2", "  deployment_config_name = \"custom-missing\""), &["Deployment config not found", "custom-missing"]);
+    plan_fails(&deployment("2", "  deployment_config_name = \"CodeDeployDefault.ECSAllAtOnce\""), &["Deployment config for another platform"]);
+    plan_fails(&deployment("9", ""), &["Version not found"]);
+    plan_fails(&deployment("$LATEST", ""), &["Not a published version"]);
+    plan_fails(&deployment("2", "").replace("target_version = \"2\"", "current_version = \"2\"\n    target_version = \"2\""), &["Nothing to deploy"]);
+    plan_fails(&deployment("2", "  alarm_names = [\"no-such-alarm\"]"), &["Alarms not found", "no-such-alarm"]);
+    let ecs = deployment("2", "").replace(
+        &format!("lambda {{\n    function_name  = \"{FUNCTION}\"\n    alias          = \"{ALIAS}\"\n    target_version = \"2\"\n  }}"),
+        "ecs {\n    task_definition_arn = \"arn:aws:ecs:us-east-1:123456789012:task-definition/web:2\"\n    container_name = \"web\"\n    container_port = 8080\n  }",
+    );
+    plan_fails(&ecs, &["Platform does not match"]);
+    assert!(bed.aws.deployments(APPLICATION, GROUP).is_empty(), "nothing started");
+}
+
+#[test]
+fn codedeploy_import_adopts_the_groups_last_revision() {
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaAllAtOnce", json!({}));
+    let id = bed.aws.must_codedeploy("CreateDeployment", &json!({ "applicationName": APPLICATION, "deploymentGroupName": GROUP, "revision": lambda_appspec(FUNCTION, ALIAS, "1", "2") }));
+    let id = id["deploymentId"].as_str().unwrap().to_owned();
+    assert!(wait_until(Duration::from_secs(30), || bed.aws.deployment(&id)["status"] == "Succeeded"), "{}", bed.aws.deployment(&id));
+    bed.tf.write_config(&deployment("2", ""));
+    bed.tf.run_ok(&["import", "-no-color", ADDRESS, &format!("{APPLICATION}:{GROUP}")]);
+    let v = values(&bed);
+    assert_eq!((v["lambda"]["target_version"].as_str(), v["lambda"]["current_version"].as_str()), (Some("2"), Some("1")));
+    assert_eq!(bed.tf.plan_exit_code(), 0, "the imported state matches the configuration");
+}
