@@ -832,10 +832,14 @@ class Engine:
             return self._lambda_flow(region, d)
         return self._ecs_flow(region, d)
 
-    def _start(self, d: Deployment) -> None:
+    def _start(self, region: Region, d: Deployment) -> None:
         now = self.now()
         d.status, d.start_time = "InProgress", now
         d.target_status, d.target_updated = "InProgress", now
+        group = region.groups.get(d.app_name, {}).get(d.group_name)
+        if group is not None:
+            group["lastAttemptedDeployment"] = {"deploymentId": d.id, "status": d.status,
+                                                "createTime": d.create_time}
 
     def _wait_minutes(self, minutes: float) -> Callable[[float], bool]:
         until = self.now() + minutes * self.minute
@@ -870,7 +874,7 @@ class Engine:
         return lambda_backends[d.account][d.region]
 
     def _lambda_flow(self, region: Region, d: Deployment) -> Iterator[Callable[[float], bool]]:
-        self._start(d)
+        self._start(region, d)
         props = _lambda_resource(d.appspec)
         missing = [p for p in ("name", "alias", "currentversion", "targetversion") if not props.get(p)]
         if missing:
@@ -939,7 +943,7 @@ class Engine:
         return elbv2_backends[d.account][d.region]
 
     def _ecs_flow(self, region: Region, d: Deployment) -> Iterator[Callable[[float], bool]]:
-        self._start(d)
+        self._start(region, d)
         res = [b for _, b in _resources(d.appspec) if str(b.get("type", "")).lower() == "aws::ecs::service"]
         if len(res) != 1 or not isinstance(res[0].get("properties"), dict):
             raise DeploymentFailure("INVALID_REVISION",
@@ -1076,7 +1080,7 @@ class Engine:
     # rollback ---------------------------------------------------------------------------
 
     def _rollback_flow(self, region: Region, d: Deployment) -> Iterator[Callable[[float], bool]]:
-        self._start(d)
+        self._start(region, d)
         yield lambda now: True  # one tick later
         source = region.deployments[d.rollback_info["rollbackTriggeringDeploymentId"]]
         if d.platform == "Lambda":
@@ -1465,8 +1469,7 @@ class Engine:
                                   f"The ECS service {service['clusterName']}:{service['serviceName']} does not exist.")
         for other_app, groups in region.groups.items():
             for other in groups.values():
-                if other is group or other.get("deploymentGroupName") == group.get("deploymentGroupName") and \
-                        other_app == app["applicationName"]:
+                if other.get("deploymentGroupId") == group.get("deploymentGroupId"):
                     continue
                 if any(s.get("serviceName") == service["serviceName"] and s.get("clusterName") == service["clusterName"]
                        for s in other.get("ecsServices") or []):
@@ -1838,13 +1841,19 @@ class Engine:
             names = {tg.arn: tg.name for tg in self._elb(d).target_groups.values()}
         except Exception:
             pass
+        try:
+            desired = self._ecs(d).services[f"{d.cluster.split('/')[-1]}:{d.service.split('/')[-1]}"].desired_count
+        except Exception:
+            desired = 0
         out = []
         for arn, label, tg, weight in ((d.blue_ts, "Blue", d.blue_tg, 100.0 - d.weight),
                                        (d.green_ts, "Green", d.green_tg, d.weight)):
             ts = task_sets.get(arn) if arn else None
             if ts is None:
                 continue
-            out.append({"identifer": ts.id, "desiredCount": 0, "pendingCount": 0, "runningCount": 0,
+            scale = (ts.scale or {}).get("value", 100.0) if (ts.scale or {}).get("unit", "PERCENT") == "PERCENT" else 100.0
+            out.append({"identifer": ts.id, "desiredCount": int(desired * scale / 100.0), "pendingCount": 0,
+                        "runningCount": 0,
                         "status": ts.status, "trafficWeight": weight,
                         "targetGroup": {"name": names.get(tg, "")}, "taskSetLabel": label})
         return out
