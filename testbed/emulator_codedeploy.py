@@ -109,7 +109,10 @@ UpdateDeploymentGroup replaces only the fields given (newDeploymentGroupName
 renames). DeleteDeploymentGroup / DeleteApplication of something missing
 succeed (no "does not exist" error is documented for them); deleting an
 application deletes its groups. A running deployment keeps the group
-settings it started with.
+settings it started with; one not yet started when its application or group
+is deleted fails with APPLICATION_MISSING / DEPLOYMENT_GROUP_MISSING (the
+documented meaning of those codes). Renaming an application or group
+(UpdateApplication / UpdateDeploymentGroup) carries its deployments along.
 
 3. Deployments
 --------------
@@ -834,6 +837,12 @@ class Engine:
 
     def _start(self, region: Region, d: Deployment) -> None:
         now = self.now()
+        if d.app_name not in region.applications:
+            raise DeploymentFailure("APPLICATION_MISSING", f"The application {d.app_name} was deleted before "
+                                                           "the deployment started.")
+        if d.group_name not in region.groups.get(d.app_name, {}):
+            raise DeploymentFailure("DEPLOYMENT_GROUP_MISSING", f"The deployment group {d.group_name} was deleted "
+                                                                "before the deployment started.")
         d.status, d.start_time = "InProgress", now
         d.target_status, d.target_updated = "InProgress", now
         group = region.groups.get(d.app_name, {}).get(d.group_name)
@@ -1299,6 +1308,9 @@ class Engine:
             region.groups[new] = region.groups.pop(old, {})
             for group in region.groups[new].values():
                 group["applicationName"] = new
+            for d in region.deployments.values():
+                if d.app_name == old:
+                    d.app_name = new
         return {}
 
     def op_delete_application(self, region, params, account, region_name):
@@ -1576,6 +1588,9 @@ class Engine:
                                       f"A deployment group named {new} already exists in {app['applicationName']}.")
             del groups[group["deploymentGroupName"]]
             updated["deploymentGroupName"] = new
+            for d in region.deployments.values():
+                if (d.app_name, d.group_name) == (app["applicationName"], group["deploymentGroupName"]):
+                    d.group_name = new
         group.clear()
         group.update(updated)
         groups[group["deploymentGroupName"]] = group

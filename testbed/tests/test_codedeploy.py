@@ -152,6 +152,32 @@ class Configs(CodeDeployCase):
         self.refused(self.cd.get_deployment_config, "DeploymentConfigDoesNotExistException",
                      deploymentConfigName="Canary25")
 
+    def test_groups_rename_and_tags(self):
+        self.cd.create_application(applicationName="grp", computePlatform="Lambda",
+                                   tags=[{"Key": "team", "Value": "a"}])
+        self.cd.create_deployment_group(applicationName="grp", deploymentGroupName="one", serviceRoleArn=ROLE)
+        info = self.cd.get_deployment_group(applicationName="grp", deploymentGroupName="one")["deploymentGroupInfo"]
+        self.assertEqual((info["computePlatform"], info["deploymentConfigName"], info["deploymentStyle"]),
+                         ("Lambda", "CodeDeployDefault.LambdaAllAtOnce",
+                          {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}))
+        self.refused(self.cd.create_deployment_group, "DeploymentGroupAlreadyExistsException",
+                     applicationName="grp", deploymentGroupName="one", serviceRoleArn=ROLE)
+        self.refused(self.cd.create_deployment_group, "RoleRequiredException",
+                     applicationName="grp", deploymentGroupName="two", serviceRoleArn="")
+        self.cd.update_deployment_group(applicationName="grp", currentDeploymentGroupName="one",
+                                        newDeploymentGroupName="two",
+                                        deploymentConfigName="CodeDeployDefault.LambdaLinear10PercentEvery1Minute")
+        self.assertEqual(self.cd.list_deployment_groups(applicationName="grp")["deploymentGroups"], ["two"])
+        info = self.cd.get_deployment_group(applicationName="grp", deploymentGroupName="two")["deploymentGroupInfo"]
+        self.assertEqual(info["deploymentConfigName"], "CodeDeployDefault.LambdaLinear10PercentEvery1Minute")
+        self.assertEqual(info["serviceRoleArn"], ROLE)
+        arn = f"arn:aws:codedeploy:us-east-1:{ACCOUNT}:application:grp"
+        self.cd.tag_resource(ResourceArn=arn, Tags=[{"Key": "env", "Value": "test"}])
+        self.cd.untag_resource(ResourceArn=arn, TagKeys=["team"])
+        self.assertEqual(self.cd.list_tags_for_resource(ResourceArn=arn)["Tags"], [{"Key": "env", "Value": "test"}])
+        self.cd.delete_application(applicationName="grp")
+        self.refused(self.cd.list_deployment_groups, "ApplicationDoesNotExistException", applicationName="grp")
+
     def test_error_shapes(self):
         self.refused(self.cd.get_application, "ApplicationDoesNotExistException", applicationName="nope")
         self.cd.create_application(applicationName="errs", computePlatform="Lambda")
@@ -419,6 +445,8 @@ class EcsDeployments(CodeDeployCase):
               ["TargetGroups"][0]["TargetGroupArn"] for n in ("blue", "green")}
         prod = elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[
             {"Type": "forward", "TargetGroupArn": tg["blue"]}])["Listeners"][0]["ListenerArn"]
+        test = elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=8080, DefaultActions=[
+            {"Type": "forward", "TargetGroupArn": tg["blue"]}])["Listeners"][0]["ListenerArn"]
         ecs.create_cluster(clusterName="c")
         taskdefs = [ecs.register_task_definition(family="web", containerDefinitions=[
             {"name": "web", "image": f"web:{v}", "memory": 128, "portMappings": [{"containerPort": 80}]}])
@@ -431,8 +459,8 @@ class EcsDeployments(CodeDeployCase):
             return sorted((t["taskDefinition"], t["status"])
                           for t in ecs.describe_task_sets(cluster="c", service="s")["taskSets"])
 
-        def weights():
-            action = elb.describe_listeners(ListenerArns=[prod])["Listeners"][0]["DefaultActions"][0]
+        def weights(listener=prod):
+            action = elb.describe_listeners(ListenerArns=[listener])["Listeners"][0]["DefaultActions"][0]
             groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or []
             return {g["TargetGroupArn"]: g["Weight"] for g in groups}
 
@@ -443,9 +471,10 @@ class EcsDeployments(CodeDeployCase):
                      ecsServices=[{"clusterName": "c", "serviceName": "s"}],
                      loadBalancerInfo={"targetGroupPairInfoList": [{
                          "targetGroups": [{"name": "blue"}, {"name": "green"}],
-                         "prodTrafficRoute": {"listenerArns": [prod]}}]},
+                         "prodTrafficRoute": {"listenerArns": [prod]},
+                         "testTrafficRoute": {"listenerArns": [test]}}]},
                      blueGreenDeploymentConfiguration={"terminateBlueInstancesOnDeploymentSuccess": {
-                         "action": "TERMINATE", "terminationWaitTimeInMinutes": 4}})
+                         "action": "TERMINATE", "terminationWaitTimeInMinutes": 60}})
         self.refused(self.cd.create_deployment_group, "InvalidDeploymentStyleException", **group)
         group["deploymentStyle"] = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
         self.cd.create_deployment_group(**group)
@@ -457,6 +486,7 @@ class EcsDeployments(CodeDeployCase):
         self.assertEqual(self.wait_for(lambda: weights() or None, what="the canary shift"),
                          {tg["blue"]: 90, tg["green"]: 10})
         self.assertEqual(task_sets(), [(taskdefs[0], "PRIMARY"), (taskdefs[1], "ACTIVE")])
+        self.assertEqual(weights(test), {tg["blue"]: 0, tg["green"]: 100})  # AllowTestTraffic
         target = self.cd.batch_get_deployment_targets(deploymentId=deployment_id, targetIds=["c:s"])[
             "deploymentTargets"][0]
         self.assertEqual(target["deploymentTargetType"], "ECSTarget")
@@ -470,8 +500,13 @@ class EcsDeployments(CodeDeployCase):
         # original stays for the termination wait, then goes.
         self.wait_for(lambda: weights() == {tg["blue"]: 0, tg["green"]: 100}, what="the full shift")
         self.assertEqual(task_sets(), [(taskdefs[0], "ACTIVE"), (taskdefs[1], "PRIMARY")])
+        time.sleep(2 * MINUTE)  # the termination wait (60 CodeDeploy minutes) holds the original
         waiting = self.deployment(deployment_id)
         self.assertEqual((waiting["status"], waiting["instanceTerminationWaitTimeStarted"]), ("InProgress", True))
+        self.assertEqual(task_sets(), [(taskdefs[0], "ACTIVE"), (taskdefs[1], "PRIMARY")])
+        self.refused(self.cd.continue_deployment, "DeploymentIsNotInReadyStateException",
+                     deploymentId=deployment_id, deploymentWaitType="READY_WAIT")
+        self.cd.continue_deployment(deploymentId=deployment_id, deploymentWaitType="TERMINATION_WAIT")
         done = self.wait_status(deployment_id, "Succeeded", "Failed", "Stopped")
         self.assertEqual(done["status"], "Succeeded")
         self.assertEqual(task_sets(), [(taskdefs[1], "PRIMARY")])
@@ -489,4 +524,5 @@ class EcsDeployments(CodeDeployCase):
         rollback_id = self.deployment(deployment_id)["rollbackInfo"]["rollbackDeploymentId"]
         self.assertEqual(self.wait_status(rollback_id, "Succeeded", "Failed")["status"], "Succeeded")
         self.assertEqual(weights(), {tg["blue"]: 0, tg["green"]: 100})  # back on this deployment's original
+        self.assertEqual(weights(test), {tg["blue"]: 0, tg["green"]: 100})
         self.assertEqual(task_sets(), [(taskdefs[1], "PRIMARY")])
