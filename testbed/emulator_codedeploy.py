@@ -98,7 +98,8 @@ group gets the platform's all-at-once config (see "ambiguities").
 Lambda groups get deploymentStyle BLUE_GREEN / WITH_TRAFFIC_CONTROL.
 ECS groups must have that style (InvalidDeploymentStyleException), exactly
 one ecsServices entry naming an existing service of moto's ECS
-(InvalidECSServiceException) that no other group uses
+(InvalidECSServiceException) whose deployment controller is CODE_DEPLOY
+(InvalidECSServiceException) and that no other group uses
 (ECSServiceMappingLimitExceededException), and
 loadBalancerInfo.targetGroupPairInfoList with one pair of two target groups
 (by name, existing in moto's ELBv2) and a prodTrafficRoute with one listener
@@ -188,8 +189,10 @@ Here:
   instanceTerminationWaitTimeStarted true and status InProgress, then
   deletes the original task set and succeeds (action KEEP_ALIVE: keeps it and
   succeeds at once). ContinueDeployment(deploymentWaitType TERMINATION_WAIT)
-  ends that wait early; any other ContinueDeployment:
-  DeploymentIsNotInReadyStateException (Lambda:
+  ends that wait early; any other ContinueDeployment of a running ECS
+  deployment: DeploymentIsNotInReadyStateException (deploymentWaitType
+  defaults to READY_WAIT; another value: InvalidDeploymentWaitTypeException;
+  a complete deployment: DeploymentAlreadyCompletedException; Lambda:
   UnsupportedActionForDeploymentTypeException).
   moto's CreateService makes no task set for a `CODE_DEPLOY` service (AWS
   makes the first PRIMARY one from the service's task definition and load
@@ -1479,6 +1482,10 @@ class Engine:
         if found is None or found.status != "ACTIVE":
             raise CodeDeployError("InvalidECSServiceException",
                                   f"The ECS service {service['clusterName']}:{service['serviceName']} does not exist.")
+        if (found.deployment_controller or {}).get("type") != "CODE_DEPLOY":
+            raise CodeDeployError("InvalidECSServiceException",
+                                  f"The ECS service {service['clusterName']}:{service['serviceName']} does not use "
+                                  "the CODE_DEPLOY deployment controller.")
         for other_app, groups in region.groups.items():
             for other in groups.values():
                 if other.get("deploymentGroupId") == group.get("deploymentGroupId"):
