@@ -520,6 +520,8 @@ class EcsDeployments(CodeDeployCase):
                     "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 80}}}}]})}})["deploymentId"]
         self.assertEqual(self.wait_for(lambda: weights() if weights().get(tg["blue"]) == 10 else None,
                                        what="the second canary shift"), {tg["blue"]: 10, tg["green"]: 90})
+        second = self.cd.batch_get_deployments(deploymentIds=[deployment_id])["deploymentsInfo"][0]
+        self.assertEqual(second["previousRevision"], done["revision"])  # the group's last successful revision
         self.cd.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=True)
         rollback_id = self.deployment(deployment_id)["rollbackInfo"]["rollbackDeploymentId"]
         self.assertEqual(self.wait_status(rollback_id, "Succeeded", "Failed")["status"], "Succeeded")
