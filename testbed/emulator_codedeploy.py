@@ -22,6 +22,14 @@ ELBv2's DescribeListeners. `POST /moto-api/reset` clears this store too.
 Wiring (emulator.py): `add_arguments(parser)` adds `--codedeploy-minute`,
 `wrap(app, args)` puts the middleware in front and starts the engine thread.
 
+Checked with the real Rust SDK (aws-sdk-codedeploy 1.124 with aws-config
+1.8, a throwaway crate): GetDeploymentConfig (the TrafficRoutingConfig and
+timestamps parsed), a missing config giving
+`is_deployment_config_does_not_exist_exception()`, GetDeployment of a
+running Lambda canary (overview, rollback configuration, style),
+BatchGetDeploymentTargets (LambdaTarget with its lifecycle events and
+targetVersionWeight 10.0), StopDeployment with the group's rollback.
+
 Conventions below: "moto" is what moto 5.2.5 does, "AWS" what the CodeDeploy
 API reference / user guide documents, "here" what this module does. Error
 messages are the emulator's own wording. Every error is HTTP 400 with
