@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 /// How long [`Emulator::start`] waits for the emulator to answer once it listens.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Real seconds per CodeDeploy minute in the test bed (`--codedeploy-minute`;
+/// AWS, and the emulator's default, is 60). CodeDeploy's predefined configs
+/// wait 1 to 30 minutes between traffic shifts; at one second per minute a
+/// `LambdaCanary10Percent5Minutes` deployment takes about 5 s. A test that
+/// needs another scale sets `EMULATOR_CODEDEPLOY_MINUTE` before starting the
+/// emulator; the flag is then left out so the variable applies.
+const CODEDEPLOY_MINUTE: &str = "1";
+
 /// A running emulator (moto with the RPCv2-CBOR bridge) on `127.0.0.1` and a
 /// free port. One per test is the intended use: state is per process, and
 /// [`Emulator::reset`] clears it.
@@ -26,7 +34,11 @@ impl Emulator {
     /// If the test bed cannot be set up, or the emulator does not come up
     /// within a minute (the panic message holds its log).
     pub fn start() -> Emulator {
-        let mut emulator = Emulator { service: LoopbackService::start("emulator.py", &["--host", "127.0.0.1"]) };
+        let mut args = vec!["--host", "127.0.0.1"];
+        if std::env::var_os("EMULATOR_CODEDEPLOY_MINUTE").is_none() {
+            args.extend(["--codedeploy-minute", CODEDEPLOY_MINUTE]);
+        }
+        let mut emulator = Emulator { service: LoopbackService::start("emulator.py", &args) };
         // Listening is not answering yet; a reset is a cheap real request.
         let deadline = Instant::now() + ANSWER_TIMEOUT;
         while let Err(e) = emulator.try_reset() {
