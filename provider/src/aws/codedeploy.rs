@@ -81,6 +81,8 @@ pub struct Found {
     pub id: String,
     pub status: Status,
     pub description: String,
+    /// The AppSpec it deploys, when given as content.
+    pub appspec: Option<String>,
 }
 
 /// Error codes meaning what was asked for does not exist.
@@ -191,7 +193,8 @@ impl CodeDeploy {
             .iter()
             .filter_map(|d| {
                 let status = Status::parse(d.status()?.as_str())?;
-                Some((d.create_time().map(|t| t.secs()).unwrap_or(0), Found { id: d.deployment_id()?.to_owned(), status, description: d.description().unwrap_or_default().to_owned() }))
+                let appspec = d.revision().and_then(|r| r.app_spec_content().and_then(|c| c.content()).or_else(|| r.string().and_then(|s| s.content()))).map(str::to_owned);
+                Some((d.create_time().map(|t| t.secs()).unwrap_or(0), Found { id: d.deployment_id()?.to_owned(), status, description: d.description().unwrap_or_default().to_owned(), appspec }))
             })
             .filter(|(_, f)| !f.status.is_over())
             .collect();

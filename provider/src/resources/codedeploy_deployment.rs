@@ -22,7 +22,7 @@ use super::gates::{self, MetricGateSpec};
 use super::{duration_of, rfc3339, string_list_of};
 use crate::Shared;
 use crate::aws::Clients;
-use crate::aws::codedeploy::{EcsRoute, Platform, TrafficRouting};
+use crate::aws::codedeploy::{EcsRoute, Found, Platform, TrafficRouting};
 use crate::duration;
 use crate::engine::alarms::{AlarmGate, ResolveError};
 use crate::engine::deployment::{self, Ending, Event, Follow, Rollback, Status};
@@ -294,7 +294,8 @@ fn revision(config: &Value, d: &mut Diagnostics) -> Option<Revision> {
                     }
                 }
             };
-            let current_version = version("current_version", d);
+            // Unknown in a planned state when left out: the apply reads it.
+            let current_version = if lambda.get("current_version").is_known() { version("current_version", d) } else { Some(None) };
             let target_version = version("target_version", d);
             // The function and alias are checked as the lambda_alias router checks them.
             let mut block_check = Diagnostics::default();
@@ -456,6 +457,14 @@ async fn check_before_deploying(clients: &Clients, parsed: &Parsed) -> (Diagnost
         Err(d) => return (d, None),
     };
     let mut d = Diagnostics::default();
+    match under_way(clients, application, group, revision).await {
+        Err(e) => return (e, resolved.schedule),
+        Ok(Some(found)) => {
+            d.warning("Deployment under way", format!("Deployment {} of this revision, started by an earlier apply, is {}; the apply follows it instead of starting another.", found.id, found.status.as_str()));
+            return (d, resolved.schedule);
+        }
+        Ok(None) => {}
+    }
     if let Revision::Lambda { function_name, alias, current_version, target_version } = revision {
         match lambda_current(clients, function_name, alias, target_version, current_version.as_deref()).await {
             Ok((_, serving)) if &serving == target_version => d.warning("Already deployed", format!("The alias {alias} already serves version {target_version}: the apply records it without a deployment.")),
@@ -478,11 +487,39 @@ fn revision_inputs(value: &Value) -> Value {
     Value::object([("lambda", lambda), ("ecs", value.get("ecs").clone())])
 }
 
-/// The description that marks a deployment of `appspec` as this resource's.
-fn description_of(appspec: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, appspec.as_bytes());
-    let hex: String = digest.as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("{DESCRIPTION_PREFIX}{hex}")
+impl Revision {
+    /// The description that marks a deployment of this revision as this
+    /// resource's: its identity without the current version, which the
+    /// deployment itself changes.
+    fn marker(&self) -> String {
+        let identity = match self {
+            Revision::Lambda { function_name, alias, target_version, .. } => format!("lambda\n{function_name}\n{alias}\n{target_version}"),
+            Revision::Ecs { .. } => self.appspec(None),
+        };
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, identity.as_bytes());
+        let hex: String = digest.as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("{DESCRIPTION_PREFIX}{hex}")
+    }
+}
+
+/// The group's deployment under way, if any: `Some` when it is this
+/// resource's for this revision (an apply was killed while following it);
+/// an error when it is anyone else's.
+async fn under_way(clients: &Clients, application: &str, group: &str, revision: &Revision) -> Result<Option<Found>, Diagnostics> {
+    let unfinished = clients.codedeploy.unfinished(application, group).await.map_err(|e| not_started("Cannot list the group's deployments", e))?;
+    match unfinished.into_iter().next() {
+        None => Ok(None),
+        Some(found) if found.description == revision.marker() => Ok(Some(found)),
+        Some(found) => Err(not_started(
+            "Another deployment is under way",
+            format!(
+                "Deployment group {group:?} is running deployment {} ({}), which this resource did not start for this revision{}. CodeDeploy runs one deployment per group at a time; wait for it to end, or stop it.",
+                found.id,
+                found.status.as_str(),
+                if found.description.is_empty() { String::new() } else { format!(" (its description: {:?})", found.description) }
+            ),
+        )),
+    }
 }
 
 #[async_trait]
@@ -643,11 +680,21 @@ enum Done {
 /// apply of this resource started), and follows it with the gates.
 async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
     let resolved = resolve(clients, &model.application, &model.group, model.config_name.as_deref(), model.revision.platform()).await?;
+    let found = under_way(clients, &model.application, &model.group, &model.revision).await?;
     // The analysis compares the new destination (canary) with the one
-    // serving now (baseline), through the router that reads them.
+    // serving before (baseline), through the router that reads them.
     let (routing, origin, target, current_version): (Box<dyn Routing>, String, String, Option<String>) = match &model.revision {
         Revision::Lambda { function_name, alias, current_version, target_version } => {
-            let (routing, serving) = lambda_current(clients, function_name, alias, target_version, current_version.as_deref()).await?;
+            // A deployment under way has split the alias; its AppSpec names where it started.
+            let started_from = found.as_ref().and_then(|f| f.appspec.as_deref()).and_then(|spec| adopted(spec).ok()).and_then(|(_, block)| block.get("current_version").as_str().map(str::to_owned));
+            let (routing, serving) = match started_from {
+                Some(from) => {
+                    let block = Value::object([("function_name", function_name.as_str().into()), ("alias", alias.as_str().into()), ("version", target_version.as_str().into())]);
+                    let mut d = Diagnostics::default();
+                    (lambda_alias::LambdaAlias.parse(&block, &AttributePath::root("lambda"), &mut d).ok_or(d)?, from)
+                }
+                None => lambda_current(clients, function_name, alias, target_version, current_version.as_deref()).await?,
+            };
             if &serving == target_version {
                 log::info(MODULE, "the alias already serves the target version; nothing to deploy", &[("alias", alias.clone().into()), ("version", serving.clone().into())]);
                 return Ok(Done::AlreadyDeployed { current_version: prior.get("lambda").get("current_version").as_str().unwrap_or(&serving).to_owned() });
@@ -661,13 +708,12 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
             let mut d = Diagnostics::default();
             let routing = alb::Alb.parse(&block, &AttributePath::root("ecs"), &mut d).ok_or(d)?;
             let split = routing.connect(clients).read().await.map_err(|e| not_started("Cannot read the production listener", e))?;
-            let serving = split.sole_server().map(str::to_owned).or_else(|| arns.iter().find(|a| split.percent_of(a) > 0.0).cloned()).unwrap_or_else(|| arns[0].clone());
+            // The original serves the most (all of it, unless a deployment under way shifted past half).
+            let serving = arns.iter().max_by(|a, b| split.percent_of(a).total_cmp(&split.percent_of(b))).cloned().unwrap_or_else(|| arns[0].clone());
             let other = arns.iter().find(|a| **a != serving).cloned().unwrap_or_else(|| arns[1].clone());
             (routing, serving, other, None)
         }
     };
-    let appspec = model.revision.appspec(current_version.as_deref());
-    let description = description_of(&appspec);
     let (alarms, _) = AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
         ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. No deployment was started.")),
         ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
@@ -680,26 +726,14 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
     let gate = Both(Both(alarms, Some(metrics)), analysis);
     let codedeploy = &clients.codedeploy;
-    let unfinished = codedeploy.unfinished(&model.application, &model.group).await.map_err(|e| not_started("Cannot list the group's deployments", e))?;
-    let id = match unfinished.first() {
-        Some(found) if found.description == description => {
-            log::info(MODULE, "following the deployment an earlier apply of this revision started", &[("deployment_id", found.id.clone().into()), ("status", found.status.as_str().into())]);
-            found.id.clone()
-        }
+    let id = match found {
         Some(found) => {
-            return Err(not_started(
-                "Another deployment is under way",
-                format!(
-                    "Deployment group {:?} is running deployment {} ({}), which this resource did not start for this revision{}. CodeDeploy runs one deployment per group at a time; wait for it to end, or stop it.",
-                    model.group,
-                    found.id,
-                    found.status.as_str(),
-                    if found.description.is_empty() { String::new() } else { format!(" (its description: {:?})", found.description) }
-                ),
-            ));
+            log::info(MODULE, "following the deployment an earlier apply of this revision started", &[("deployment_id", found.id.clone().into()), ("status", found.status.as_str().into())]);
+            found.id
         }
         None => {
-            let id = codedeploy.create(&model.application, &model.group, model.config_name.as_deref(), &appspec, &description).await.map_err(|e| not_started("Cannot create the deployment", e))?;
+            let appspec = model.revision.appspec(current_version.as_deref());
+            let id = codedeploy.create(&model.application, &model.group, model.config_name.as_deref(), &appspec, &model.revision.marker()).await.map_err(|e| not_started("Cannot create the deployment", e))?;
             log::info(MODULE, "deployment created", &[
                 ("deployment_id", id.clone().into()),
                 ("application", model.application.clone().into()),
@@ -845,12 +879,13 @@ mod tests {
     }
 
     #[test]
-    fn the_appspec_names_both_versions_and_its_description_marks_the_revision() {
+    fn the_appspec_names_both_versions_and_the_marker_the_revision() {
         let revision = Revision::Lambda { function_name: "checkout".into(), alias: "live".into(), current_version: None, target_version: "8".into() };
         let appspec: serde_json::Value = serde_json::from_str(&revision.appspec(Some("7"))).unwrap();
         let properties = &appspec["Resources"][0]["Deployed"]["Properties"];
         assert_eq!((properties["CurrentVersion"].as_str(), properties["TargetVersion"].as_str(), properties["Alias"].as_str()), (Some("7"), Some("8"), Some("live")));
-        assert_ne!(description_of(&revision.appspec(Some("7"))), description_of(&revision.appspec(Some("6"))));
-        assert!(description_of("x").starts_with(DESCRIPTION_PREFIX));
+        let other = Revision::Lambda { function_name: "checkout".into(), alias: "live".into(), current_version: Some("6".into()), target_version: "9".into() };
+        assert_ne!(revision.marker(), other.marker());
+        assert!(revision.marker().starts_with(DESCRIPTION_PREFIX));
     }
 }
