@@ -1,11 +1,13 @@
 //! `progressive_codedeploy_deployment` against real Terraform and the test
 //! bed's CodeDeploy engine (one real second per CodeDeploy minute), for a
-//! Lambda alias. AWS state is read back with the bed's own client.
+//! Lambda alias and an ECS service behind a load balancer. AWS state is
+//! read back with the bed's own client.
 
 use std::time::{Duration, Instant};
 
-use acceptance_tests::codedeploy::{ALIAS, APPLICATION, CodeDeployBed, FUNCTION, GROUP, lambda_appspec};
+use acceptance_tests::codedeploy::{ALIAS, APPLICATION, CodeDeployBed, ECS_APPLICATION, ECS_GROUP, FUNCTION, GROUP, lambda_appspec};
 use acceptance_tests::rollouts::wait_until;
+use acceptance_tests::{Behaviour, Traffic};
 use serde_json::{Value, json};
 
 const ADDRESS: &str = "progressive_codedeploy_deployment.checkout";
@@ -206,4 +208,106 @@ fn codedeploy_import_adopts_the_groups_last_revision() {
     let v = values(&bed);
     assert_eq!((v["lambda"]["target_version"].as_str(), v["lambda"]["current_version"].as_str()), (Some("2"), Some("1")));
     assert_eq!(bed.tf.plan_exit_code(), 0, "the imported state matches the configuration");
+}
+
+// ECS blue/green: CodeDeploy shifts the production listener between the
+// group's two target groups.
+
+const ECS_ADDRESS: &str = "progressive_codedeploy_deployment.web";
+
+fn ecs_deployment(bed: &CodeDeployBed, version: usize, extra: &str) -> String {
+    format!(
+        r#"terraform {{
+  required_providers {{
+    progressive = {{ source = "progressive-delivery/progressive" }}
+  }}
+}}
+provider "progressive" {{}}
+resource "progressive_codedeploy_deployment" "web" {{
+  application_name      = "{ECS_APPLICATION}"
+  deployment_group_name = "{ECS_GROUP}"
+  ecs {{
+    task_definition_arn = "{}"
+    container_name      = "web"
+    container_port      = 80
+  }}
+  poll_interval = "1s"
+{extra}
+}}
+"#,
+        bed.task_definitions[version - 1]
+    )
+}
+
+/// The production listener's weights in percent, as (blue, green).
+fn blue_green(bed: &CodeDeployBed) -> (u32, u32) {
+    let alb = bed.alb.as_ref().expect("an ECS bed");
+    let weights = bed.aws.listener_weights(&alb.listener_arn);
+    let total: u32 = weights.values().sum::<u32>().max(1);
+    let share = |arn: &str| weights.get(arn).copied().unwrap_or(0) * 100 / total;
+    (share(&alb.blue_arn), share(&alb.green_arn))
+}
+
+fn ecs_values(bed: &CodeDeployBed) -> Value {
+    bed.tf.resource(ECS_ADDRESS).map(|r| r["values"].clone()).unwrap_or(Value::Null)
+}
+
+#[test]
+fn codedeploy_ecs_canary_shifts_the_listener_and_succeeds() {
+    let bed = CodeDeployBed::ecs("CodeDeployDefault.ECSCanary10Percent5Minutes", json!({}));
+    bed.tf.write_config(&ecs_deployment(&bed, 2, ""));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(30), || blue_green(&bed) == (90, 10)), "no canary shift: {:?}", blue_green(&bed));
+    let out = running.finish_within(Duration::from_secs(60));
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(blue_green(&bed), (0, 100));
+    let v = ecs_values(&bed);
+    assert_eq!(v["status"], "succeeded");
+    let history = events(&v);
+    assert!(history.iter().any(|e| e.starts_with("shift") && e.contains("10%")), "{history:?}");
+    assert!(history.iter().any(|e| e.starts_with("lifecycle") && e.contains("Install Succeeded")), "{history:?}");
+    let tasks = bed.aws.must_ecs("DescribeServices", &json!({ "cluster": "web", "services": ["web"] }));
+    assert_eq!(tasks["services"][0]["taskSets"][0]["taskDefinition"], bed.task_definitions[1].as_str(), "the replacement serves: {tasks}");
+    assert_eq!(bed.tf.plan_exit_code(), 0);
+}
+
+#[test]
+fn codedeploy_ecs_gate_failure_puts_the_listener_back() {
+    let bed = CodeDeployBed::ecs("CodeDeployDefault.ECSCanary10Percent15Minutes", json!({}));
+    bed.aws.put_metric_alarm("web-5xx");
+    bed.tf.write_config(&ecs_deployment(&bed, 2, "  alarm_names = [\"web-5xx\"]"));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(30), || blue_green(&bed) == (90, 10)), "no canary shift: {:?}", blue_green(&bed));
+    bed.aws.set_alarm_state("web-5xx", "ALARM", "5xx above threshold");
+    let out = running.finish_within(Duration::from_secs(60));
+    out.assert_failed_with(&["stopped and rolled back", "alarm \"web-5xx\" is failing", "rolled it back"]);
+    assert_eq!(blue_green(&bed), (100, 0), "all traffic back on the original");
+    assert_eq!(ecs_values(&bed)["status"], "rolled_back");
+    assert_eq!(bed.tf.plan_exit_code(), 2, "the next plan shows the deployment again");
+}
+
+/// The replacement errs twenty times as often as the original; CodeDeploy's
+/// own schedule (a 10% canary for two minutes, no alarms) would let it
+/// through, and the analysis of the group's two target groups stops it.
+#[test]
+fn codedeploy_ecs_analysis_stops_a_bad_replacement() {
+    let bed = CodeDeployBed::ecs("CodeDeployDefault.ECSAllAtOnce", json!({}));
+    bed.aws.must_codedeploy("CreateDeploymentConfig", &json!({
+        "deploymentConfigName": "canary-10-for-2h", "computePlatform": "ECS",
+        "trafficRoutingConfig": { "type": "TimeBasedCanary", "timeBasedCanary": { "canaryPercentage": 10, "canaryInterval": 120 } },
+    }));
+    let alb = bed.alb.clone().expect("an ECS bed");
+    let groups = [
+        Behaviour { target_group_arn: &alb.blue_arn, error_rate: 0.01, latency_seconds: 0.05 },
+        Behaviour { target_group_arn: &alb.green_arn, error_rate: 0.20, latency_seconds: 0.05 },
+    ];
+    let _traffic = Traffic::start_shaped(&bed.emulator, &alb.listener_arn, None, 100.0, &groups, &[]);
+    let config = ecs_deployment(&bed, 2, "  deployment_config_name = \"canary-10-for-2h\"\n  analysis {\n    period       = \"5s\"\n    min_requests = 100\n  }");
+    bed.tf.write_config(&config);
+    let started = Instant::now();
+    let out = bed.tf.apply();
+    out.assert_failed_with(&["stopped and rolled back", "canary analysis (5xx) is failing: the canary is worse than the baseline", "rolled it back"]);
+    assert!(started.elapsed() < Duration::from_secs(110), "caught in {:?}, before CodeDeploy's 2-minute canary ended", started.elapsed());
+    assert_eq!(blue_green(&bed), (100, 0));
+    assert_eq!(ecs_values(&bed)["status"], "rolled_back");
 }

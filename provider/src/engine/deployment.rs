@@ -233,6 +233,8 @@ pub async fn follow<S: Deployments, G: Gate, C: Clock>(service: &S, gate: &G, cl
     let what = format!("deployment {}", follow.id);
     let mut seen = Seen::new();
     let mut failed_reads = 0;
+    // When the deployment was last read: a shift seen now happened since.
+    let mut last_read = clock.now();
     loop {
         let cause = if stop.is_cancelled() {
             Some(Cause::Stopped)
@@ -253,7 +255,14 @@ pub async fn follow<S: Deployments, G: Gate, C: Clock>(service: &S, gate: &G, cl
                 }
                 Ok(snapshot) => {
                     failed_reads = 0;
-                    record(seen.changes(&what, &snapshot, clock.now(), EventKind::Status), &mut history);
+                    let now = clock.now();
+                    let changes = seen.changes(&what, &snapshot, now, EventKind::Status);
+                    // Gates that judge per step (the analysis) start the step's evidence here.
+                    if changes.iter().any(|e| e.kind == EventKind::Shift) {
+                        gate.begin_step(last_read..now, seen.percent);
+                    }
+                    last_read = now;
+                    record(changes, &mut history);
                     match snapshot.status {
                         Status::Succeeded => return (Ending::Succeeded, history),
                         Status::Failed | Status::Stopped => {
@@ -426,6 +435,29 @@ mod tests {
                 Verdict::Healthy
             })
         }
+    }
+
+    /// A healthy gate that records the steps it was told about.
+    #[derive(Default)]
+    struct Steps(RefCell<Vec<f64>>);
+
+    impl Gate for Steps {
+        async fn check(&self) -> Result<Verdict, GateError> {
+            Ok(Verdict::Healthy)
+        }
+        fn begin_step(&self, _moved: std::ops::Range<OffsetDateTime>, percent: f64) {
+            self.0.borrow_mut().push(percent);
+        }
+    }
+
+    #[tokio::test]
+    async fn each_shift_begins_a_step_for_the_gates() {
+        let clock = SimClock::new();
+        let service = Scripted::new(vec![("d-1", vec![snap(Status::InProgress, None), snap(Status::InProgress, Some(10.0)), snap(Status::InProgress, Some(10.0)), snap(Status::InProgress, Some(100.0)), snap(Status::Succeeded, Some(100.0))])]);
+        let gate = Steps::default();
+        let (ending, _) = follow(&service, &gate, &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
+        assert_eq!(ending, Ending::Succeeded);
+        assert_eq!(*gate.0.borrow(), [10.0, 100.0]);
     }
 
     fn healthy() -> FailsAt {
