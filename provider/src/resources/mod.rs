@@ -84,5 +84,5 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// Every resource type with its schema, for documentation.
 pub fn documented() -> Vec<(&'static str, tfplugin::Schema)> {
-    vec![(canary_gate::TYPE_NAME, canary_gate::schema()), (rollout::TYPE_NAME, rollout::schema())]
+    vec![(canary_gate::TYPE_NAME, canary_gate::schema()), (rollout::TYPE_NAME, rollout::schema()), (codedeploy_deployment::TYPE_NAME, codedeploy_deployment::schema())]
 }
