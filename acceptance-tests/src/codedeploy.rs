@@ -41,6 +41,22 @@ impl AwsClient {
         self.codedeploy(operation, body).unwrap_or_else(|e| panic!("CodeDeploy {operation} failed: {e}"))
     }
 
+    /// The lifecycle hooks waiting for their function's report (the
+    /// emulator's test-only `GET /_codedeploy/hook-executions`), as
+    /// `(deployment id, hook execution id, lifecycle event)`.
+    pub fn waiting_hooks(&self) -> Vec<(String, String, String)> {
+        let answer = self.send("GET", "codedeploy", "/_codedeploy/hook-executions", None, b"").unwrap_or_else(|e| panic!("hook executions: {e}"));
+        let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        let text = |h: &Value, k: &str| h[k].as_str().unwrap_or_default().to_owned();
+        value["hookExecutions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|h| h["status"] == "InProgress")
+            .map(|h| (text(h, "deploymentId"), text(h, "lifecycleEventHookExecutionId"), text(h, "lifecycleEventName")))
+            .collect()
+    }
+
     /// GetDeployment's `deploymentInfo`.
     pub fn deployment(&self, id: &str) -> Value {
         self.must_codedeploy("GetDeployment", &json!({ "deploymentId": id }))["deploymentInfo"].clone()

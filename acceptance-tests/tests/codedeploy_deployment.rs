@@ -311,3 +311,38 @@ fn codedeploy_ecs_analysis_stops_a_bad_replacement() {
     assert_eq!(blue_green(&bed), (100, 0));
     assert_eq!(ecs_values(&bed)["status"], "rolled_back");
 }
+
+/// An AppSpec of the user's own, in YAML, with a hook: deployed as given;
+/// the hook's function reports a failure, CodeDeploy fails the deployment,
+/// and the apply says so with CodeDeploy's error code.
+#[test]
+fn codedeploy_appspec_hook_failure_fails_the_apply() {
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent5Minutes", json!({ "autoRollbackConfiguration": { "enabled": true, "events": ["DEPLOYMENT_FAILURE"] } }));
+    let appspec = format!("version: 0.0\nResources:\n  - checkout:\n      Type: AWS::Lambda::Function\n      Properties:\n        Name: {FUNCTION}\n        Alias: {ALIAS}\n        CurrentVersion: \"1\"\n        TargetVersion: \"2\"\nHooks:\n  - BeforeAllowTraffic: checkout-smoke-test\n");
+    let config = deployment("2", "").replace(
+        &format!("lambda {{\n    function_name  = \"{FUNCTION}\"\n    alias          = \"{ALIAS}\"\n    target_version = \"2\"\n  }}"),
+        &format!("appspec_content = <<-EOT\n{appspec}  EOT"),
+    );
+    bed.tf.write_config(&config);
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    let mut hooks = Vec::new();
+    assert!(wait_until(Duration::from_secs(30), || {
+        hooks = bed.aws.waiting_hooks();
+        !hooks.is_empty()
+    }));
+    let (deployment_id, execution, event) = hooks.remove(0);
+    assert_eq!(event, "BeforeAllowTraffic");
+    let description = bed.aws.deployment(&deployment_id)["description"].as_str().unwrap_or_default().to_owned();
+    assert!(description.starts_with("progressive_codedeploy_deployment revision "), "{description}");
+    bed.aws.must_codedeploy("PutLifecycleEventHookExecutionStatus", &json!({ "deploymentId": deployment_id, "lifecycleEventHookExecutionId": execution, "status": "Failed" }));
+    let out = running.finish_within(Duration::from_secs(60));
+    out.assert_failed_with(&["failed", "HOOK_EXECUTION_FAILURE"]);
+    assert!(serves(&bed, "1"), "{:?}", bed.alias());
+    assert_eq!(values(&bed)["status"], "failed");
+
+    // An AppSpec that cannot deploy is refused at plan time.
+    bed.tf.write_config(&config.replace("TargetVersion: \"2\"", "TargetVersion: \"1\""));
+    bed.tf.run(&["plan", "-no-color"]).assert_failed_with(&["Invalid AppSpec", "nothing to deploy"]);
+    bed.tf.write_config(&config.replace("BeforeAllowTraffic", "BeforeInstall"));
+    bed.tf.run(&["plan", "-no-color"]).assert_failed_with(&["Invalid AppSpec", "not a hook of this platform"]);
+}

@@ -118,8 +118,8 @@ pub enum EventKind {
     Rollback,
 }
 
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
+impl super::EventName for EventKind {
+    fn as_str(self) -> &'static str {
         match self {
             EventKind::Status => "status",
             EventKind::Shift => "shift",
@@ -132,14 +132,7 @@ impl EventKind {
 }
 
 /// One line of a deployment's history.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub at: OffsetDateTime,
-    /// The new revision's share of traffic as last read, in percent.
-    pub percent: f64,
-    pub kind: EventKind,
-    pub detail: String,
-}
+pub type Event = super::Event<EventKind>;
 
 /// Whether a rollback the deployment needed is confirmed.
 #[derive(Debug, Clone, PartialEq)]

@@ -21,6 +21,22 @@ pub use clock::{Clock, SystemClock};
 
 use time::OffsetDateTime;
 
+/// One line of a history: a rollout's or a followed deployment's, each with
+/// its own kinds of event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<K> {
+    pub at: OffsetDateTime,
+    /// The new destination's share of traffic after this event, in percent.
+    pub percent: f64,
+    pub kind: K,
+    pub detail: String,
+}
+
+/// The name a kind of event has in history and logs.
+pub trait EventName: Copy {
+    fn as_str(self) -> &'static str;
+}
+
 /// What one look at a gate found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {

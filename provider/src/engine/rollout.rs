@@ -53,8 +53,8 @@ pub enum EventKind {
     Warning,
 }
 
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
+impl super::EventName for EventKind {
+    fn as_str(self) -> &'static str {
         match self {
             EventKind::Shift => "shift",
             EventKind::Baked => "baked",
@@ -67,14 +67,7 @@ impl EventKind {
 }
 
 /// One line of a rollout's history.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub at: OffsetDateTime,
-    /// The target's share of traffic after this event, in percent.
-    pub percent: f64,
-    pub kind: EventKind,
-    pub detail: String,
-}
+pub type Event = super::Event<EventKind>;
 
 /// Why a rollout stopped before promotion.
 #[derive(Debug, Clone, PartialEq)]
@@ -320,6 +313,7 @@ async fn roll_back(router: &dyn TrafficRouter, clock: &impl Clock, origin: &str)
 #[cfg(test)]
 pub(crate) mod tests {
     use std::sync::Mutex;
+    use crate::engine::EventName;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;

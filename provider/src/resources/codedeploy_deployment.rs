@@ -18,24 +18,22 @@ use tfplugin::{Applied, ApplyRequest, Attribute, AttributePath, Block, Diagnosti
 use tokio_util::sync::CancellationToken;
 
 use super::analysis::{self, Analysis};
+use super::appspec;
 use super::gates::{self, MetricGateSpec};
-use super::{duration_of, rfc3339, string_list_of};
+use super::{history_type, history_value, schedule_type, schedule_value, string_list_of};
 use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::codedeploy::{EcsRoute, Found, Platform, TrafficRouting};
-use crate::duration;
 use crate::engine::alarms::{AlarmGate, ResolveError};
 use crate::engine::deployment::{self, Ending, Event, Follow, Rollback, Status};
 use crate::engine::rollout::Cause;
 use crate::engine::schedule::{Schedule, Strategy};
 use crate::engine::traffic::format_percent;
-use crate::engine::{Both, Clock, SystemClock};
+use crate::engine::{Both, Clock, EventName, SystemClock};
 use crate::routers::{RouterKind, Routing, alb, lambda_alias};
 
 pub const TYPE_NAME: &str = "progressive_codedeploy_deployment";
 const MODULE: &str = "progressive.codedeploy_deployment";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The computed attributes that say what an apply did.
 const OUTCOME_ATTRIBUTES: [&str; 4] = ["deployment_id", "status", "rollback_deployment_id", "history"];
 /// How a deployment started by this resource is described in CodeDeploy,
@@ -74,14 +72,6 @@ impl CodeDeployDeployment {
     }
 }
 
-fn history_type() -> Type {
-    Type::list(Type::object([("at", Type::String), ("percent", Type::Number), ("event", Type::String), ("detail", Type::String)]))
-}
-
-fn schedule_type() -> Type {
-    Type::list(Type::object([("percent", Type::Number), ("bake", Type::String)]))
-}
-
 pub fn schema() -> Schema {
     let lambda = Block::new("Deploy a new version of a Lambda function behind an alias (the provider writes the AppSpec).")
         .attribute(Attribute::required("function_name", Type::String, "The function's name or ARN."))
@@ -106,18 +96,13 @@ pub fn schema() -> Schema {
         .attribute(Attribute::optional("deployment_config_name", Type::String, "The deployment config, such as `CodeDeployDefault.ECSCanary10Percent5Minutes` or a custom one. Defaults to the group's."))
         .block("lambda", Nesting::Single, lambda)
         .block("ecs", Nesting::Single, ecs)
+        .attribute(Attribute::optional("appspec_content", Type::String, "Instead of a `lambda` or `ecs` block: an AppSpec of your own, JSON or YAML, deployed as given (lifecycle hooks and all). It must name one `AWS::Lambda::Function` (with `CurrentVersion`) or one `AWS::ECS::Service`; it is checked at plan time. YAML aliases are refused."))
         .attribute(Attribute::optional("alarm_names", Type::list(Type::String), "CloudWatch metric or composite alarms watched during the whole deployment, beside the group's own (no limit of 10). All must exist before anything starts. `INSUFFICIENT_DATA` is not a failure."))
         .block("metric", Nesting::List, gates::metric_block())
         .block("analysis", Nesting::Single, analysis::block(ANALYSIS, ANALYSIS_METRIC))
         .attribute(gates::on_missing_data_attribute("the analysis and the metric gates"))
         .attribute(Attribute::defaulted("poll_interval", Type::String, "10s", "How often to read the deployment and the gates, as a Go duration; at least `\"1s\"`."))
-        .block(
-            "timeouts",
-            Nesting::Single,
-            Block::new("How long a deployment may take before it is stopped and rolled back.")
-                .attribute(Attribute::optional("create", Type::String, "For creation, as a Go duration. Defaults to `60m`."))
-                .attribute(Attribute::optional("update", Type::String, "For updates, as a Go duration. Defaults to `60m`.")),
-        )
+        .block("timeouts", Nesting::Single, super::timeouts_block("A deployment"))
         .attribute(Attribute::computed("deployment_id", Type::String, "The last deployment this resource ran or followed."))
         .attribute(Attribute::computed("status", Type::String, "`succeeded`; `rolled_back` (a gate of this resource or the timeout stopped it, and CodeDeploy rolled it back); `interrupted` (Terraform was interrupted and it was rolled back); `failed` (CodeDeploy failed or stopped it, with or without its own rollback, or a rollback was not confirmed)."))
         .attribute(Attribute::computed("rollback_deployment_id", Type::String, "The deployment that rolled the last one back, if any."))
@@ -171,6 +156,8 @@ struct Parsed {
     /// `Some(None)`: the group's config.
     config_name: Option<Option<String>>,
     revision: Option<Revision>,
+    /// `Some(None)`: the provider writes the AppSpec.
+    appspec: Option<Option<String>>,
     alarm_names: Option<Vec<String>>,
     metrics: Option<Vec<MetricGateSpec>>,
     analysis: Option<Option<Analysis>>,
@@ -185,6 +172,8 @@ struct Model {
     group: String,
     config_name: Option<String>,
     revision: Revision,
+    /// Given by the configuration; else the provider writes it.
+    appspec: Option<String>,
     alarm_names: Vec<String>,
     metrics: Vec<MetricGateSpec>,
     analysis: Option<Analysis>,
@@ -214,39 +203,24 @@ impl Parsed {
             Value::Null => Some(None),
             _ => name_of(config, "deployment_config_name", &mut d).map(Some),
         };
-        let revision = revision(config, &mut d);
+        let (revision, appspec) = revision(config, &mut d);
         let alarm_names = string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).or_else(|| config.get("alarm_names").is_null().then(Vec::new));
         let metrics = gates::metrics(config, &mut d);
         let analysis = analysis::parse(config, revision.as_ref().map(Revision::router_kind), &mut d);
-        let poll_interval = duration_of(config.get("poll_interval"), AttributePath::root("poll_interval"), &mut d).filter(|poll| {
-            if *poll < MIN_POLL_INTERVAL {
-                d.error_at(AttributePath::root("poll_interval"), "Poll interval too short", format!("poll_interval must be at least 1s (it is {}).", duration::format(*poll)));
-            }
-            *poll >= MIN_POLL_INTERVAL
-        });
-        let mut timeout = |which: &str| {
-            let at = AttributePath::root("timeouts").attribute(which);
-            match duration_of(config.get("timeouts").get(which), at.clone(), &mut d) {
-                Some(Duration::ZERO) => {
-                    d.error_at(at, "Timeout of zero", "A deployment needs time; give a positive duration or leave the timeout out.");
-                    DEFAULT_TIMEOUT
-                }
-                Some(t) => t,
-                None => DEFAULT_TIMEOUT,
-            }
-        };
-        let (create_timeout, update_timeout) = (timeout("create"), timeout("update"));
-        Parsed { application, group, config_name, revision, alarm_names, metrics, analysis, poll_interval, create_timeout, update_timeout, diagnostics: d }
+        let poll_interval = super::poll_interval_of(config, &mut d);
+        let (create_timeout, update_timeout) = super::timeouts_of(config, "A deployment", &mut d);
+        Parsed { application, group, config_name, revision, appspec, alarm_names, metrics, analysis, poll_interval, create_timeout, update_timeout, diagnostics: d }
     }
 
     fn complete(self) -> Result<Model, Diagnostics> {
         let mut d = self.diagnostics;
-        match (self.application, self.group, self.config_name, self.revision, self.alarm_names, self.metrics, self.analysis, self.poll_interval) {
-            (Some(application), Some(group), Some(config_name), Some(revision), Some(alarm_names), Some(metrics), Some(analysis), Some(poll_interval)) if !d.has_errors() => Ok(Model {
+        match (self.application, self.group, self.config_name, self.revision, self.appspec, self.alarm_names, self.metrics, self.analysis, self.poll_interval) {
+            (Some(application), Some(group), Some(config_name), Some(revision), Some(appspec), Some(alarm_names), Some(metrics), Some(analysis), Some(poll_interval)) if !d.has_errors() => Ok(Model {
                 application,
                 group,
                 config_name,
                 revision,
+                appspec,
                 alarm_names,
                 metrics,
                 analysis,
@@ -264,21 +238,46 @@ impl Parsed {
     }
 }
 
-/// The revision block: exactly one of `lambda` and `ecs`.
-fn revision(config: &Value, d: &mut Diagnostics) -> Option<Revision> {
+/// What to deploy: exactly one of the `lambda` and `ecs` blocks and
+/// `appspec_content`; with the AppSpec when the configuration gives it.
+fn revision(config: &Value, d: &mut Diagnostics) -> (Option<Revision>, Option<Option<String>>) {
+    let given = config.get("appspec_content");
+    let present: Vec<&str> = ["lambda", "ecs", "appspec_content"].into_iter().filter(|name| !config.get(name).is_null()).collect();
+    if present.len() > 1 {
+        d.error_at(AttributePath::root(present[1]), "One revision", format!("Use one of a lambda block, an ecs block or appspec_content, not {}.", present.join(" and ")));
+        return (None, None);
+    }
+    if given.is_null() {
+        return (block_revision(config, d), Some(None));
+    }
+    let Some(text) = given.as_str() else { return (None, None) };
+    match appspec::read(text) {
+        Ok(deploys) => {
+            let revision = match deploys {
+                appspec::Deploys::Lambda { function_name, alias, current_version, target_version } => Revision::Lambda { function_name, alias, current_version: Some(current_version), target_version },
+                appspec::Deploys::Ecs { task_definition_arn, container_name, container_port } => Revision::Ecs { task_definition_arn, container_name, container_port },
+            };
+            (Some(revision), Some(Some(text.to_owned())))
+        }
+        Err(why) => {
+            d.error_at(AttributePath::root("appspec_content"), "Invalid AppSpec", format!("The AppSpec cannot be deployed: {why}."));
+            (None, None)
+        }
+    }
+}
+
+/// The revision a `lambda` or `ecs` block gives.
+fn block_revision(config: &Value, d: &mut Diagnostics) -> Option<Revision> {
     let (lambda, ecs) = (config.get("lambda"), config.get("ecs"));
     if !lambda.is_known() || !ecs.is_known() {
         return None;
     }
     match (lambda.is_null(), ecs.is_null()) {
         (true, true) => {
-            d.error("One revision block", "Add a lambda block or an ecs block: what to deploy.");
+            d.error("One revision", "Add a lambda block, an ecs block or appspec_content: what to deploy.");
             None
         }
-        (false, false) => {
-            d.error_at(AttributePath::root("ecs"), "One revision block", "Use a lambda block or an ecs block, not both.");
-            None
-        }
+        (false, false) => unreachable!("refused by revision()"),
         (false, true) => {
             let at = |name: &str| AttributePath::root("lambda").attribute(name);
             let version = |name: &str, d: &mut Diagnostics| -> Option<Option<String>> {
@@ -346,23 +345,6 @@ fn schedule_of(routing: TrafficRouting) -> Option<Schedule> {
     Schedule::new(&strategy, Duration::ZERO).ok()
 }
 
-fn percent_value(percent: f64) -> Value {
-    tfplugin::Number::parse(&format_percent(percent)).map_or(Value::Null, Value::Number)
-}
-
-fn schedule_value(schedule: &Schedule) -> Value {
-    Value::List(schedule.steps().iter().map(|s| Value::object([("percent", percent_value(s.percent)), ("bake", duration::format(s.bake).into())])).collect())
-}
-
-fn history_value(history: &[Event]) -> Value {
-    Value::List(
-        history
-            .iter()
-            .map(|e| Value::object([("at", rfc3339(e.at).into()), ("percent", percent_value(e.percent)), ("event", e.kind.as_str().into()), ("detail", e.detail.clone().into())]))
-            .collect(),
-    )
-}
-
 fn not_started(summary: &str, detail: impl std::fmt::Display) -> Diagnostics {
     Diagnostics::single(summary, format!("{detail}\n\nNo deployment was started."))
 }
@@ -425,21 +407,27 @@ async fn resolve(clients: &Clients, application: &str, group: &str, config_name:
 }
 
 /// Where a Lambda deployment starts: the version the alias serves alone.
-async fn lambda_current(clients: &Clients, function_name: &str, alias: &str, target_version: &str, configured: Option<&str>) -> Result<(Box<dyn Routing>, String), Diagnostics> {
+/// Where a Lambda deployment's errors point: into the `lambda` block, or at
+/// the AppSpec that names the function.
+fn lambda_path(given_appspec: bool) -> impl Fn(&str) -> AttributePath {
+    move |name: &str| if given_appspec { AttributePath::root("appspec_content") } else { AttributePath::root("lambda").attribute(name) }
+}
+
+async fn lambda_current(clients: &Clients, function_name: &str, alias: &str, target_version: &str, configured: Option<&str>, at: impl Fn(&str) -> AttributePath) -> Result<(Box<dyn Routing>, String), Diagnostics> {
     let block = Value::object([("function_name", function_name.into()), ("alias", alias.into()), ("version", target_version.into())]);
     let mut d = Diagnostics::default();
     let routing = lambda_alias::LambdaAlias.parse(&block, &AttributePath::root("lambda"), &mut d).ok_or(d)?;
     let router = routing.connect(clients);
-    let split = router.read().await.map_err(|e| Diagnostics::single_at(AttributePath::root("lambda").attribute("alias"), "Cannot use the alias", format!("{e}. No deployment was started.")))?;
-    router.check_destination(target_version).await.map_err(|e| Diagnostics::single_at(AttributePath::root("lambda").attribute("target_version"), "Version not found", format!("{e}. No deployment was started.")))?;
+    let split = router.read().await.map_err(|e| Diagnostics::single_at(at("alias"), "Cannot use the alias", format!("{e}. No deployment was started.")))?;
+    router.check_destination(target_version).await.map_err(|e| Diagnostics::single_at(at("target_version"), "Version not found", format!("{e}. No deployment was started.")))?;
     let Some(serving) = split.sole_server().map(str::to_owned) else {
         return Err(not_started("The alias is split", format!("{} sends traffic to {}; a deployment moves an alias from one version to another. A deployment may be under way.", router.describe(), split.describe())));
     };
     if let Some(configured) = configured.filter(|c| *c != serving) {
         return Err(Diagnostics::single_at(
-            AttributePath::root("lambda").attribute("current_version"),
+            at("current_version"),
             "Not the current version",
-            format!("{} points to version {serving}, not {configured}. Leave current_version out to deploy from whatever the alias serves. No deployment was started.", router.describe()),
+            format!("The deployment would start from version {configured}, but {} points to version {serving}. (In a lambda block, leave current_version out to start from whatever the alias serves.) No deployment was started.", router.describe()),
         ));
     }
     Ok((routing, serving))
@@ -457,7 +445,7 @@ async fn check_before_deploying(clients: &Clients, parsed: &Parsed) -> (Diagnost
         Err(d) => return (d, None),
     };
     let mut d = Diagnostics::default();
-    match under_way(clients, application, group, revision).await {
+    match under_way(clients, application, group, &revision.marker(parsed.appspec.as_ref().and_then(Option::as_deref))).await {
         Err(e) => return (e, resolved.schedule),
         Ok(Some(found)) => {
             d.warning("Deployment under way", format!("Deployment {} of this revision, started by an earlier apply, is {}; the apply follows it instead of starting another.", found.id, found.status.as_str()));
@@ -466,7 +454,8 @@ async fn check_before_deploying(clients: &Clients, parsed: &Parsed) -> (Diagnost
         Ok(None) => {}
     }
     if let Revision::Lambda { function_name, alias, current_version, target_version } = revision {
-        match lambda_current(clients, function_name, alias, target_version, current_version.as_deref()).await {
+        let given = parsed.appspec.as_ref().is_some_and(Option::is_some);
+        match lambda_current(clients, function_name, alias, target_version, current_version.as_deref(), lambda_path(given)).await {
             Ok((_, serving)) if &serving == target_version => d.warning("Already deployed", format!("The alias {alias} already serves version {target_version}: the apply records it without a deployment.")),
             Ok(_) => {}
             Err(e) => d.extend(e),
@@ -484,17 +473,19 @@ async fn check_before_deploying(clients: &Clients, parsed: &Parsed) -> (Diagnost
 fn revision_inputs(value: &Value) -> Value {
     let lambda = value.get("lambda");
     let lambda = if lambda.is_null() { Value::Null } else { Value::object([("function_name", lambda.get("function_name").clone()), ("alias", lambda.get("alias").clone()), ("target_version", lambda.get("target_version").clone())]) };
-    Value::object([("lambda", lambda), ("ecs", value.get("ecs").clone())])
+    Value::object([("lambda", lambda), ("ecs", value.get("ecs").clone()), ("appspec_content", value.get("appspec_content").clone())])
 }
 
 impl Revision {
-    /// The description that marks a deployment of this revision as this
+    /// The description that marks a deployment of this revision (of the
+    /// AppSpec `given`, when the configuration gives one) as this
     /// resource's: its identity without the current version, which the
     /// deployment itself changes.
-    fn marker(&self) -> String {
-        let identity = match self {
-            Revision::Lambda { function_name, alias, target_version, .. } => format!("lambda\n{function_name}\n{alias}\n{target_version}"),
-            Revision::Ecs { .. } => self.appspec(None),
+    fn marker(&self, given: Option<&str>) -> String {
+        let identity = match (given, self) {
+            (Some(given), _) => given.to_owned(),
+            (None, Revision::Lambda { function_name, alias, target_version, .. }) => format!("lambda\n{function_name}\n{alias}\n{target_version}"),
+            (None, ecs @ Revision::Ecs { .. }) => ecs.appspec(None),
         };
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, identity.as_bytes());
         let hex: String = digest.as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -505,11 +496,11 @@ impl Revision {
 /// The group's deployment under way, if any: `Some` when it is this
 /// resource's for this revision (an apply was killed while following it);
 /// an error when it is anyone else's.
-async fn under_way(clients: &Clients, application: &str, group: &str, revision: &Revision) -> Result<Option<Found>, Diagnostics> {
+async fn under_way(clients: &Clients, application: &str, group: &str, marker: &str) -> Result<Option<Found>, Diagnostics> {
     let unfinished = clients.codedeploy.unfinished(application, group).await.map_err(|e| not_started("Cannot list the group's deployments", e))?;
     match unfinished.into_iter().next() {
         None => Ok(None),
-        Some(found) if found.description == revision.marker() => Ok(Some(found)),
+        Some(found) if found.description == marker => Ok(Some(found)),
         Some(found) => Err(not_started(
             "Another deployment is under way",
             format!(
@@ -547,7 +538,7 @@ impl Resource for CodeDeployDeployment {
         state.set_attr("id", id);
         // A new revision, an unknown one, or a last deployment that did not
         // succeed: the apply deploys.
-        let deploys = prior.is_null() || !config.get("lambda").is_known() || !config.get("ecs").is_known() || revision_inputs(prior) != revision_inputs(config) || prior.get("status").as_str() != Some("succeeded");
+        let deploys = prior.is_null() || !config.get("lambda").is_known() || !config.get("ecs").is_known() || !config.get("appspec_content").is_known() || revision_inputs(prior) != revision_inputs(config) || prior.get("status").as_str() != Some("succeeded");
         let mut diagnostics = Diagnostics::default();
         if !deploys {
             return Planned { state, requires_replace: Vec::new(), diagnostics };
@@ -640,33 +631,19 @@ impl Resource for CodeDeployDeployment {
     }
 }
 
-/// The revision an AppSpec (JSON) deploys, as this resource's block.
-fn adopted(appspec: &str) -> Result<(&'static str, Value), String> {
-    let json: serde_json::Value = serde_json::from_str(appspec).map_err(|_| "its AppSpec is not JSON (a YAML AppSpec cannot be adopted; write the block by hand)".to_owned())?;
-    let resource = json.get("Resources").and_then(|r| r.get(0)).and_then(|r| r.as_object()).and_then(|r| r.values().next()).ok_or("its AppSpec names no resource")?;
-    let properties = &resource["Properties"];
-    let text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Number(n) => Value::from(n.to_string()),
-        _ => Value::Null,
-    };
-    match resource["Type"].as_str() {
-        Some("AWS::Lambda::Function") => Ok(("lambda", Value::object([
-            ("function_name", text(&properties["Name"])),
-            ("alias", text(&properties["Alias"])),
-            ("current_version", text(&properties["CurrentVersion"])),
-            ("target_version", text(&properties["TargetVersion"])),
-        ]))),
-        Some("AWS::ECS::Service") => {
-            let port = properties["LoadBalancerInfo"]["ContainerPort"].as_u64().and_then(|p| tfplugin::Number::parse(&p.to_string())).map_or(Value::Null, Value::Number);
-            Ok(("ecs", Value::object([
-                ("task_definition_arn", text(&properties["TaskDefinition"])),
-                ("container_name", text(&properties["LoadBalancerInfo"]["ContainerName"])),
-                ("container_port", port),
-            ])))
-        }
-        other => Err(format!("its AppSpec deploys {}, not a Lambda function or an ECS service", other.unwrap_or("nothing this resource knows"))),
-    }
+/// The revision an AppSpec deploys, as this resource's block.
+fn adopted(text: &str) -> Result<(&'static str, Value), String> {
+    let number = |n: u16| tfplugin::Number::parse(&n.to_string()).map_or(Value::Null, Value::Number);
+    Ok(match appspec::read(text)? {
+        appspec::Deploys::Lambda { function_name, alias, current_version, target_version } => (
+            "lambda",
+            Value::object([("function_name", function_name.into()), ("alias", alias.into()), ("current_version", current_version.into()), ("target_version", target_version.into())]),
+        ),
+        appspec::Deploys::Ecs { task_definition_arn, container_name, container_port } => (
+            "ecs",
+            Value::object([("task_definition_arn", task_definition_arn.into()), ("container_name", container_name.into()), ("container_port", number(container_port))]),
+        ),
+    })
 }
 
 /// What an apply did.
@@ -680,20 +657,24 @@ enum Done {
 /// apply of this resource started), and follows it with the gates.
 async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
     let resolved = resolve(clients, &model.application, &model.group, model.config_name.as_deref(), model.revision.platform()).await?;
-    let found = under_way(clients, &model.application, &model.group, &model.revision).await?;
+    let marker = model.revision.marker(model.appspec.as_deref());
+    let found = under_way(clients, &model.application, &model.group, &marker).await?;
     // The analysis compares the new destination (canary) with the one
     // serving before (baseline), through the router that reads them.
     let (routing, origin, target, current_version): (Box<dyn Routing>, String, String, Option<String>) = match &model.revision {
         Revision::Lambda { function_name, alias, current_version, target_version } => {
             // A deployment under way has split the alias; its AppSpec names where it started.
-            let started_from = found.as_ref().and_then(|f| f.appspec.as_deref()).and_then(|spec| adopted(spec).ok()).and_then(|(_, block)| block.get("current_version").as_str().map(str::to_owned));
+            let started_from = found.as_ref().and_then(|f| f.appspec.as_deref()).and_then(|spec| match appspec::read(spec) {
+                Ok(appspec::Deploys::Lambda { current_version, .. }) => Some(current_version),
+                _ => None,
+            });
             let (routing, serving) = match started_from {
                 Some(from) => {
                     let block = Value::object([("function_name", function_name.as_str().into()), ("alias", alias.as_str().into()), ("version", target_version.as_str().into())]);
                     let mut d = Diagnostics::default();
                     (lambda_alias::LambdaAlias.parse(&block, &AttributePath::root("lambda"), &mut d).ok_or(d)?, from)
                 }
-                None => lambda_current(clients, function_name, alias, target_version, current_version.as_deref()).await?,
+                None => lambda_current(clients, function_name, alias, target_version, current_version.as_deref(), lambda_path(model.appspec.is_some())).await?,
             };
             if &serving == target_version {
                 log::info(MODULE, "the alias already serves the target version; nothing to deploy", &[("alias", alias.clone().into()), ("version", serving.clone().into())]);
@@ -732,8 +713,8 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
             found.id
         }
         None => {
-            let appspec = model.revision.appspec(current_version.as_deref());
-            let id = codedeploy.create(&model.application, &model.group, model.config_name.as_deref(), &appspec, &model.revision.marker()).await.map_err(|e| not_started("Cannot create the deployment", e))?;
+            let appspec = model.appspec.clone().unwrap_or_else(|| model.revision.appspec(current_version.as_deref()));
+            let id = codedeploy.create(&model.application, &model.group, model.config_name.as_deref(), &appspec, &marker).await.map_err(|e| not_started("Cannot create the deployment", e))?;
             log::info(MODULE, "deployment created", &[
                 ("deployment_id", id.clone().into()),
                 ("application", model.application.clone().into()),
@@ -885,7 +866,8 @@ mod tests {
         let properties = &appspec["Resources"][0]["Deployed"]["Properties"];
         assert_eq!((properties["CurrentVersion"].as_str(), properties["TargetVersion"].as_str(), properties["Alias"].as_str()), (Some("7"), Some("8"), Some("live")));
         let other = Revision::Lambda { function_name: "checkout".into(), alias: "live".into(), current_version: Some("6".into()), target_version: "9".into() };
-        assert_ne!(revision.marker(), other.marker());
-        assert!(revision.marker().starts_with(DESCRIPTION_PREFIX));
+        assert_ne!(revision.marker(None), other.marker(None));
+        assert_ne!(revision.marker(Some("version: 0.0")), revision.marker(None), "a given AppSpec is its own identity");
+        assert!(revision.marker(None).starts_with(DESCRIPTION_PREFIX));
     }
 }

@@ -1,6 +1,7 @@
 //! Resources, one file each: schema, checks and lifecycle together.
 
 mod analysis;
+mod appspec;
 pub mod canary_gate;
 pub mod codedeploy_deployment;
 mod gates;
@@ -8,10 +9,13 @@ pub mod rollout;
 
 use std::time::Duration;
 
-use tfplugin::{AttributePath, Diagnostics, Value};
+use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value};
 use time::OffsetDateTime;
 
 use crate::duration;
+use crate::engine::schedule::Schedule;
+use crate::engine::traffic::format_percent;
+use crate::engine::{Event, EventName};
 
 /// How an apply that runs a gate ended, before it becomes state.
 enum Outcome {
@@ -85,4 +89,67 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// Every resource type with its schema, for documentation.
 pub fn documented() -> Vec<(&'static str, tfplugin::Schema)> {
     vec![(canary_gate::TYPE_NAME, canary_gate::schema()), (rollout::TYPE_NAME, rollout::schema()), (codedeploy_deployment::TYPE_NAME, codedeploy_deployment::schema())]
+}
+
+/// A percentage as a Terraform number: whole when it is whole, so that
+/// states written before shares could be fractional read the same.
+fn percent_value(percent: f64) -> Value {
+    tfplugin::Number::parse(&format_percent(percent)).map_or(Value::Null, Value::Number)
+}
+
+fn schedule_type() -> Type {
+    Type::list(Type::object([("percent", Type::Number), ("bake", Type::String)]))
+}
+
+fn schedule_value(schedule: &Schedule) -> Value {
+    Value::List(schedule.steps().iter().map(|s| Value::object([("percent", percent_value(s.percent)), ("bake", duration::format(s.bake).into())])).collect())
+}
+
+fn history_type() -> Type {
+    Type::list(Type::object([("at", Type::String), ("percent", Type::Number), ("event", Type::String), ("detail", Type::String)]))
+}
+
+fn history_value<K: EventName>(history: &[Event<K>]) -> Value {
+    Value::List(
+        history
+            .iter()
+            .map(|e| Value::object([("at", rfc3339(e.at).into()), ("percent", percent_value(e.percent)), ("event", e.kind.as_str().into()), ("detail", e.detail.clone().into())]))
+            .collect(),
+    )
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The `timeouts` block, with what times out (`A rollout`) in its words.
+fn timeouts_block(what: &str) -> Block {
+    Block::new(&format!("How long {} may take before it rolls back.", what.to_lowercase()))
+        .attribute(Attribute::optional("create", Type::String, "For creation, as a Go duration. Defaults to `60m`."))
+        .attribute(Attribute::optional("update", Type::String, "For updates, as a Go duration. Defaults to `60m`."))
+}
+
+/// `(create, update)` timeouts, the default where left out; errors go to `d`.
+fn timeouts_of(config: &Value, what: &str, d: &mut Diagnostics) -> (Duration, Duration) {
+    let mut timeout = |which: &str| {
+        let at = AttributePath::root("timeouts").attribute(which);
+        match duration_of(config.get("timeouts").get(which), at.clone(), d) {
+            Some(Duration::ZERO) => {
+                d.error_at(at, "Timeout of zero", format!("{what} needs time; give a positive duration or leave the timeout out."));
+                DEFAULT_TIMEOUT
+            }
+            Some(t) => t,
+            None => DEFAULT_TIMEOUT,
+        }
+    };
+    (timeout("create"), timeout("update"))
+}
+
+/// `poll_interval`, at least [`MIN_POLL_INTERVAL`]; errors go to `d`.
+fn poll_interval_of(config: &Value, d: &mut Diagnostics) -> Option<Duration> {
+    duration_of(config.get("poll_interval"), AttributePath::root("poll_interval"), d).filter(|poll| {
+        if *poll < MIN_POLL_INTERVAL {
+            d.error_at(AttributePath::root("poll_interval"), "Poll interval too short", format!("poll_interval must be at least 1s (it is {}).", duration::format(*poll)));
+        }
+        *poll >= MIN_POLL_INTERVAL
+    })
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::analysis::{self, Analysis};
 use super::gates::{self, MetricGateSpec};
-use super::{duration_of, rfc3339, string_list_of};
+use super::{duration_of, history_type, history_value, percent_value, rfc3339, schedule_type, schedule_value, string_list_of};
 use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::cloudwatch::GroupMetrics;
@@ -30,13 +30,11 @@ use crate::engine::lease::{self, LeaseError};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout, Start};
 use crate::engine::schedule::{Schedule, Step, Strategy};
 use crate::engine::traffic::{Granularity, RouterError, Split, format_percent};
-use crate::engine::{Both, Clock, SystemClock};
+use crate::engine::{Both, Clock, EventName, SystemClock};
 use crate::routers::{self, ROUTERS, Router, RouterKind, Routing};
 
 pub const TYPE_NAME: &str = "progressive_rollout";
 const MODULE: &str = "progressive.rollout";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const STRATEGIES: [&str; 3] = ["canary", "linear", "step"];
 const ANALYSIS: &str = "Judge the canary against the baseline while both serve: the new destination's error rate against the origin's, from the metrics the router's service publishes per destination (`alb`: per target group; `lambda_alias`: per executed version), or from any CloudWatch metrics a `source` block names (an application's own per-version metrics; the only way to judge a `route53` rollout, as Route 53 publishes none). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout, as long as, period by period, each error (or burst of errors) lands on the canary in proportion to its traffic times its error rate: true of independent errors, bursts and incidents shared by both sides. Noise of each destination's own can bias a small canary's share upward; the default `max_increase` absorbs it (docs/analysis.md has the method, the measured numbers and this limit). A step passes only once the data rule out `rule_out_increase`.";
 const ANALYSIS_METRIC: &str = "What counts as an error. `alb`: `5xx` (`HTTPCode_Target_5XX_Count`, the default) or `4xx` (`HTTPCode_Target_4XX_Count`); the load balancer's own 5xx (`elb_5xx`) cannot be judged here, as CloudWatch publishes it per load balancer, not per target group: watch it with an alarm or a `metric` block. `lambda_alias`: `errors` (`Errors`, the default).";
@@ -51,14 +49,6 @@ impl RolloutResource {
     pub fn new(shared: Arc<Shared>) -> RolloutResource {
         RolloutResource { shared }
     }
-}
-
-fn schedule_type() -> Type {
-    Type::list(Type::object([("percent", Type::Number), ("bake", Type::String)]))
-}
-
-fn history_type() -> Type {
-    Type::list(Type::object([("at", Type::String), ("percent", Type::Number), ("event", Type::String), ("detail", Type::String)]))
 }
 
 pub fn schema() -> Schema {
@@ -97,13 +87,7 @@ pub fn schema() -> Schema {
             .block("analysis", Nesting::Single, analysis::block(ANALYSIS, ANALYSIS_METRIC))
             .block("metric", Nesting::List, gates::metric_block())
             .attribute(gates::on_missing_data_attribute("the analysis and the metric gates"))
-            .block(
-                "timeouts",
-                Nesting::Single,
-                Block::new("How long a rollout may take before it rolls back.")
-                    .attribute(Attribute::optional("create", Type::String, "For creation, as a Go duration. Defaults to `60m`."))
-                    .attribute(Attribute::optional("update", Type::String, "For updates, as a Go duration. Defaults to `60m`.")),
-            )
+            .block("timeouts", Nesting::Single, super::timeouts_block("A rollout"))
             .attribute(Attribute::computed("status", Type::String, "`promoted` (the target serves all traffic), `rolled_back` (a gate, an error or the timeout sent traffic back to the origin) or `interrupted` (Terraform was interrupted and traffic went back to the origin)."))
             .attribute(Attribute::computed("previous_target", Type::String, "The destination that served before the last promotion (target group ARN, version, or set identifier)."))
             .attribute(Attribute::computed("previous_target_group_arn", Type::String, "With `alb`: the same as `previous_target` (kept for configurations written before other routers existed); null otherwise."))
@@ -177,12 +161,7 @@ impl Parsed {
             _ => None,
         };
         let alarm_names = string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).or_else(|| config.get("alarm_names").is_null().then(Vec::new));
-        let poll_interval = duration_of(config.get("poll_interval"), AttributePath::root("poll_interval"), &mut d).filter(|poll| {
-            if *poll < MIN_POLL_INTERVAL {
-                d.error_at(AttributePath::root("poll_interval"), "Poll interval too short", format!("poll_interval must be at least 1s (it is {}).", duration::format(*poll)));
-            }
-            *poll >= MIN_POLL_INTERVAL
-        });
+        let poll_interval = super::poll_interval_of(config, &mut d);
         let analysis = analysis::parse(config, router, &mut d);
         if matches!(analysis, Some(Some(_))) && matches!(strategy, Some(Strategy::AllAtOnce)) {
             d.error_at(
@@ -192,18 +171,7 @@ impl Parsed {
             );
         }
         let metrics = gates::metrics(config, &mut d);
-        let mut timeout = |which: &str| {
-            let at = AttributePath::root("timeouts").attribute(which);
-            match duration_of(config.get("timeouts").get(which), at.clone(), &mut d) {
-                Some(Duration::ZERO) => {
-                    d.error_at(at, "Timeout of zero", "A rollout needs time; give a positive duration or leave the timeout out.");
-                    DEFAULT_TIMEOUT
-                }
-                Some(t) => t,
-                None => DEFAULT_TIMEOUT,
-            }
-        };
-        let (create_timeout, update_timeout) = (timeout("create"), timeout("update"));
+        let (create_timeout, update_timeout) = super::timeouts_of(config, "A rollout", &mut d);
         Parsed { router, routing, target, schedule, alarm_names, poll_interval, analysis, metrics, create_timeout, update_timeout, diagnostics: d }
     }
 
@@ -334,27 +302,8 @@ fn strategy(config: &Value, granularity: Option<Granularity>, d: &mut Diagnostic
     }
 }
 
-/// A percentage as a Terraform number: whole when it is whole, so that
-/// states written before shares could be fractional read the same.
-fn percent_value(percent: f64) -> Value {
-    tfplugin::Number::parse(&format_percent(percent)).map_or(Value::Null, Value::Number)
-}
-
-fn schedule_value(schedule: &Schedule) -> Value {
-    Value::List(schedule.steps().iter().map(|s| Value::object([("percent", percent_value(s.percent)), ("bake", duration::format(s.bake).into())])).collect())
-}
-
 fn traffic_value(split: &Split) -> Value {
     Value::Map(split.percentages().into_iter().map(|(destination, p)| (destination, percent_value(p))).collect())
-}
-
-fn history_value(history: &[Event]) -> Value {
-    Value::List(
-        history
-            .iter()
-            .map(|e| Value::object([("at", rfc3339(e.at).into()), ("percent", percent_value(e.percent)), ("event", e.kind.as_str().into()), ("detail", e.detail.clone().into())]))
-            .collect(),
-    )
 }
 
 /// The `traffic` attribute a state should have when `target` serves all.
