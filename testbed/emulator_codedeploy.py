@@ -346,14 +346,14 @@ from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 
-from moto.core import DEFAULT_ACCOUNT_ID
+
+import emulator_route53  # the account and region of a request, found as moto finds them
 
 TARGET_PREFIX = "CodeDeploy_20141006."
 MINUTE_ENV = "EMULATOR_CODEDEPLOY_MINUTE"
 DEFAULT_MINUTE = 60.0
 HOOK_TIMEOUT_MINUTES = 60
 PAGE = 100
-CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/[^/]+/(?P<region>[^/]+)/(?P<service>[^/]+)/")
 NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,100}")
 DEPLOYMENT_ID = re.compile(r"d-[A-Z0-9]{9}")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/.+")
@@ -665,7 +665,7 @@ class CodeDeployFront:
             if handler is None:
                 raise CodeDeployError("UnknownOperationException",
                                       f"The CodeDeploy operation {operation} is not modelled by the emulator.")
-            account, region = _account_and_region(environ)
+            account, region = emulator_route53.account_and_region(environ)
             with self.engine.lock:
                 self.engine.advance()
                 result = handler(self.engine.region(account, region), params, account, region)
@@ -690,20 +690,6 @@ def _json(start_response, status: int, body: dict, extra=()):
                                           ("Content-Length", str(len(data))),
                                           ("x-amzn-RequestId", str(uuid.uuid4())), *extra])
     return [data]
-
-
-def _account_and_region(environ: dict) -> tuple[str, str]:
-    """The moto account and region of a request, chosen the way moto does."""
-    m = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-    region = m["region"] if m else "us-east-1"
-    if "MOTO_ACCOUNT_ID" in os.environ:
-        return os.environ["MOTO_ACCOUNT_ID"], region
-    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
-        return environ["HTTP_X_MOTO_ACCOUNT_ID"], region
-    if m:
-        from moto.iam.models import get_account_id_from
-        return get_account_id_from(m["key"]), region
-    return DEFAULT_ACCOUNT_ID, region
 
 
 # -- validation helpers -------------------------------------------------------------------
@@ -1338,6 +1324,20 @@ class Engine:
         name = PREDEFINED_ALIASES.get(name, name)
         return PREDEFINED.get(name) or region.configs.get(name)
 
+    def _config_for(self, region: Region, name, platform: str) -> dict:
+        """The config `name` for a group or deployment of `platform`, or the error AWS gives."""
+        if not NAME.fullmatch(str(name)):
+            raise CodeDeployError("InvalidDeploymentConfigNameException", f"{name!r} is not a valid name.")
+        config = self._config(region, name)
+        if config is None:
+            raise CodeDeployError("DeploymentConfigDoesNotExistException",
+                                  f"No deployment configuration named {name} exists.")
+        if config["computePlatform"] != platform:
+            raise CodeDeployError("InvalidDeploymentConfigNameException",
+                                  f"{name} is a {config['computePlatform']} configuration; the application's "
+                                  f"compute platform is {platform}.")
+        return config
+
     def op_create_deployment_config(self, region, params, account, region_name):
         name = _name(params, "deploymentConfigName", "DeploymentConfigNameRequiredException",
                      "InvalidDeploymentConfigNameException", "deployment configuration")
@@ -1439,16 +1439,7 @@ class Engine:
             group["serviceRoleArn"] = role
         if creating or params.get("deploymentConfigName"):
             name = params.get("deploymentConfigName") or DEFAULT_CONFIG[platform]
-            if not NAME.fullmatch(str(name)):
-                raise CodeDeployError("InvalidDeploymentConfigNameException", f"{name!r} is not a valid name.")
-            config = self._config(region, name)
-            if config is None:
-                raise CodeDeployError("DeploymentConfigDoesNotExistException",
-                                      f"No deployment configuration named {name} exists.")
-            if config["computePlatform"] != platform:
-                raise CodeDeployError("InvalidDeploymentConfigNameException",
-                                      f"{name} is a {config['computePlatform']} configuration; the application's "
-                                      f"compute platform is {platform}.")
+            config = self._config_for(region, name, platform)
             group["deploymentConfigName"] = config["deploymentConfigName"]
         if creating or "alarmConfiguration" in params:
             group["alarmConfiguration"] = _check_alarms(params.get("alarmConfiguration")) or {
@@ -1646,16 +1637,7 @@ class Engine:
             raise CodeDeployError("RevisionRequiredException", "revision is required.")
         appspec = _parse_revision(revision, platform)
         config_name = params.get("deploymentConfigName") or group["deploymentConfigName"]
-        if not NAME.fullmatch(str(config_name)):
-            raise CodeDeployError("InvalidDeploymentConfigNameException", f"{config_name!r} is not a valid name.")
-        config = self._config(region, config_name)
-        if config is None:
-            raise CodeDeployError("DeploymentConfigDoesNotExistException",
-                                  f"No deployment configuration named {config_name} exists.")
-        if config["computePlatform"] != platform:
-            raise CodeDeployError("InvalidDeploymentConfigNameException",
-                                  f"{config_name} is a {config['computePlatform']} configuration; the application's "
-                                  f"compute platform is {platform}.")
+        config = self._config_for(region, config_name, platform)
         if params.get("targetInstances"):
             raise CodeDeployError("InvalidTargetInstancesException",
                                   f"targetInstances does not apply to {platform} deployments.")

@@ -335,7 +335,7 @@ class Route53Fixes:
     @staticmethod
     def _zone(environ: dict, zone_id: str):
         zone_id = zone_id.removeprefix("/hostedzone/")
-        account, region = _account_and_region(environ)
+        account, region = account_and_region(environ)
         zone = route53_backends[account][get_partition(region)].zones.get(zone_id)
         if zone is None:
             raise Route53Error(404, "NoSuchHostedZone", f"No hosted zone found with ID: {zone_id}")
@@ -352,7 +352,7 @@ def _is_route53(environ: dict) -> bool:
     return m is None or m["service"] == "route53"
 
 
-def _account_and_region(environ: dict) -> tuple[str, str]:
+def account_and_region(environ: dict) -> tuple[str, str]:
     """The moto account and region of a request, chosen the way moto does."""
     m = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
     region = m["region"] if m else "us-east-1"
