@@ -28,6 +28,7 @@ Usage
     emulator.py [--host 127.0.0.1] [--port 0] [--port-file FILE]
                 [--exit-on-stdin-eof] [--quiet]
                 [--route53-insync-delay SECONDS] [--codedeploy-minute SECONDS]
+                [--appconfig-minute SECONDS]
 
 Port 0 picks a free port. Once the socket is listening the chosen port is
 printed as a line `PORT=<n>` on stdout and, with --port-file, written to that
@@ -79,6 +80,7 @@ import emulator_cloudwatch  # CloudWatch: a metric's dimensions are a set (see t
 import emulator_cloudwatch_statistics  # CloudWatch: TC(X:Y) and PR(X:Y) in GetMetricData (see the module)
 import emulator_lambda  # Lambda aliases: statuses, routing validation, RevisionId (see the module)
 import emulator_codedeploy  # CodeDeploy: configs, Lambda and ECS deployments, rollbacks (see the module)
+import emulator_appconfig  # AppConfig: feature flags, deployments, rollbacks, AppConfigData (see the module)
 
 # Services whose RPCv2-CBOR requests are bridged, by botocore service name.
 # The key the SDK puts in the URL (the Smithy service shape name) equals the
@@ -329,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no per-request log lines")
     emulator_route53.add_arguments(ap)
     emulator_codedeploy.add_arguments(ap)
+    emulator_appconfig.add_arguments(ap)
     args = ap.parse_args(argv)
 
     app = CborBridge(emulator_route53.wrap(DomainDispatcherApplication(create_backend_app), args))
@@ -336,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator_cloudwatch_statistics.install()
     app = emulator_lambda.wrap(app)
     app = emulator_codedeploy.wrap(app, args)
+    app = emulator_appconfig.wrap(app, args)
     handler = MotoRequestHandler
     if args.quiet:
         class QuietHandler(MotoRequestHandler):

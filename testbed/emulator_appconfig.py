@@ -1,0 +1,883 @@
+"""AWS AppConfig (feature flags, deployments, the AppConfigData data plane) as AWS documents it.
+
+(The full description of every behaviour is being written; see the sections below.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import string
+import threading
+import time
+import traceback
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, unquote
+
+import emulator_route53  # the account and region of a request, found as moto finds them
+
+MINUTE_ENV = "EMULATOR_APPCONFIG_MINUTE"
+DEFAULT_MINUTE = 60.0
+SIGNING_NAME = "appconfig"  # both `appconfig` and `appconfigdata` sign with it
+CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/(?P<service>[^/]+)/aws4_request")
+PAGE_MAX = 50
+ID_ALPHABET = string.ascii_lowercase + string.digits
+ALARM_ARN = re.compile(r"arn:aws[a-z-]*:cloudwatch:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):alarm:(?P<name>.+)")
+PROFILE_TYPES = ("AWS.Freeform", "AWS.AppConfig.FeatureFlags")
+FEATURE_FLAGS = "AWS.AppConfig.FeatureFlags"
+ENV_STATES = ("READY_FOR_DEPLOYMENT", "DEPLOYING", "ROLLING_BACK", "ROLLED_BACK", "REVERTED")
+IN_PROGRESS = ("VALIDATING", "DEPLOYING", "BAKING")
+REVERT_WINDOW_MINUTES = 72 * 60
+TOKEN_LIFETIME_MINUTES = 24 * 60
+DEFAULT_POLL_SECONDS = 60
+
+
+class AppConfigError(Exception):
+    """An API error: HTTP status, the error code (shape name) and the shape's other members."""
+
+    def __init__(self, status: int, code: str, message: str, **members: Any):
+        super().__init__(message)
+        self.status, self.code, self.message, self.members = status, code, message, members
+
+
+def bad_request(message: str, **members: Any) -> AppConfigError:
+    return AppConfigError(400, "BadRequestException", message, **members)
+
+
+def not_found(message: str, **members: Any) -> AppConfigError:
+    return AppConfigError(404, "ResourceNotFoundException", message, **members)
+
+
+def conflict(message: str) -> AppConfigError:
+    return AppConfigError(409, "ConflictException", message)
+
+
+# -- time and formatting -------------------------------------------------------------------
+
+
+def iso(ts: float | None) -> str | None:
+    """A timestamp as AppConfig writes it (ISO 8601, UTC, milliseconds)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+def _new_id(taken: Iterable[str]) -> str:
+    taken = set(taken)
+    while True:
+        candidate = "".join(secrets.choice(ID_ALPHABET) for _ in range(7))
+        if candidate not in taken:
+            return candidate
+
+
+def _partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _page(items: list, params: dict) -> tuple[list, str | None]:
+    """One page of `items` per MaxResults (1..50, default 50) and NextToken (opaque)."""
+    size = params.get("MaxResults") or PAGE_MAX
+    start = 0
+    token = params.get("NextToken")
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("page:"))
+        except (ValueError, UnicodeDecodeError):
+            raise bad_request("The NextToken is not valid.") from None
+        if not 0 <= start <= len(items):
+            raise bad_request("The NextToken is not valid.")
+    end = start + size
+    token = base64.urlsafe_b64encode(f"page:{end}".encode()).decode() if end < len(items) else None
+    return items[start:end], token
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+class Application:
+    def __init__(self, app_id: str, name: str, description: str | None):
+        self.id, self.name, self.description = app_id, name, description
+        self.profiles: dict[str, Profile] = {}
+        self.environments: dict[str, Environment] = {}
+
+    def to_json(self) -> dict:
+        return _compact({"Id": self.id, "Name": self.name, "Description": self.description})
+
+
+class HostedVersion:
+    def __init__(self, number: int, content: bytes, content_type: str, description: str | None,
+                 label: str | None, kms: str | None):
+        self.number, self.content, self.content_type = number, content, content_type
+        self.description, self.label, self.kms = description, label, kms
+
+
+class Profile:
+    def __init__(self, profile_id: str, app_id: str, params: dict):
+        self.id, self.app_id = profile_id, app_id
+        self.name: str = params["Name"]
+        self.description: str | None = params.get("Description")
+        self.location_uri: str = params["LocationUri"]
+        self.retrieval_role_arn: str | None = params.get("RetrievalRoleArn")
+        self.validators: list[dict] = params.get("Validators") or []
+        self.type: str = params.get("Type") or "AWS.Freeform"
+        self.kms: str | None = params.get("KmsKeyIdentifier")
+        self.versions: dict[int, HostedVersion] = {}
+        self.last_version = 0  # numbers are never reused
+
+    def latest(self) -> HostedVersion | None:
+        return self.versions[max(self.versions)] if self.versions else None
+
+    def to_json(self) -> dict:
+        return _compact({"ApplicationId": self.app_id, "Id": self.id, "Name": self.name,
+                         "Description": self.description, "LocationUri": self.location_uri,
+                         "RetrievalRoleArn": self.retrieval_role_arn, "Validators": self.validators,
+                         "Type": self.type, "KmsKeyIdentifier": self.kms})
+
+    def summary(self) -> dict:
+        return _compact({"ApplicationId": self.app_id, "Id": self.id, "Name": self.name,
+                         "LocationUri": self.location_uri,
+                         "ValidatorTypes": [v["Type"] for v in self.validators], "Type": self.type})
+
+
+class Environment:
+    def __init__(self, env_id: str, app_id: str, name: str, description: str | None, monitors: list[dict]):
+        self.id, self.app_id, self.name, self.description = env_id, app_id, name, description
+        self.monitors = monitors
+        self.state = "READY_FOR_DEPLOYMENT"
+        self.deployments: dict[int, Deployment] = {}
+
+    def active(self) -> "Deployment | None":
+        return next((d for d in self.deployments.values() if d.state in IN_PROGRESS + ("ROLLING_BACK",)), None)
+
+    def to_json(self) -> dict:
+        return _compact({"ApplicationId": self.app_id, "Id": self.id, "Name": self.name,
+                         "Description": self.description, "State": self.state, "Monitors": self.monitors})
+
+
+class Strategy:
+    def __init__(self, strategy_id: str, name: str, description: str | None, duration: int, bake: int,
+                 factor: float, growth: str, replicate_to: str, predefined: bool = False):
+        self.id, self.name, self.description = strategy_id, name, description
+        self.duration, self.bake, self.factor, self.growth = duration, bake, float(factor), growth
+        self.replicate_to, self.predefined = replicate_to, predefined
+
+    def to_json(self) -> dict:
+        return _compact({"Id": self.id, "Name": self.name, "Description": self.description,
+                         "DeploymentDurationInMinutes": self.duration, "GrowthType": self.growth,
+                         "GrowthFactor": self.factor, "FinalBakeTimeInMinutes": self.bake,
+                         "ReplicateTo": self.replicate_to})
+
+
+# The predefined strategies ("Using predefined deployment strategies" in the user guide).
+PREDEFINED = {s.id: s for s in (
+    Strategy("AppConfig.Linear20PercentEvery6Minutes", "AppConfig.Linear20PercentEvery6Minutes",
+             "AWS recommended: 20% of all targets every 6 minutes for a 30 minute deployment; "
+             "alarms monitored for 30 minutes.", 30, 30, 20.0, "LINEAR", "NONE", True),
+    Strategy("AppConfig.Canary10Percent20Minutes", "AppConfig.Canary10Percent20Minutes",
+             "AWS recommended: exponential growth with a 10% growth factor over 20 minutes; "
+             "alarms monitored for 10 minutes.", 20, 10, 10.0, "EXPONENTIAL", "NONE", True),
+    Strategy("AppConfig.AllAtOnce", "AppConfig.AllAtOnce",
+             "Quick: all targets at once; alarms monitored for 10 minutes.", 0, 10, 100.0, "LINEAR", "NONE", True),
+    Strategy("AppConfig.Linear50PercentEvery30Seconds", "AppConfig.Linear50PercentEvery30Seconds",
+             "Testing/demonstration: half of all targets every 30 seconds for a one-minute deployment; "
+             "alarms monitored for 1 minute.", 1, 1, 50.0, "LINEAR", "NONE", True),
+)}
+
+
+def growth_steps(growth: str, factor: float) -> list[float]:
+    """The percentages a deployment passes through, in order, ending at 100.
+
+    LINEAR: G, 2G, 3G, ... (the last step 100); EXPONENTIAL: G*2^0, G*2^1, G*2^2, ...
+    until that reaches 100 (the last step 100)."""
+    factor = float(factor)
+    if growth == "EXPONENTIAL":
+        steps, k = [], 0
+        while factor * 2 ** k < 100.0 - 1e-9:
+            steps.append(factor * 2 ** k)
+            k += 1
+        return steps + [100.0]
+    count = math.ceil(round(100.0 / factor, 9))
+    return [min(100.0, factor * k) for k in range(1, count)] + [100.0]
+
+
+def schedule(duration: float, growth: str, factor: float) -> list[tuple[float, float]]:
+    """[(minutes after the start, percentage)] of a deployment: the N steps of `growth_steps`
+    evenly over the duration, step k at k * duration / N; a duration of 0 is 100 at once."""
+    steps = growth_steps(growth, factor)
+    if duration <= 0:
+        return [(0.0, 100.0)]
+    n = len(steps)
+    return [(duration * k / n, p) for k, p in enumerate(steps, 1)]
+
+
+class Event:
+    def __init__(self, kind: str, by: str, description: str, at: float):
+        self.kind, self.by, self.description, self.at = kind, by, description, at
+
+    def to_json(self) -> dict:
+        return {"EventType": self.kind, "TriggeredBy": self.by, "Description": self.description,
+                "OccurredAt": iso(self.at)}
+
+
+class Deployment:
+    """One deployment of a configuration version to an environment, with what it delivers."""
+
+    def __init__(self, number: int, app: Application, env: Environment, profile: Profile, strategy: Strategy,
+                 version: HostedVersion, description: str | None, kms: str | None, now: float):
+        self.number, self.app_id, self.env_id = number, app.id, env.id
+        self.profile_id, self.profile_name, self.location_uri = profile.id, profile.name, profile.location_uri
+        self.profile_type = profile.type
+        self.strategy_id = strategy.id
+        self.duration, self.bake, self.factor, self.growth = strategy.duration, strategy.bake, strategy.factor, \
+            strategy.growth
+        self.version_number, self.version_label = version.number, version.label
+        self.content, self.content_type = version.content, version.content_type
+        self.description, self.kms = description, kms
+        self.state = "DEPLOYING"
+        self.percentage = 0.0
+        self.started = now
+        self.completed: float | None = None
+        self.bake_started: float | None = None
+        self.rollback_started: float | None = None
+        self.steps = schedule(self.duration, self.growth, self.factor)
+        self.next_step = 0
+        self.events = [Event("DEPLOYMENT_STARTED", "USER", "Deployment started", now)]
+        # What GetLatestConfiguration hands out (feature flags: the retrieval format).
+        self.served, self.served_type, self.served_ion = served_forms(self.profile_type, self.content,
+                                                                      self.content_type)
+
+    def to_json(self) -> dict:
+        return _compact({
+            "ApplicationId": self.app_id, "EnvironmentId": self.env_id, "DeploymentStrategyId": self.strategy_id,
+            "ConfigurationProfileId": self.profile_id, "DeploymentNumber": self.number,
+            "ConfigurationName": self.profile_name, "ConfigurationLocationUri": self.location_uri,
+            "ConfigurationVersion": str(self.version_number), "Description": self.description,
+            "DeploymentDurationInMinutes": self.duration, "GrowthType": self.growth, "GrowthFactor": self.factor,
+            "FinalBakeTimeInMinutes": self.bake, "State": self.state,
+            "EventLog": [e.to_json() for e in sorted(self.events, key=lambda e: e.at, reverse=True)],
+            "PercentageComplete": self.percentage, "StartedAt": iso(self.started),
+            "CompletedAt": iso(self.completed), "AppliedExtensions": [],
+            "KmsKeyIdentifier": self.kms, "VersionLabel": self.version_label})
+
+    def summary(self) -> dict:
+        return _compact({
+            "DeploymentNumber": self.number, "ConfigurationName": self.profile_name,
+            "ConfigurationVersion": str(self.version_number), "DeploymentDurationInMinutes": self.duration,
+            "GrowthType": self.growth, "GrowthFactor": self.factor, "FinalBakeTimeInMinutes": self.bake,
+            "State": self.state, "PercentageComplete": self.percentage, "StartedAt": iso(self.started),
+            "CompletedAt": iso(self.completed), "VersionLabel": self.version_label})
+
+
+class Session:
+    """A configuration session of the data plane (StartConfigurationSession)."""
+
+    def __init__(self, session_id: str, key: tuple[str, str], app_id: str, env_id: str, profile_id: str,
+                 min_poll: int | None, now: float):
+        self.id, self.key = session_id, key
+        self.app_id, self.env_id, self.profile_id = app_id, env_id, profile_id
+        self.min_poll = min_poll
+        self.seq = 0
+        self.secret = secrets.token_urlsafe(12)
+        self.issued = now
+        self.last_poll: float | None = None
+        self.last_served: int | None = None  # the deployment number whose content the session holds
+
+    def token(self) -> str:
+        raw = f"{self.id}.{self.seq}.{self.secret}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+class Region:
+    def __init__(self):
+        self.applications: dict[str, Application] = {}
+        self.strategies: dict[str, Strategy] = {}  # custom ones
+        self.tags: dict[str, dict[str, str]] = {}
+
+
+def _compact(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def served_forms(profile_type: str, content: bytes, content_type: str) -> tuple[bytes, str, bytes | None]:
+    """(JSON body, its content type, Ion body or None) a deployment of this content hands out."""
+    return content, content_type, None
+
+
+# -- the HTTP front --------------------------------------------------------------------------
+
+
+class Reply:
+    """What an operation answers: a JSON object or raw bytes, extra headers, and the status
+    (default: the operation's documented response code)."""
+
+    def __init__(self, body: dict | bytes | None = None, headers: Iterable[tuple[str, str]] = (),
+                 status: int | None = None):
+        self.body, self.headers, self.status = body, list(headers), status
+
+
+def _routes() -> list[tuple[str, re.Pattern, str, Any]]:
+    """(method, path regex, service, operation model) of every operation of `appconfig` and
+    `appconfigdata`, from botocore's models (the same models the SDKs are generated from)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    out = []
+    for service in ("appconfig", "appconfigdata"):
+        model = session.get_service_model(service)
+        for name in model.operation_names:
+            op = model.operation_model(name)
+            pattern = ""
+            for part in re.split(r"(\{[^}]+\})", op.http["requestUri"].split("?")[0]):
+                if part.startswith("{"):
+                    key = part[1:-1]
+                    pattern += f"(?P<{key.rstrip('+')}>{'.+' if key.endswith('+') else '[^/]+'})"
+                else:
+                    pattern += re.escape(part)
+            out.append((op.http["method"], re.compile(pattern + "/?"), service, op))
+    return out
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _header(environ: dict, name: str) -> str | None:
+    if name.lower() == "content-type":
+        return environ.get("CONTENT_TYPE") or None
+    return environ.get("HTTP_" + name.upper().replace("-", "_"))
+
+
+def _read_params(op, environ: dict, path_params: dict, raw: bytes) -> dict:
+    """The operation's input as the SDK serialized it (rest-json): URI, query string, header and
+    body members, converted to their model types, then checked against the model's constraints
+    (required members, lengths, patterns, ranges, enums) as AWS checks them."""
+    shape = op.input_shape
+    if shape is None:
+        return {}
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    payload = shape.serialization.get("payload")
+    body: dict = {}
+    if payload is None and raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise bad_request(f"The request body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise bad_request("The request body is not a JSON object.")
+    params: dict = {}
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        if name == payload:
+            value: Any = raw
+        elif location == "uri":
+            value = unquote(path_params.get(wire) or "") or None
+        elif location == "querystring":
+            values = query.get(wire)
+            value = None if values is None else (values if member.type_name == "list" else values[-1])
+        elif location == "header":
+            value = _header(environ, wire)
+        else:
+            value = body.get(name)
+        if value is None:
+            continue
+        if location in ("uri", "querystring", "header") and isinstance(value, str):
+            if member.type_name in ("integer", "long"):
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise bad_request(f"{name} must be an integer, not {value!r}.") from None
+            elif member.type_name == "boolean":
+                value = value.strip().lower() == "true"
+        params[name] = value
+    problems: list[str] = []
+    _validate(shape, params, "", problems)
+    if problems:
+        raise bad_request(f"{len(problems)} validation error(s) detected: " + "; ".join(problems[:5]))
+    return params
+
+
+def _validate(shape, value: Any, path: str, problems: list[str]) -> None:
+    meta = shape.metadata
+    kind = shape.type_name
+    where = path or "the request"
+    if kind == "structure":
+        if not isinstance(value, dict):
+            problems.append(f"{where} must be an object")
+            return
+        for required in shape.required_members:
+            if value.get(required) is None:
+                problems.append(f"{(path + '.' if path else '') + required} is required")
+        for key, item in value.items():
+            if key in shape.members and item is not None:
+                _validate(shape.members[key], item, (path + "." if path else "") + key, problems)
+    elif kind == "list":
+        if not isinstance(value, list):
+            problems.append(f"{where} must be a list")
+            return
+        _bounds(len(value), meta, where, "have at least", "have at most", " items", problems)
+        for i, item in enumerate(value):
+            _validate(shape.member, item, f"{path}[{i}]", problems)
+    elif kind == "map":
+        if not isinstance(value, dict):
+            problems.append(f"{where} must be a map")
+            return
+        _bounds(len(value), meta, where, "have at least", "have at most", " entries", problems)
+        for key, item in value.items():
+            _validate(shape.key, key, f"{path} key", problems)
+            _validate(shape.value, item, f"{path}.{key}", problems)
+    elif kind == "string":
+        if not isinstance(value, str):
+            problems.append(f"{where} must be a string")
+            return
+        _bounds(len(value), meta, where, "be at least", "be at most", " characters long", problems)
+        if "enum" in meta and value not in meta["enum"]:
+            problems.append(f"{where} must be one of {', '.join(meta['enum'])}")
+        if "pattern" in meta and not re.search(meta["pattern"], value):
+            problems.append(f"{where} must match the pattern {meta['pattern']}")
+    elif kind in ("integer", "long", "float", "double"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                (kind in ("integer", "long") and not float(value).is_integer()):
+            problems.append(f"{where} must be {'an integer' if kind in ('integer', 'long') else 'a number'}")
+            return
+        _bounds(value, meta, where, "be at least", "be at most", "", problems)
+    elif kind == "boolean" and not isinstance(value, bool):
+        problems.append(f"{where} must be a boolean")
+
+
+def _bounds(value, meta: dict, where: str, low: str, high: str, unit: str, problems: list[str]) -> None:
+    if "min" in meta and value < meta["min"]:
+        problems.append(f"{where} must {low} {meta['min']:g}{unit}")
+    if "max" in meta and value > meta["max"]:
+        problems.append(f"{where} must {high} {meta['max']:g}{unit}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--appconfig-minute", type=float, metavar="SECONDS", default=None,
+        help=f"test-only time scale: real seconds per AppConfig minute (default ${MINUTE_ENV} or "
+             f"{DEFAULT_MINUTE:g}, as on AWS)")
+
+
+def wrap(app, args: argparse.Namespace | None = None) -> "AppConfigFront":
+    minute = getattr(args, "appconfig_minute", None)
+    if minute is None:
+        minute = float(os.environ.get(MINUTE_ENV, DEFAULT_MINUTE))
+    if minute <= 0:
+        raise SystemExit("--appconfig-minute must be greater than 0")
+    front = AppConfigFront(app, Engine(minute))
+    front.engine.start()
+    return front
+
+
+class AppConfigFront:
+    """WSGI middleware: every request signed for `appconfig` (AppConfig and AppConfigData), and
+    the test-only `/_appconfig/...` endpoints (see the module docstring)."""
+
+    def __init__(self, app, engine: "Engine"):
+        self.app = app
+        self.engine = engine
+        self.routes = _routes()
+
+    def __call__(self, environ: dict, start_response):
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path.rstrip("/") == "/moto-api/reset" and method == "POST":
+            with self.engine.lock:
+                self.engine.reset()
+            return self.app(environ, start_response)
+        if path.startswith("/_appconfig/"):
+            return self._test_endpoint(environ, start_response, path, method)
+        credential = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if credential is None or credential["service"] != SIGNING_NAME:
+            return self.app(environ, start_response)
+        try:
+            raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or path).split("?", 1)[0]
+            for verb, pattern, service, op in self.routes:
+                match = pattern.fullmatch(raw_path)
+                if verb == method and match:
+                    break
+            else:
+                raise AppConfigError(400, "UnknownOperationException",
+                                     f"No AppConfig operation answers {method} {raw_path}.")
+            handler = getattr(self.engine, "op_" + _snake(op.name), None)
+            if handler is None:
+                raise AppConfigError(400, "UnknownOperationException",
+                                     f"The {service} operation {op.name} is not modelled by the emulator.")
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            params = _read_params(op, environ, match.groupdict(), raw)
+            account, region = emulator_route53.account_and_region(environ)
+            with self.engine.lock:
+                self.engine.advance()
+                reply = handler(self.engine.region(account, region), params,
+                                Call(account, region, environ, self.engine.now()))
+            return self._reply(start_response, reply, op.http.get("responseCode", 200))
+        except AppConfigError as exc:
+            return _error(start_response, exc)
+        except Exception as exc:  # a bug here must reach the client in the protocol's shape
+            traceback.print_exc()
+            return _error(start_response, AppConfigError(500, "InternalServerException", f"emulator: {exc!r}"))
+
+    @staticmethod
+    def _reply(start_response, reply: Reply, default_status: int):
+        status = reply.status or default_status
+        headers = list(reply.headers)
+        if isinstance(reply.body, dict):
+            data = json.dumps(reply.body).encode()
+            headers.append(("Content-Type", "application/json"))
+        else:
+            data = reply.body or b""
+        return _send(start_response, status, data, headers)
+
+    def _test_endpoint(self, environ: dict, start_response, path: str, method: str):
+        return _send(start_response, 404, json.dumps({"Message": f"no test endpoint {path}"}).encode(),
+                     [("Content-Type", "application/json")])
+
+
+class Call:
+    """The request context handlers get: account, region, the WSGI environ and the time."""
+
+    def __init__(self, account: str, region: str, environ: dict, now: float):
+        self.account, self.region, self.environ, self.now = account, region, environ, now
+
+    def arn(self, resource: str) -> str:
+        return f"arn:{_partition(self.region)}:appconfig:{self.region}:{self.account}:{resource}"
+
+
+REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 402: "Payment Required",
+           404: "Not Found", 409: "Conflict", 413: "Payload Too Large", 429: "Too Many Requests",
+           500: "Internal Server Error"}
+
+
+def _send(start_response, status: int, data: bytes, headers: list[tuple[str, str]]):
+    headers = [*headers, ("Content-Length", str(len(data))), ("x-amzn-RequestId", str(uuid.uuid4()))]
+    start_response(f"{status} {REASONS.get(status, 'Status')}", headers)
+    return [data]
+
+
+def _error(start_response, exc: AppConfigError):
+    body = {"Message": exc.message, **{k: v for k, v in exc.members.items() if v is not None}}
+    return _send(start_response, exc.status, json.dumps(body).encode(),
+                 [("Content-Type", "application/json"), ("x-amzn-ErrorType", exc.code)])
+
+
+# -- the engine: store, operations, deployment progression -----------------------------------
+
+
+class Engine:
+    def __init__(self, minute: float):
+        self.minute = minute
+        self.tick = min(1.0, max(0.02, minute / 60.0))  # one AppConfig second, clamped
+        self.lock = threading.RLock()
+        self.regions: dict[tuple[str, str], Region] = {}
+        self.sessions: dict[str, Session] = {}
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        def run():
+            while True:
+                time.sleep(self.tick)
+                try:
+                    with self.lock:
+                        self.advance()
+                except Exception:  # keep the engine alive; the failure is in the log
+                    traceback.print_exc()
+
+        self._thread = threading.Thread(target=run, name="appconfig-engine", daemon=True)
+        self._thread.start()
+
+    def reset(self) -> None:
+        self.regions.clear()
+        self.sessions.clear()
+
+    def region(self, account: str, region: str) -> Region:
+        return self.regions.setdefault((account, region), Region())
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+    def minutes(self, seconds: float) -> float:
+        """Real seconds as AppConfig minutes."""
+        return seconds / self.minute
+
+    def advance(self) -> None:
+        """Bring every deployment up to now (see "Deployments" in the module docstring)."""
+
+    # -- applications ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _app(region: Region, app_id: str) -> Application:
+        app = region.applications.get(app_id)
+        if app is None:
+            raise not_found(f"Application {app_id} does not exist.", ResourceName=app_id)
+        return app
+
+    def op_create_application(self, region: Region, p: dict, call: Call) -> Reply:
+        app = Application(_new_id(region.applications), p["Name"], p.get("Description"))
+        region.applications[app.id] = app
+        self._tag(region, call.arn(f"application/{app.id}"), p.get("Tags"))
+        return Reply(app.to_json())
+
+    def op_get_application(self, region, p, call):
+        return Reply(self._app(region, p["ApplicationId"]).to_json())
+
+    def op_list_applications(self, region, p, call):
+        items, token = _page([a.to_json() for a in region.applications.values()], p)
+        return Reply(_compact({"Items": items, "NextToken": token}))
+
+    def op_update_application(self, region, p, call):
+        app = self._app(region, p["ApplicationId"])
+        if "Name" in p:
+            app.name = p["Name"]
+        if "Description" in p:
+            app.description = p["Description"]
+        return Reply(app.to_json())
+
+    def op_delete_application(self, region, p, call):
+        app = self._app(region, p["ApplicationId"])
+        del region.applications[app.id]
+        prefix = call.arn(f"application/{app.id}")
+        for arn in [a for a in region.tags if a == prefix or a.startswith(prefix + "/")]:
+            del region.tags[arn]
+        return Reply()
+
+    # -- configuration profiles -------------------------------------------------------------------
+
+    def _profile(self, region: Region, app_id: str, profile_id: str) -> tuple[Application, Profile]:
+        app = self._app(region, app_id)
+        profile = app.profiles.get(profile_id)
+        if profile is None:
+            raise not_found(f"Configuration profile {profile_id} does not exist in application {app_id}.",
+                            ResourceName=profile_id)
+        return app, profile
+
+    def op_create_configuration_profile(self, region, p, call):
+        app = self._app(region, p["ApplicationId"])
+        kind = p.get("Type") or "AWS.Freeform"
+        if kind not in PROFILE_TYPES:
+            raise bad_request(f"Type must be one of {', '.join(PROFILE_TYPES)}, not {kind!r}.")
+        location = p["LocationUri"]
+        if kind == FEATURE_FLAGS and location != "hosted":
+            raise bad_request("A feature flag configuration profile must use the hosted configuration store "
+                              "(LocationUri \"hosted\").")
+        _check_validators(p.get("Validators"))
+        profile = Profile(_new_id(app.profiles), app.id, p)
+        app.profiles[profile.id] = profile
+        self._tag(region, call.arn(f"application/{app.id}/configurationprofile/{profile.id}"), p.get("Tags"))
+        return Reply(profile.to_json())
+
+    def op_get_configuration_profile(self, region, p, call):
+        return Reply(self._profile(region, p["ApplicationId"], p["ConfigurationProfileId"])[1].to_json())
+
+    def op_list_configuration_profiles(self, region, p, call):
+        app = self._app(region, p["ApplicationId"])
+        profiles = [x for x in app.profiles.values() if p.get("Type") in (None, x.type)]
+        items, token = _page([x.summary() for x in profiles], p)
+        return Reply(_compact({"Items": items, "NextToken": token}))
+
+    def op_update_configuration_profile(self, region, p, call):
+        _, profile = self._profile(region, p["ApplicationId"], p["ConfigurationProfileId"])
+        if "Validators" in p:
+            _check_validators(p["Validators"])
+        for field, attr in (("Name", "name"), ("Description", "description"),
+                            ("RetrievalRoleArn", "retrieval_role_arn"), ("Validators", "validators"),
+                            ("KmsKeyIdentifier", "kms")):
+            if field in p:
+                setattr(profile, attr, p[field])
+        return Reply(profile.to_json())
+
+    def op_delete_configuration_profile(self, region, p, call):
+        app, profile = self._profile(region, p["ApplicationId"], p["ConfigurationProfileId"])
+        for env in app.environments.values():
+            active = env.active()
+            if active is not None and active.profile_id == profile.id:
+                raise conflict(f"Deployment {active.number} of configuration profile {profile.id} to environment "
+                               f"{env.id} is in progress.")
+        del app.profiles[profile.id]
+        region.tags.pop(call.arn(f"application/{app.id}/configurationprofile/{profile.id}"), None)
+        return Reply()
+
+    # -- environments ---------------------------------------------------------------------------
+
+    def _env(self, region: Region, app_id: str, env_id: str) -> tuple[Application, Environment]:
+        app = self._app(region, app_id)
+        env = app.environments.get(env_id)
+        if env is None:
+            raise not_found(f"Environment {env_id} does not exist in application {app_id}.", ResourceName=env_id)
+        return app, env
+
+    def op_create_environment(self, region, p, call):
+        app = self._app(region, p["ApplicationId"])
+        env = Environment(_new_id(app.environments), app.id, p["Name"], p.get("Description"),
+                          _check_monitors(p.get("Monitors")))
+        app.environments[env.id] = env
+        self._tag(region, call.arn(f"application/{app.id}/environment/{env.id}"), p.get("Tags"))
+        return Reply(env.to_json())
+
+    def op_get_environment(self, region, p, call):
+        return Reply(self._env(region, p["ApplicationId"], p["EnvironmentId"])[1].to_json())
+
+    def op_list_environments(self, region, p, call):
+        app = self._app(region, p["ApplicationId"])
+        items, token = _page([e.to_json() for e in app.environments.values()], p)
+        return Reply(_compact({"Items": items, "NextToken": token}))
+
+    def op_update_environment(self, region, p, call):
+        _, env = self._env(region, p["ApplicationId"], p["EnvironmentId"])
+        if "Monitors" in p:
+            env.monitors = _check_monitors(p["Monitors"])
+        if "Name" in p:
+            env.name = p["Name"]
+        if "Description" in p:
+            env.description = p["Description"]
+        return Reply(env.to_json())
+
+    def op_delete_environment(self, region, p, call):
+        app, env = self._env(region, p["ApplicationId"], p["EnvironmentId"])
+        active = env.active()
+        if active is not None:
+            raise conflict(f"Deployment {active.number} to environment {env.id} is in progress "
+                           f"({active.state}); stop it or let it finish first.")
+        del app.environments[env.id]
+        prefix = call.arn(f"application/{app.id}/environment/{env.id}")
+        for arn in [a for a in region.tags if a == prefix or a.startswith(prefix + "/")]:
+            del region.tags[arn]
+        return Reply()
+
+    # -- deployment strategies ------------------------------------------------------------------
+
+    @staticmethod
+    def _strategy(region: Region, strategy_id: str) -> Strategy:
+        strategy = PREDEFINED.get(strategy_id) or region.strategies.get(strategy_id)
+        if strategy is None:
+            raise not_found(f"Deployment strategy {strategy_id} does not exist.", ResourceName=strategy_id)
+        return strategy
+
+    def op_create_deployment_strategy(self, region, p, call):
+        strategy = Strategy(_new_id(region.strategies), p["Name"], p.get("Description"),
+                            p["DeploymentDurationInMinutes"], p.get("FinalBakeTimeInMinutes", 0), p["GrowthFactor"],
+                            p.get("GrowthType", "LINEAR"), p.get("ReplicateTo", "NONE"))
+        region.strategies[strategy.id] = strategy
+        self._tag(region, call.arn(f"deploymentstrategy/{strategy.id}"), p.get("Tags"))
+        return Reply(strategy.to_json())
+
+    def op_get_deployment_strategy(self, region, p, call):
+        return Reply(self._strategy(region, p["DeploymentStrategyId"]).to_json())
+
+    def op_list_deployment_strategies(self, region, p, call):
+        strategies = [*PREDEFINED.values(), *region.strategies.values()]
+        items, token = _page([s.to_json() for s in strategies], p)
+        return Reply(_compact({"Items": items, "NextToken": token}))
+
+    def op_update_deployment_strategy(self, region, p, call):
+        strategy = self._strategy(region, p["DeploymentStrategyId"])
+        if strategy.predefined:
+            raise bad_request(f"{strategy.id} is a predefined deployment strategy and cannot be changed.")
+        for field, attr in (("Description", "description"), ("DeploymentDurationInMinutes", "duration"),
+                            ("FinalBakeTimeInMinutes", "bake"), ("GrowthType", "growth")):
+            if field in p:
+                setattr(strategy, attr, p[field])
+        if "GrowthFactor" in p:
+            strategy.factor = float(p["GrowthFactor"])
+        return Reply(strategy.to_json())
+
+    def op_delete_deployment_strategy(self, region, p, call):
+        strategy = self._strategy(region, p["DeploymentStrategyId"])
+        if strategy.predefined:
+            raise bad_request(f"{strategy.id} is a predefined deployment strategy and cannot be deleted.")
+        del region.strategies[strategy.id]
+        region.tags.pop(call.arn(f"deploymentstrategy/{strategy.id}"), None)
+        return Reply()
+
+    # -- tags --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _tag(region: Region, arn: str, tags: dict | None) -> None:
+        current = region.tags.setdefault(arn, {})
+        current.update(tags or {})
+        if len(current) > 50:
+            raise bad_request("A resource can have at most 50 tags.")
+
+    def _resource(self, region: Region, arn: str, call: Call) -> str:
+        """Check that `arn` names an existing AppConfig resource of this account and region."""
+        m = re.fullmatch(r"arn:aws[a-z-]*:appconfig:(?P<region>[^:]+):(?P<account>\d{12}):(?P<resource>.+)", arn)
+        if m is None or (m["region"], m["account"]) != (call.region, call.account):
+            raise bad_request(f"{arn} is not the ARN of an AppConfig resource of this account and region.")
+        parts = m["resource"].split("/")
+        try:
+            if parts[0] == "deploymentstrategy" and len(parts) == 2:
+                self._strategy(region, parts[1])
+            elif parts[0] == "application" and len(parts) == 2:
+                self._app(region, parts[1])
+            elif parts[0] == "application" and len(parts) == 4 and parts[2] == "configurationprofile":
+                self._profile(region, parts[1], parts[3])
+            elif parts[0] == "application" and len(parts) == 4 and parts[2] == "environment":
+                self._env(region, parts[1], parts[3])
+            elif parts[0] == "application" and len(parts) == 6 and parts[2] == "environment" \
+                    and parts[4] == "deployment":
+                self._deployment(region, parts[1], parts[3], int(parts[5]))
+            else:
+                raise bad_request(f"{arn} is not the ARN of a taggable AppConfig resource.")
+        except ValueError:
+            raise bad_request(f"{arn} is not the ARN of a taggable AppConfig resource.") from None
+        except AppConfigError as exc:
+            if exc.status == 404:
+                raise not_found(f"The resource {arn} does not exist.", ResourceName=arn) from None
+            raise
+        return arn
+
+    def op_list_tags_for_resource(self, region, p, call):
+        arn = self._resource(region, p["ResourceArn"], call)
+        return Reply({"Tags": dict(region.tags.get(arn, {}))})
+
+    def op_tag_resource(self, region, p, call):
+        self._tag(region, self._resource(region, p["ResourceArn"], call), p["Tags"])
+        return Reply()
+
+    def op_untag_resource(self, region, p, call):
+        arn = self._resource(region, p["ResourceArn"], call)
+        for key in p["TagKeys"]:
+            region.tags.get(arn, {}).pop(key, None)
+        return Reply()
+
+    def _deployment(self, region: Region, app_id: str, env_id: str, number: int) -> Deployment:
+        _, env = self._env(region, app_id, env_id)
+        d = env.deployments.get(number)
+        if d is None:
+            raise not_found(f"Deployment {number} does not exist in environment {env_id}.", ResourceName=str(number))
+        return d
+
+
+def _check_monitors(monitors: list[dict] | None) -> list[dict]:
+    out = []
+    for m in monitors or []:
+        if not ALARM_ARN.fullmatch(m["AlarmArn"]):
+            raise bad_request(f"AlarmArn {m['AlarmArn']!r} is not the ARN of a CloudWatch alarm "
+                              "(arn:aws:cloudwatch:<region>:<account>:alarm:<name>).")
+        out.append(_compact({"AlarmArn": m["AlarmArn"], "AlarmRoleArn": m.get("AlarmRoleArn")}))
+    return out
+
+
+def _check_validators(validators: list[dict] | None) -> None:
+    for v in validators or []:
+        if v["Type"] == "JSON_SCHEMA":
+            try:
+                json.loads(v["Content"])
+            except ValueError:
+                raise bad_request("The content of a JSON_SCHEMA validator must be a JSON schema document.") from None
+        elif not v["Content"].startswith("arn:"):
+            raise bad_request("The content of a LAMBDA validator must be the ARN of a Lambda function.")
