@@ -803,6 +803,82 @@ class Engine:
         region.tags.pop(call.arn(f"deploymentstrategy/{strategy.id}"), None)
         return Reply()
 
+    # -- hosted configuration versions ------------------------------------------------------------
+
+    def _hosted(self, region: Region, p: dict) -> tuple[Application, Profile]:
+        app, profile = self._profile(region, p["ApplicationId"], p["ConfigurationProfileId"])
+        if profile.location_uri != "hosted":
+            raise bad_request(f"Configuration profile {profile.id} does not use the hosted configuration store "
+                              f"(its LocationUri is {profile.location_uri!r}).")
+        return app, profile
+
+    @staticmethod
+    def _version_reply(profile: Profile, v: HostedVersion) -> Reply:
+        headers = [("Application-Id", profile.app_id), ("Configuration-Profile-Id", profile.id),
+                   ("Version-Number", str(v.number)), ("Content-Type", v.content_type)]
+        if v.description is not None:
+            headers.append(("Description", v.description))
+        if v.label is not None:
+            headers.append(("VersionLabel", v.label))
+        return Reply(v.content, headers)
+
+    def op_create_hosted_configuration_version(self, region, p, call):
+        _, profile = self._hosted(region, p)
+        latest = profile.latest()
+        if "LatestVersionNumber" in p and p["LatestVersionNumber"] != (latest.number if latest else None):
+            raise conflict(f"LatestVersionNumber is {p['LatestVersionNumber']}, but the latest version of "
+                           f"configuration profile {profile.id} is "
+                           f"{latest.number if latest else 'none (it has no versions)'}.")
+        label = p.get("VersionLabel")
+        if label is not None and any(v.label == label for v in profile.versions.values()):
+            raise conflict(f"Configuration profile {profile.id} already has a version labelled {label!r}.")
+        content, content_type = p["Content"], p["ContentType"]
+        if profile.type == FEATURE_FLAGS:
+            if content_type.split(";")[0].strip().lower() != "application/json":
+                raise bad_request(f"Feature flag configurations are JSON: ContentType must be application/json, "
+                                  f"not {content_type!r}.")
+            _, problems = validate_feature_flags(content)
+            if problems:
+                raise bad_request(
+                    f"The feature flag configuration is not valid ({len(problems)} problem(s)); first: "
+                    f"{problems[0]['Location']}: {problems[0]['Reason']}.",
+                    Reason="InvalidConfiguration", Details={"InvalidConfiguration": problems})
+        profile.last_version += 1
+        version = HostedVersion(profile.last_version, content, content_type, p.get("Description"), label,
+                                profile.kms)
+        profile.versions[version.number] = version
+        return self._version_reply(profile, version)
+
+    def _version(self, region: Region, p: dict) -> tuple[Profile, HostedVersion]:
+        _, profile = self._hosted(region, p)
+        version = profile.versions.get(p["VersionNumber"])
+        if version is None:
+            raise not_found(f"Configuration profile {profile.id} has no version {p['VersionNumber']}.",
+                            ResourceName=str(p["VersionNumber"]))
+        return profile, version
+
+    def op_get_hosted_configuration_version(self, region, p, call):
+        return self._version_reply(*self._version(region, p))
+
+    def op_list_hosted_configuration_versions(self, region, p, call):
+        _, profile = self._hosted(region, p)
+        label = p.get("VersionLabel")
+        versions = sorted(profile.versions.values(), key=lambda v: v.number, reverse=True)
+        if label is not None:
+            prefix = label[:-1] if label.endswith("*") else None
+            versions = [v for v in versions if v.label is not None
+                        and (v.label.startswith(prefix) if prefix is not None else v.label == label)]
+        items, token = _page([_compact({"ApplicationId": profile.app_id, "ConfigurationProfileId": profile.id,
+                                        "VersionNumber": v.number, "Description": v.description,
+                                        "ContentType": v.content_type, "VersionLabel": v.label})
+                              for v in versions], p)
+        return Reply(_compact({"Items": items, "NextToken": token}))
+
+    def op_delete_hosted_configuration_version(self, region, p, call):
+        profile, version = self._version(region, p)
+        del profile.versions[version.number]
+        return Reply()
+
     # -- tags --------------------------------------------------------------------------------------
 
     @staticmethod
@@ -881,3 +957,519 @@ def _check_validators(validators: list[dict] | None) -> None:
                 raise bad_request("The content of a JSON_SCHEMA validator must be a JSON schema document.") from None
         elif not v["Content"].startswith("arn:"):
             raise bad_request("The content of a LAMBDA validator must be the ARN of a Lambda function.")
+
+
+# -- multi-variant flag rules (the rule language of "Defining rules for multi-variant feature flags") --
+
+
+class RuleError(ValueError):
+    """A rule (or an Ion retrieval document) that does not parse."""
+
+
+MISSING = object()  # a context key the caller did not provide
+
+_TOKEN = re.compile(r"""
+    (?P<ws>[\s,]+)
+  | (?P<long>'''(?:[^'\\]|\\.|'(?!''))*''')
+  | (?P<str>"(?:[^"\\]|\\.)*")
+  | (?P<qsym>'(?:[^'\\]|\\.)*')
+  | (?P<open>[(\[])
+  | (?P<close>[)\]])
+  | (?P<ann>::)
+  | (?P<ts>\d{4}-\d{2}(?:-\d{2})?(?:T(?:\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?)?(?![\w.:-])|\d{4}T)
+  | (?P<num>[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?(?![\w.]))
+  | (?P<ctx>\$[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<sym>[A-Za-z_][A-Za-z0-9_]*)
+""", re.X)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0", "v": "\v", "a": "\a",
+            "\\": "\\", "'": "'", '"': '"', "/": "/", "?": "?"}
+
+
+def _unescape(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1:i + 2]
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            i += 2
+        elif nxt in ("u", "x", "U"):
+            width = {"x": 2, "u": 4, "U": 8}[nxt]
+            digits = text[i + 2:i + 2 + width]
+            if len(digits) != width or not all(d in string.hexdigits for d in digits):
+                raise RuleError(f"bad escape \\{nxt}{digits}")
+            out.append(chr(int(digits, 16)))
+            i += 2 + width
+        elif nxt == "\n":
+            i += 2
+        else:
+            raise RuleError(f"bad escape \\{nxt}")
+    return "".join(out)
+
+
+def _parse_ts(text: str) -> datetime | None:
+    """An Ion/W3C timestamp (2024, 2024-01, 2024-01-02, 2024-01-02T10:00Z, ...T10:00:00.5-08:00);
+    missing parts are their start, no offset is UTC."""
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?T?(?:(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
+                     r"(Z|[+-]\d{2}:\d{2})?)?", text.strip())
+    if m is None:
+        return None
+    year, month, day, hour, minute, sec, frac, offset = m.groups()
+    try:
+        tz = timezone.utc
+        if offset and offset != "Z":
+            sign = 1 if offset[0] == "+" else -1
+            from datetime import timedelta
+            tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+        return datetime(int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
+                        int(sec or 0), int(float(frac or 0) * 1_000_000), tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def _parse_ion(text: str) -> list:
+    """Values of the Ion subset rules and the retrieval format use: s-expressions `( )`, lists
+    `[ ]`, strings `"..."`, long strings `'''...'''` (adjacent ones joined), quoted symbols
+    `'...'`, numbers, timestamps, `true`/`false`/`null`, context values `$key` and annotations
+    `name::value`. Nodes are tuples: ("sexp"|"list", items), ("str"|"num"|"ts"|"bool"|"ctx"|
+    "sym", value), ("null", None), ("ann", name, node)."""
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise RuleError(f"unexpected {text[pos:pos + 12]!r} at offset {pos}")
+        pos = m.end()
+        if m.lastgroup != "ws":
+            tokens.append((m.lastgroup, m.group()))
+    i = 0
+
+    def value():
+        nonlocal i
+        if i >= len(tokens):
+            raise RuleError("unexpected end of the expression")
+        kind, tok = tokens[i]
+        i += 1
+        if kind in ("sym", "qsym") and i < len(tokens) and tokens[i][0] == "ann":
+            i += 1
+            name = tok if kind == "sym" else _unescape(tok[1:-1])
+            return ("ann", name, value())
+        if kind == "open":
+            closing = ")" if tok == "(" else "]"
+            items = []
+            while True:
+                if i >= len(tokens):
+                    raise RuleError(f"missing {closing!r}")
+                if tokens[i][0] == "close":
+                    if tokens[i][1] != closing:
+                        raise RuleError(f"{tokens[i][1]!r} where {closing!r} was expected")
+                    i += 1
+                    return ("sexp" if tok == "(" else "list", items)
+                items.append(value())
+        if kind == "close":
+            raise RuleError(f"unexpected {tok!r}")
+        if kind == "ann":
+            raise RuleError("'::' without an annotation name before it")
+        if kind == "str":
+            return ("str", _unescape(tok[1:-1]))
+        if kind == "long":
+            parts = [_unescape(tok[3:-3])]
+            while i < len(tokens) and tokens[i][0] == "long":
+                parts.append(_unescape(tokens[i][1][3:-3]))
+                i += 1
+            return ("str", "".join(parts))
+        if kind == "qsym":
+            return ("sym", _unescape(tok[1:-1]))
+        if kind == "num":
+            number = float(tok) if re.search(r"[.eE]", tok) else int(tok)
+            return ("num", number)
+        if kind == "ts":
+            stamp = _parse_ts(tok)
+            if stamp is None:
+                raise RuleError(f"{tok!r} is not a valid timestamp")
+            return ("ts", stamp)
+        if kind == "ctx":
+            return ("ctx", tok[1:])
+        if tok in ("true", "false"):
+            return ("bool", tok == "true")
+        if tok == "null":
+            return ("null", None)
+        return ("sym", tok)
+
+    out = []
+    while i < len(tokens):
+        out.append(value())
+    return out
+
+
+COMPARISONS = ("eq", "gt", "gte", "lt", "lte")
+STRING_OPS = ("begins_with", "ends_with", "contains")
+OPERATORS = COMPARISONS + ("and", "or", "not") + STRING_OPS + ("in", "matches", "exists", "split")
+
+
+def compile_rule(text: str):
+    """A variant rule's expression, checked: one s-expression whose operator is one of OPERATORS
+    with the operands it takes. Raises RuleError."""
+    if not isinstance(text, str) or not text.strip():
+        raise RuleError("the rule is empty")
+    values = _parse_ion(text)
+    if len(values) != 1 or values[0][0] != "sexp":
+        raise RuleError("a rule is exactly one expression in parentheses, e.g. (eq $country \"DE\")")
+    return _compile(values[0])
+
+
+def _compile(node):
+    kind = node[0]
+    if kind == "sexp":
+        items = node[1]
+        if not items or items[0][0] != "sym":
+            raise RuleError("an expression starts with its operator, e.g. (eq $a 1)")
+        op = items[0][1]
+        if op not in OPERATORS:
+            raise RuleError(f"unknown operator {op!r} (known: {', '.join(OPERATORS)})")
+        args, named = [], {}
+        for item in items[1:]:
+            if item[0] == "ann":
+                named[item[1]] = _compile(item[2])
+            else:
+                args.append(_compile(item))
+        _check_arity(op, args, named)
+        return ("op", op, args, named)
+    if kind == "list":
+        return ("list", [_compile(x) for x in node[1]])
+    if kind == "ctx":
+        return ("ctx", node[1])
+    if kind in ("str", "num", "ts", "bool", "null"):
+        return ("lit", node[1])
+    if kind == "ann":
+        raise RuleError(f"the named operand {node[1]}:: is not taken here")
+    raise RuleError(f"unexpected symbol {node[1]!r} (strings are written in double quotes)")
+
+
+def _check_arity(op: str, args: list, named: dict) -> None:
+    def need(names: set, optional: set = frozenset()):
+        if args:
+            raise RuleError(f"{op} takes only named operands ({', '.join(sorted(names | optional))})")
+        missing, extra = names - set(named), set(named) - names - optional
+        if missing:
+            raise RuleError(f"{op} needs {', '.join(n + '::' for n in sorted(missing))}")
+        if extra:
+            raise RuleError(f"{op} does not take {', '.join(n + '::' for n in sorted(extra))}")
+
+    if op in COMPARISONS + STRING_OPS + ("in",):
+        if named or len(args) != 2:
+            raise RuleError(f"{op} takes two operands")
+        if op == "in" and args[1][0] not in ("list", "ctx"):
+            raise RuleError("in takes a value and a list, e.g. (in $userId [\"1\", \"2\"])")
+    elif op in ("and", "or"):
+        if named or len(args) < 2:
+            raise RuleError(f"{op} takes two or more expressions")
+    elif op == "not":
+        if named or len(args) != 1:
+            raise RuleError("not takes one expression")
+    elif op == "matches":
+        need({"in", "pattern"})
+        pattern = named["pattern"]
+        if pattern[0] != "lit" or not isinstance(pattern[1], str):
+            raise RuleError("matches needs pattern::\"<regular expression>\"")
+        try:
+            re.compile(pattern[1])
+        except re.error as exc:
+            raise RuleError(f"matches: the pattern is not a valid regular expression: {exc}") from None
+    elif op == "exists":
+        need({"key"})
+        if named["key"][0] != "lit" or not isinstance(named["key"][1], str):
+            raise RuleError("exists needs key::\"<context key>\"")
+    elif op == "split":
+        need({"pct", "by"}, {"seed"})
+        pct = named["pct"]
+        if pct[0] != "lit" or isinstance(pct[1], bool) or not isinstance(pct[1], (int, float)) \
+                or not 0 <= pct[1] <= 100:
+            raise RuleError("split needs pct::<number from 0 to 100>")
+        if named["by"][0] != "ctx":
+            raise RuleError("split needs by::$<context key>")
+        if "seed" in named and (named["seed"][0] != "lit" or not isinstance(named["seed"][1], str)):
+            raise RuleError("split's seed:: is a string")
+
+
+# -- feature flag documents ("Type reference for AWS.AppConfig.FeatureFlags") -----------------------
+
+KEY = re.compile(r"^[a-z][a-zA-Z\d_-]{0,63}$")
+CUSTOMER_NAME = re.compile(r"^[^\n]{1,64}$")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class _Problems:
+    """Collects what is wrong with a document as BadRequestException's InvalidConfiguration details."""
+
+    def __init__(self):
+        self.items: list[dict] = []
+
+    def add(self, location: str, constraint: str, reason: str, value: Any = MISSING) -> None:
+        item = {"Type": FEATURE_FLAGS, "Location": location, "Constraint": constraint, "Reason": reason}
+        if value is not MISSING:
+            text = value if isinstance(value, str) else json.dumps(value)
+            item["Value"] = text if len(text) <= 200 else text[:197] + "..."
+        self.items.append(item)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_integer(v: Any) -> bool:
+    return _is_number(v) and float(v).is_integer()
+
+
+def _only(obj: dict, allowed: set, where: str, problems: _Problems, pattern: re.Pattern | None = None) -> None:
+    for key in obj:
+        if key not in allowed and not (pattern is not None and pattern.match(key)):
+            problems.add(f"{where}.{key}", "additionalProperties", f"{key!r} is not allowed here", key)
+
+
+def validate_feature_flags(content: bytes) -> tuple[dict | None, list[dict]]:
+    """Check an AWS.AppConfig.FeatureFlags document: the documented JSON schema, then what the
+    user guide adds (values only for defined flags and attributes, the reserved attribute name
+    `enabled`, attribute values within their constraints, a flag's variants with unique names,
+    syntactically valid rules, and the rule-less default variant last). Returns (document or
+    None, problems)."""
+    problems = _Problems()
+    try:
+        doc = json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        problems.add("$", "json", f"the content is not JSON: {exc}")
+        return None, problems.items
+    if not isinstance(doc, dict):
+        problems.add("$", "type", "the document must be a JSON object", doc)
+        return None, problems.items
+    _only(doc, {"version", "flags", "values"}, "$", problems)
+    if doc.get("version") != "1":
+        problems.add("$.version", "enum", 'version is required and must be the string "1"', doc.get("version"))
+    flags = doc.get("flags", {})
+    values = doc.get("values", {})
+    if not isinstance(flags, dict):
+        problems.add("$.flags", "type", "flags must be an object", flags)
+        flags = {}
+    if not isinstance(values, dict):
+        problems.add("$.values", "type", "values must be an object", values)
+        values = {}
+    definitions: dict[str, dict] = {}
+    for key, flag in flags.items():
+        where = f"$.flags.{key}"
+        if not KEY.match(key):
+            problems.add(where, "pattern", "a flag key starts with a lowercase letter and has at most 64 "
+                                           "letters, digits, '_' or '-'", key)
+        if not isinstance(flag, dict):
+            problems.add(where, "type", "a flag definition must be an object", flag)
+            continue
+        _only(flag, {"name", "description", "_createdAt", "_updatedAt", "_deprecation", "attributes"}, where,
+              problems)
+        if "name" in flag and not (isinstance(flag["name"], str) and CUSTOMER_NAME.match(flag["name"])):
+            problems.add(f"{where}.name", "pattern", "a name is 1 to 64 characters without line breaks",
+                         flag["name"])
+        _check_description(flag, where, problems)
+        for stamp in ("_createdAt", "_updatedAt"):
+            if stamp in flag and not isinstance(flag[stamp], str):
+                problems.add(f"{where}.{stamp}", "type", f"{stamp} must be a string", flag[stamp])
+        if "_deprecation" in flag:
+            dep = flag["_deprecation"]
+            if not isinstance(dep, dict):
+                problems.add(f"{where}._deprecation", "type", "_deprecation must be an object", dep)
+            else:
+                _only(dep, {"status", "date"}, f"{where}._deprecation", problems)
+                if "status" in dep and dep["status"] != "planned":
+                    problems.add(f"{where}._deprecation.status", "enum", 'status must be "planned"', dep["status"])
+                if "date" in dep and not (isinstance(dep["date"], str) and DATE.match(dep["date"])):
+                    problems.add(f"{where}._deprecation.date", "format", "date must be a date (YYYY-MM-DD)",
+                                 dep["date"])
+        attributes = flag.get("attributes", {})
+        if not isinstance(attributes, dict):
+            problems.add(f"{where}.attributes", "type", "attributes must be an object", attributes)
+            attributes = {}
+        if len(attributes) > 25:
+            problems.add(f"{where}.attributes", "maxProperties", "a flag has at most 25 attributes", len(attributes))
+        checked = {}
+        for name, attribute in attributes.items():
+            at = f"{where}.attributes.{name}"
+            if name == "enabled":
+                problems.add(at, "reserved", 'the attribute name "enabled" is reserved', name)
+            elif not KEY.match(name):
+                problems.add(at, "pattern", "an attribute name starts with a lowercase letter and has at most 64 "
+                                            "letters, digits, '_' or '-'", name)
+            if not isinstance(attribute, dict):
+                problems.add(at, "type", "an attribute definition must be an object", attribute)
+                continue
+            _only(attribute, {"description", "constraints"}, at, problems)
+            _check_description(attribute, at, problems)
+            constraints = attribute.get("constraints")
+            if constraints is not None and _check_constraints(constraints, f"{at}.constraints", problems,
+                                                              ("number", "string", "array", "boolean")):
+                checked[name] = constraints
+            elif constraints is None:
+                checked[name] = None
+        definitions[key] = checked
+    for key, value in values.items():
+        where = f"$.values.{key}"
+        if key not in flags:
+            problems.add(where, "flag", f"there are values for {key!r}, which is not a flag defined in flags", key)
+            continue
+        if not isinstance(value, dict):
+            problems.add(where, "type", "a flag's values must be an object", value)
+            continue
+        attributes = definitions.get(key, {})
+        _only(value, {"enabled", "_createdAt", "_updatedAt", "_variants"}, where, problems, KEY)
+        if "enabled" in value and not isinstance(value["enabled"], bool):
+            problems.add(f"{where}.enabled", "type", "enabled must be true or false", value["enabled"])
+        attribute_values = {k: v for k, v in value.items() if k not in ("enabled", "_createdAt", "_updatedAt",
+                                                                         "_variants") and KEY.match(k)}
+        _check_attribute_values(attribute_values, attributes, where, problems, value.get("enabled") is True)
+        if "_variants" in value:
+            _check_variants(value["_variants"], attributes, f"{where}._variants", problems)
+    return doc, problems.items
+
+
+def _check_description(obj: dict, where: str, problems: _Problems) -> None:
+    if "description" in obj and not (isinstance(obj["description"], str) and len(obj["description"]) <= 1024):
+        problems.add(f"{where}.description", "maxLength", "a description is a string of at most 1024 characters",
+                     obj["description"])
+
+
+def _check_constraints(c: Any, where: str, problems: _Problems, kinds: tuple) -> bool:
+    if not isinstance(c, dict) or c.get("type") not in kinds:
+        problems.add(f"{where}.type", "oneOf", f"constraints need a type among {', '.join(kinds)}",
+                     c.get("type") if isinstance(c, dict) else c)
+        return False
+    kind = c["type"]
+    allowed = {"type", "required"} | {"number": {"minimum", "maximum"}, "string": {"pattern", "enum"},
+                                      "array": {"elements"}, "boolean": set()}[kind]
+    before = len(problems.items)
+    _only(c, allowed, where, problems)
+    if "required" in c and not isinstance(c["required"], bool):
+        problems.add(f"{where}.required", "type", "required must be true or false", c["required"])
+    if kind == "number":
+        for bound in ("minimum", "maximum"):
+            if bound in c and not _is_integer(c[bound]):
+                problems.add(f"{where}.{bound}", "type", f"{bound} must be an integer", c[bound])
+    elif kind == "string":
+        if "pattern" in c and "enum" in c:
+            problems.add(where, "not", "a string constraint has a pattern or an enum, not both")
+        if "pattern" in c:
+            try:
+                if not isinstance(c["pattern"], str) or len(c["pattern"]) > 1024:
+                    raise re.error("not a string of at most 1024 characters")
+                re.compile(c["pattern"])
+            except re.error as exc:
+                problems.add(f"{where}.pattern", "pattern", f"the pattern is not a valid regular expression: {exc}",
+                             c["pattern"])
+        if "enum" in c and not (isinstance(c["enum"], list) and all(
+                (isinstance(e, str) and len(e) <= 1024) or (_is_integer(e)) for e in c["enum"])):
+            problems.add(f"{where}.enum", "type", "enum is a list of strings (at most 1024 characters) or integers",
+                         c["enum"])
+    elif kind == "array" and "elements" in c:
+        _check_constraints(c["elements"], f"{where}.elements", problems, ("number", "string"))
+    return len(problems.items) == before
+
+
+def _check_attribute_values(values: dict, definitions: dict, where: str, problems: _Problems,
+                            check_required: bool) -> None:
+    if len(values) > 25:
+        problems.add(where, "maxProperties", "at most 25 attribute values", len(values))
+    for name, value in values.items():
+        at = f"{where}.{name}"
+        if name not in definitions:
+            problems.add(at, "attribute", f"{name!r} is not an attribute defined for this flag", name)
+            continue
+        if not _is_attribute_value(value):
+            problems.add(at, "oneOf", "an attribute value is a string (at most 1024 characters), a number, a "
+                                      "boolean, or a list of strings or of numbers", value)
+            continue
+        if definitions[name] is not None:
+            _check_value(value, definitions[name], at, problems)
+    if check_required:
+        for name, c in definitions.items():
+            if c is not None and c.get("required") and name not in values:
+                problems.add(f"{where}.{name}", "required", f"the attribute {name!r} is required", name)
+
+
+def _is_attribute_value(v: Any) -> bool:
+    if isinstance(v, str):
+        return len(v) <= 1024
+    if isinstance(v, bool) or _is_number(v):
+        return True
+    if isinstance(v, list):
+        return all(isinstance(x, str) and len(x) <= 1024 for x in v) or all(_is_number(x) for x in v)
+    return False
+
+
+def _check_value(value: Any, c: dict, at: str, problems: _Problems) -> None:
+    kind = c["type"]
+    if kind == "array":
+        if not isinstance(value, list):
+            problems.add(at, "type", "the attribute's value must be an array", value)
+        elif "elements" in c:
+            for i, item in enumerate(value):
+                _check_value(item, c["elements"], f"{at}[{i}]", problems)
+    elif kind == "number":
+        if not _is_number(value):
+            problems.add(at, "type", "the attribute's value must be a number", value)
+        elif "minimum" in c and value < c["minimum"]:
+            problems.add(at, "minimum", f"the value is below the minimum {c['minimum']}", value)
+        elif "maximum" in c and value > c["maximum"]:
+            problems.add(at, "maximum", f"the value is above the maximum {c['maximum']}", value)
+    elif kind == "string":
+        if not isinstance(value, str):
+            problems.add(at, "type", "the attribute's value must be a string", value)
+        elif "pattern" in c and not re.search(c["pattern"], value):
+            problems.add(at, "pattern", f"the value does not match the pattern {c['pattern']}", value)
+        elif "enum" in c and value not in c["enum"]:
+            problems.add(at, "enum", "the value is not one of the enum's values", value)
+    elif kind == "boolean" and not isinstance(value, bool):
+        problems.add(at, "type", "the attribute's value must be true or false", value)
+
+
+def _check_variants(variants: Any, definitions: dict, where: str, problems: _Problems) -> None:
+    if not isinstance(variants, list) or not variants:
+        problems.add(where, "type", "_variants is a non-empty list of variants", variants)
+        return
+    names = set()
+    for i, variant in enumerate(variants):
+        at = f"{where}[{i}]"
+        if not isinstance(variant, dict):
+            problems.add(at, "type", "a variant must be an object", variant)
+            continue
+        _only(variant, {"enabled", "name", "rule", "attributeValues"}, at, problems)
+        name = variant.get("name")
+        if not (isinstance(name, str) and CUSTOMER_NAME.match(name)):
+            problems.add(f"{at}.name", "required", "a variant needs a name of 1 to 64 characters", name)
+        elif name in names:
+            problems.add(f"{at}.name", "unique", f"two variants are named {name!r}", name)
+        names.add(name)
+        if not isinstance(variant.get("enabled"), bool):
+            problems.add(f"{at}.enabled", "required", "a variant needs enabled: true or false", variant.get("enabled"))
+        last = i == len(variants) - 1
+        rule = variant.get("rule")
+        if rule is None or rule == "":
+            if not last:
+                problems.add(f"{at}.rule", "default", "only the last variant (the default) has no rule")
+        elif last:
+            problems.add(f"{at}.rule", "default", "the last variant is the default variant and has no rule", rule)
+        elif not isinstance(rule, str) or len(rule) > 16384:
+            problems.add(f"{at}.rule", "maxLength", "a rule is a string of at most 16384 characters", rule)
+        else:
+            try:
+                compile_rule(rule)
+            except RuleError as exc:
+                problems.add(f"{at}.rule", "rule", f"the rule is not valid: {exc}", rule)
+        attribute_values = variant.get("attributeValues", {})
+        if not isinstance(attribute_values, dict):
+            problems.add(f"{at}.attributeValues", "type", "attributeValues must be an object", attribute_values)
+        else:
+            bad = [k for k in attribute_values if not KEY.match(k)]
+            for k in bad:
+                problems.add(f"{at}.attributeValues.{k}", "pattern", "an attribute name starts with a lowercase "
+                                                                      "letter", k)
+            _check_attribute_values({k: v for k, v in attribute_values.items() if k not in bad}, definitions,
+                                    f"{at}.attributeValues", problems, variant.get("enabled") is True)

@@ -126,3 +126,78 @@ class Strategies(AppConfigCase):
         self.ac.delete_deployment_strategy(DeploymentStrategyId=created["Id"])
         self.refused(self.ac.get_deployment_strategy, 404, "ResourceNotFoundException",
                      DeploymentStrategyId=created["Id"])
+
+
+def flags_doc(enabled=True, color="blue", variants=None):
+    """A feature flag document with one flag `banner` and a `color` attribute limited to two values."""
+    values = {"enabled": enabled, "color": color}
+    if variants is not None:
+        values["_variants"] = variants
+    return {"version": "1",
+            "flags": {"banner": {"name": "Banner", "attributes": {
+                "color": {"constraints": {"type": "string", "enum": ["blue", "green"], "required": True}}}}},
+            "values": {"banner": values}}
+
+
+class HostedVersions(AppConfigCase):
+    def profile(self, kind="AWS.AppConfig.FeatureFlags"):
+        app = self.app()
+        profile = self.ac.create_configuration_profile(ApplicationId=app, Name="flags", LocationUri="hosted",
+                                                       Type=kind)
+        return app, profile["Id"]
+
+    def create(self, app, profile, doc, **kwargs):
+        body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+        return self.ac.create_hosted_configuration_version(
+            ApplicationId=app, ConfigurationProfileId=profile, Content=body,
+            ContentType=kwargs.pop("ContentType", "application/json"), **kwargs)
+
+    def test_latest_version_number_is_an_optimistic_lock(self):
+        app, profile = self.profile()
+        first = self.create(app, profile, flags_doc(), Description="first", VersionLabel="v1.0")
+        self.assertEqual((first["VersionNumber"], first["Description"], first["VersionLabel"]), (1, "first", "v1.0"))
+        self.assertEqual(json.loads(first["Content"].read()), flags_doc())
+        second = self.create(app, profile, flags_doc(color="green"), LatestVersionNumber=1)
+        self.assertEqual(second["VersionNumber"], 2)
+        # Someone else wrote version 2 since we read version 1: refused, nothing written.
+        self.refused(self.create, 409, "ConflictException", app=app, profile=profile, doc=flags_doc(),
+                     LatestVersionNumber=1)
+        listed = self.ac.list_hosted_configuration_versions(ApplicationId=app, ConfigurationProfileId=profile)
+        self.assertEqual([v["VersionNumber"] for v in listed["Items"]], [2, 1])
+        got = self.ac.get_hosted_configuration_version(ApplicationId=app, ConfigurationProfileId=profile,
+                                                       VersionNumber=2)
+        self.assertEqual((got["ContentType"], json.loads(got["Content"].read())["values"]["banner"]["color"]),
+                         ("application/json", "green"))
+        self.refused(self.ac.get_hosted_configuration_version, 404, "ResourceNotFoundException",
+                     ApplicationId=app, ConfigurationProfileId=profile, VersionNumber=9)
+
+    def test_feature_flag_documents_are_validated(self):
+        app, profile = self.profile()
+        cases = {
+            "$.version": {"flags": {}, "values": {}},
+            "$.values.banner.color": flags_doc(color="red"),  # not in the attribute's enum
+            "$.values.ghost": {**flags_doc(), "values": {**flags_doc()["values"], "ghost": {"enabled": True}}},
+            "$.values.banner._variants[0].rule": flags_doc(variants=[
+                {"name": "beta", "enabled": True, "rule": "(eq $tier", "attributeValues": {"color": "green"}},
+                {"name": "default", "enabled": False}]),
+            "$.values.banner._variants[0].rule ": flags_doc(variants=[  # the rule-less default must be last
+                {"name": "default", "enabled": False},
+                {"name": "beta", "enabled": True, "rule": "(eq $tier \"beta\")", "attributeValues": {"color": "green"}}]),
+        }
+        for location, doc in cases.items():
+            error = self.refused(self.create, 400, "BadRequestException", app=app, profile=profile, doc=doc)
+            self.assertEqual(error["Reason"], "InvalidConfiguration")
+            locations = [d["Location"] for d in error["Details"]["InvalidConfiguration"]]
+            self.assertIn(location.strip(), locations)
+        self.refused(self.create, 400, "BadRequestException", app=app, profile=profile, doc=b"{not json")
+        self.refused(self.create, 400, "BadRequestException", app=app, profile=profile, doc=flags_doc(),
+                     ContentType="text/plain")
+        self.assertEqual(self.ac.list_hosted_configuration_versions(ApplicationId=app,
+                                                                    ConfigurationProfileId=profile)["Items"], [])
+        # A valid multi-variant flag is accepted; freeform profiles take any bytes.
+        self.create(app, profile, flags_doc(variants=[
+            {"name": "beta", "enabled": True, "rule": "(split pct::25 by::$userId)", "attributeValues": {"color": "green"}},
+            {"name": "default", "enabled": False}]))
+        app2, freeform = self.profile("AWS.Freeform")
+        self.assertEqual(self.create(app2, freeform, b"\x00\x01 anything", ContentType="application/octet-stream")
+                         ["VersionNumber"], 1)
