@@ -266,7 +266,8 @@ class Deployment:
             "ConfigurationVersion": str(self.version_number), "Description": self.description,
             "DeploymentDurationInMinutes": self.duration, "GrowthType": self.growth, "GrowthFactor": self.factor,
             "FinalBakeTimeInMinutes": self.bake, "State": self.state,
-            "EventLog": [e.to_json() for e in sorted(self.events, key=lambda e: e.at, reverse=True)],
+            "EventLog": [e.to_json() for _, e in sorted(enumerate(self.events), key=lambda ie: (ie[1].at, ie[0]),
+                                                       reverse=True)],
             "PercentageComplete": self.percentage, "StartedAt": iso(self.started),
             "CompletedAt": iso(self.completed), "AppliedExtensions": [],
             "KmsKeyIdentifier": self.kms, "VersionLabel": self.version_label})
@@ -615,7 +616,144 @@ class Engine:
         return seconds / self.minute
 
     def advance(self) -> None:
-        """Bring every deployment up to now (see "Deployments" in the module docstring)."""
+        """Bring every deployment up to now (see "Deployments" in the module docstring): its
+        schedule first, then, if it is still deploying or baking, its environment's alarms."""
+        now = self.now()
+        for (account, region_name), region in list(self.regions.items()):
+            for app in list(region.applications.values()):
+                for env in list(app.environments.values()):
+                    for d in list(env.deployments.values()):
+                        if d.state in IN_PROGRESS + ("ROLLING_BACK",):
+                            self._progress(env, d, now)
+                            if d.state in IN_PROGRESS:
+                                alarm = self._alarm(env)
+                                if alarm is not None:
+                                    self._roll_back(env, d, *alarm, now)
+
+    def _progress(self, env: Environment, d: Deployment, now: float) -> None:
+        if d.state in ("VALIDATING", "DEPLOYING"):
+            elapsed = self.minutes(now - d.started)
+            while d.next_step < len(d.steps) and d.steps[d.next_step][0] <= elapsed + 1e-9:
+                at, percentage = d.steps[d.next_step]
+                d.percentage = percentage
+                d.events.append(Event("PERCENTAGE_UPDATED", "APPCONFIG",
+                                      f"Configuration available to {percentage:.2f}% of clients",
+                                      d.started + at * self.minute))
+                d.next_step += 1
+            if d.next_step >= len(d.steps) and elapsed + 1e-9 >= d.duration:
+                d.state = "BAKING"
+                d.bake_started = d.started + d.duration * self.minute
+                d.events.append(Event("BAKE_TIME_STARTED", "APPCONFIG", "Deployment bake time started",
+                                      d.bake_started))
+        if d.state == "BAKING":
+            end = d.bake_started + d.bake * self.minute
+            if now >= end:
+                d.state, d.completed = "COMPLETE", end
+                d.events.append(Event("DEPLOYMENT_COMPLETED", "APPCONFIG", "Deployment completed", end))
+                env.state = "READY_FOR_DEPLOYMENT"
+        if d.state == "ROLLING_BACK" and now >= d.rollback_started + self.tick:
+            d.state, d.completed = "ROLLED_BACK", now
+            d.events.append(Event("ROLLBACK_COMPLETED", "APPCONFIG",
+                                  "Rollback completed: clients receive the previous configuration", now))
+            env.state = "ROLLED_BACK"
+
+    @staticmethod
+    def _alarm(env: Environment) -> tuple[str, str] | None:
+        """(TriggeredBy, description) when one of the environment's monitors calls for a rollback:
+        its alarm is in ALARM or INSUFFICIENT_DATA (read from moto's CloudWatch backend, the data
+        DescribeAlarms answers from) with actions enabled, or it cannot be read at all."""
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        for monitor in env.monitors:
+            arn = monitor["AlarmArn"]
+            m = ALARM_ARN.fullmatch(arn)
+            try:
+                alarm = cloudwatch_backends[m["account"]][m["region"]].alarms.get(m["name"])
+            except (KeyError, TypeError):
+                alarm = None
+            if alarm is None:
+                return ("INTERNAL_ERROR", f"Rollback initiated: the CloudWatch alarm {arn} could not be read "
+                                          "(it does not exist)")
+            if alarm.actions_enabled and alarm.state_value in ("ALARM", "INSUFFICIENT_DATA"):
+                return ("CLOUDWATCH_ALARM", f"Rollback initiated by CloudWatch alarm {arn} "
+                                            f"(state {alarm.state_value})")
+        return None
+
+    @staticmethod
+    def _roll_back(env: Environment, d: Deployment, by: str, description: str, now: float) -> None:
+        d.state, d.rollback_started = "ROLLING_BACK", now
+        d.events.append(Event("ROLLBACK_STARTED", by, description, now))
+        env.state = "ROLLING_BACK"
+
+    # -- deployments ----------------------------------------------------------------------------
+
+    def op_start_deployment(self, region, p, call):
+        app, env = self._env(region, p["ApplicationId"], p["EnvironmentId"])
+        _, profile = self._profile(region, app.id, p["ConfigurationProfileId"])
+        strategy = self._strategy(region, p["DeploymentStrategyId"])
+        if profile.location_uri != "hosted":
+            raise bad_request(f"Configuration profile {profile.id} is not in the hosted configuration store; "
+                              "the emulator deploys hosted configuration versions only.")
+        wanted = p["ConfigurationVersion"]
+        version = next((v for v in profile.versions.values() if str(v.number) == wanted or v.label == wanted), None)
+        if version is None:
+            raise not_found(f"Configuration profile {profile.id} has no version {wanted!r} (a version number or "
+                            "label).", ResourceName=wanted)
+        latest = max(env.deployments, default=None)
+        if "LatestDeploymentNumber" in p and p["LatestDeploymentNumber"] != latest:
+            raise conflict(f"LatestDeploymentNumber is {p['LatestDeploymentNumber']}, but the latest deployment "
+                           f"to environment {env.id} is {latest if latest is not None else 'none'}.")
+        active = env.active()
+        if active is not None:
+            raise conflict(f"Deployment {active.number} to environment {env.id} is in progress ({active.state}); "
+                           "an environment takes one deployment at a time.")
+        d = Deployment((latest or 0) + 1, app, env, profile, strategy, version, p.get("Description"),
+                       p.get("KmsKeyIdentifier"), call.now)
+        env.deployments[d.number] = d
+        env.state = "DEPLOYING"
+        self._tag(region, call.arn(f"application/{app.id}/environment/{env.id}/deployment/{d.number}"),
+                  p.get("Tags"))
+        self._progress(env, d, call.now)
+        return Reply(d.to_json())
+
+    def op_get_deployment(self, region, p, call):
+        return Reply(self._deployment(region, p["ApplicationId"], p["EnvironmentId"], p["DeploymentNumber"]).to_json())
+
+    def op_list_deployments(self, region, p, call):
+        _, env = self._env(region, p["ApplicationId"], p["EnvironmentId"])
+        deployments = sorted(env.deployments.values(), key=lambda d: d.number, reverse=True)
+        items, token = _page([d.summary() for d in deployments], p)
+        return Reply(_compact({"Items": items, "NextToken": token}))
+
+    def op_stop_deployment(self, region, p, call):
+        _, env = self._env(region, p["ApplicationId"], p["EnvironmentId"])
+        d = self._deployment(region, p["ApplicationId"], p["EnvironmentId"], p["DeploymentNumber"])
+        if d.state in IN_PROGRESS:
+            self._roll_back(env, d, "USER", "Rollback initiated by the user (StopDeployment)", call.now)
+            return Reply(d.to_json())
+        if d.state != "COMPLETE":
+            raise bad_request(f"Deployment {d.number} is {d.state}; only a deployment in progress can be stopped "
+                              "(or a complete one reverted with AllowRevert).")
+        if not p.get("AllowRevert"):
+            raise bad_request(f"Deployment {d.number} is complete; to go back to the previous configuration, "
+                              "stop it with AllowRevert.")
+        if self.minutes(call.now - d.completed) > REVERT_WINDOW_MINUTES:
+            raise bad_request(f"Deployment {d.number} completed more than 72 hours ago and can no longer be "
+                              "reverted; start a new deployment instead.")
+        later = [x for x in env.deployments.values() if x.number > d.number and x.profile_id == d.profile_id
+                 and x.state == "COMPLETE"]
+        if later:
+            raise bad_request(f"Deployment {d.number} is no longer the configuration in effect (deployment "
+                              f"{later[0].number} of the same configuration profile completed after it).")
+        active = env.active()
+        if active is not None:
+            raise bad_request(f"Deployment {active.number} to environment {env.id} is in progress; a revert has "
+                              "to wait for it.")
+        d.state = "REVERTED"
+        d.events.append(Event("REVERT_COMPLETED", "USER", "Reverted by the user (StopDeployment with AllowRevert): "
+                              "clients receive the previous configuration", call.now))
+        env.state = "REVERTED"
+        return Reply(d.to_json())
 
     # -- applications ---------------------------------------------------------------------------
 

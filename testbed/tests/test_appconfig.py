@@ -1,6 +1,6 @@
 """AppConfig and AppConfigData as the AppConfig API reference and user guide document them
 (`emulator_appconfig.py`), checked with boto3 against an emulator started with
-`--appconfig-minute 1` (an AppConfig minute lasts one second).
+`--appconfig-minute 0.25` (an AppConfig minute lasts a quarter second).
 
 Environments with monitors and their states; predefined and custom deployment strategies;
 hosted configuration versions (Latest-Version-Number, feature flag validation); deployments
@@ -11,6 +11,7 @@ sessions on a deploying version; the multi-variant flag evaluator.
 
 import json
 import time
+from datetime import datetime
 import urllib.request
 
 import botocore.exceptions
@@ -19,7 +20,7 @@ from .emulator_process import EmulatorCase, aws_client, start_emulator
 
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/appconfig-alarms"
-MINUTE = 1.0  # real seconds per AppConfig minute in these tests
+MINUTE = 0.25  # real seconds per AppConfig minute in these tests
 
 
 def alarm_arn(name):
@@ -201,3 +202,160 @@ class HostedVersions(AppConfigCase):
         app2, freeform = self.profile("AWS.Freeform")
         self.assertEqual(self.create(app2, freeform, b"\x00\x01 anything", ContentType="application/octet-stream")
                          ["VersionNumber"], 1)
+
+
+class DeploymentCase(AppConfigCase):
+    """An application with a feature flag profile holding two versions (blue, then green) and an
+    environment; `deploy` starts a deployment of a version with a custom strategy."""
+
+    def setUp(self):
+        self.app_id = self.app()
+        self.profile = self.ac.create_configuration_profile(ApplicationId=self.app_id, Name="flags",
+                                                            LocationUri="hosted",
+                                                            Type="AWS.AppConfig.FeatureFlags")["Id"]
+        for color in ("blue", "green"):
+            self.ac.create_hosted_configuration_version(
+                ApplicationId=self.app_id, ConfigurationProfileId=self.profile,
+                Content=json.dumps(flags_doc(color=color)).encode(), ContentType="application/json",
+                VersionLabel=f"{color}-v")
+        self.env = self.ac.create_environment(ApplicationId=self.app_id, Name="prod",
+                                              Monitors=self.monitors())["Id"]
+
+    def monitors(self):
+        return []
+
+    def strategy(self, duration, factor, growth="LINEAR", bake=0):
+        return self.ac.create_deployment_strategy(Name=f"s{duration}-{factor}-{growth}-{bake}",
+                                                  DeploymentDurationInMinutes=duration, GrowthFactor=factor,
+                                                  GrowthType=growth, FinalBakeTimeInMinutes=bake)["Id"]
+
+    def deploy(self, version, strategy, **kwargs):
+        return self.ac.start_deployment(ApplicationId=self.app_id, EnvironmentId=self.env,
+                                        DeploymentStrategyId=strategy, ConfigurationProfileId=self.profile,
+                                        ConfigurationVersion=str(version), **kwargs)
+
+    def get(self, number):
+        return self.ac.get_deployment(ApplicationId=self.app_id, EnvironmentId=self.env, DeploymentNumber=number)
+
+    def env_state(self):
+        return self.ac.get_environment(ApplicationId=self.app_id, EnvironmentId=self.env)["State"]
+
+    def wait_state(self, number, *states, timeout=10.0):
+        return self.wait_for(lambda: (lambda d: d if d["State"] in states else None)(self.get(number)),
+                             timeout, f"deployment {number} to be {states}")
+
+    def offsets(self, deployment):
+        """[(event type, description, minutes after StartedAt)], oldest first."""
+        start = deployment["StartedAt"]
+        return [(e["EventType"], e["Description"], (e["OccurredAt"] - start).total_seconds() / MINUTE)
+                for e in reversed(deployment["EventLog"])]
+
+
+class Deployments(DeploymentCase):
+    def assert_schedule(self, deployment, percentages, minutes, bake):
+        events = self.offsets(deployment)
+        self.assertEqual(events[0][:2], ("DEPLOYMENT_STARTED", "Deployment started"))
+        updates = [e for e in events if e[0] == "PERCENTAGE_UPDATED"]
+        self.assertEqual([e[1] for e in updates], [f"Configuration available to {p:.2f}% of clients"
+                                                   for p in percentages])
+        for (_, _, at), expected in zip(updates, minutes):
+            self.assertAlmostEqual(at, expected, delta=0.01)
+        (bake_at,) = [at for kind, _, at in events if kind == "BAKE_TIME_STARTED"]
+        (done_at,) = [at for kind, _, at in events if kind == "DEPLOYMENT_COMPLETED"]
+        self.assertAlmostEqual(bake_at, minutes[-1], delta=0.01)
+        self.assertAlmostEqual(done_at - bake_at, bake, delta=0.01)
+
+    def test_linear_growth_then_final_bake_then_complete(self):
+        # LINEAR, growth factor 25 over 4 minutes: 25% after 1 minute, 50, 75, 100% at 4 minutes;
+        # then 2 minutes of bake; then COMPLETE.
+        started = self.deploy(1, self.strategy(4, 25, bake=2))
+        self.assertEqual((started["DeploymentNumber"], started["State"], started["PercentageComplete"],
+                          started["ConfigurationVersion"], started["VersionLabel"]),
+                         (1, "DEPLOYING", 0.0, "1", "blue-v"))
+        self.assertEqual(self.env_state(), "DEPLOYING")
+        seen = []
+        while True:
+            d = self.get(1)
+            seen.append((d["State"], d["PercentageComplete"]))
+            if d["State"] == "COMPLETE":
+                break
+            self.assertLess(len(seen), 2000)
+            time.sleep(0.01)
+        # What a poller sees: the percentage only grows, by steps of 25, then BAKING at 100.
+        percentages = [p for _, p in seen]
+        self.assertEqual(percentages, sorted(percentages))
+        self.assertTrue(set(percentages) <= {0.0, 25.0, 50.0, 75.0, 100.0})
+        self.assertTrue({s for s, p in seen if s == "BAKING"} and all(p == 100.0 for s, p in seen if s == "BAKING"))
+        self.assert_schedule(d, [25, 50, 75, 100], [1, 2, 3, 4], bake=2)
+        self.assertIsNotNone(d["CompletedAt"])
+        self.assertEqual(self.env_state(), "READY_FOR_DEPLOYMENT")
+
+    def test_exponential_growth(self):
+        # EXPONENTIAL, growth factor 10 (G*2^N: 10, 20, 40, 80, then 100) over 10 minutes.
+        self.deploy(1, self.strategy(10, 10, "EXPONENTIAL", bake=1))
+        d = self.wait_state(1, "COMPLETE")
+        self.assert_schedule(d, [10, 20, 40, 80, 100], [2, 4, 6, 8, 10], bake=1)
+        self.assertEqual((d["GrowthType"], d["GrowthFactor"], d["DeploymentDurationInMinutes"],
+                          d["FinalBakeTimeInMinutes"]), ("EXPONENTIAL", 10.0, 10, 1))
+
+    def test_one_deployment_at_a_time_and_stop(self):
+        slow = self.strategy(100, 50)
+        self.deploy(1, slow)
+        self.refused(self.deploy, 409, "ConflictException", version=2, strategy="AppConfig.AllAtOnce")
+        stopped = self.ac.stop_deployment(ApplicationId=self.app_id, EnvironmentId=self.env, DeploymentNumber=1)
+        self.assertEqual(stopped["ResponseMetadata"]["HTTPStatusCode"], 202)
+        self.assertIn(stopped["State"], ("ROLLING_BACK", "ROLLED_BACK"))
+        d = self.wait_state(1, "ROLLED_BACK")
+        kinds = [(e["EventType"], e["TriggeredBy"]) for e in d["EventLog"]]
+        self.assertEqual(kinds[:2], [("ROLLBACK_COMPLETED", "APPCONFIG"), ("ROLLBACK_STARTED", "USER")])
+        self.assertEqual(self.env_state(), "ROLLED_BACK")
+        self.refused(self.ac.stop_deployment, 400, "BadRequestException", ApplicationId=self.app_id,
+                     EnvironmentId=self.env, DeploymentNumber=1)
+        # Latest-deployment lock, then a deployment by label; ListDeployments newest first.
+        self.refused(self.deploy, 409, "ConflictException", version=2, strategy=slow, LatestDeploymentNumber=7)
+        second = self.deploy("green-v", self.strategy(0, 100), LatestDeploymentNumber=1)
+        self.assertEqual((second["DeploymentNumber"], second["ConfigurationVersion"]), (2, "2"))
+        self.assertEqual(self.wait_state(2, "COMPLETE")["PercentageComplete"], 100.0)
+        listed = self.ac.list_deployments(ApplicationId=self.app_id, EnvironmentId=self.env)["Items"]
+        self.assertEqual([(x["DeploymentNumber"], x["State"]) for x in listed], [(2, "COMPLETE"), (1, "ROLLED_BACK")])
+        self.refused(self.get, 404, "ResourceNotFoundException", number=3)
+
+    def test_stop_complete_needs_allow_revert(self):
+        instant = self.strategy(0, 100)
+        self.deploy(1, instant)
+        self.wait_state(1, "COMPLETE")
+        self.deploy(2, instant)
+        self.wait_state(2, "COMPLETE")
+        self.refused(self.ac.stop_deployment, 400, "BadRequestException", ApplicationId=self.app_id,
+                     EnvironmentId=self.env, DeploymentNumber=2)
+        # Only the configuration in effect can be reverted.
+        self.refused(self.ac.stop_deployment, 400, "BadRequestException", ApplicationId=self.app_id,
+                     EnvironmentId=self.env, DeploymentNumber=1, AllowRevert=True)
+        reverted = self.ac.stop_deployment(ApplicationId=self.app_id, EnvironmentId=self.env, DeploymentNumber=2,
+                                           AllowRevert=True)
+        self.assertEqual((reverted["State"], reverted["EventLog"][0]["EventType"]), ("REVERTED", "REVERT_COMPLETED"))
+        self.assertEqual(self.env_state(), "REVERTED")
+
+
+class AlarmRollback(DeploymentCase):
+    ALARM = "appconfig-errors"
+
+    def monitors(self):
+        self.cw.put_metric_alarm(AlarmName=self.ALARM, MetricName="Errors", Namespace="App", Statistic="Sum",
+                                 Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+        self.cw.set_alarm_state(AlarmName=self.ALARM, StateValue="OK", StateReason="test")
+        return [{"AlarmArn": alarm_arn(self.ALARM), "AlarmRoleArn": ROLE}]
+
+    def test_alarm_during_bake_rolls_back(self):
+        self.deploy(1, self.strategy(0, 100))
+        self.wait_state(1, "COMPLETE")
+        self.deploy(2, self.strategy(2, 50, bake=200))
+        self.wait_state(2, "BAKING")
+        self.assertEqual(self.env_state(), "DEPLOYING")
+        self.cw.set_alarm_state(AlarmName=self.ALARM, StateValue="ALARM", StateReason="test")
+        d = self.wait_state(2, "ROLLED_BACK")
+        started = next(e for e in d["EventLog"] if e["EventType"] == "ROLLBACK_STARTED")
+        self.assertEqual(started["TriggeredBy"], "CLOUDWATCH_ALARM")
+        self.assertIn(alarm_arn(self.ALARM), started["Description"])
+        self.assertEqual(self.env_state(), "ROLLED_BACK")
+        self.assertEqual(self.get(1)["State"], "COMPLETE")
