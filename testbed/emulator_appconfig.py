@@ -312,8 +312,69 @@ def _compact(d: dict) -> dict:
 
 
 def served_forms(profile_type: str, content: bytes, content_type: str) -> tuple[bytes, str, bytes | None]:
-    """(JSON body, its content type, Ion body or None) a deployment of this content hands out."""
-    return content, content_type, None
+    """(body, its content type, Ion body or None) that GetLatestConfiguration hands out for a
+    deployed version. Freeform: the content as stored. Feature flags: the retrieval format of the
+    type reference, a JSON object of flag key -> {"enabled": ..., attributes only when enabled}
+    (a multi-variant flag as its default variant); and, when the document has a multi-variant
+    flag, the Ion form that keeps the variants and rules (see `ion_flags`)."""
+    if profile_type != FEATURE_FLAGS:
+        return content, content_type, None
+    doc = json.loads(content)
+    flags, values = doc.get("flags", {}), doc.get("values", {})
+    out = {}
+    for key in flags:
+        value = values.get(key, {})
+        variants = value.get("_variants")
+        if variants:
+            out[key] = _variant_content(variants[-1], with_name=False)
+        else:
+            out[key] = _basic_content(value)
+    ion = ion_flags(doc) if any(values.get(k, {}).get("_variants") for k in flags) else None
+    return json.dumps(out).encode(), "application/json", ion
+
+
+ION_CONTENT_TYPE = "application/ion;type=AWS.AppConfig.FeatureFlags"
+
+
+def _basic_content(value: dict) -> dict:
+    enabled = value.get("enabled") is True
+    out: dict = {"enabled": enabled}
+    if enabled:
+        out.update({k: v for k, v in value.items() if KEY.match(k) and k != "enabled"})
+    return out
+
+
+def _variant_content(variant: dict, with_name: bool = True) -> dict:
+    enabled = variant.get("enabled") is True
+    out: dict = {"_variant": variant["name"]} if with_name else {}
+    out["enabled"] = enabled
+    if enabled:
+        out.update(variant.get("attributeValues") or {})
+    return out
+
+
+def _ion_long(text: str) -> str:
+    return "'''" + text.replace("\\", "\\\\").replace("'", "\\'") + "'''"
+
+
+def ion_flags(doc: dict) -> bytes:
+    """The Ion retrieval format the user guide documents for a configuration with a multi-variant
+    flag ("Feature flag samples for AWS AppConfig Agent local development mode"): per flag an
+    annotation with the flag key; a basic flag is a long string holding its JSON; a multi-variant
+    flag is a list of [rule, JSON] pairs in order, then the default variant's JSON."""
+    flags, values = doc.get("flags", {}), doc.get("values", {})
+    parts = []
+    for key in flags:
+        value = values.get(key, {})
+        name = "'" + key.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        variants = value.get("_variants")
+        if not variants:
+            parts.append(f"{name}::{_ion_long(json.dumps(_basic_content(value)))}")
+            continue
+        items = [f"  [\n    {v['rule']},\n    {_ion_long(json.dumps(_variant_content(v)))}\n  ]" for v in variants[:-1]]
+        items.append(f"  {_ion_long(json.dumps(_variant_content(variants[-1])))}")
+        parts.append(f"{name}::[\n" + ",\n".join(items) + "\n]")
+    return ("\n\n".join(parts) + "\n").encode()
 
 
 # -- the HTTP front --------------------------------------------------------------------------
@@ -1017,6 +1078,96 @@ class Engine:
         del profile.versions[version.number]
         return Reply()
 
+    # -- the data plane (AppConfigData) ------------------------------------------------------------
+
+    @staticmethod
+    def _find(items: dict, identifier: str):
+        """By id, else the first (oldest) one with that name."""
+        return items.get(identifier) or next((x for x in items.values() if x.name == identifier), None)
+
+    def op_start_configuration_session(self, region, p, call):
+        app = self._find(region.applications, p["ApplicationIdentifier"])
+        if app is None:
+            raise not_found(f"Application {p['ApplicationIdentifier']!r} does not exist.", ResourceType="Application")
+        env = self._find(app.environments, p["EnvironmentIdentifier"])
+        if env is None:
+            raise not_found(f"Environment {p['EnvironmentIdentifier']!r} does not exist in application {app.id}.",
+                            ResourceType="Environment")
+        profile = self._find(app.profiles, p["ConfigurationProfileIdentifier"])
+        if profile is None:
+            raise not_found(f"Configuration profile {p['ConfigurationProfileIdentifier']!r} does not exist in "
+                            f"application {app.id}.", ResourceType="ConfigurationProfile")
+        session = Session(uuid.uuid4().hex, (call.account, call.region), app.id, env.id, profile.id,
+                          p.get("RequiredMinimumPollIntervalInSeconds"), call.now)
+        self.sessions[session.id] = session
+        return Reply({"InitialConfigurationToken": session.token()})
+
+    @staticmethod
+    def _token_error(problem: str, message: str) -> AppConfigError:
+        return bad_request(message, Reason="InvalidParameters",
+                           Details={"InvalidParameters": {"ConfigurationToken": {"Problem": problem}}})
+
+    def _session(self, token: str, call: Call) -> Session:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            session_id, seq, secret = raw.split(".", 2)
+            seq_number = int(seq)
+        except (ValueError, UnicodeDecodeError):
+            raise self._token_error("Corrupted", "The configuration token is not valid.") from None
+        session = self.sessions.get(session_id)
+        if session is None or session.key != (call.account, call.region) or secret != session.secret \
+                or seq_number > session.seq:
+            raise self._token_error("Corrupted", "The configuration token is not valid.")
+        if seq_number < session.seq:
+            raise self._token_error("Expired", "The configuration token was already used: each token is valid "
+                                               "for one GetLatestConfiguration call; use the NextPollConfigurationToken "
+                                               "of that call's answer.")
+        if self.minutes(call.now - session.issued) > TOKEN_LIFETIME_MINUTES:
+            raise self._token_error("Expired", "The configuration token is more than 24 hours old; start a new "
+                                               "configuration session.")
+        return session
+
+    def served_deployment(self, env: Environment, profile_id: str, session_id: str) -> Deployment | None:
+        """The deployment whose version a session of (env, profile) receives now: the one in progress
+        if the session falls within its PercentageComplete (a fixed draw per session and deployment,
+        so the assignment is sticky and the share of sessions on it follows the percentage), else
+        the latest COMPLETE one (the previous version after a rollback or a revert), else none."""
+        deployments = [d for d in env.deployments.values() if d.profile_id == profile_id]
+        active = next((d for d in deployments if d.state in IN_PROGRESS), None)
+        if active is not None and session_bucket(session_id, env.id, active.number) < active.percentage:
+            return active
+        return max((d for d in deployments if d.state == "COMPLETE"), key=lambda d: d.number, default=None)
+
+    def op_get_latest_configuration(self, region, p, call):
+        session = self._session(p["ConfigurationToken"], call)
+        if session.min_poll is not None and session.last_poll is not None \
+                and call.now - session.last_poll < session.min_poll * self.minute / 60.0:
+            raise self._token_error("PollIntervalNotSatisfied",
+                                    f"This session polls at most every {session.min_poll} seconds "
+                                    "(RequiredMinimumPollIntervalInSeconds); call again later with the same token.")
+        app = region.applications.get(session.app_id)
+        env = app and app.environments.get(session.env_id)
+        profile = app and app.profiles.get(session.profile_id)
+        for missing, kind in ((app, "Application"), (env, "Environment"), (profile, "ConfigurationProfile")):
+            if missing is None:
+                raise not_found(f"The session's {kind} no longer exists.", ResourceType=kind)
+        d = self.served_deployment(env, profile.id, session.id)
+        headers = []
+        body = b""
+        if d is not None:
+            ion = d.served_ion is not None and "application/ion" in (call.environ.get("HTTP_ACCEPT") or "").lower()
+            headers.append(("Content-Type", ION_CONTENT_TYPE if ion else d.served_type))
+            if d.number != session.last_served:
+                body = d.served_ion if ion else d.served
+                if d.version_label is not None:
+                    headers.append(("Version-Label", d.version_label))
+            session.last_served = d.number
+        session.seq += 1
+        session.issued = session.last_poll = call.now
+        headers += [("Next-Poll-Configuration-Token", session.token()),
+                    ("Next-Poll-Interval-In-Seconds", str(session.min_poll or DEFAULT_POLL_SECONDS))]
+        return Reply(body, headers)
+
     # -- tags --------------------------------------------------------------------------------------
 
     @staticmethod
@@ -1611,3 +1762,10 @@ def _check_variants(variants: Any, definitions: dict, where: str, problems: _Pro
                                                                       "letter", k)
             _check_attribute_values({k: v for k, v in attribute_values.items() if k not in bad}, definitions,
                                     f"{at}.attributeValues", problems, variant.get("enabled") is True)
+
+
+def session_bucket(session_id: str, env_id: str, deployment_number: int) -> float:
+    """A session's fixed draw in [0, 100) for one deployment: it receives that deployment's
+    version while the draw is below PercentageComplete."""
+    digest = hashlib.sha256(f"{session_id}\x1f{env_id}\x1f{deployment_number}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64 * 100.0

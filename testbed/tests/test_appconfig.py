@@ -328,6 +328,10 @@ class Deployments(DeploymentCase):
         self.wait_state(2, "COMPLETE")
         self.refused(self.ac.stop_deployment, 400, "BadRequestException", ApplicationId=self.app_id,
                      EnvironmentId=self.env, DeploymentNumber=2)
+        token = self.data.start_configuration_session(ApplicationIdentifier=self.app_id, EnvironmentIdentifier=self.env,
+                                                      ConfigurationProfileIdentifier=self.profile)["InitialConfigurationToken"]
+        answer = self.data.get_latest_configuration(ConfigurationToken=token)
+        self.assertEqual(json.loads(answer["Configuration"].read())["banner"]["color"], "green")
         # Only the configuration in effect can be reverted.
         self.refused(self.ac.stop_deployment, 400, "BadRequestException", ApplicationId=self.app_id,
                      EnvironmentId=self.env, DeploymentNumber=1, AllowRevert=True)
@@ -335,6 +339,8 @@ class Deployments(DeploymentCase):
                                            AllowRevert=True)
         self.assertEqual((reverted["State"], reverted["EventLog"][0]["EventType"]), ("REVERTED", "REVERT_COMPLETED"))
         self.assertEqual(self.env_state(), "REVERTED")
+        answer = self.data.get_latest_configuration(ConfigurationToken=answer["NextPollConfigurationToken"])
+        self.assertEqual(json.loads(answer["Configuration"].read())["banner"]["color"], "blue")
 
 
 class AlarmRollback(DeploymentCase):
@@ -359,3 +365,90 @@ class AlarmRollback(DeploymentCase):
         self.assertIn(alarm_arn(self.ALARM), started["Description"])
         self.assertEqual(self.env_state(), "ROLLED_BACK")
         self.assertEqual(self.get(1)["State"], "COMPLETE")
+
+    def test_alarm_while_deploying_rolls_back_and_clients_get_the_previous_version(self):
+        self.deploy(1, self.strategy(0, 100))
+        self.wait_state(1, "COMPLETE")
+        data = aws_client("appconfigdata", self.endpoint)
+        tokens = [data.start_configuration_session(ApplicationIdentifier=self.app_id, EnvironmentIdentifier=self.env,
+                                                   ConfigurationProfileIdentifier=self.profile)
+                  ["InitialConfigurationToken"] for _ in range(30)]
+        tokens = [data.get_latest_configuration(ConfigurationToken=t)["NextPollConfigurationToken"] for t in tokens]
+        self.deploy(2, self.strategy(40, 50))  # 50% after 20 minutes (5 s)
+        self.wait_for(lambda: self.get(2)["PercentageComplete"] == 50.0, what="50%")
+        got_green = []
+        for i, token in enumerate(tokens):
+            answer = data.get_latest_configuration(ConfigurationToken=token)
+            tokens[i] = answer["NextPollConfigurationToken"]
+            got_green.append(bool(answer["Configuration"].read()))
+        self.assertTrue(any(got_green) and not all(got_green))
+        # INSUFFICIENT_DATA rolls back as ALARM does ("Monitoring deployments for automatic rollback").
+        self.cw.set_alarm_state(AlarmName=self.ALARM, StateValue="INSUFFICIENT_DATA", StateReason="test")
+        self.wait_state(2, "ROLLED_BACK")
+        for token, green in zip(tokens, got_green):
+            body = data.get_latest_configuration(ConfigurationToken=token)["Configuration"].read()
+            # The sessions that had green get blue back; the others already hold blue.
+            self.assertEqual(json.loads(body)["banner"]["color"] if body else None, "blue" if green else None)
+
+
+class DataPlane(DeploymentCase):
+    def session(self, app=None, env=None, profile=None, **kwargs):
+        return self.data.start_configuration_session(
+            ApplicationIdentifier=app or self.app_id, EnvironmentIdentifier=env or self.env,
+            ConfigurationProfileIdentifier=profile or self.profile, **kwargs)["InitialConfigurationToken"]
+
+    def poll(self, token):
+        answer = self.data.get_latest_configuration(ConfigurationToken=token)
+        return answer, answer["Configuration"].read()
+
+    def test_empty_body_when_unchanged_and_tokens_are_single_use(self):
+        self.deploy("blue-v", self.strategy(0, 100))
+        self.wait_state(1, "COMPLETE")
+        token = self.session(app="app", env="prod", profile="flags")  # names work as well as ids
+        answer, body = self.poll(token)
+        # Feature flags arrive in the retrieval format: flag -> enabled and, when enabled, attributes.
+        self.assertEqual(json.loads(body), {"banner": {"enabled": True, "color": "blue"}})
+        self.assertEqual((answer["ContentType"], answer["VersionLabel"], answer["NextPollIntervalInSeconds"]),
+                         ("application/json", "blue-v", 60))
+        again, body = self.poll(answer["NextPollConfigurationToken"])
+        self.assertEqual(body, b"")  # nothing changed since this session's last answer
+        self.assertNotIn("VersionLabel", again)
+        for stale, problem in ((token, "Expired"), ("bm9wZQ", "Corrupted")):
+            error = self.refused(self.data.get_latest_configuration, 400, "BadRequestException",
+                                 ConfigurationToken=stale)
+            self.assertEqual((error["Reason"], error["Details"]), (
+                "InvalidParameters", {"InvalidParameters": {"ConfigurationToken": {"Problem": problem}}}))
+        error = self.refused(self.session, 404, "ResourceNotFoundException", env="staging")
+        self.assertEqual(error["ResourceType"], "Environment")
+        # RequiredMinimumPollIntervalInSeconds: 15 s, here 15/60 AppConfig minutes.
+        answer, _ = self.poll(self.session(RequiredMinimumPollIntervalInSeconds=15))
+        self.assertEqual(answer["NextPollIntervalInSeconds"], 15)
+        error = self.refused(self.data.get_latest_configuration, 400, "BadRequestException",
+                             ConfigurationToken=answer["NextPollConfigurationToken"])
+        self.assertEqual(error["Details"]["InvalidParameters"]["ConfigurationToken"]["Problem"],
+                         "PollIntervalNotSatisfied")
+        time.sleep(15 / 60 * MINUTE + 0.05)
+        self.assertEqual(self.poll(answer["NextPollConfigurationToken"])[1], b"")
+
+    def test_share_of_sessions_on_the_new_version_tracks_the_percentage(self):
+        self.deploy(1, self.strategy(0, 100))
+        self.wait_state(1, "COMPLETE")
+        tokens = [self.session() for _ in range(150)]
+        tokens = [self.poll(t)[0]["NextPollConfigurationToken"] for t in tokens]  # everyone holds blue
+        self.deploy(2, self.strategy(20, 50))  # 50% after 10 minutes (2.5 s), 100% after 20
+        self.wait_for(lambda: self.get(2)["PercentageComplete"] == 50.0, what="50%")
+        colors, next_tokens = [], []
+        for token in tokens:
+            answer, body = self.poll(token)
+            colors.append(json.loads(body)["banner"]["color"] if body else "unchanged")
+            next_tokens.append(answer["NextPollConfigurationToken"])
+        self.assertEqual(self.get(2)["PercentageComplete"], 50.0, "the batch took too long")
+        self.assertEqual(set(colors), {"green", "unchanged"})
+        share = colors.count("green") / len(colors)
+        self.assertAlmostEqual(share, 0.5, delta=0.15)
+        self.wait_state(2, "COMPLETE")
+        # After COMPLETE everyone has green; those that had it already get an empty body (sticky).
+        for token, before in zip(next_tokens, colors):
+            body = self.poll(token)[1]
+            self.assertEqual(json.loads(body)["banner"]["color"] if body else "unchanged",
+                             "unchanged" if before == "green" else "green")
