@@ -605,8 +605,29 @@ class AppConfigFront:
         return _send(start_response, status, data, headers)
 
     def _test_endpoint(self, environ: dict, start_response, path: str, method: str):
-        return _send(start_response, 404, json.dumps({"Message": f"no test endpoint {path}"}).encode(),
-                     [("Content-Type", "application/json")])
+        """`POST /_appconfig/evaluate` with {"document": definition (object) or Ion retrieval
+        format (string), "flag": key (optional), "context": {...}}: `evaluate_flag` over HTTP.
+        Answers {"enabled", "variant", "attributes"} for one flag, {"flags": {key: the agent's
+        JSON}} for all; 400 {"Message"} when the document, flag or a rule is wrong."""
+        def answer(status: int, body: dict):
+            return _send(start_response, status, json.dumps(body).encode(), [("Content-Type", "application/json")])
+
+        if path.rstrip("/") != "/_appconfig/evaluate" or method != "POST":
+            return answer(404, {"Message": f"no test endpoint {method} {path}"})
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            request = json.loads(environ["wsgi.input"].read(length) if length else b"{}")
+            document, flag, context = request["document"], request.get("flag"), request.get("context") or {}
+            if not isinstance(document, (dict, str)) or not isinstance(context, dict):
+                raise ValueError("document is an object or an Ion string, context an object")
+            if flag is None:
+                return answer(200, {"flags": {k: r.agent_json() for k, r in evaluate_flags(document, context).items()}})
+            result = evaluate_flag(document, flag, context)
+            return answer(200, {"enabled": result.enabled, "variant": result.variant, "attributes": result.attributes})
+        except KeyError as exc:
+            return answer(400, {"Message": f"unknown flag or missing field: {exc}"})
+        except (ValueError, RuleError, TypeError, AttributeError) as exc:
+            return answer(400, {"Message": f"cannot evaluate: {exc}"})
 
 
 class Call:
@@ -1769,3 +1790,209 @@ def session_bucket(session_id: str, env_id: str, deployment_number: int) -> floa
     version while the draw is below PercentageComplete."""
     digest = hashlib.sha256(f"{session_id}\x1f{env_id}\x1f{deployment_number}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2 ** 64 * 100.0
+
+
+# -- the variant evaluator (the test bed's stand-in for AppConfig Agent) ------------------------------
+
+
+class FlagResult(tuple):
+    """(enabled, variant, attributes) of one flag for one context; also by name."""
+
+    __slots__ = ()
+
+    def __new__(cls, enabled: bool, variant: str | None, attributes: dict):
+        return super().__new__(cls, (enabled, variant, attributes))
+
+    enabled = property(lambda self: self[0])
+    variant = property(lambda self: self[1])
+    attributes = property(lambda self: self[2])
+
+    def agent_json(self) -> dict:
+        """The flag as AppConfig Agent answers it: {"_variant": ..., "enabled": ..., attributes}."""
+        out: dict = {} if self.variant is None else {"_variant": self.variant}
+        out["enabled"] = self.enabled
+        out.update(self.attributes)
+        return out
+
+
+def evaluate_flag(source: dict | str | bytes, flag: str, context: dict | None = None) -> FlagResult:
+    """Evaluate one feature flag for one caller, as AppConfig Agent does.
+
+    `source` is a feature flag document: the full AWS.AppConfig.FeatureFlags definition (a dict,
+    as given to CreateHostedConfigurationVersion), the Ion retrieval format (str or bytes, as
+    GetLatestConfiguration gives the agent), or the JSON retrieval format (a dict of flag ->
+    {"enabled", ...}, which has no variants). `context` maps context keys (the `$key`s of rules)
+    to values. Variants are tried in order; the first whose rule is true wins; the rule-less last
+    one is the default. Returns (enabled, variant name or None for a flag without variants,
+    attribute values — empty when the result is disabled). Raises KeyError for an unknown flag,
+    RuleError for a rule or an Ion document that does not parse."""
+    variants = _flag_variants(source, flag)
+    context = dict(context or {})
+    if isinstance(variants, dict):
+        enabled = variants.get("enabled") is True
+        return FlagResult(enabled, None, {k: v for k, v in variants.items() if k != "enabled" and not
+                                          k.startswith("_")} if enabled else {})
+    for rule, content in variants:
+        if rule is None or _evaluate(rule, context, flag) is True:
+            enabled = content.get("enabled") is True
+            return FlagResult(enabled, content.get("_variant"),
+                              {k: v for k, v in content.items() if k not in ("enabled", "_variant")} if enabled else {})
+    raise RuleError(f"flag {flag!r} has no default variant")
+
+
+def evaluate_flags(source: dict | str | bytes, context: dict | None = None) -> dict[str, FlagResult]:
+    """`evaluate_flag` for every flag of the document, by flag key."""
+    return {key: evaluate_flag(source, key, context) for key in _flag_keys(source)}
+
+
+def _flag_keys(source) -> list[str]:
+    if isinstance(source, (str, bytes)):
+        return [node[1] for node in _parse_ion(source.decode() if isinstance(source, bytes) else source)]
+    if "version" in source and ("flags" in source or "values" in source):
+        return list(source.get("flags", {}))
+    return list(source)
+
+
+def _flag_variants(source, flag: str):
+    """A basic flag as its {"enabled", attributes} dict; a multi-variant one as
+    [(compiled rule or None for the default, {"_variant", "enabled", attributes})]."""
+    if isinstance(source, (str, bytes)):
+        for node in _parse_ion(source.decode() if isinstance(source, bytes) else source):
+            if node[0] != "ann":
+                raise RuleError("an Ion feature flag document is a series of flag-key::value entries")
+            if node[1] != flag:
+                continue
+            value = node[2]
+            if value[0] == "str":
+                return json.loads(value[1])
+            if value[0] != "list" or not value[1]:
+                raise RuleError(f"flag {flag!r}: expected a long string or a list of variants")
+            out = []
+            for item in value[1]:
+                if item[0] == "str":
+                    out.append((None, json.loads(item[1])))
+                elif item[0] == "list" and len(item[1]) == 2 and item[1][1][0] == "str":
+                    out.append((_compile(item[1][0]), json.loads(item[1][1][1])))
+                else:
+                    raise RuleError(f"flag {flag!r}: a variant is [rule, '''json'''] or the default's '''json'''")
+            return out
+        raise KeyError(flag)
+    if "version" in source and ("flags" in source or "values" in source):
+        if flag not in source.get("flags", {}):
+            raise KeyError(flag)
+        value = source.get("values", {}).get(flag, {})
+        if not value.get("_variants"):
+            return _basic_content(value)
+        return [(compile_rule(v["rule"]) if v.get("rule") else None, _variant_content(v))
+                for v in value["_variants"]]
+    return source[flag]
+
+
+def split_bucket(value: Any, flag: str, seed: str | None = None) -> float:
+    """Where a context value falls in [0, 100) for `split`: a SHA-256 hash of the seed (when
+    given: the same for every flag, profile and account) or else of the flag key (consistent
+    within the flag), and of the value's text."""
+    salt = f"seed:{seed}" if seed is not None else f"flag:{flag}"
+    digest = hashlib.sha256(f"{salt}\x1f{_text(value)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64 * 100.0
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _as_bool(v: Any):
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return v.strip().lower() == "true"
+    return None
+
+
+def _as_number(v: Any):
+    if _is_number(v):
+        return v
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+def _as_time(v: Any):
+    if isinstance(v, datetime):
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+    if isinstance(v, str):
+        return _parse_ts(v)
+    return None
+
+
+def _comparable(a: Any, b: Any):
+    """The two operands as values of one type (context values often arrive as strings), or None."""
+    if a is MISSING or b is MISSING or a is None or b is None:
+        return None
+    for kind, convert in ((bool, _as_bool), (datetime, _as_time)):
+        if isinstance(a, kind) or isinstance(b, kind):
+            a, b = convert(a), convert(b)
+            return None if a is None or b is None else (a, b)
+    if _is_number(a) or _is_number(b):
+        a, b = _as_number(a), _as_number(b)
+        return None if a is None or b is None else (a, b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a, b
+    return None
+
+
+def _evaluate(node, context: dict, flag: str) -> Any:
+    kind = node[0]
+    if kind == "lit":
+        return node[1]
+    if kind == "ctx":
+        value = context.get(node[1], MISSING)
+        return MISSING if value is None else value
+    if kind == "list":
+        return [_evaluate(x, context, flag) for x in node[1]]
+    op, args, named = node[1], node[2], node[3]
+    if op == "and":
+        return all(_evaluate(a, context, flag) is True for a in args)
+    if op == "or":
+        return any(_evaluate(a, context, flag) is True for a in args)
+    if op == "not":
+        value = _as_bool(_evaluate(args[0], context, flag))
+        return value is False
+    if op in COMPARISONS:
+        pair = _comparable(_evaluate(args[0], context, flag), _evaluate(args[1], context, flag))
+        if pair is None:
+            return False
+        a, b = pair
+        try:
+            return {"eq": a == b, "gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]
+        except TypeError:
+            return False
+    if op in STRING_OPS:
+        a, b = _evaluate(args[0], context, flag), _evaluate(args[1], context, flag)
+        if not isinstance(a, str) or not isinstance(b, str):
+            return False
+        return {"begins_with": a.startswith, "ends_with": a.endswith, "contains": a.__contains__}[op](b)
+    if op == "in":
+        value, options = _evaluate(args[0], context, flag), _evaluate(args[1], context, flag)
+        if not isinstance(options, list):
+            return False
+        return any((pair := _comparable(value, option)) is not None and pair[0] == pair[1] for option in options)
+    if op == "matches":
+        value = _evaluate(named["in"], context, flag)
+        return isinstance(value, str) and re.search(named["pattern"][1], value) is not None
+    if op == "exists":
+        return context.get(named["key"][1]) is not None
+    if op == "split":
+        value = _evaluate(named["by"], context, flag)
+        if value is MISSING:
+            return False
+        seed = named["seed"][1] if "seed" in named else None
+        return split_bucket(value, flag, seed) < float(named["pct"][1])
+    raise RuleError(f"unknown operator {op!r}")

@@ -452,3 +452,75 @@ class DataPlane(DeploymentCase):
             body = self.poll(token)[1]
             self.assertEqual(json.loads(body)["banner"]["color"] if body else "unchanged",
                              "unchanged" if before == "green" else "green")
+
+
+def variants_doc():
+    """A multi-variant flag: QA testers, then 20% of users by a seedless split, then 25% by the
+    same (so 5% more), then the disabled default."""
+    return {"version": "1",
+            "flags": {"checkout": {"attributes": {"layout": {"constraints": {"type": "string"}}}},
+                      "banner": {}},
+            "values": {"banner": {"enabled": True}, "checkout": {"_variants": [
+                {"name": "qa", "enabled": True, "rule": '(ends_with $email "@qa.example.org")',
+                 "attributeValues": {"layout": "qa"}},
+                {"name": "a", "enabled": True, "rule": "(split by::$userId pct::20)", "attributeValues": {"layout": "a"}},
+                {"name": "b", "enabled": True, "rule": "(split by::$userId pct::25)", "attributeValues": {"layout": "b"}},
+                {"name": "default", "enabled": False}]}}}
+
+
+class VariantEvaluation(DeploymentCase):
+    def test_split_rules_give_the_expected_shares_deterministically(self):
+        from emulator_appconfig import evaluate_flag
+
+        doc = variants_doc()
+        users = 20000
+        chosen = [evaluate_flag(doc, "checkout", {"userId": f"user-{i}"}).variant for i in range(users)]
+        # "Understanding the split operator": A 20%, B 25% of all minus those A took = 5%, the rest default.
+        for name, share in (("a", 0.20), ("b", 0.05), ("default", 0.75)):
+            self.assertAlmostEqual(chosen.count(name) / users, share, delta=4 * (share * (1 - share) / users) ** 0.5)
+        self.assertEqual(chosen, [evaluate_flag(doc, "checkout", {"userId": f"user-{i}"}).variant
+                                  for i in range(users)])
+        # With different seeds the rules are independent: B takes 25% of the 80% A leaves.
+        seeded = variants_doc()
+        rules = seeded["values"]["checkout"]["_variants"]
+        rules[1]["rule"] = '(split by::$userId pct::20 seed::"one")'
+        rules[2]["rule"] = '(split by::$userId pct::25 seed::"two")'
+        b = sum(evaluate_flag(seeded, "checkout", {"userId": f"user-{i}"}).variant == "b" for i in range(users))
+        self.assertAlmostEqual(b / users, 0.20, delta=0.02)
+        self.assertEqual(evaluate_flag(doc, "checkout", {"email": "x@qa.example.org", "userId": "u"}),
+                         (True, "qa", {"layout": "qa"}))
+        self.assertEqual(evaluate_flag(doc, "checkout", {}), (False, "default", {}))
+        self.assertEqual(evaluate_flag(doc, "banner", {}), (True, None, {}))
+
+    def test_deployed_variants_reach_the_agent_as_ion_and_sdk_callers_as_the_default(self):
+        from emulator_appconfig import evaluate_flag
+
+        version = self.ac.create_hosted_configuration_version(
+            ApplicationId=self.app_id, ConfigurationProfileId=self.profile,
+            Content=json.dumps(variants_doc()).encode(), ContentType="application/json")["VersionNumber"]
+        self.deploy(version, self.strategy(0, 100))
+        self.wait_state(1, "COMPLETE")
+        plain = aws_client("appconfigdata", self.endpoint)
+        token = plain.start_configuration_session(ApplicationIdentifier=self.app_id, EnvironmentIdentifier=self.env,
+                                                  ConfigurationProfileIdentifier=self.profile)["InitialConfigurationToken"]
+        self.assertEqual(json.loads(plain.get_latest_configuration(ConfigurationToken=token)["Configuration"].read()),
+                         {"checkout": {"enabled": False}, "banner": {"enabled": True}})
+        # The agent asks for Ion and gets the variants and rules, to evaluate itself.
+        token = plain.start_configuration_session(ApplicationIdentifier=self.app_id, EnvironmentIdentifier=self.env,
+                                                  ConfigurationProfileIdentifier=self.profile)["InitialConfigurationToken"]
+        request = urllib.request.Request(f"{self.endpoint}/configuration?configuration_token={token}", headers={
+            "Accept": "application/ion;type=AWS.AppConfig.FeatureFlags",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/appconfig/aws4_request, "
+                             "SignedHeaders=host, Signature=0"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            self.assertEqual(response.headers["Content-Type"], "application/ion;type=AWS.AppConfig.FeatureFlags")
+            ion = response.read()
+        for i in range(300):
+            context = {"userId": f"user-{i}"}
+            self.assertEqual(evaluate_flag(ion, "checkout", context), evaluate_flag(variants_doc(), "checkout", context))
+        # The same evaluator over HTTP, for simulators in other languages.
+        request = urllib.request.Request(f"{self.endpoint}/_appconfig/evaluate", method="POST", data=json.dumps(
+            {"document": ion.decode(), "context": {"email": "x@qa.example.org"}}).encode())
+        with urllib.request.urlopen(request, timeout=10) as response:
+            self.assertEqual(json.loads(response.read()), {"flags": {
+                "checkout": {"_variant": "qa", "enabled": True, "layout": "qa"}, "banner": {"enabled": True}}})
