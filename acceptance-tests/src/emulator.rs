@@ -16,6 +16,15 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// emulator; the flag is then left out so the variable applies.
 const CODEDEPLOY_MINUTE: &str = "1";
 
+/// Real seconds per AppConfig minute in the test bed (`--appconfig-minute`; AWS,
+/// and the emulator's default, is 60). AppConfig deployment strategies last 0 to
+/// 1440 minutes plus a final bake of up to 1440; at one second per minute
+/// `AppConfig.Linear20PercentEvery6Minutes` (30 minutes, then 30 of bake) takes
+/// about a minute. A test that needs another scale sets
+/// `EMULATOR_APPCONFIG_MINUTE` before starting the emulator; the flag is then
+/// left out so the variable applies.
+const APPCONFIG_MINUTE: &str = "1";
+
 /// A running emulator (moto with the RPCv2-CBOR bridge) on `127.0.0.1` and a
 /// free port. One per test is the intended use: state is per process, and
 /// [`Emulator::reset`] clears it.
@@ -37,6 +46,9 @@ impl Emulator {
         let mut args = vec!["--host", "127.0.0.1"];
         if std::env::var_os("EMULATOR_CODEDEPLOY_MINUTE").is_none() {
             args.extend(["--codedeploy-minute", CODEDEPLOY_MINUTE]);
+        }
+        if std::env::var_os("EMULATOR_APPCONFIG_MINUTE").is_none() {
+            args.extend(["--appconfig-minute", APPCONFIG_MINUTE]);
         }
         let mut emulator = Emulator { service: LoopbackService::start("emulator.py", &args) };
         // Listening is not answering yet; a reset is a cheap real request.
