@@ -1,6 +1,307 @@
-"""AWS AppConfig (feature flags, deployments, the AppConfigData data plane) as AWS documents it.
+"""AWS AppConfig (feature flags, deployments, rollbacks) and AppConfigData as AWS documents them.
 
-(The full description of every behaviour is being written; see the sections below.)
+moto 5.2.5's AppConfig keeps applications, configuration profiles and hosted configuration
+versions and nothing more (measured with boto3 against moto's server): environments,
+deployment strategies and deployments answer 404 (an HTML page: no route), so do
+AppConfigData's StartConfigurationSession and GetLatestConfiguration; ListApplications and
+ListHostedConfigurationVersions answer HTTP 500; ResourceNotFoundException comes with status
+400 instead of 404; a missing Description or VersionLabel comes back as the string "None";
+Latest-Version-Number is ignored; nothing is validated (a feature flag profile takes any bytes);
+DeleteApplication of a missing application succeeds.
+
+`AppConfigFront` is a WSGI middleware in front of moto. Every request whose SigV4 credential
+scope names the service `appconfig` is answered here: that is both AppConfig (endpoint prefix
+`appconfig`) and AppConfigData (endpoint prefix `appconfigdata`), whose models both give the
+signing name `appconfig`. The operation is found from the method and path with botocore's
+models (the same Smithy models the SDKs are generated from); AppConfigData's two paths,
+`POST /configurationsessions` and `GET /configuration?configuration_token=...`, are not used by
+AppConfig, so one endpoint serves both. Everything is kept in a store of this module's own, per
+account and region (`emulator_route53.account_and_region`); moto's AppConfig backend is not
+used at all, so the two cannot disagree. `POST /moto-api/reset` clears this store too.
+
+Wiring (emulator.py): `add_arguments(parser)` adds `--appconfig-minute`, `wrap(app, args)` puts
+the middleware in front and starts the engine thread.
+
+Reaching it from the Rust SDK: `aws-sdk-appconfig` and `aws-sdk-appconfigdata` both take the
+emulator's URL as the endpoint (`AWS_ENDPOINT_URL`, or `endpoint_url(...)` on the config
+builder); with an endpoint override the SDK sends its requests to that URL as-is (no
+`appconfigdata.` host prefix), signed for `appconfig`, which is all the front needs.
+
+Conventions: "moto" is what moto 5.2.5 does, "AWS" what the AppConfig API reference and user
+guide document, "here" what this module does. Error messages are the emulator's own wording.
+Errors are rest-json: the HTTP status of the error shape, header `x-amzn-ErrorType: <Code>`,
+body `{"Message": ..., <the shape's other members>}`: BadRequestException 400 (`Reason`,
+`Details`), ResourceNotFoundException 404 (AppConfig: `ResourceName`; AppConfigData:
+`ResourceType`), ConflictException 409. Input is checked against the model's constraints
+(required members, lengths, patterns, ranges, enums) as AWS does: BadRequestException. Any
+other AppConfig operation (extensions, experiments, account settings, GetConfiguration,
+ValidateConfiguration): HTTP 400 `UnknownOperationException` "not modelled by the emulator".
+Timestamps are ISO 8601 strings in UTC with milliseconds (the model's `iso8601` format).
+Identifiers are 7 characters of [a-z0-9] (the model's pattern is [a-z0-9]{4,7}).
+
+Operations (status on success)
+------------------------------
+Applications: CreateApplication 201, GetApplication, ListApplications, UpdateApplication,
+DeleteApplication 204. Configuration profiles: CreateConfigurationProfile 201,
+GetConfigurationProfile, ListConfigurationProfiles (Type filter), UpdateConfigurationProfile,
+DeleteConfigurationProfile 204. Environments: CreateEnvironment 201, GetEnvironment,
+ListEnvironments, UpdateEnvironment, DeleteEnvironment 204. Deployment strategies:
+CreateDeploymentStrategy 201, GetDeploymentStrategy, ListDeploymentStrategies,
+UpdateDeploymentStrategy, DeleteDeploymentStrategy 204 (on AWS's path
+`/deployementstrategies/{id}`, sic). Hosted configuration versions:
+CreateHostedConfigurationVersion 201, GetHostedConfigurationVersion,
+ListHostedConfigurationVersions, DeleteHostedConfigurationVersion 204. Deployments:
+StartDeployment 201, GetDeployment, ListDeployments, StopDeployment 202. Tags: TagResource 204,
+UntagResource 204, ListTagsForResource (applications, environments, profiles, strategies,
+deployments). AppConfigData: StartConfigurationSession 201, GetLatestConfiguration 200.
+Lists take MaxResults (1..50, default 50) and an opaque NextToken (a bad one:
+BadRequestException). Other statuses are 200.
+
+1. Applications, configuration profiles, environments
+-----------------------------------------------------
+moto: see above. AWS: environments have `Monitors` (at most 5: AlarmArn, AlarmRoleArn) and a
+`State` (READY_FOR_DEPLOYMENT, DEPLOYING, ROLLING_BACK, ROLLED_BACK, REVERTED).
+Here: the fields of the model, Get/Update (only the fields given) / Delete of a missing id:
+ResourceNotFoundException. A profile's Type is AWS.Freeform (default) or
+AWS.AppConfig.FeatureFlags, anything else BadRequestException; a feature flag profile must be
+hosted (LocationUri "hosted"); validators are stored and checked for form (a JSON_SCHEMA
+validator's content is JSON, a LAMBDA one's an ARN) but not run. A monitor's AlarmArn must be a
+CloudWatch alarm ARN (arn:aws:cloudwatch:<region>:<account>:alarm:<name>), else
+BadRequestException; AlarmRoleArn is kept (IAM is not consulted). An environment starts
+READY_FOR_DEPLOYMENT; its state follows its deployments (section 4). DeleteEnvironment while
+a deployment to it is in progress (or rolling back): ConflictException;
+DeleteConfigurationProfile while a deployment of it is in progress: ConflictException (deletion
+protection is not modelled: both delete otherwise). DeleteApplication deletes its profiles,
+versions, environments and deployments. Names need not be unique (no such error is
+documented).
+
+2. Deployment strategies
+------------------------
+AWS ("Using predefined deployment strategies"; "Working with deployment strategies"):
+AppConfig.Linear20PercentEvery6Minutes (LINEAR 20 %, 30 minutes, bake 30),
+AppConfig.Canary10Percent20Minutes (EXPONENTIAL 10 %, 20 minutes, bake 10), AppConfig.AllAtOnce
+(all targets at once, bake 10), AppConfig.Linear50PercentEvery30Seconds (LINEAR 50 %, 1 minute,
+bake 1). Custom ones: DeploymentDurationInMinutes 0..1440, FinalBakeTimeInMinutes 0..1440,
+GrowthFactor 1..100, GrowthType LINEAR (default) | EXPONENTIAL, ReplicateTo NONE | SSM_DOCUMENT.
+Here: the four predefined ones with Id = Name = the names above (AllAtOnce: duration 0, growth
+factor 100, LINEAR), listed first; custom ones get an id. Updating or deleting a predefined one:
+BadRequestException; a missing id: ResourceNotFoundException. A deployment copies its
+strategy's values when it starts, so updating or deleting a strategy does not change running
+deployments. ReplicateTo is stored only.
+
+3. Hosted configuration versions and feature flag documents
+-----------------------------------------------------------
+moto: stores anything, ignores Latest-Version-Number, lists nothing (500).
+AWS: CreateHostedConfigurationVersion takes the content as the body, ContentType, Description,
+VersionLabel (at least one non-digit) and Latest-Version-Number as headers; the answer carries
+the same as headers (Application-Id, Configuration-Profile-Id, Version-Number, Description,
+Content-Type, VersionLabel) and the content as body. Latest-Version-Number is "an optional
+locking token ... specify the version number of the latest hosted configuration version".
+Feature flag content follows "Type reference for AWS.AppConfig.FeatureFlags"; AWS rejects
+malformed flag content with BadRequestException.
+Here:
+* Latest-Version-Number different from the profile's latest existing version number (or given
+  when the profile has no version): ConflictException, nothing written. Version numbers grow
+  from 1 and are never reused (after a delete too). A VersionLabel already used in the profile:
+  ConflictException. A profile not in the hosted store: BadRequestException.
+* ListHostedConfigurationVersions: newest first; VersionLabel filters exactly, or by prefix
+  with a trailing `*` ("v2*"). Get/Delete of a missing version: ResourceNotFoundException.
+* A feature flag profile takes ContentType application/json only (parameters such as charset
+  allowed), else BadRequestException; the document is checked against the documented schema
+  and what the user guide adds: `version` "1" required, only `version`/`flags`/`values` at the
+  top; flag and attribute keys ^[a-z][a-zA-Z0-9_-]{0,63}$; flag definitions with only name
+  (1 to 64 characters, no line break), description (<= 1024), _createdAt, _updatedAt, _deprecation {status
+  "planned", date YYYY-MM-DD}, attributes (at most 25; the name "enabled" is reserved; each
+  with description and constraints of type number {minimum, maximum integers}, string
+  {pattern or enum, not both}, array {elements: number or string constraints} or boolean, each
+  with `required`); `values` only for defined flags; a flag's values: enabled (boolean),
+  _createdAt, _updatedAt, _variants, and values only for the flag's defined attributes, each a
+  string (<= 1024), number, boolean or array of strings or of numbers, within its constraints
+  (type, pattern found in the string, enum, minimum, maximum, array elements); a `required`
+  attribute must have a value when the flag (or variant) is enabled. `_variants`: a non-empty
+  list of {name (unique in the flag), enabled (both required), rule (<= 16384), attributeValues
+  (as values)}; every variant but the last has a rule that parses (section 6), the last one is
+  the default and has none ("the default variant must be last ... and it can't have rules").
+  Any problem: BadRequestException with `Reason` "InvalidConfiguration" and `Details`
+  {"InvalidConfiguration": [{"Location": "$.values.flag.attr", "Constraint": "enum", "Reason":
+  ..., "Type": "AWS.AppConfig.FeatureFlags", "Value": ...}, ...]}, one entry per problem.
+  Freeform profiles take any bytes and content type.
+
+4. Deployments
+--------------
+moto: no route (404).
+AWS: StartDeployment (ApplicationId, EnvironmentId, DeploymentStrategyId,
+ConfigurationProfileId, ConfigurationVersion: a hosted version's number or label, Description,
+Tags, KmsKeyIdentifier, DynamicExtensionParameters, LatestDeploymentNumber "to ensure that the
+deployment starts from the expected state") returns the Deployment; DeploymentNumber is the
+environment's sequence; State BAKING | VALIDATING | DEPLOYING | COMPLETE | ROLLING_BACK |
+ROLLED_BACK | REVERTED; EventLog "most recent events first" of {EventType (PERCENTAGE_UPDATED,
+ROLLBACK_STARTED, ROLLBACK_COMPLETED, BAKE_TIME_STARTED, DEPLOYMENT_STARTED,
+DEPLOYMENT_COMPLETED, REVERT_COMPLETED), TriggeredBy (USER, APPCONFIG, CLOUDWATCH_ALARM,
+INTERNAL_ERROR), Description, OccurredAt}; ListDeployments "in descending deployment number
+order". Growth ("Working with deployment strategies"): LINEAR "by increments of the growth
+factor evenly distributed over the deployment" (10 hours at 20 %: 20 % at 2 h, 40 % at 4 h, ...
+100 % at 10 h); EXPONENTIAL G*(2^N) (2 %, 4 %, 8 %, ...). The final bake begins once the
+configuration reaches 100 % of its targets; alarms are watched during it; then COMPLETE.
+Here:
+* StartDeployment checks the application, environment and profile (ResourceNotFoundException),
+  the strategy (ResourceNotFoundException), that the profile is hosted (else
+  BadRequestException: other stores are not modelled), the version by number or label
+  (ResourceNotFoundException), LatestDeploymentNumber against the environment's latest
+  deployment number (ConflictException), then that no deployment to the environment is in
+  progress or rolling back ("one deployment at a time per environment": ConflictException naming
+  it). The deployment copies the version's content and the strategy's values; the environment
+  becomes DEPLOYING.
+* Growth: the steps are G, 2G, 3G, ... (LINEAR; the last step 100) or G, 2G, 4G, 8G, ...
+  (EXPONENTIAL, G*2^N; the last step 100); with N steps over a duration D, step k (1..N) is
+  reached at k*D/N minutes after the start, so PercentageComplete is 0 until D/N and 100 at D;
+  D = 0 gives 100 at once. (LINEAR 25 over 4 minutes: 25/50/75/100 % at 1/2/3/4; EXPONENTIAL 10
+  over 20 minutes: 10/20/40/80/100 % at 4/8/12/16/20; Linear50PercentEvery30Seconds: 50 % at 30
+  s, 100 % at 60 s.) Each step logs PERCENTAGE_UPDATED "Configuration available to 25.00% of
+  clients" (APPCONFIG) at the time it was due.
+* At D the deployment is BAKING (BAKE_TIME_STARTED) for FinalBakeTimeInMinutes, then COMPLETE
+  (DEPLOYMENT_COMPLETED, CompletedAt); the environment is READY_FOR_DEPLOYMENT again. VALIDATING
+  is never used (validators are not run).
+* StopDeployment (Allow-Revert header optional): on a deployment DEPLOYING or BAKING: State
+  ROLLING_BACK (ROLLBACK_STARTED by USER), one AppConfig second later ROLLED_BACK
+  (ROLLBACK_COMPLETED, CompletedAt), the environment ROLLING_BACK then ROLLED_BACK; answered 202
+  with the deployment. On a COMPLETE one: with AllowRevert true, REVERTED at once
+  (REVERT_COMPLETED by USER), the environment REVERTED; without it BadRequestException, as
+  after 72 AppConfig hours; on anything else BadRequestException ("Reverting a configuration"
+  lists these five cases). Only the configuration in effect can be reverted: a COMPLETE
+  deployment of the same profile after it, or a deployment to the environment in progress:
+  BadRequestException.
+* Monitors: while a deployment is DEPLOYING or BAKING, every engine tick (and every request)
+  reads the state of each of the environment's alarms from moto's CloudWatch backend (the data
+  DescribeAlarms answers from). An alarm in ALARM or INSUFFICIENT_DATA ("Monitoring deployments
+  for automatic rollback") with actions enabled rolls the deployment back as above, with
+  ROLLBACK_STARTED by CLOUDWATCH_ALARM naming the alarm ARN; an alarm with actions disabled is
+  ignored (documented); an alarm that does not exist rolls back with TriggeredBy INTERNAL_ERROR.
+  The environment's current monitors are used (an UpdateEnvironment applies to a running
+  deployment). moto starts a new alarm in OK (AWS: INSUFFICIENT_DATA, which would roll back at
+  once); tests set states with SetAlarmState.
+* What clients get (section 5): during DEPLOYING and BAKING a share PercentageComplete of the
+  sessions gets the new version, the others the previous one; after COMPLETE all get the new
+  one; from ROLLING_BACK on, and after a revert, all get the previous version (the latest
+  COMPLETE deployment of that profile to that environment), i.e. "the previous version" of the
+  docs.
+* GetDeployment / StopDeployment of a missing number: ResourceNotFoundException. The Deployment
+  shows ApplicationId, EnvironmentId, DeploymentStrategyId, ConfigurationProfileId,
+  DeploymentNumber, ConfigurationName (the profile's name), ConfigurationLocationUri,
+  ConfigurationVersion (the version number, as a string), VersionLabel, Description, the
+  strategy's four values, State, EventLog, PercentageComplete, StartedAt, CompletedAt,
+  AppliedExtensions [] and KmsKeyIdentifier. ListDeployments: DeploymentSummary items.
+
+5. The data plane (AppConfigData)
+---------------------------------
+moto: no route (404).
+AWS: StartConfigurationSession (ApplicationIdentifier, EnvironmentIdentifier,
+ConfigurationProfileIdentifier: id or name; RequiredMinimumPollIntervalInSeconds 15..86400)
+answers 201 {InitialConfigurationToken}. GetLatestConfiguration (`configuration_token` query)
+answers the configuration as body with Next-Poll-Configuration-Token,
+Next-Poll-Interval-In-Seconds, Content-Type and Version-Label headers; "This API may return empty
+configuration data if the client already has the latest version", Version-Label is then empty;
+"Each configuration token is only valid for one call"; tokens last 24 hours; an expired one is
+BadRequestException (Details InvalidParameters: {"ConfigurationToken": {"Problem": Corrupted |
+Expired | PollIntervalNotSatisfied}}). Feature flags are retrieved in the "retrieval-time
+format": flag key -> {"enabled": ..., attributes only when enabled}; a configuration with a
+multi-variant flag is Amazon Ion for the agent, and "AWS CLI and SDK calls ... don't retrieve
+variant data".
+Here:
+* Sessions resolve identifiers by id, else by name (the oldest of that name); unknown:
+  ResourceNotFoundException with ResourceType Application / Environment / ConfigurationProfile.
+* Tokens are opaque, single use: the token of the previous call, reused: Problem "Expired";
+  one that was never issued (or of another account or region): "Corrupted"; a token older than
+  24 AppConfig hours: "Expired". With RequiredMinimumPollIntervalInSeconds, a call sooner than
+  that (in AppConfig seconds) after the previous one: "PollIntervalNotSatisfied", and the token
+  stays usable. Next-Poll-Interval-In-Seconds is that value, default 60 (AWS seconds: a client
+  using the time scale shortens its sleep itself).
+* Which version a session receives: see section 4. Each session draws a fixed number in
+  [0, 100) per deployment (a hash of the session and the deployment) and receives the deploying
+  version while its number is below PercentageComplete: the assignment is sticky as the
+  percentage grows, and the share of sessions on the new version follows PercentageComplete.
+* The body is the version's content, or empty when the session's previous answer already
+  carried that same deployment's version (then no Version-Label). Content-Type is the version's
+  (feature flags: application/json). Before anything is deployed to the session (nothing
+  COMPLETE, and outside a first deployment's percentage): 200 with an empty body and no
+  Content-Type.
+* Feature flag profiles are served in the retrieval format (a multi-variant flag as its default
+  variant, the last, with no `_variant` key). When the request's Accept names application/ion
+  (as the agent's does) and the document has a multi-variant flag, the answer is the documented
+  Ion form instead, Content-Type `application/ion;type=AWS.AppConfig.FeatureFlags`: per flag
+  `'key'::'''{json}'''`, or `'key'::[[rule, '''{"_variant": name, ...}'''], ..., '''{default}''']`.
+
+6. Multi-variant flags: the rule language and the agent's evaluation
+--------------------------------------------------------------------
+AWS: variants are evaluated by AppConfig Agent, not by GetLatestConfiguration ("Understanding
+multi-variant feature flag rules", "Defining rules for multi-variant feature flags"): in
+order, the first whose rule is true wins, else the default. Rules are Ion s-expressions over
+strings, 64-bit integers, floats, timestamps, booleans and context values `$key`: eq, gt, gte,
+lt, lte; and, or, not; begins_with, ends_with, contains, in (a list of constants),
+matches (in::, pattern::), exists (key::), split (pct::, by::, optional seed::) which "evaluates
+to true for a given percentage of traffic based on a consistent hash"; without a seed the hash
+is consistent within the flag, with one across flags, profiles and accounts.
+Here: `evaluate_flag(source, flag, context) -> FlagResult(enabled, variant, attributes)` and
+`evaluate_flags(source, context)`, the test bed's stand-in for the agent, also at the test-only
+`POST /_appconfig/evaluate` ({"document", "flag" (optional), "context"} -> {"enabled",
+"variant", "attributes"}, or {"flags": {key: the agent's JSON}}). `source` is the definition
+(dict), the Ion retrieval format (str/bytes) or the JSON retrieval format. Semantics chosen
+where the docs are silent:
+* a missing context key makes a comparison, string test, `in`, `matches` and `split` false
+  (and `not` of that true); `exists` is true for a present, non-null value;
+* context values are compared after conversion to the other operand's type (numbers from
+  strings, booleans from "true"/"false", timestamps from ISO text), as context often arrives
+  as strings; incomparable types are false;
+* begins_with / ends_with / contains need strings; matches uses a regular-expression search
+  (re.search); `in` compares each list element as eq does;
+* split: bucket = the first 8 bytes of SHA-256("seed:<seed>" or "flag:<flag key>", 0x1F, the
+  value's text) / 2^64 * 100, true when bucket < pct. Two splits of a flag without seeds (or
+  with the same seed) share buckets, so A (pct 20) then B (pct 25) give 20 % and 5 %, as the
+  guide's example; different seeds are independent (B gets 25 % of the 80 % left).
+
+7. Time (test-only scale)
+-------------------------
+`--appconfig-minute SECONDS` (environment EMULATOR_APPCONFIG_MINUTE; the option wins): real
+seconds per AppConfig minute, default 60 as on AWS. Deployment durations, bakes, the rollback
+step, the 72-hour revert window, token lifetime and poll intervals are measured in it. A
+background thread ("appconfig-engine") advances deployments and polls alarms every AppConfig
+second (minute / 60 real seconds, at least 0.02, at most 1); every request advances them first.
+Event times are when each step was due (start + k*D/N minutes), timestamps real wall-clock time.
+
+Not modelled: configuration stores other than hosted (S3, SSM, Secrets Manager, CodePipeline),
+validators being run (and so VALIDATING), extensions and AppliedExtensions, experiments,
+KMS encryption (KmsKeyArn), deletion protection and account settings, GetConfiguration,
+ValidateConfiguration, entity-based gradual deployments, ReplicateTo SSM documents, service
+quotas (ServiceQuotaExceededException) and PayloadTooLargeException, ThrottlingException,
+the agent's own HTTP API (its Context headers), cross-account alarm ARNs' permissions
+(AlarmRoleArn is not used).
+
+Ambiguities and the choice made here
+-------------------------------------
+* Linear timing: the user guide's table (10 h at 20 %: 0 % at 0 h, 20 % at 2 h ... 100 % at
+  10 h) and the predefined names ("every 30 seconds for a one-minute deployment") say step k at
+  k*D/N; the API reference says a linear deployment "initially makes the configuration available
+  to 20 percent ... After 1/5th of the deployment time ... 40 percent"; the aws-cli example
+  get-deployment shows 25 % steps 3 minutes apart in a 15-minute deployment. Here: k*D/N, the
+  same rule for EXPONENTIAL.
+* StopDeployment during BAKING: the API reference says it "works only on deployments that have
+  a status of DEPLOYING"; the user guide says an in-progress deployment goes to ROLLED_BACK.
+  Here BAKING is in progress (the bake is still eligible for rollback).
+* The Latest-Version-Number mismatch error is not named; ConflictException (declared by the
+  operation: "conflict in the current state of the resource") is used.
+* Feature flag problems: AWS names no detail format; here one InvalidConfiguration detail per
+  problem as above. `maxLength` on arrays in the schema (enum 100, _variants 32) has no
+  effect in JSON Schema and is not enforced.
+* A reused token: Problem "Expired" (the token is no longer valid); garbage: "Corrupted".
+* GetLatestConfiguration before any deployment completed: not documented; an empty 200.
+* What SDK callers receive for a multi-variant flag (no variant data) is not documented: the
+  default variant's status and attributes, what the agent returns without context.
+* Whether GetLatestConfiguration returns Ion to non-agent callers: only when Accept asks for
+  application/ion.
+* A missing alarm: rollback with TriggeredBy INTERNAL_ERROR (fail closed).
+* Which deployments a revert may undo: only the configuration in effect, and not while another
+  deployment runs (BadRequestException), so "the previous version" is well defined.
+* ROLLING_BACK lasts one AppConfig second; AWS gives no duration.
 """
 
 from __future__ import annotations
