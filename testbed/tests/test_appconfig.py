@@ -11,12 +11,13 @@ sessions on a deploying version; the multi-variant flag evaluator.
 
 import json
 import time
-from datetime import datetime
+import unittest
+import uuid
 import urllib.request
 
 import botocore.exceptions
 
-from .emulator_process import EmulatorCase, aws_client, start_emulator
+from .emulator_process import aws_client, start_emulator
 
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/appconfig-alarms"
@@ -27,13 +28,22 @@ def alarm_arn(name):
     return f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{name}"
 
 
-class AppConfigCase(EmulatorCase):
+ENDPOINT = None
+
+
+def setUpModule():
+    # One emulator with the fast clock for the whole module (every test makes its own
+    # application, so they do not see each other); stopped after the last test.
+    global ENDPOINT
+    ENDPOINT, stop = start_emulator("--appconfig-minute", str(MINUTE))
+    unittest.addModuleCleanup(stop)
+
+
+class AppConfigCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        # EmulatorCase starts an emulator without flags; this one needs the fast clock.
-        super(EmulatorCase, cls).setUpClass()
-        cls.endpoint, stop = start_emulator("--appconfig-minute", str(MINUTE))
-        cls.addClassCleanup(stop)
+        super().setUpClass()
+        cls.endpoint = ENDPOINT
         cls.ac = aws_client("appconfig", cls.endpoint)
         cls.data = aws_client("appconfigdata", cls.endpoint)
         cls.cw = aws_client("cloudwatch", cls.endpoint)
@@ -57,8 +67,10 @@ class AppConfigCase(EmulatorCase):
                 self.fail(f"timed out waiting for {what}")
             time.sleep(0.02)
 
-    def app(self, name="app"):
-        return self.ac.create_application(Name=name)["Id"]
+    def app(self):
+        """A new application with a name of its own (tests share the emulator)."""
+        self.app_name = f"app-{uuid.uuid4().hex[:8]}"
+        return self.ac.create_application(Name=self.app_name)["Id"]
 
 
 class Environments(AppConfigCase):
@@ -374,7 +386,7 @@ class AlarmRollback(DeploymentCase):
                                                    ConfigurationProfileIdentifier=self.profile)
                   ["InitialConfigurationToken"] for _ in range(30)]
         tokens = [data.get_latest_configuration(ConfigurationToken=t)["NextPollConfigurationToken"] for t in tokens]
-        self.deploy(2, self.strategy(40, 50))  # 50% after 20 minutes (5 s)
+        self.deploy(2, self.strategy(24, 50))  # 50% after 12 minutes (3 s), 100% after 24
         self.wait_for(lambda: self.get(2)["PercentageComplete"] == 50.0, what="50%")
         got_green = []
         for i, token in enumerate(tokens):
@@ -404,7 +416,7 @@ class DataPlane(DeploymentCase):
     def test_empty_body_when_unchanged_and_tokens_are_single_use(self):
         self.deploy("blue-v", self.strategy(0, 100))
         self.wait_state(1, "COMPLETE")
-        token = self.session(app="app", env="prod", profile="flags")  # names work as well as ids
+        token = self.session(app=self.app_name, env="prod", profile="flags")  # names work as well as ids
         answer, body = self.poll(token)
         # Feature flags arrive in the retrieval format: flag -> enabled and, when enabled, attributes.
         self.assertEqual(json.loads(body), {"banner": {"enabled": True, "color": "blue"}})
@@ -433,9 +445,9 @@ class DataPlane(DeploymentCase):
     def test_share_of_sessions_on_the_new_version_tracks_the_percentage(self):
         self.deploy(1, self.strategy(0, 100))
         self.wait_state(1, "COMPLETE")
-        tokens = [self.session() for _ in range(150)]
+        tokens = [self.session() for _ in range(120)]
         tokens = [self.poll(t)[0]["NextPollConfigurationToken"] for t in tokens]  # everyone holds blue
-        self.deploy(2, self.strategy(20, 50))  # 50% after 10 minutes (2.5 s), 100% after 20
+        self.deploy(2, self.strategy(32, 50))  # 50% after 16 minutes (4 s), 100% after 32
         self.wait_for(lambda: self.get(2)["PercentageComplete"] == 50.0, what="50%")
         colors, next_tokens = [], []
         for token in tokens:
