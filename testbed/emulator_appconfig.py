@@ -27,6 +27,18 @@ emulator's URL as the endpoint (`AWS_ENDPOINT_URL`, or `endpoint_url(...)` on th
 builder); with an endpoint override the SDK sends its requests to that URL as-is (no
 `appconfigdata.` host prefix), signed for `appconfig`, which is all the front needs.
 
+Checked with the real Rust SDKs (aws-sdk-appconfig 1.125 and aws-sdk-appconfigdata 1.120 with
+aws-config 1.13, a throwaway crate, endpoint_url = the emulator): environments with monitors,
+hosted versions (headers, Latest-Version-Number giving `is_conflict_exception()`, a bad flag
+document giving BadRequestException with `reason()` InvalidConfiguration and
+`details()` BadRequestDetails::InvalidConfiguration), a predefined strategy (GrowthFactor and
+PercentageComplete are `Option<f32>` there), StartDeployment / GetDeployment (timestamps and the
+event log parsed) / a second one's ConflictException / StopDeployment / ListDeployments,
+`is_resource_not_found_exception()`, StartConfigurationSession by names,
+GetLatestConfiguration (body, Content-Type, Version-Label, Next-Poll-Interval-In-Seconds, the
+next token), a reused token's BadRequestException with InvalidParameters
+{"ConfigurationToken": {Problem: Expired}}, a missing environment's ResourceType.
+
 Conventions: "moto" is what moto 5.2.5 does, "AWS" what the AppConfig API reference and user
 guide document, "here" what this module does. Error messages are the emulator's own wording.
 Errors are rest-json: the HTTP status of the error shape, header `x-amzn-ErrorType: <Code>`,
