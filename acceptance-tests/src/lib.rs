@@ -63,6 +63,7 @@
 //! needs the virtualenv. See `testbed/README.md`.
 
 mod alb;
+pub mod appconfig;
 mod aws;
 pub mod codedeploy;
 mod elbv2;

@@ -8,7 +8,7 @@
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Nesting, Schema, Type, Value};
 
 /// Services whose endpoints can be overridden, in documentation order.
-pub const SERVICES: [&str; 5] = ["elbv2", "cloudwatch", "lambda", "route53", "codedeploy"];
+pub const SERVICES: [&str; 7] = ["elbv2", "cloudwatch", "lambda", "route53", "codedeploy", "appconfig", "appconfigdata"];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProviderConfig {
@@ -64,7 +64,9 @@ fn service_title(service: &str) -> &'static str {
         "cloudwatch" => "CloudWatch",
         "lambda" => "Lambda",
         "route53" => "Route 53",
-        _ => "CodeDeploy",
+        "codedeploy" => "CodeDeploy",
+        "appconfig" => "AppConfig",
+        _ => "AppConfig data plane (AppConfigData)",
     }
 }
 

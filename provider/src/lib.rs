@@ -84,6 +84,7 @@ impl tfplugin::Provider for ProgressiveProvider {
             Arc::new(resources::canary_gate::CanaryGate::new(self.shared.clone())),
             Arc::new(resources::rollout::RolloutResource::new(self.shared.clone())),
             Arc::new(resources::codedeploy_deployment::CodeDeployDeployment::new(self.shared.clone())),
+            Arc::new(resources::feature_flag::FeatureFlag::new(self.shared.clone())),
         ]
     }
 

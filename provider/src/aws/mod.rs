@@ -1,6 +1,7 @@
 //! AWS adapters: clients built from the provider configuration, and the
 //! implementations of the engine's ports.
 
+pub mod appconfig;
 pub mod cloudwatch;
 pub mod codedeploy;
 pub mod elbv2;
@@ -44,6 +45,7 @@ pub struct Clients {
     /// The ELBv2 client and readers every ALB rollout of this process shares.
     pub elbv2: elbv2::Elbv2,
     pub codedeploy: codedeploy::CodeDeploy,
+    pub appconfig: appconfig::AppConfig,
 }
 
 /// How long a read waits for others to share its fetch.
@@ -102,6 +104,7 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
         metrics: Poller::new(MetricData(cloudwatch), GATHER),
         elbv2: elbv2::Elbv2::new(&sdk, config.endpoint("elbv2")),
         codedeploy: codedeploy::CodeDeploy::new(&sdk, config.endpoint("codedeploy")),
+        appconfig: appconfig::AppConfig::new(&sdk, config.endpoint("appconfig"), config.endpoint("appconfigdata")),
         sdk,
         endpoints: config.endpoints.clone(),
     })

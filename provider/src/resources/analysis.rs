@@ -247,14 +247,19 @@ pub struct Unjudgeable {
 /// asked), with the confidence budget split evenly between them, so that
 /// together they roll back a good canary with probability at most
 /// `1 - confidence` (a union bound).
-pub fn gates(analysis: &Analysis, routing: &dyn Routing, origin: &str, target: &str, steps: usize, clients: &Clients) -> Result<Vec<AnalysisGate<'static, GroupMetrics, SystemClock>>, Unjudgeable> {
+/// The destinations a router judges between: its routing, the origin and the target.
+pub type Judged<'a> = (&'a dyn Routing, &'a str, &'a str);
+
+/// The gates; the metrics come from the `source` block, else from `router`
+/// (none: the source is required).
+pub fn gates(analysis: &Analysis, router: Option<Judged<'_>>, steps: usize, clients: &Clients) -> Result<Vec<AnalysisGate<'static, GroupMetrics, SystemClock>>, Unjudgeable> {
     let settings = &analysis.settings;
-    let errors = analysis.source.clone().or_else(|| routing.analysis_metrics(origin, target, &settings.label));
+    let errors = analysis.source.clone().or_else(|| router.and_then(|(routing, origin, target)| routing.analysis_metrics(origin, target, &settings.label)));
     let errors = errors.ok_or_else(|| Unjudgeable { summary: "No analysis with this router", detail: "This router names no per-destination metrics; name them in a source block.".into() })?;
     let mut judged = vec![(settings.label.clone(), errors)];
     match &analysis.latency {
         Some(Latency::Threshold(threshold)) => {
-            let slow = routing.latency_metrics(origin, target, *threshold);
+            let slow = router.and_then(|(routing, origin, target)| routing.latency_metrics(origin, target, *threshold));
             let slow = slow.ok_or_else(|| Unjudgeable { summary: "No latency analysis with this router", detail: "This router's service publishes no per-request durations per destination.".into() })?;
             judged.push((format!("requests over {}", duration::format(*threshold)), slow));
         }

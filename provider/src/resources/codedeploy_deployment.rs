@@ -701,7 +701,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     })?;
     let steps = resolved.schedule.as_ref().map_or(1, |s| s.steps().len());
     let analysis = match &model.analysis {
-        Some(analysis) => Some(analysis::gates(analysis, routing.as_ref(), &origin, &target, steps, clients).map_err(|e| not_started(e.summary, e.detail))?),
+        Some(analysis) => Some(analysis::gates(analysis, Some((routing.as_ref(), &origin, &target)), steps, clients).map_err(|e| not_started(e.summary, e.detail))?),
         None => None,
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();

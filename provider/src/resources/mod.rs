@@ -2,8 +2,10 @@
 
 mod analysis;
 mod appspec;
+mod flags;
 pub mod canary_gate;
 pub mod codedeploy_deployment;
+pub mod feature_flag;
 mod gates;
 pub mod rollout;
 
@@ -88,7 +90,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// Every resource type with its schema, for documentation.
 pub fn documented() -> Vec<(&'static str, tfplugin::Schema)> {
-    vec![(canary_gate::TYPE_NAME, canary_gate::schema()), (rollout::TYPE_NAME, rollout::schema()), (codedeploy_deployment::TYPE_NAME, codedeploy_deployment::schema())]
+    vec![(canary_gate::TYPE_NAME, canary_gate::schema()), (rollout::TYPE_NAME, rollout::schema()), (codedeploy_deployment::TYPE_NAME, codedeploy_deployment::schema()), (feature_flag::TYPE_NAME, feature_flag::schema())]
 }
 
 /// A percentage as a Terraform number: whole when it is whole, so that

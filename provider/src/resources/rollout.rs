@@ -749,7 +749,7 @@ async fn run_leased(router: &dyn Router, clients: &Clients, model: &Model, prior
         ("timeout", duration::format(timeout).into()),
     ]);
     let analysis = match &model.analysis {
-        Some(analysis) => Some(analysis::gates(analysis, model.routing.as_ref(), &origin, &model.target, model.schedule.remaining_from(start).len(), clients).map_err(|e| not_started(e.summary, e.detail))?),
+        Some(analysis) => Some(analysis::gates(analysis, Some((model.routing.as_ref(), &origin, &model.target)), model.schedule.remaining_from(start).len(), clients).map_err(|e| not_started(e.summary, e.detail))?),
         None => None,
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();

@@ -1,0 +1,147 @@
+//! `progressive_feature_flag` against real Terraform and the test bed's
+//! AppConfig engine (one real second per AppConfig minute). What clients
+//! receive is read back through the data plane with the bed's own client.
+
+use std::time::{Duration, Instant};
+
+use acceptance_tests::appconfig::FlagBed;
+use acceptance_tests::rollouts::wait_until;
+use serde_json::{Value, json};
+
+const ADDRESS: &str = "progressive_feature_flag.checkout";
+
+fn release(bed: &FlagBed, enabled: bool, strategy: &str, extra: &str) -> String {
+    format!(
+        r#"terraform {{
+  required_providers {{
+    progressive = {{ source = "progressive-delivery/progressive" }}
+  }}
+}}
+provider "progressive" {{}}
+resource "progressive_feature_flag" "checkout" {{
+  application_id           = "{}"
+  environment_id           = "{}"
+  configuration_profile_id = "{}"
+  flag                     = "checkout_v2"
+  enabled                  = {enabled}
+  deployment_strategy_id   = "{strategy}"
+  poll_interval            = "1s"
+{extra}
+}}
+"#,
+        bed.application, bed.environment, bed.profile
+    )
+}
+
+fn values(bed: &FlagBed) -> Value {
+    bed.tf.resource(ADDRESS).map(|r| r["values"].clone()).unwrap_or(Value::Null)
+}
+
+/// Waits until AppConfig has given the new value to some clients.
+fn wait_for_exposure(bed: &FlagBed) {
+    let number = || bed.aws.latest_deployment_number(&bed.application, &bed.environment);
+    assert!(
+        wait_until(Duration::from_secs(30), || number().is_some_and(|n| bed.aws.appconfig_deployment(&bed.application, &bed.environment, n)["PercentageComplete"].as_f64().is_some_and(|p| p > 0.0 && p < 100.0))),
+        "no partial exposure"
+    );
+}
+
+#[test]
+fn feature_flag_release_reaches_everyone_and_keeps_the_other_flags() {
+    let bed = FlagBed::start();
+    // Another writer changes another flag after the plan's document was read: it must survive.
+    bed.tf.write_config(&release(&bed, true, &bed.fast, "  attributes = { limit = \"25\" }"));
+    let plan = bed.tf.run(&["plan", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(plan.code(), Some(2), "{}", plan.combined());
+    assert!(plan.stdout.contains("percent = 50") && plan.stdout.contains("bake    = \"1m\""), "the plan shows the strategy's schedule:\n{}", plan.stdout);
+    let mut outside = bed.aws.latest_flags(&bed.application, &bed.profile);
+    outside["values"]["dark_mode"]["enabled"] = json!(false);
+    bed.aws.write_flags(&bed.application, &bed.profile, &outside);
+
+    let started = Instant::now();
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert!(started.elapsed() >= Duration::from_secs(3), "the 2-minute deployment and 1-minute bake (3 s here) were followed");
+    let served = bed.served();
+    assert_eq!(served["checkout_v2"], json!({ "enabled": true, "limit": 25.0 }), "{served}");
+    assert_eq!(served["dark_mode"]["enabled"], false, "the other writer's change survives: {served}");
+    let v = values(&bed);
+    assert_eq!(v["status"], "released");
+    assert_eq!(v["exposure"], 100);
+    assert_eq!(v["version_number"], 3, "the bed wrote 1, the other writer 2");
+    let history: Vec<String> = v["history"].as_array().unwrap().iter().map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["percent"])).collect();
+    assert!(history.iter().any(|e| e == "shift 50"), "{history:?}");
+    assert_eq!(bed.tf.plan_exit_code(), 0, "a matching configuration plans nothing");
+}
+
+#[test]
+fn feature_flag_gate_failure_rolls_back_to_the_previous_configuration() {
+    let bed = FlagBed::start();
+    bed.aws.put_metric_alarm("checkout-errors");
+    bed.tf.write_config(&release(&bed, true, &bed.slow, "  alarm_names = [\"checkout-errors\"]"));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_exposure(&bed);
+    bed.aws.set_alarm_state("checkout-errors", "ALARM", "errors above 2%");
+    let out = running.finish_within(Duration::from_secs(60));
+    out.assert_failed_with(&["Release of flag \"checkout_v2\" stopped", "alarm \"checkout-errors\" is failing", "served the previous configuration again"]);
+    assert_eq!(bed.served()["checkout_v2"]["enabled"], false, "clients receive the previous value");
+    let v = values(&bed);
+    assert_eq!((v["status"].as_str(), v["enabled"].as_bool(), v["exposure"].as_i64()), (Some("rolled_back"), Some(false), Some(0)));
+    assert_eq!(bed.tf.plan_exit_code(), 2, "the next plan shows the release again");
+}
+
+#[test]
+fn feature_flag_environment_monitor_rollback_fails_the_apply() {
+    let bed = FlagBed::start();
+    bed.tf.write_config(&release(&bed, true, &bed.slow, ""));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_exposure(&bed);
+    bed.aws.set_alarm_state("shop-monitor", "ALARM", "checkout latency");
+    let out = running.finish_within(Duration::from_secs(60));
+    out.assert_failed_with(&["AppConfig rolled back deployment", "shop-monitor"]);
+    assert_eq!(bed.served()["checkout_v2"]["enabled"], false);
+    assert_eq!(values(&bed)["status"], "rolled_back");
+}
+
+#[test]
+fn feature_flag_interrupt_rolls_back() {
+    let bed = FlagBed::start();
+    bed.tf.write_config(&release(&bed, true, &bed.slow, ""));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_exposure(&bed);
+    running.interrupt();
+    let out = running.finish_within(Duration::from_secs(30));
+    out.assert_failed_with(&["Terraform was interrupted"]);
+    assert_eq!(bed.served()["checkout_v2"]["enabled"], false);
+    assert_eq!(values(&bed)["status"], "interrupted");
+}
+
+#[test]
+fn feature_flag_plan_refuses_bad_input() {
+    let bed = FlagBed::start();
+    let plan_fails = |config: &str, needles: &[&str]| {
+        bed.tf.write_config(config);
+        bed.tf.run(&["plan", "-no-color"]).assert_failed_with(needles);
+    };
+    plan_fails(&release(&bed, true, &bed.fast, "").replace("\"checkout_v2\"", "\"nope\""), &["Cannot set the flag", "defines no flag \"nope\"", "checkout_v2, dark_mode"]);
+    plan_fails(&release(&bed, true, &bed.fast, "  attributes = { limit = \"1000\" }"), &["Cannot set the flag", "minimum and maximum"]);
+    plan_fails(&release(&bed, true, &bed.fast, "  attributes = { size = \"1\" }"), &["declares no attribute \"size\""]);
+    plan_fails(&release(&bed, true, "no-such-strategy", ""), &["Invalid deployment_strategy_id"]);
+    plan_fails(&release(&bed, true, "zzz9999", ""), &["Deployment strategy not found"]);
+    plan_fails(&release(&bed, true, &bed.fast, "").replace(&format!("\"{}\"", bed.profile), "\"prf0000\""), &["Configuration profile not found"]);
+    plan_fails(&release(&bed, true, &bed.fast, "").replace("\"checkout_v2\"", "\"Checkout\""), &["Invalid flag key"]);
+    assert_eq!(bed.aws.latest_flags(&bed.application, &bed.profile)["values"]["checkout_v2"]["enabled"], false, "nothing written");
+}
+
+#[test]
+fn feature_flag_import_adopts_what_clients_receive() {
+    let bed = FlagBed::start();
+    bed.tf.write_config(&release(&bed, false, &bed.fast, "").replace("  poll_interval            = \"1s\"\n", ""));
+    let id = format!("{}/{}/{}/checkout_v2", bed.application, bed.environment, bed.profile);
+    bed.tf.run_ok(&["import", "-no-color", ADDRESS, &id]);
+    let v = values(&bed);
+    assert_eq!((v["enabled"].as_bool(), v["status"].as_str()), (Some(false), Some("released")));
+    // The strategy differs from the last deployment's; that alone releases nothing.
+    let plan = bed.tf.run(&["plan", "-no-color"]);
+    assert!(plan.success() && !plan.stdout.contains("(known after apply)"), "no release planned after import:\n{}", plan.combined());
+}
