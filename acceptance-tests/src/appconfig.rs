@@ -48,6 +48,14 @@ impl AwsClient {
         self.must_appconfig("GET", &format!("/configuration?configuration_token={}", crate::http::query_escape(&token)), None)
     }
 
+    /// Whether `flag` is on for a user with `context`, evaluated from
+    /// `document` as AppConfig Agent would (the emulator's test-only
+    /// evaluator).
+    pub fn evaluate_flag(&self, document: &Value, flag: &str, context: &Value) -> bool {
+        let answer = self.must_appconfig("POST", "/_appconfig/evaluate", Some(&json!({ "document": document, "flag": flag, "context": context })));
+        answer["enabled"].as_bool().unwrap_or_else(|| panic!("evaluate: {answer}"))
+    }
+
     /// The environment's newest deployment's number.
     pub fn latest_deployment_number(&self, application: &str, environment: &str) -> Option<i64> {
         let listed = self.must_appconfig("GET", &format!("/applications/{application}/environments/{environment}/deployments?max_results=1"), None);
@@ -76,8 +84,9 @@ pub fn initial_flags() -> Value {
 /// An application `shop` with profile `flags` (feature flags, version 1 =
 /// [`initial_flags`]), environment `prod` serving it (its monitor: alarm
 /// `shop-monitor`, in OK), and strategies `fast` (50% then 100% over 2
-/// minutes, 1 minute of bake) and `slow` (10% more every minute for 10
-/// minutes), all at one real second per AppConfig minute.
+/// minutes, 1 minute of bake), `slow` (10% more every minute for 10
+/// minutes) and `immediate` (everything at once, no bake), all at one real
+/// second per AppConfig minute.
 pub struct FlagBed {
     pub emulator: Emulator,
     pub aws: AwsClient,
@@ -87,6 +96,8 @@ pub struct FlagBed {
     pub profile: String,
     pub fast: String,
     pub slow: String,
+    /// No duration, no bake: for exposure steps.
+    pub immediate: String,
 }
 
 impl FlagBed {
@@ -111,7 +122,7 @@ impl FlagBed {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let tf = Terraform::new(&emulator);
-        FlagBed { emulator, aws, tf, application, environment, profile, fast, slow }
+        FlagBed { emulator, aws, tf, application, environment, profile, fast, slow, immediate }
     }
 
     /// What a new client receives.

@@ -145,3 +145,66 @@ fn feature_flag_import_adopts_what_clients_receive() {
     let plan = bed.tf.run(&["plan", "-no-color"]);
     assert!(plan.success() && !plan.stdout.contains("(known after apply)"), "no release planned after import:\n{}", plan.combined());
 }
+
+const STEPS: &str = "  split_by = \"userId\"\n  step {\n    percent = 5\n    bake    = \"3s\"\n  }\n  step {\n    percent = 25\n    bake    = \"3s\"\n  }";
+
+/// Which share of 400 users the flag is on for in `document`, evaluated
+/// as AppConfig Agent would (the bed's evaluator).
+fn share_on(bed: &FlagBed, document: &Value) -> f64 {
+    let on = (0..400).filter(|i| bed.aws.evaluate_flag(document, "checkout_v2", &json!({ "userId": format!("user-{i}") }))).count();
+    on as f64 / 4.0
+}
+
+/// The rule of the flag's first variant in the latest document, if any.
+fn rule(bed: &FlagBed) -> (Value, Option<String>) {
+    let document = bed.aws.latest_flags(&bed.application, &bed.profile);
+    let rule = document["values"]["checkout_v2"]["_variants"][0]["rule"].as_str().map(str::to_owned);
+    (document, rule)
+}
+
+#[test]
+fn feature_flag_exposure_steps_split_users_then_release_to_all() {
+    let bed = FlagBed::start();
+    bed.tf.write_config(&release(&bed, true, &bed.immediate, STEPS));
+    let plan = bed.tf.run(&["plan", "-no-color"]);
+    assert!(plan.success() && plan.stdout.contains("percent = 5") && plan.stdout.contains("percent = 25"), "{}", plan.combined());
+    let mut running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    let mut steps: Vec<(String, Value)> = Vec::new();
+    let mut ended = None;
+    wait_until(Duration::from_secs(40), || {
+        let (document, rule) = rule(&bed);
+        if let Some(rule) = rule.filter(|r| steps.last().is_none_or(|(seen, _)| seen != r)) {
+            steps.push((rule, document));
+        }
+        ended = running.wait_timeout(Duration::ZERO);
+        ended.is_some()
+    });
+    let out = ended.expect("the apply ended");
+    assert!(out.success(), "{}", out.combined());
+    let rules: Vec<&str> = steps.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(rules, ["(split pct::5 by::$userId)", "(split pct::25 by::$userId)"]);
+    let shares: Vec<f64> = steps.iter().map(|(_, document)| share_on(&bed, document)).collect();
+    assert!((1.0..=10.0).contains(&shares[0]) && (18.0..=32.0).contains(&shares[1]), "about 5% then 25% of users: {shares:?}");
+    assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
+    assert_eq!(bed.served()["dark_mode"]["enabled"], true, "the other flag survives");
+    let latest = bed.aws.latest_flags(&bed.application, &bed.profile);
+    assert_eq!(share_on(&bed, &latest), 100.0);
+    assert_eq!(values(&bed)["status"], "released", "{}", bed.tf.log().lines().rev().take(5).collect::<Vec<_>>().join("\n"));
+}
+
+#[test]
+fn feature_flag_exposure_step_failure_restores_the_previous_value() {
+    let bed = FlagBed::start();
+    bed.aws.put_metric_alarm("checkout-errors");
+    bed.tf.write_config(&release(&bed, true, &bed.immediate, &format!("{}\n  alarm_names = [\"checkout-errors\"]", STEPS.replace("3s", "30s"))));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(30), || rule(&bed).1.is_some()), "no exposure");
+    bed.aws.set_alarm_state("checkout-errors", "ALARM", "errors above 2%");
+    let out = running.finish_within(Duration::from_secs(60));
+    out.assert_failed_with(&["Release of flag \"checkout_v2\" stopped", "alarm \"checkout-errors\" is failing", "served the previous configuration again"]);
+    let latest = bed.aws.latest_flags(&bed.application, &bed.profile);
+    assert_eq!(share_on(&bed, &latest), 0.0, "nobody has the feature");
+    assert!(bed.aws.latest_flags(&bed.application, &bed.profile)["values"]["checkout_v2"].get("_variants").is_none(), "the split is gone");
+    let v = values(&bed);
+    assert_eq!((v["status"].as_str(), v["enabled"].as_bool()), (Some("rolled_back"), Some(false)));
+}

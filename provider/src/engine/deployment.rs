@@ -116,6 +116,8 @@ pub enum EventKind {
     Stopping,
     /// The rollback deployment's progress.
     Rollback,
+    /// A step held for its bake with the gates healthy.
+    Baked,
 }
 
 impl super::EventName for EventKind {
@@ -127,6 +129,7 @@ impl super::EventName for EventKind {
             EventKind::GateFailed => "gate_failed",
             EventKind::Stopping => "stopping",
             EventKind::Rollback => "rollback",
+            EventKind::Baked => "baked",
         }
     }
 }

@@ -81,6 +81,15 @@ pub trait Gate {
     }
 }
 
+/// No gate at all: what watches a rollback, which nothing may stop.
+pub struct NoGate;
+
+impl Gate for NoGate {
+    async fn check(&self) -> Result<Verdict, GateError> {
+        Ok(Verdict::Healthy)
+    }
+}
+
 /// Two gates that must both pass, looked at together (so that their reads
 /// meet other gates' in the shared pollers); the first one's failure is the
 /// one reported when both fail.

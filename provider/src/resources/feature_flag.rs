@@ -69,7 +69,15 @@ pub fn schema() -> Schema {
         .attribute(Attribute::required("flag", Type::String, "The flag's key, as defined in the profile's document.").requires_replace())
         .attribute(Attribute::required("enabled", Type::Bool, "Whether the flag is on once released."))
         .attribute(Attribute::optional("attributes", Type::map(Type::String), "The flag's attribute values, as text converted by each attribute's declared type (`\"10\"` for a number, `\"true\"` for a boolean, JSON for an array) and checked against its constraints."))
-        .attribute(Attribute::required("deployment_strategy_id", Type::String, "The AppConfig deployment strategy that grows the share of clients, such as `AppConfig.Linear20PercentEvery6Minutes` or a custom one."))
+        .attribute(Attribute::required("deployment_strategy_id", Type::String, "The AppConfig deployment strategy that grows the share of clients, such as `AppConfig.Linear20PercentEvery6Minutes` or a custom one. With `step` blocks, the strategy each step's version is deployed with (one without duration or bake, so that each step waits only for its own bake)."))
+        .block(
+            "step",
+            Nesting::List,
+            Block::new("Exposure steps instead of the strategy's growth: each step gives the new value to `percent` of the users, by a split on the context key `split_by` (an AppConfig multi-variant rule `(split pct::P by::$key)`), deploys that version and bakes it before the next; 100% follows the last step. Repeat the block for each step.")
+                .attribute(Attribute::required("percent", Type::Number, "Share of users with the new value, in percent: above 0 and below 100, strictly increasing from step to step."))
+                .attribute(Attribute::required("bake", Type::String, "How long to watch this step, as a Go duration.")),
+        )
+        .attribute(Attribute::optional("split_by", Type::String, "With `step` blocks: the context key the application evaluates the flag with, by which users are split (such as `userId`); a user keeps their side as the share grows."))
         .attribute(Attribute::optional("alarm_names", Type::list(Type::String), "CloudWatch metric or composite alarms watched during the whole deployment and its bake, beside the environment's own monitors. All must exist before anything is written."))
         .block("metric", Nesting::List, gates::metric_block())
         .block("analysis", Nesting::Single, analysis::block(ANALYSIS, ANALYSIS_METRIC))
@@ -93,6 +101,8 @@ struct Parsed {
     flag: Option<String>,
     value: Option<FlagValue>,
     strategy: Option<String>,
+    /// `Some(None)`: the strategy's own growth.
+    exposure: Option<Option<Exposure>>,
     alarm_names: Option<Vec<String>>,
     metrics: Option<Vec<MetricGateSpec>>,
     analysis: Option<Option<Analysis>>,
@@ -102,6 +112,14 @@ struct Parsed {
     diagnostics: Diagnostics,
 }
 
+/// Exposure steps: the schedule (the steps, then 100%) and the context key
+/// users are split by.
+#[derive(Debug, Clone)]
+struct Exposure {
+    schedule: Schedule,
+    split_by: String,
+}
+
 struct Model {
     application: String,
     environment: String,
@@ -109,6 +127,7 @@ struct Model {
     flag: String,
     value: FlagValue,
     strategy: String,
+    exposure: Option<Exposure>,
     alarm_names: Vec<String>,
     metrics: Vec<MetricGateSpec>,
     analysis: Option<Analysis>,
@@ -164,6 +183,7 @@ impl Parsed {
             d.error_at(AttributePath::root("analysis"), "Analysis needs a source", "AppConfig publishes no metrics per flag value; name the application's own requests and errors of each side in a source block.");
         }
         let (create_timeout, update_timeout) = super::timeouts_of(config, "A release", &mut d);
+        let exposure = exposure(config, &mut d);
         Parsed {
             application: text_of(config, "application_id", &mut d),
             environment: text_of(config, "environment_id", &mut d),
@@ -171,6 +191,7 @@ impl Parsed {
             flag,
             value,
             strategy,
+            exposure,
             alarm_names: string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).or_else(|| config.get("alarm_names").is_null().then(Vec::new)),
             metrics: gates::metrics(config, &mut d),
             analysis,
@@ -183,14 +204,15 @@ impl Parsed {
 
     fn complete(self) -> Result<Model, Diagnostics> {
         let mut d = self.diagnostics;
-        match (self.application, self.environment, self.profile, self.flag, self.value, self.strategy, self.alarm_names, self.metrics, self.analysis, self.poll_interval) {
-            (Some(application), Some(environment), Some(profile), Some(flag), Some(value), Some(strategy), Some(alarm_names), Some(metrics), Some(analysis), Some(poll_interval)) if !d.has_errors() => Ok(Model {
+        match (self.application, self.environment, self.profile, self.flag, self.value, self.strategy, self.exposure, self.alarm_names, self.metrics, self.analysis, self.poll_interval) {
+            (Some(application), Some(environment), Some(profile), Some(flag), Some(value), Some(strategy), Some(exposure), Some(alarm_names), Some(metrics), Some(analysis), Some(poll_interval)) if !d.has_errors() => Ok(Model {
                 application,
                 environment,
                 profile,
                 flag,
                 value,
                 strategy,
+                exposure,
                 alarm_names,
                 metrics,
                 analysis,
@@ -206,6 +228,47 @@ impl Parsed {
             }
         }
     }
+}
+
+/// The `step` blocks and `split_by`: `Some(None)` without steps.
+fn exposure(config: &Value, d: &mut Diagnostics) -> Option<Option<Exposure>> {
+    let items = config.get("step").elements()?;
+    let split_by = config.get("split_by");
+    if items.is_empty() {
+        if !split_by.is_null() {
+            d.error_at(AttributePath::root("split_by"), "split_by without steps", "split_by names the context key exposure steps split users by; add step blocks, or remove it.");
+        }
+        return Some(None);
+    }
+    let mut steps = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |name: &str| AttributePath::root("step").index(i).attribute(name);
+        let percent = item.get("percent").as_number().map(tfplugin::Number::as_f64);
+        if let Some(p) = percent.filter(|p| !(*p > 0.0 && *p < 100.0)) {
+            d.error_at(at("percent"), "Invalid percent", format!("percent must be above 0 and below 100, not {}.", format_percent(p)));
+            return None;
+        }
+        if let (Some(p), Some(previous)) = (percent, steps.last().map(|s: &Step| s.percent)) {
+            if p <= previous {
+                d.error_at(at("percent"), "Steps must increase", format!("step {} exposes {}%, not more than the {}% of the step before it.", i + 1, format_percent(p), format_percent(previous)));
+                return None;
+            }
+        }
+        let bake = super::duration_of(item.get("bake"), at("bake"), d);
+        steps.push(Step { percent: percent?, bake: bake? });
+    }
+    let Some(key) = split_by.as_str() else {
+        if split_by.is_null() {
+            d.error_at(AttributePath::root("split_by"), "Missing split_by", "Exposure steps split users by a context key the application evaluates the flag with; set split_by (such as \"userId\").");
+        }
+        return None;
+    };
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        d.error_at(AttributePath::root("split_by"), "Invalid split_by", format!("{key:?} is not a context key a rule can name (letters, digits, `_` and `-`)."));
+        return None;
+    }
+    let schedule = Schedule::new(&Steps::Steps(steps), Duration::ZERO).ok()?;
+    Some(Some(Exposure { schedule, split_by: key.to_owned() }))
 }
 
 fn nothing_written(summary: &str, detail: impl std::fmt::Display) -> Diagnostics {
@@ -297,7 +360,10 @@ impl Resource for FeatureFlag {
             Ok(clients) => {
                 if let (Some(a), Some(e), Some(p), Some(s), Some(f), Some(v)) = (&parsed.application, &parsed.environment, &parsed.profile, &parsed.strategy, &parsed.flag, &parsed.value) {
                     match resolve(&clients, a, e, p, s, f, v).await {
-                        Ok((strategy, _)) => schedule = schedule_of(&strategy),
+                        Ok((strategy, _)) => schedule = match &parsed.exposure {
+                            Some(Some(exposure)) => Some(exposure.schedule.clone()),
+                            _ => schedule_of(&strategy),
+                        },
                         Err(d) => diagnostics.extend(d),
                     }
                 }
@@ -405,7 +471,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
         ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. Nothing was written or deployed.")),
         ResolveError::Source(e) => nothing_written("Could not read the alarms", e.0),
     })?;
-    let steps = strategy.steps().len();
+    let steps = model.exposure.as_ref().map_or(strategy.steps().len(), |e| e.schedule.steps().len());
     let analysis = match &model.analysis {
         Some(analysis) => Some(analysis::gates(analysis, None, steps, clients).map_err(|e| nothing_written(e.summary, e.detail))?),
         None => None,
@@ -429,7 +495,11 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
                 log::info(MODULE, "clients already receive this value; nothing to release", &[("flag", model.flag.clone().into())]);
                 return Ok(Done::AlreadyReleased);
             }
-            let version = write(clients, model).await?;
+            if let Some(exposure) = &model.exposure {
+                let previous = flags::current(&document, &model.flag).ok().flatten().unwrap_or_else(|| serde_json::json!({ "enabled": false }));
+                return run_steps(clients, model, &gate, exposure, &document, &before, &previous, prior, stop).await;
+            }
+            let version = write(clients, model, |doc| flags::with_flag(doc, &model.flag, &model.value)).await?;
             let number = appconfig.start(&model.application, &model.environment, &model.profile, &model.strategy, version, &mark).await.map_err(|e| nothing_deployed(version, e))?;
             log::info(MODULE, "deployment started", &[("flag", model.flag.clone().into()), ("version", version.into()), ("deployment_number", number.into()), ("strategy", model.strategy.clone().into())]);
             (Some(version), number)
@@ -453,6 +523,112 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     Ok(Done::Ran { version, number, ending, history, before: flags::served_value(&before, &model.flag) })
 }
 
+/// Exposure steps: each step's split written and deployed, then baked with
+/// the gates; 100% last. Anything that stops it deploys what clients
+/// received before (`previous`, the flag's value then) and confirms it.
+#[allow(clippy::too_many_arguments)]
+async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gate: &G, exposure: &Exposure, document: &serde_json::Value, before: &[u8], previous: &serde_json::Value, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+    let appconfig = &clients.appconfig;
+    let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
+    let deadline = SystemClock.now() + timeout;
+    let mut history: Vec<Event> = Vec::new();
+    let log_event = |e: &Event| log::info(MODULE, &format!("release {}", e.kind.as_str()), &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())]);
+    let (mut version, mut number) = (None, 0);
+    let mut stopped = None;
+    for (i, step) in exposure.schedule.steps().iter().enumerate() {
+        let percent = step.percent;
+        let last = percent >= 100.0;
+        let written = write(clients, model, |doc| if last { flags::with_flag(doc, &model.flag, &model.value) } else { flags::with_exposure(doc, &model.flag, &model.value, percent, &exposure.split_by) }).await?;
+        let shift_started = SystemClock.now();
+        number = appconfig
+            .start(&model.application, &model.environment, &model.profile, &model.strategy, written, &format!("{} step {}", marker(&model.flag, &model.value), i + 1))
+            .await
+            .map_err(|e| nothing_deployed(written, e))?;
+        version = Some(written);
+        let id = number.to_string();
+        let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline };
+        let deployments = appconfig.deployments(&model.application, &model.environment, &model.profile, None);
+        let (ending, events) = deployment::follow(&deployments, gate, &SystemClock, &follow, stop, |e| log_event(e)).await;
+        history.extend(events);
+        let cause = match ending {
+            Ending::Succeeded => None,
+            Ending::Stopped { cause, .. } => Some(cause),
+            Ending::EndedByService { error, .. } => Some(Cause::GateUnreadable(format!("AppConfig rolled back step {}: {}", i + 1, error.unwrap_or_default()))),
+            Ending::Lost(why) => Some(Cause::GateUnreadable(why)),
+        };
+        if let Some(cause) = cause {
+            stopped = Some(cause);
+            break;
+        }
+        let event = Event { at: SystemClock.now(), percent, kind: deployment::EventKind::Shift, detail: format!("step {}: {}% of users split by {} get the new value, version {written} deployed", i + 1, format_percent(percent), exposure.split_by) };
+        log_event(&event);
+        history.push(event);
+        gate.begin_step(shift_started..SystemClock.now(), percent);
+        if last || step.bake.is_zero() {
+            continue;
+        }
+        let left: Duration = (deadline - SystemClock.now()).try_into().unwrap_or(Duration::ZERO);
+        let outcome = crate::engine::bake(&SystemClock, gate, crate::engine::Bake { duration: step.bake.min(left), poll_interval: model.poll_interval, hold_limit: left }, stop, |_| {}).await;
+        let cause = match outcome {
+            Ok(crate::engine::BakeOutcome::Passed { .. }) if step.bake > left => Some(Cause::Timeout),
+            Ok(crate::engine::BakeOutcome::Passed { .. }) => None,
+            Ok(crate::engine::BakeOutcome::Failed { finding, .. }) => Some(Cause::Gate(finding)),
+            Ok(crate::engine::BakeOutcome::Interrupted { .. }) => Some(Cause::Stopped),
+            Ok(crate::engine::BakeOutcome::Undecided { reason, .. }) => Some(Cause::Undecided(reason)),
+            Err(e) => Some(Cause::GateUnreadable(e.0)),
+        };
+        if let Some(cause) = cause {
+            if let Cause::Gate(finding) = &cause {
+                let event = Event { at: SystemClock.now(), percent, kind: deployment::EventKind::GateFailed, detail: format!("{} is failing: {}", finding.source, finding.reason) };
+                log_event(&event);
+                history.push(event);
+            }
+            stopped = Some(cause);
+            break;
+        }
+        let event = Event { at: SystemClock.now(), percent, kind: deployment::EventKind::Baked, detail: format!("step {} baked for {}", i + 1, crate::duration::format(step.bake)) };
+        log_event(&event);
+        history.push(event);
+    }
+    let ending = match stopped {
+        None => match appconfig.served(&model.application, &model.environment, &model.profile).await {
+            Ok(served) if flags::serves(&served, document, &model.flag, &model.value) => Ending::Succeeded,
+            Ok(_) => Ending::Lost("the last step completed, but a new client is not served the new value".into()),
+            Err(e) => Ending::Lost(format!("the last step completed, but what clients receive could not be read: {e}")),
+        },
+        Some(cause) => {
+            let rollback = restore(clients, model, previous, before, &mut history).await;
+            Ending::Stopped { cause, rollback }
+        }
+    };
+    Ok(Done::Ran { version, number, ending, history, before: flags::served_value(before, &model.flag) })
+}
+
+/// Deploys the flag's value from before the release (`previous`) and
+/// confirms that a new client is served what it received before.
+async fn restore(clients: &Clients, model: &Model, previous: &serde_json::Value, before: &[u8], history: &mut Vec<Event>) -> Rollback {
+    let appconfig = &clients.appconfig;
+    let written = match write(clients, model, |doc| flags::with_entry(doc, &model.flag, previous)).await {
+        Ok(version) => version,
+        Err(d) => return Rollback::NotConfirmed { id: None, why: d.0.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().join(" ") },
+    };
+    let number = match appconfig.start(&model.application, &model.environment, &model.profile, &model.strategy, written, &format!("{TYPE_NAME} rollback of {}", model.flag)).await {
+        Ok(number) => number,
+        Err(e) => return Rollback::NotConfirmed { id: None, why: e.to_string() },
+    };
+    let id = number.to_string();
+    // The rollback is not stopped by the gates that asked for it, nor by a second interrupt.
+    let follow = Follow { id: &id, poll_interval: model.poll_interval.min(Duration::from_secs(5)), deadline: SystemClock.now() + deployment::ROLLBACK_WAIT };
+    let deployments = appconfig.deployments(&model.application, &model.environment, &model.profile, None);
+    let (ending, events) = deployment::follow(&deployments, &crate::engine::NoGate, &SystemClock, &follow, &CancellationToken::new(), |_| {}).await;
+    history.extend(events);
+    match (ending, appconfig.served(&model.application, &model.environment, &model.profile).await) {
+        (Ending::Succeeded, Ok(served)) if flags::served_value(&served, &model.flag) == flags::served_value(before, &model.flag) => Rollback::Confirmed { id },
+        (Ending::Succeeded, _) => Rollback::NotConfirmed { id: Some(id), why: "the previous value was deployed, but a new client is not served it".into() },
+        (other, _) => Rollback::NotConfirmed { id: Some(id), why: format!("deploying the previous value did not complete: {other:?}") },
+    }
+}
+
 fn nothing_deployed(version: i32, e: impl std::fmt::Display) -> Diagnostics {
     Diagnostics::single("Cannot start the deployment", format!("{e}\n\nVersion {version} was written but not deployed: clients still receive the previous configuration."))
 }
@@ -460,7 +636,7 @@ fn nothing_deployed(version: i32, e: impl std::fmt::Display) -> Diagnostics {
 /// Writes the latest document with the flag changed, naming the version it
 /// read; another writer's version in between is read and the change made
 /// again on top of it.
-async fn write(clients: &Clients, model: &Model) -> Result<i32, Diagnostics> {
+async fn write(clients: &Clients, model: &Model, change: impl Fn(&serde_json::Value) -> Result<serde_json::Value, String>) -> Result<i32, Diagnostics> {
     let appconfig = &clients.appconfig;
     for attempt in 1..=WRITE_ATTEMPTS {
         let latest = appconfig.latest_version(&model.application, &model.profile).await.map_err(|e| nothing_written("Cannot read the flags document", e))?;
@@ -468,7 +644,7 @@ async fn write(clients: &Clients, model: &Model) -> Result<i32, Diagnostics> {
             Some((number, content)) => (Some(number), serde_json::from_slice(&content).map_err(|_| nothing_written("Unreadable flags document", format!("Version {number} is not JSON.")))?),
             None => (None, serde_json::json!({ "version": "1", "flags": {} })),
         };
-        let changed = flags::with_flag(&document, &model.flag, &model.value).map_err(|why| Diagnostics::single_at(AttributePath::root("flag"), "Cannot set the flag", format!("{why}. Nothing was written or deployed.")))?;
+        let changed = change(&document).map_err(|why| Diagnostics::single_at(AttributePath::root("flag"), "Cannot set the flag", format!("{why}. Nothing was written or deployed.")))?;
         let content = serde_json::to_vec(&changed).unwrap_or_default();
         match appconfig.write_version(&model.application, &model.profile, &content, number, &format!("{TYPE_NAME}: {}", model.flag)).await {
             Ok(version) => return Ok(version),

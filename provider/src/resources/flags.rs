@@ -22,9 +22,7 @@ pub fn with_flag(document: &Json, flag: &str, value: &FlagValue) -> Result<Json,
         let known: Vec<&str> = document.get("flags").and_then(Json::as_object).map(|f| f.keys().map(String::as_str).collect()).unwrap_or_default();
         format!("the profile defines no flag {flag:?} (it defines {})", if known.is_empty() { "none".to_owned() } else { known.join(", ") })
     })?;
-    if document.get("values").and_then(|v| v.get(flag)).and_then(|v| v.get("_variants")).is_some() {
-        return Err(format!("flag {flag:?} has variants; this resource releases flags without variants"));
-    }
+    current(document, flag)?;
     let declared = definition.get("attributes").and_then(Json::as_object).cloned().unwrap_or_default();
     let mut entry = Map::new();
     entry.insert("enabled".into(), Json::Bool(value.enabled));
@@ -44,6 +42,60 @@ pub fn with_flag(document: &Json, flag: &str, value: &FlagValue) -> Result<Json,
     let values = changed.as_object_mut().ok_or("the document is not a JSON object")?.entry("values").or_insert_with(|| Json::Object(Map::new()));
     let values = values.as_object_mut().ok_or("the document's values are not an object")?;
     values.insert(flag.to_owned(), Json::Object(entry));
+    Ok(changed)
+}
+
+/// The document with `flag`'s value set to `entry` as it stands (a value
+/// read from the document before), nothing else changed.
+pub fn with_entry(document: &Json, flag: &str, entry: &Json) -> Result<Json, String> {
+    let mut changed = document.clone();
+    let values = changed.as_object_mut().ok_or("the document is not a JSON object")?.entry("values").or_insert_with(|| Json::Object(Map::new()));
+    values.as_object_mut().ok_or("the document's values are not an object")?.insert(flag.to_owned(), entry.clone());
+    Ok(changed)
+}
+
+/// Variant names this resource writes for an exposure step.
+pub const RELEASED_VARIANT: &str = "progressive-released";
+pub const PREVIOUS_VARIANT: &str = "progressive-previous";
+
+/// The flag's value in the document: plain, or the previous side of an
+/// exposure step this resource wrote (an apply that stopped mid-way);
+/// variants of anyone else's are refused.
+pub fn current(document: &Json, flag: &str) -> Result<Option<Json>, String> {
+    let Some(entry) = document.get("values").and_then(|v| v.get(flag)) else { return Ok(None) };
+    let Some(variants) = entry.get("_variants").and_then(Json::as_array) else { return Ok(Some(entry.clone())) };
+    let names: Vec<&str> = variants.iter().filter_map(|v| v.get("name").and_then(Json::as_str)).collect();
+    if names != [RELEASED_VARIANT, PREVIOUS_VARIANT] {
+        return Err(format!("flag {flag:?} has variants of its own ({}); this resource releases flags without variants", names.join(", ")));
+    }
+    let previous = &variants[1];
+    let mut plain = previous.get("attributeValues").and_then(Json::as_object).cloned().unwrap_or_default();
+    plain.insert("enabled".into(), previous.get("enabled").cloned().unwrap_or(Json::Bool(false)));
+    Ok(Some(Json::Object(plain)))
+}
+
+/// The document with `flag` split between `value` (a share `percent` of
+/// the users, by the context key `split_by`) and what it held before.
+pub fn with_exposure(document: &Json, flag: &str, value: &FlagValue, percent: f64, split_by: &str) -> Result<Json, String> {
+    let before = current(document, flag)?.unwrap_or_else(|| serde_json::json!({ "enabled": false }));
+    let released = with_flag(document, flag, value)?;
+    let variant = |name: &str, entry: &Json, rule: Option<String>| {
+        let mut v = Map::new();
+        v.insert("name".into(), Json::String(name.to_owned()));
+        v.insert("enabled".into(), entry.get("enabled").cloned().unwrap_or(Json::Bool(false)));
+        if let Some(rule) = rule {
+            v.insert("rule".into(), Json::String(rule));
+        }
+        let attributes: Map<String, Json> = entry.as_object().into_iter().flatten().filter(|(k, _)| k.as_str() != "enabled").map(|(k, v)| (k.clone(), v.clone())).collect();
+        if !attributes.is_empty() {
+            v.insert("attributeValues".into(), Json::Object(attributes));
+        }
+        Json::Object(v)
+    };
+    let rule = format!("(split pct::{} by::${split_by})", crate::engine::traffic::format_percent(percent));
+    let entry = serde_json::json!({ "_variants": [variant(RELEASED_VARIANT, &released["values"][flag], Some(rule)), variant(PREVIOUS_VARIANT, &before, None)] });
+    let mut changed = released;
+    changed["values"][flag] = entry;
     Ok(changed)
 }
 
@@ -160,6 +212,24 @@ mod tests {
         assert!(serves(br#"{"checkout_v2": {"enabled": true, "limit": 25}}"#, &document(), "checkout_v2", &on));
         assert!(!serves(br#"{"checkout_v2": {"enabled": true, "limit": 26}}"#, &document(), "checkout_v2", &on));
         assert!(serves(br#"{"checkout_v2": {"enabled": false}}"#, &document(), "checkout_v2", &value(false, &[("limit", "25")])), "attributes are not served while off");
+    }
+
+    #[test]
+    fn an_exposure_step_splits_the_users_and_a_later_release_undoes_it() {
+        let step = with_exposure(&document(), "checkout_v2", &value(true, &[("limit", "10")]), 5.0, "userId").unwrap();
+        let variants = &step["values"]["checkout_v2"]["_variants"];
+        assert_eq!(variants[0]["rule"], "(split pct::5 by::$userId)");
+        assert_eq!((variants[0]["enabled"].as_bool(), variants[1]["enabled"].as_bool()), (Some(true), Some(false)));
+        assert_eq!(step["values"]["dark_mode"], document()["values"]["dark_mode"]);
+        // The next step or the release replaces this resource's own variants...
+        assert!(with_exposure(&step, "checkout_v2", &value(true, &[("limit", "10")]), 25.0, "userId").is_ok());
+        let released = with_flag(&step, "checkout_v2", &value(true, &[("limit", "10")])).unwrap();
+        assert!(released["values"]["checkout_v2"].get("_variants").is_none());
+        assert_eq!(current(&step, "checkout_v2").unwrap(), Some(serde_json::json!({ "enabled": false })));
+        // ...but never anyone else's.
+        let mut foreign = document();
+        foreign["values"]["checkout_v2"] = serde_json::json!({ "_variants": [{ "name": "beta", "enabled": true, "rule": "(eq $tier \"beta\")" }, { "name": "default", "enabled": false }] });
+        assert!(with_flag(&foreign, "checkout_v2", &value(true, &[])).unwrap_err().contains("variants of its own"));
     }
 
     #[test]
