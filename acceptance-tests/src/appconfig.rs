@@ -130,3 +130,22 @@ impl FlagBed {
         self.aws.served_flags(&self.application, &self.environment, &self.profile)
     }
 }
+
+/// The flag traffic simulator (`testbed/flag_traffic.py`): an application
+/// whose requests evaluate the bed's `checkout_v2` flag per user, as
+/// AppConfig Agent would on 20 hosts, publishing `Requests` and `Errors` in
+/// namespace `Shop` by `Variant` (`on`, `off`). Stopped on drop.
+pub struct FlagTraffic {
+    _simulator: crate::traffic::Simulator,
+}
+
+impl FlagTraffic {
+    /// `rate` requests per second; users with the flag on fail with
+    /// `on_error_rate`, the others with `off_error_rate`.
+    pub fn start(bed: &FlagBed, rate: f64, off_error_rate: f64, on_error_rate: f64) -> FlagTraffic {
+        let mut command = crate::traffic::Simulator::command(&bed.emulator, "flag_traffic.py");
+        command.args(["--application", &bed.application, "--environment", &bed.environment, "--profile", &bed.profile, "--flag", "checkout_v2"]);
+        command.args(["--rate", &rate.to_string(), "--off-error-rate", &off_error_rate.to_string(), "--on-error-rate", &on_error_rate.to_string()]);
+        FlagTraffic { _simulator: crate::traffic::Simulator::spawn(command, "flag_traffic.py", "flag_traffic") }
+    }
+}

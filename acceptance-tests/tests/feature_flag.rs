@@ -208,3 +208,65 @@ fn feature_flag_exposure_step_failure_restores_the_previous_value() {
     let v = values(&bed);
     assert_eq!((v["status"].as_str(), v["enabled"].as_bool()), (Some("rolled_back"), Some(false)));
 }
+
+const ANALYSIS: &str = r#"  analysis {
+    period       = "5s"
+    min_requests = 50
+    source {
+      canary_requests {
+        namespace   = "Shop"
+        metric_name = "Requests"
+        dimensions  = { Variant = "on" }
+      }
+      canary_errors {
+        namespace   = "Shop"
+        metric_name = "Errors"
+        dimensions  = { Variant = "on" }
+      }
+      baseline_requests {
+        namespace   = "Shop"
+        metric_name = "Requests"
+        dimensions  = { Variant = "off" }
+      }
+      baseline_errors {
+        namespace   = "Shop"
+        metric_name = "Errors"
+        dimensions  = { Variant = "off" }
+      }
+    }
+  }"#;
+
+/// A broken feature (20% errors for the users who get it, against 1%) is
+/// rolled back by the analysis at its first step, 10% of the users, before
+/// its bake ends; nobody keeps it.
+#[test]
+fn feature_flag_analysis_rolls_back_a_broken_feature_at_its_first_step() {
+    let bed = FlagBed::start();
+    let _traffic = acceptance_tests::appconfig::FlagTraffic::start(&bed, 200.0, 0.01, 0.20);
+    let steps = "  split_by = \"userId\"\n  step {\n    percent = 10\n    bake    = \"2m\"\n  }";
+    bed.tf.write_config(&release(&bed, true, &bed.immediate, &format!("{steps}\n{ANALYSIS}")));
+    let started = Instant::now();
+    let out = bed.tf.apply();
+    out.assert_failed_with(&["Release of flag \"checkout_v2\" stopped", "canary analysis (Errors) is failing: the canary is worse than the baseline", "served the previous configuration again"]);
+    assert!(started.elapsed() < Duration::from_secs(110), "caught in {:?}, before the 2-minute bake ended", started.elapsed());
+    let latest = bed.aws.latest_flags(&bed.application, &bed.profile);
+    assert_eq!(share_on(&bed, &latest), 0.0, "nobody keeps the feature");
+    assert_eq!(values(&bed)["status"], "rolled_back");
+}
+
+/// A good feature (the same 5% errors with it as without) passes the
+/// analysis at its step, half the users, and reaches everyone.
+#[test]
+fn feature_flag_analysis_lets_a_good_feature_reach_everyone() {
+    let bed = FlagBed::start();
+    let _traffic = acceptance_tests::appconfig::FlagTraffic::start(&bed, 200.0, 0.05, 0.05);
+    let steps = "  split_by = \"userId\"\n  step {\n    percent = 50\n    bake    = \"10s\"\n  }";
+    bed.tf.write_config(&release(&bed, true, &bed.immediate, &format!("{steps}\n{ANALYSIS}")));
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    let v = values(&bed);
+    assert_eq!(v["status"], "released");
+    let history: Vec<&str> = v["history"].as_array().unwrap().iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(history.contains(&"baked"), "{history:?}");
+    assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
+}
