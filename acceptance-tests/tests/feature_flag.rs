@@ -270,3 +270,22 @@ fn feature_flag_analysis_lets_a_good_feature_reach_everyone() {
     assert!(history.contains(&"baked"), "{history:?}");
     assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
 }
+
+/// An apply killed while AppConfig deploys is followed again by the next
+/// one: no second version, no second deployment.
+#[test]
+fn feature_flag_killed_apply_is_followed_again_not_restarted() {
+    let bed = FlagBed::start();
+    bed.tf.write_config(&release(&bed, true, &bed.slow, ""));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_exposure(&bed);
+    running.signal_group(libc::SIGKILL);
+    let _ = running.finish_within(Duration::from_secs(10));
+    let number = bed.aws.latest_deployment_number(&bed.application, &bed.environment);
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(bed.aws.latest_deployment_number(&bed.application, &bed.environment), number, "no second deployment");
+    let v = values(&bed);
+    assert_eq!((v["status"].as_str(), v["deployment_number"].as_i64()), (Some("released"), number));
+    assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
+}
