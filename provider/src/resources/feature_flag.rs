@@ -479,7 +479,12 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
     let gate = Both(Both(alarms, Some(metrics)), analysis);
     let mark = marker(&model.flag, &model.value);
-    let (version, number) = match appconfig.under_way(&model.application, &model.environment).await.map_err(cannot)? {
+    let under_way = appconfig.under_way(&model.application, &model.environment).await.map_err(cannot)?;
+    if under_way.as_ref().is_none_or(|(_, description)| *description != mark) && flags::serves(&before, &document, &model.flag, &model.value) {
+        log::info(MODULE, "clients already receive this value; nothing to release", &[("flag", model.flag.clone().into())]);
+        return Ok(Done::AlreadyReleased);
+    }
+    let (version, number) = match under_way {
         Some((number, description)) if description == mark => {
             log::info(MODULE, "following the deployment an earlier apply of this release started", &[("deployment_number", number.into())]);
             (None, number)
@@ -491,10 +496,6 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
             ));
         }
         None => {
-            if flags::serves(&before, &document, &model.flag, &model.value) {
-                log::info(MODULE, "clients already receive this value; nothing to release", &[("flag", model.flag.clone().into())]);
-                return Ok(Done::AlreadyReleased);
-            }
             if let Some(exposure) = &model.exposure {
                 let previous = flags::current(&document, &model.flag).ok().flatten().unwrap_or_else(|| serde_json::json!({ "enabled": false }));
                 return run_steps(clients, model, &gate, exposure, &document, &before, &previous, prior, stop).await;
@@ -549,7 +550,11 @@ async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gat
         let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline };
         let deployments = appconfig.deployments(&model.application, &model.environment, &model.profile, None);
         let (ending, events) = deployment::follow(&deployments, gate, &SystemClock, &follow, stop, |e| log_event(e)).await;
-        history.extend(events);
+        // A step's deployment gives its version to every client at once; its
+        // own events matter only when it did not complete.
+        if ending != Ending::Succeeded {
+            history.extend(events);
+        }
         let cause = match ending {
             Ending::Succeeded => None,
             Ending::Stopped { cause, .. } => Some(cause),
