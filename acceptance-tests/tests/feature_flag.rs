@@ -85,6 +85,8 @@ fn feature_flag_gate_failure_rolls_back_to_the_previous_configuration() {
     let out = running.finish_within(Duration::from_secs(60));
     out.assert_failed_with(&["Release of flag \"checkout_v2\" stopped", "alarm \"checkout-errors\" is failing", "served the previous configuration again"]);
     assert_eq!(bed.served()["checkout_v2"]["enabled"], false, "clients receive the previous value");
+    let latest = bed.aws.latest_flags(&bed.application, &bed.profile);
+    assert_eq!(latest["values"]["checkout_v2"]["enabled"], false, "the latest version says what is served, so the next writer does not release it: {latest}");
     let v = values(&bed);
     assert_eq!((v["status"].as_str(), v["enabled"].as_bool(), v["exposure"].as_i64()), (Some("rolled_back"), Some(false), Some(0)));
     assert_eq!(bed.tf.plan_exit_code(), 2, "the next plan shows the release again");

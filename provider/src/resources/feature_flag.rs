@@ -521,6 +521,21 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
         },
         other => other,
     };
+    // AppConfig's rollback changes what clients receive, not the latest
+    // version, which still has the flag changed: the next writer (anyone's
+    // release of another flag) would deploy it. The flag's value from
+    // before is written back, so the latest version says what is served.
+    let mut history = history;
+    if matches!(ending, Ending::Stopped { .. } | Ending::EndedByService { .. }) {
+        let previous = flags::current(&document, &model.flag).ok().flatten().unwrap_or_else(|| serde_json::json!({ "enabled": false }));
+        let detail = match write(clients, model, |doc| flags::with_entry(doc, &model.flag, &previous)).await {
+            Ok(restored) => format!("version {restored} written with the flag's value from before, so that the next deployment of the document does not release it again"),
+            Err(d) => format!("the flag's value from before could not be written back ({}); the latest version still has the new value", d.0.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().join(" ")),
+        };
+        let event = Event { at: SystemClock.now(), percent: 0.0, kind: deployment::EventKind::Rollback, detail };
+        log_event(&event);
+        history.push(event);
+    }
     Ok(Done::Ran { version, number, ending, history, before: flags::served_value(&before, &model.flag) })
 }
 
