@@ -19,7 +19,10 @@ rate of its side (--on-error-rate when the flag is on for the user,
     flag_traffic.py --application ID --environment ID --profile ID --flag KEY
                     [--namespace Shop] [--split-by userId] [--users 10000]
                     [--hosts 20] [--rate 100] [--interval 1] [--seed 1]
-                    [--on-error-rate 0] [--off-error-rate 0] [--exit-on-stdin-eof]
+                    [--on-error-rate 0] [--off-error-rate 0] [--intervals 0]
+                    [--exit-on-stdin-eof]
+
+`--intervals N` stops after N intervals (0: run until stopped).
 
 Talks only to AWS_ENDPOINT_URL, which must be a loopback address. Prints
 `flag_traffic: running` once started. Stops on SIGTERM or SIGINT, or when
@@ -72,6 +75,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--on-error-rate", type=float, default=0.0)
     ap.add_argument("--off-error-rate", type=float, default=0.0)
+    ap.add_argument("--intervals", type=int, default=0, help="stop after this many intervals (0: never)")
     ap.add_argument("--exit-on-stdin-eof", action="store_true")
     args = ap.parse_args()
 
@@ -85,6 +89,7 @@ def main():
     hosts = [Host(data, args.application, args.environment, args.profile) for _ in range(args.hosts)]
     error_rate = {"on": args.on_error_rate, "off": args.off_error_rate}
     print("flag_traffic: running", flush=True)
+    done = 0
     while not stop.is_set():
         tick = time.time()
         for host in hosts:
@@ -115,6 +120,9 @@ def main():
                 cw.put_metric_data(Namespace=args.namespace, MetricData=metric)
             except Exception as exc:
                 print(f"flag_traffic: PutMetricData: {exc}", file=sys.stderr, flush=True)
+        done += 1
+        if args.intervals and done >= args.intervals:
+            break
         stop.wait(max(0.0, args.interval - (time.time() - tick)))
 
 

@@ -25,6 +25,12 @@ impl AwsClient {
         self.appconfig(method, path, body).unwrap_or_else(|e| panic!("AppConfig {method} {path} failed: {e}")).1
     }
 
+    /// Creates a hosted configuration profile of `kind`; its id.
+    pub fn create_profile(&self, application: &str, name: &str, kind: &str) -> String {
+        let created = self.must_appconfig("POST", &format!("/applications/{application}/configurationprofiles"), Some(&json!({ "Name": name, "LocationUri": "hosted", "Type": kind })));
+        created["Id"].as_str().expect("an id").to_owned()
+    }
+
     /// Writes a hosted configuration version of `document`; its number.
     pub fn write_flags(&self, application: &str, profile: &str, document: &Value) -> i32 {
         let path = format!("/applications/{application}/configurationprofiles/{profile}/hostedconfigurationversions");
@@ -107,7 +113,7 @@ impl FlagBed {
         aws.put_metric_alarm("shop-monitor");
         let id = |v: Value| v["Id"].as_str().expect("an id").to_owned();
         let application = id(aws.must_appconfig("POST", "/applications", Some(&json!({ "Name": "shop" }))));
-        let profile = id(aws.must_appconfig("POST", &format!("/applications/{application}/configurationprofiles"), Some(&json!({ "Name": "flags", "LocationUri": "hosted", "Type": "AWS.AppConfig.FeatureFlags" }))));
+        let profile = aws.create_profile(&application, "flags", "AWS.AppConfig.FeatureFlags");
         let monitor = json!({ "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:shop-monitor", "AlarmRoleArn": "arn:aws:iam::123456789012:role/appconfig-monitor" });
         let environment = id(aws.must_appconfig("POST", &format!("/applications/{application}/environments"), Some(&json!({ "Name": "prod", "Monitors": [monitor] }))));
         let strategy = |name: &str, duration: u32, bake: u32, growth: f64| id(aws.must_appconfig("POST", "/deploymentstrategies", Some(&json!({ "Name": name, "DeploymentDurationInMinutes": duration, "FinalBakeTimeInMinutes": bake, "GrowthFactor": growth, "GrowthType": "LINEAR", "ReplicateTo": "NONE" }))));

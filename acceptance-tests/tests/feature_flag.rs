@@ -132,6 +132,8 @@ fn feature_flag_plan_refuses_bad_input() {
     plan_fails(&release(&bed, true, "zzz9999", ""), &["Deployment strategy not found"]);
     plan_fails(&release(&bed, true, &bed.fast, "").replace(&format!("\"{}\"", bed.profile), "\"prf0000\""), &["Configuration profile not found"]);
     plan_fails(&release(&bed, true, &bed.fast, "").replace("\"checkout_v2\"", "\"Checkout\""), &["Invalid flag key"]);
+    let freeform = bed.aws.create_profile(&bed.application, "settings", "AWS.Freeform");
+    plan_fails(&release(&bed, true, &bed.fast, "").replace(&format!("\"{}\"", bed.profile), &format!("\"{freeform}\"")), &["Not a feature flag profile", "AWS.Freeform"]);
     assert_eq!(bed.aws.latest_flags(&bed.application, &bed.profile)["values"]["checkout_v2"]["enabled"], false, "nothing written");
 }
 
