@@ -335,6 +335,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
+import emulator_engine  # the engine thread and its tick
 import emulator_route53  # the account and region of a request, found as moto finds them
 
 MINUTE_ENV = "EMULATOR_APPCONFIG_MINUTE"
@@ -976,24 +977,14 @@ def _error(start_response, exc: AppConfigError):
 class Engine:
     def __init__(self, minute: float):
         self.minute = minute
-        self.tick = min(1.0, max(0.02, minute / 60.0))  # one AppConfig second, clamped
+        self.tick = emulator_engine.tick_for(minute)  # one AppConfig second, clamped
         self.lock = threading.RLock()
         self.regions: dict[tuple[str, str], Region] = {}
         self.sessions: dict[str, Session] = {}
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        def run():
-            while True:
-                time.sleep(self.tick)
-                try:
-                    with self.lock:
-                        self.advance()
-                except Exception:  # keep the engine alive; the failure is in the log
-                    traceback.print_exc()
-
-        self._thread = threading.Thread(target=run, name="appconfig-engine", daemon=True)
-        self._thread.start()
+        self._thread = emulator_engine.run_engine("appconfig-engine", self.tick, self.lock, self.advance)
 
     def reset(self) -> None:
         self.regions.clear()

@@ -347,6 +347,7 @@ from typing import Any, Callable, Iterable, Iterator
 import yaml
 
 
+import emulator_engine  # the engine thread and its tick
 import emulator_route53  # the account and region of a request, found as moto finds them
 
 TARGET_PREFIX = "CodeDeploy_20141006."
@@ -772,23 +773,13 @@ def _page(items: list, token: Any) -> tuple[list, str | None]:
 class Engine:
     def __init__(self, minute: float):
         self.minute = minute
-        self.tick = min(1.0, max(0.02, minute / 60.0))
+        self.tick = emulator_engine.tick_for(minute)
         self.lock = threading.RLock()
         self.regions: dict[tuple[str, str], Region] = {}
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        def run():
-            while True:
-                time.sleep(self.tick)
-                try:
-                    with self.lock:
-                        self.advance()
-                except Exception:  # keep the engine alive; the failure is in the log
-                    traceback.print_exc()
-
-        self._thread = threading.Thread(target=run, name="codedeploy-engine", daemon=True)
-        self._thread.start()
+        self._thread = emulator_engine.run_engine("codedeploy-engine", self.tick, self.lock, self.advance)
 
     def region(self, account: str, region: str) -> Region:
         key = (account, region)

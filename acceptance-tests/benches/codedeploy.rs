@@ -44,11 +44,7 @@ fn main() {
         "Name": FUNCTION, "Alias": ALIAS, "CurrentVersion": "1", "TargetVersion": "2" } } }] })
     .to_string();
 
-    let mut seed: u64 = 0x9e3779b97f4a7c15;
-    let mut phase = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-        Duration::from_micros((seed >> 33) % 1_000_000)
-    };
+    let mut phase = acceptance_tests::bench::phases();
     let (mut restored, mut confirmed) = (Vec::new(), Vec::new());
     for trial in 0..TRIALS {
         aws.set_alarm_state(ALARM, "OK", "bench: reset");
@@ -80,14 +76,6 @@ fn main() {
     }
     println!("| platform | measure | runs | median | p99 | max |");
     println!("|---|---|---|---|---|---|");
-    row("lambda", "alarm in ALARM → alias reads back the original version alone (poll 1s)", &restored);
-    row("lambda", "alarm in ALARM → rollback deployment confirmed succeeded (poll 1s)", &confirmed);
-}
-
-fn row(platform: &str, what: &str, samples: &[Duration]) {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
-    println!("| {platform} | {what} | {} | {} | {} | {} |", sorted.len(), ms(at(0.5)), ms(at(0.99)), ms(at(1.0)));
+    acceptance_tests::bench::row("lambda", "alarm in ALARM → alias reads back the original version alone (poll 1s)", &restored);
+    acceptance_tests::bench::row("lambda", "alarm in ALARM → rollback deployment confirmed succeeded (poll 1s)", &confirmed);
 }

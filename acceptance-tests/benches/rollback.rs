@@ -139,17 +139,9 @@ fn main() {
         let bed = make(&aws);
         let latencies = rollback_latency(&runtime, &clients, &aws, &bed);
         let overheads = step_overhead(&runtime, &clients, &aws, &bed);
-        row(bed.name, "alarm in ALARM → routing reads back 100% origin (poll 1s)", &latencies);
-        row(bed.name, "overhead per step: from the bake's last look to the next shift read back", &overheads);
+        acceptance_tests::bench::row(bed.name, "alarm in ALARM → routing reads back 100% origin (poll 1s)", &latencies);
+        acceptance_tests::bench::row(bed.name, "overhead per step: from the bake's last look to the next shift read back", &overheads);
     }
-}
-
-fn row(router: &str, what: &str, samples: &[Duration]) {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
-    println!("| {router} | {what} | {} | {} | {} | {} |", sorted.len(), ms(at(0.5)), ms(at(0.99)), ms(at(1.0)));
 }
 
 fn rollout(bed: &Bed, strategy: Strategy, final_bake: Duration) -> Rollout {
@@ -184,11 +176,7 @@ fn wait_for_target_share(aws: &AwsClient, bed: &Bed, percent: f64) {
 
 fn rollback_latency(runtime: &tokio::runtime::Runtime, clients: &Clients, aws: &AwsClient, bed: &Bed) -> Vec<Duration> {
     // A fixed-seed generator spreads the alarm over the poll cycle the same way every run.
-    let mut seed: u64 = 0x9e3779b97f4a7c15;
-    let mut phase = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-        Duration::from_micros((seed >> 33) % 1_000_000)
-    };
+    let mut phase = acceptance_tests::bench::phases();
     let mut samples = Vec::with_capacity(TRIALS);
     for trial in 0..TRIALS {
         (bed.reset)(aws);

@@ -65,6 +65,7 @@
 mod alb;
 pub mod appconfig;
 mod aws;
+pub mod bench;
 pub mod codedeploy;
 mod elbv2;
 mod emulator;
