@@ -299,6 +299,9 @@ impl Deployments for EnvironmentDeployments<'_> {
             .application_id(self.application)
             .environment_id(self.environment)
             .deployment_number(number)
+            // Without it AppConfig stops only a DEPLOYING deployment; with
+            // it, one in its final bake too (and reverts one just complete).
+            .allow_revert(true)
             .send()
             .await
             .map_err(|e| failure("StopDeployment", &e))?;

@@ -262,6 +262,17 @@ pub async fn follow<S: Deployments, G: Gate, C: Clock>(service: &S, gate: &G, cl
                     match snapshot.status {
                         Status::Succeeded => return (Ending::Succeeded, history),
                         Status::Failed | Status::Stopped => {
+                            // The service names its rollback deployment a moment after the end.
+                            let mut snapshot = snapshot;
+                            for _ in 0..3 {
+                                if snapshot.rollback_id.is_some() {
+                                    break;
+                                }
+                                clock.sleep(follow.poll_interval).await;
+                                if let Ok(again) = service.read(follow.id).await {
+                                    snapshot = again;
+                                }
+                            }
                             let rollback = match &snapshot.rollback_id {
                                 Some(id) => follow_rollback(service, clock, id, follow.poll_interval, &mut |e| record(vec![e], &mut history)).await,
                                 None => Rollback::NotStarted,
@@ -510,6 +521,16 @@ mod tests {
         assert_eq!((status, error.as_deref()), (Status::Stopped, Some("ALARM_ACTIVE: alarm checkout-5xx is in ALARM")));
         assert!(matches!(rollback, Rollback::NotConfirmed { id: Some(ref id), .. } if id == "d-2"), "{rollback:?}");
         assert!(service.stops.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rollback_named_a_moment_after_the_end_is_still_followed() {
+        let clock = SimClock::new();
+        let mut named = snap(Status::Stopped, Some(10.0));
+        named.rollback_id = Some("d-2".into());
+        let service = Scripted::new(vec![("d-1", vec![snap(Status::InProgress, Some(10.0)), snap(Status::Stopped, Some(10.0)), named]), ("d-2", vec![snap(Status::Succeeded, None)])]);
+        let (ending, _) = follow(&service, &healthy(), &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
+        assert!(matches!(ending, Ending::EndedByService { rollback: Rollback::Confirmed { .. }, .. }), "{ending:?}");
     }
 
     #[tokio::test]

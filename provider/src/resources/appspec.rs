@@ -4,12 +4,17 @@
 //!
 //! YAML is read event by event into a JSON value, iteratively: an alias
 //! (`*name`) is refused rather than expanded (an AppSpec needs none, and
-//! expanding them lets a few bytes grow without bound), and deep nesting
-//! costs heap, not stack.
+//! expanding them lets a few bytes grow without bound), and nesting deeper
+//! than [`MAX_DEPTH`] is refused (an AppSpec needs five levels; dropping a
+//! deeply nested value recurses, and a stack overflow is a crash no guard
+//! can catch).
 
 use serde_json::{Map, Value as Json};
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
+
+/// The deepest nesting of lists and mappings a YAML AppSpec may have.
+pub const MAX_DEPTH: usize = 64;
 
 /// What an AppSpec deploys.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +115,9 @@ fn yaml(text: &str) -> Result<Json, String> {
         let finished = match event {
             Event::StreamEnd => break,
             Event::Alias(_) => return Err(format!("its YAML uses an alias (line {}); write the value out", mark.line())),
+            Event::SequenceStart(..) | Event::MappingStart(..) if open.len() >= MAX_DEPTH => {
+                return Err(format!("its YAML nests deeper than {MAX_DEPTH} levels (line {})", mark.line()));
+            }
             Event::SequenceStart(..) => {
                 open.push(Open::List(Vec::new()));
                 None
@@ -208,5 +216,8 @@ mod tests {
         assert!(read(&flow).is_err());
         let block: String = (0..1000).map(|i| format!("{}- \n", "  ".repeat(i))).collect();
         assert!(read(&block).is_err(), "read without overflowing the stack");
+        // One line, 50,000 levels: refused at the limit, not built and dropped.
+        let inline = "- ".repeat(50_000) + "x";
+        assert!(read(&inline).unwrap_err().contains("nests deeper than 64"));
     }
 }

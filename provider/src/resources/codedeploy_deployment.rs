@@ -423,7 +423,8 @@ async fn lambda_current(clients: &Clients, function_name: &str, alias: &str, tar
     let Some(serving) = split.sole_server().map(str::to_owned) else {
         return Err(not_started("The alias is split", format!("{} sends traffic to {}; a deployment moves an alias from one version to another. A deployment may be under way.", router.describe(), split.describe())));
     };
-    if let Some(configured) = configured.filter(|c| *c != serving) {
+    // Already on the target (an earlier apply's deployment succeeded): nothing to check.
+    if let Some(configured) = configured.filter(|c| *c != serving && serving != target_version) {
         return Err(Diagnostics::single_at(
             at("current_version"),
             "Not the current version",
@@ -565,6 +566,10 @@ impl Resource for CodeDeployDeployment {
             ),
             Err(e) => diagnostics.extend(e),
         }
+        if let Some(schedule) = &schedule {
+            let timeout = if prior.is_null() { parsed.create_timeout } else { parsed.update_timeout };
+            diagnostics.extend(super::schedule_against_timeout(schedule, timeout, "deployment"));
+        }
         state.set_attr("schedule", schedule.as_ref().map_or(Value::Unknown, schedule_value));
         Planned { state, requires_replace: Vec::new(), diagnostics }
     }
@@ -649,8 +654,8 @@ fn adopted(text: &str) -> Result<(&'static str, Value), String> {
 /// What an apply did.
 enum Done {
     /// The alias already served the target version; nothing was deployed.
-    AlreadyDeployed { current_version: String },
-    Ran { id: String, current_version: Option<String>, ending: Ending, history: Vec<Event> },
+    AlreadyDeployed { current_version: String, schedule: Option<Schedule> },
+    Ran { id: String, current_version: Option<String>, ending: Ending, history: Vec<Event>, schedule: Option<Schedule> },
 }
 
 /// Checks everything, starts the deployment (or finds the one a killed
@@ -678,7 +683,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
             };
             if &serving == target_version {
                 log::info(MODULE, "the alias already serves the target version; nothing to deploy", &[("alias", alias.clone().into()), ("version", serving.clone().into())]);
-                return Ok(Done::AlreadyDeployed { current_version: prior.get("lambda").get("current_version").as_str().unwrap_or(&serving).to_owned() });
+                return Ok(Done::AlreadyDeployed { current_version: prior.get("lambda").get("current_version").as_str().unwrap_or(&serving).to_owned(), schedule: resolved.schedule });
             }
             (routing, serving.clone(), target_version.clone(), Some(serving))
         }
@@ -730,7 +735,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
     let log_event = |e: &Event| log::info(MODULE, &format!("deployment {}", e.kind.as_str()), &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())]);
     let (ending, history) = deployment::follow(codedeploy, &gate, &SystemClock, &follow, stop, log_event).await;
-    Ok(Done::Ran { id, current_version, ending, history })
+    Ok(Done::Ran { id, current_version, ending, history, schedule: resolved.schedule })
 }
 
 impl Done {
@@ -744,8 +749,15 @@ impl Done {
                 state.set_attr("lambda", lambda);
             }
         };
+        // Unknown at plan when the names were (resources created by the same apply).
+        let schedule = match &self {
+            Done::AlreadyDeployed { schedule, .. } | Done::Ran { schedule, .. } => schedule.as_ref().map_or(Value::Null, schedule_value),
+        };
+        if !state.get("schedule").is_known() {
+            state.set_attr("schedule", schedule);
+        }
         match self {
-            Done::AlreadyDeployed { current_version } => {
+            Done::AlreadyDeployed { current_version, .. } => {
                 set_current(&mut state, Some(&current_version));
                 state.set_attr("status", "succeeded".into());
                 state.set_attr("deployment_id", prior.get("deployment_id").clone());
@@ -753,7 +765,7 @@ impl Done {
                 state.set_attr("history", Value::List(Vec::new()));
                 Applied { state, diagnostics: Diagnostics::default() }
             }
-            Done::Ran { id, current_version, ending, history } => {
+            Done::Ran { id, current_version, ending, history, .. } => {
                 set_current(&mut state, current_version.as_deref());
                 state.set_attr("deployment_id", id.clone().into());
                 state.set_attr("history", history_value(&history));

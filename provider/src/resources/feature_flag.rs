@@ -314,8 +314,8 @@ async fn resolve(clients: &Clients, application: &str, environment: &str, profil
 }
 
 /// The description marking a deployment as this resource's release of `value`.
-fn marker(flag: &str, value: &FlagValue) -> String {
-    let identity = format!("{flag}\n{}\n{:?}", value.enabled, value.attributes);
+fn marker(profile: &str, flag: &str, value: &FlagValue) -> String {
+    let identity = format!("{profile}\n{flag}\n{}\n{:?}", value.enabled, value.attributes);
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, identity.as_bytes());
     let hex: String = digest.as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("{DESCRIPTION_PREFIX}{flag} {hex}")
@@ -379,6 +379,10 @@ impl Resource for FeatureFlag {
             ),
             Err(e) => diagnostics.extend(e),
         }
+        if let Some(schedule) = &schedule {
+            let timeout = if prior.is_null() { parsed.create_timeout } else { parsed.update_timeout };
+            diagnostics.extend(super::schedule_against_timeout(schedule, timeout, "release"));
+        }
         state.set_attr("schedule", schedule.as_ref().map_or(Value::Unknown, schedule_value));
         Planned { state, requires_replace: Vec::new(), diagnostics }
     }
@@ -396,10 +400,19 @@ impl Resource for FeatureFlag {
             Ok(clients) => clients,
             Err(d) => return failed(d),
         };
-        match run(&clients, &model, request.prior, request.stop).await {
+        let mut applied = match run(&clients, &model, request.prior, request.stop).await {
             Ok(done) => done.into_applied(request.planned, &model),
-            Err(d) => failed(d),
+            Err(d) => return failed(d),
+        };
+        // Unknown at plan when the names were (resources created by the same apply).
+        if !applied.state.get("schedule").is_known() {
+            let schedule = match &model.exposure {
+                Some(exposure) => Some(exposure.schedule.clone()),
+                None => clients.appconfig.strategy(&model.strategy).await.ok().flatten().and_then(|s| schedule_of(&s)),
+            };
+            applied.state.set_attr("schedule", schedule.as_ref().map_or(Value::Null, schedule_value));
         }
+        applied
     }
 
     /// Refreshes the flag's value from what a client receives now, so a
@@ -478,7 +491,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
     let gate = Both(Both(alarms, Some(metrics)), analysis);
-    let mark = marker(&model.flag, &model.value);
+    let mark = marker(&model.profile, &model.flag, &model.value);
     let under_way = appconfig.under_way(&model.application, &model.environment).await.map_err(cannot)?;
     if under_way.as_ref().is_none_or(|(_, description)| *description != mark) && flags::serves(&before, &document, &model.flag, &model.value) {
         log::info(MODULE, "clients already receive this value; nothing to release", &[("flag", model.flag.clone().into())]);
@@ -526,7 +539,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     // release of another flag) would deploy it. The flag's value from
     // before is written back, so the latest version says what is served.
     let mut history = history;
-    if matches!(ending, Ending::Stopped { .. } | Ending::EndedByService { .. }) {
+    if matches!(ending, Ending::Stopped { rollback: Rollback::Confirmed { .. }, .. } | Ending::EndedByService { rollback: Rollback::Confirmed { .. }, .. }) {
         let previous = flags::current(&document, &model.flag).ok().flatten().unwrap_or_else(|| serde_json::json!({ "enabled": false }));
         let detail = match write(clients, model, |doc| flags::with_entry(doc, &model.flag, &previous)).await {
             Ok(restored) => format!("version {restored} written with the flag's value from before, so that the next deployment of the document does not release it again"),
@@ -554,12 +567,25 @@ async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gat
     for (i, step) in exposure.schedule.steps().iter().enumerate() {
         let percent = step.percent;
         let last = percent >= 100.0;
-        let written = write(clients, model, |doc| if last { flags::with_flag(doc, &model.flag, &model.value) } else { flags::with_exposure(doc, &model.flag, &model.value, percent, &exposure.split_by) }).await?;
+        // Once a step has been deployed, any failure must undo it.
+        let deployed = version.is_some();
+        let written = match write(clients, model, |doc| if last { flags::with_flag(doc, &model.flag, &model.value) } else { flags::with_exposure(doc, &model.flag, &model.value, percent, &exposure.split_by) }).await {
+            Ok(written) => written,
+            Err(d) if !deployed => return Err(d),
+            Err(d) => {
+                stopped = Some(Cause::GateUnreadable(format!("step {} could not be written: {}", i + 1, d.0.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().join(" "))));
+                break;
+            }
+        };
         let shift_started = SystemClock.now();
-        number = appconfig
-            .start(&model.application, &model.environment, &model.profile, &model.strategy, written, &format!("{} step {}", marker(&model.flag, &model.value), i + 1))
-            .await
-            .map_err(|e| nothing_deployed(written, e))?;
+        number = match appconfig.start(&model.application, &model.environment, &model.profile, &model.strategy, written, &format!("{} step {}", marker(&model.profile, &model.flag, &model.value), i + 1)).await {
+            Ok(number) => number,
+            Err(e) if !deployed => return Err(nothing_deployed(written, e)),
+            Err(e) => {
+                stopped = Some(Cause::GateUnreadable(format!("step {} could not be deployed: {e}", i + 1)));
+                break;
+            }
+        };
         version = Some(written);
         let id = number.to_string();
         let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline };
@@ -637,10 +663,16 @@ async fn restore(clients: &Clients, model: &Model, previous: &serde_json::Value,
         Err(e) => return Rollback::NotConfirmed { id: None, why: e.to_string() },
     };
     let id = number.to_string();
-    // The rollback is not stopped by the gates that asked for it, nor by a second interrupt.
-    let follow = Follow { id: &id, poll_interval: model.poll_interval.min(Duration::from_secs(5)), deadline: SystemClock.now() + deployment::ROLLBACK_WAIT };
+    // Nothing stops the restore (no gate, no interrupt, no deadline: stopping
+    // it would roll clients back to the last step); it is followed for
+    // [`deployment::ROLLBACK_WAIT`] at most.
+    let forever = SystemClock.now() + Duration::from_secs(10 * 365 * 24 * 3600);
+    let follow = Follow { id: &id, poll_interval: model.poll_interval.min(Duration::from_secs(5)), deadline: forever };
     let deployments = appconfig.deployments(&model.application, &model.environment, &model.profile, None);
-    let (ending, events) = deployment::follow(&deployments, &crate::engine::NoGate, &SystemClock, &follow, &CancellationToken::new(), |_| {}).await;
+    let followed = tokio::time::timeout(deployment::ROLLBACK_WAIT, deployment::follow(&deployments, &crate::engine::NoGate, &SystemClock, &follow, &CancellationToken::new(), |_| {})).await;
+    let Ok((ending, events)) = followed else {
+        return Rollback::NotConfirmed { id: Some(id), why: format!("the deployment of the previous value had not completed after {}", crate::duration::format(deployment::ROLLBACK_WAIT)) };
+    };
     history.extend(events);
     match (ending, appconfig.served(&model.application, &model.environment, &model.profile).await) {
         (Ending::Succeeded, Ok(served)) if flags::served_value(&served, &model.flag) == flags::served_value(before, &model.flag) => Rollback::Confirmed { id },
@@ -780,7 +812,8 @@ mod tests {
     fn the_marker_names_the_flag_and_its_value() {
         let on = FlagValue { enabled: true, attributes: BTreeMap::new() };
         let off = FlagValue { enabled: false, attributes: BTreeMap::new() };
-        assert_ne!(marker("checkout_v2", &on), marker("checkout_v2", &off));
-        assert!(marker("checkout_v2", &on).starts_with("progressive_feature_flag checkout_v2 "));
+        assert_ne!(marker("prf1234", "checkout_v2", &on), marker("prf1234", "checkout_v2", &off));
+        assert_ne!(marker("prf1234", "checkout_v2", &on), marker("prf5678", "checkout_v2", &on), "the same flag of another profile");
+        assert!(marker("prf1234", "checkout_v2", &on).starts_with("progressive_feature_flag checkout_v2 "));
     }
 }

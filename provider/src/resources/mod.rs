@@ -155,3 +155,22 @@ fn poll_interval_of(config: &Value, d: &mut Diagnostics) -> Option<Duration> {
         *poll >= MIN_POLL_INTERVAL
     })
 }
+
+/// A warning when `schedule` (every step's bake, the final one included)
+/// takes as long as `timeout` or longer: the run would be stopped and
+/// rolled back before it ends.
+fn schedule_against_timeout(schedule: &Schedule, timeout: Duration, what: &str) -> Diagnostics {
+    let total: Duration = schedule.steps().iter().map(|s| s.bake).sum();
+    let mut d = Diagnostics::default();
+    if total >= timeout {
+        d.warning(
+            "Schedule as long as the timeout",
+            format!(
+                "The {what}'s schedule takes {} and its timeout is {}: it would be stopped and rolled back before it ends. Raise timeouts (create and update), or choose a shorter schedule.",
+                duration::format(total),
+                duration::format(timeout)
+            ),
+        );
+    }
+    d
+}
