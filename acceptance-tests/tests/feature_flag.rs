@@ -293,3 +293,21 @@ fn feature_flag_killed_apply_is_followed_again_not_restarted() {
     assert_eq!((v["status"].as_str(), v["deployment_number"].as_i64()), (Some("released"), number));
     assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
 }
+
+/// Names known only after apply (here from a `terraform_data`, as from
+/// `aws_appconfig_*` resources created by the same apply): the plan shows
+/// the schedule as unknown, and the apply fills it in.
+#[test]
+fn feature_flag_with_names_known_only_after_apply() {
+    let bed = FlagBed::start();
+    let config = release(&bed, true, &bed.fast, "").replace(&format!("\"{}\"", bed.application), "terraform_data.application.output")
+        + &format!("resource \"terraform_data\" \"application\" {{\n  input = \"{}\"\n}}\n", bed.application);
+    bed.tf.write_config(&config);
+    let plan = bed.tf.run(&["plan", "-no-color"]);
+    assert!(plan.success() && plan.stdout.contains("schedule                 = (known after apply)"), "{}", plan.combined());
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    let v = values(&bed);
+    assert_eq!(v["status"], "released");
+    assert_eq!(v["schedule"].as_array().map(Vec::len), Some(2), "{v}");
+}
