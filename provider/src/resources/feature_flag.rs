@@ -514,7 +514,13 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
                 return run_steps(clients, model, &gate, exposure, &document, &before, &previous, prior, stop).await;
             }
             let version = write(clients, model, |doc| flags::with_flag(doc, &model.flag, &model.value)).await?;
-            let number = appconfig.start(&model.application, &model.environment, &model.profile, &model.strategy, version, &mark).await.map_err(|e| nothing_deployed(version, e))?;
+            let number = match appconfig.start(&model.application, &model.environment, &model.profile, &model.strategy, version, &mark).await {
+                Ok(number) => number,
+                Err(e) => {
+                    let previous = flags::current(&document, &model.flag).ok().flatten().unwrap_or_else(|| serde_json::json!({ "enabled": false }));
+                    return Err(nothing_deployed(clients, model, version, &previous, e).await);
+                }
+            };
             log::info(MODULE, "deployment started", &[("flag", model.flag.clone().into()), ("version", version.into()), ("deployment_number", number.into()), ("strategy", model.strategy.clone().into())]);
             (Some(version), number)
         }
@@ -580,7 +586,7 @@ async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gat
         let shift_started = SystemClock.now();
         number = match appconfig.start(&model.application, &model.environment, &model.profile, &model.strategy, written, &format!("{} step {}", marker(&model.profile, &model.flag, &model.value), i + 1)).await {
             Ok(number) => number,
-            Err(e) if !deployed => return Err(nothing_deployed(written, e)),
+            Err(e) if !deployed => return Err(nothing_deployed(clients, model, written, previous, e).await),
             Err(e) => {
                 stopped = Some(Cause::GateUnreadable(format!("step {} could not be deployed: {e}", i + 1)));
                 break;
@@ -681,8 +687,15 @@ async fn restore(clients: &Clients, model: &Model, previous: &serde_json::Value,
     }
 }
 
-fn nothing_deployed(version: i32, e: impl std::fmt::Display) -> Diagnostics {
-    Diagnostics::single("Cannot start the deployment", format!("{e}\n\nVersion {version} was written but not deployed: clients still receive the previous configuration."))
+/// A deployment that could not be started after `version` was written:
+/// the flag's value from before (`previous`) is written back, so that the
+/// next deployment of the document, anyone's, does not release it unwatched.
+async fn nothing_deployed(clients: &Clients, model: &Model, version: i32, previous: &serde_json::Value, e: impl std::fmt::Display) -> Diagnostics {
+    let after = match write(clients, model, |doc| flags::with_entry(doc, &model.flag, previous)).await {
+        Ok(restored) => format!("Version {version} was written but not deployed; version {restored} puts the flag's value from before back, so the next deployment of the document does not release it."),
+        Err(_) => format!("Version {version} was written but not deployed, and the flag's value from before could not be written back: the next deployment of the document would release it. Write it back by hand or apply again."),
+    };
+    Diagnostics::single("Cannot start the deployment", format!("{e}\n\n{after} Clients still receive the previous configuration."))
 }
 
 /// Writes the latest document with the flag changed, naming the version it
