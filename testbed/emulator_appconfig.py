@@ -297,8 +297,9 @@ Ambiguities and the choice made here
   get-deployment shows 25 % steps 3 minutes apart in a 15-minute deployment. Here: k*D/N, the
   same rule for EXPONENTIAL.
 * StopDeployment during BAKING: the API reference says it "works only on deployments that have
-  a status of DEPLOYING"; the user guide says an in-progress deployment goes to ROLLED_BACK.
-  Here BAKING is in progress (the bake is still eligible for rollback).
+  a status of DEPLOYING, unless an AllowRevert parameter is supplied"; the user guide says an
+  in-progress deployment goes to ROLLED_BACK. Here a BAKING (or VALIDATING) deployment is
+  refused (BadRequestException) without AllowRevert and rolled back with it.
 * The Latest-Version-Number mismatch error is not named; ConflictException (declared by the
   operation: "conflict in the current state of the resource") is used.
 * Feature flag problems: AWS names no detail format; here one InvalidConfiguration detail per
@@ -1114,9 +1115,12 @@ class Engine:
     def op_stop_deployment(self, region, p, call):
         _, env = self._env(region, p["ApplicationId"], p["EnvironmentId"])
         d = self._deployment(region, p["ApplicationId"], p["EnvironmentId"], p["DeploymentNumber"])
-        if d.state in IN_PROGRESS:
+        if d.state == "DEPLOYING" or (d.state in IN_PROGRESS and p.get("AllowRevert")):
             self._roll_back(env, d, "USER", "Rollback initiated by the user (StopDeployment)", call.now)
             return Reply(d.to_json())
+        if d.state in IN_PROGRESS:
+            raise bad_request(f"Deployment {d.number} is {d.state}; without AllowRevert only a DEPLOYING deployment "
+                              "can be stopped.")
         if d.state != "COMPLETE":
             raise bad_request(f"Deployment {d.number} is {d.state}; only a deployment in progress can be stopped "
                               "(or a complete one reverted with AllowRevert).")

@@ -332,6 +332,16 @@ class Deployments(DeploymentCase):
         self.assertEqual([(x["DeploymentNumber"], x["State"]) for x in listed], [(2, "COMPLETE"), (1, "ROLLED_BACK")])
         self.refused(self.get, 404, "ResourceNotFoundException", number=3)
 
+    def test_stop_during_the_bake_needs_allow_revert(self):
+        self.deploy(1, self.strategy(0, 100, bake=100))
+        self.wait_state(1, "BAKING")
+        self.refused(self.ac.stop_deployment, 400, "BadRequestException", ApplicationId=self.app_id,
+                     EnvironmentId=self.env, DeploymentNumber=1)
+        stopped = self.ac.stop_deployment(ApplicationId=self.app_id, EnvironmentId=self.env, DeploymentNumber=1,
+                                          AllowRevert=True)
+        self.assertIn(stopped["State"], ("ROLLING_BACK", "ROLLED_BACK"))
+        self.wait_state(1, "ROLLED_BACK")
+
     def test_stop_complete_needs_allow_revert(self):
         instant = self.strategy(0, 100)
         self.deploy(1, instant)
