@@ -38,7 +38,8 @@ fn main() {
     aws.put_metric_alarm(ALARM);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let endpoints = ["cloudwatch", "lambda", "codedeploy"].map(|s| (s.to_owned(), bed.emulator.endpoint()));
-    let config = ProviderConfig { region: Some("us-east-1".into()), endpoints: endpoints.to_vec(), ..ProviderConfig::default() };
+    let config =
+        ProviderConfig { region: Some("us-east-1".into()), endpoints: endpoints.to_vec(), ..ProviderConfig::default() };
     let clients = runtime.block_on(connect(&config)).unwrap();
     let appspec = json!({ "version": 0.0, "Resources": [{ "fn": { "Type": "AWS::Lambda::Function", "Properties": {
         "Name": FUNCTION, "Alias": ALIAS, "CurrentVersion": "1", "TargetVersion": "2" } } }] })
@@ -52,8 +53,13 @@ fn main() {
         let (codedeploy, alarms, follow_id) = (clients.codedeploy.clone(), clients.alarms.clone(), id.clone());
         let handle = runtime.spawn(async move {
             let (gate, _) = AlarmGate::resolve(alarms, vec![ALARM.to_owned()]).await.unwrap();
-            let follow = Follow { id: &follow_id, poll_interval: POLL, deadline: time::OffsetDateTime::now_utc() + time::Duration::hours(1) };
-            let (ending, _) = deployment::follow(&codedeploy, &gate, &SystemClock, &follow, &CancellationToken::new(), |_| {}).await;
+            let follow = Follow {
+                id: &follow_id,
+                poll_interval: POLL,
+                deadline: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+            };
+            let (ending, _) =
+                deployment::follow(&codedeploy, &gate, &SystemClock, &follow, &CancellationToken::new(), |_| {}).await;
             (ending, Instant::now())
         });
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -70,12 +76,23 @@ fn main() {
         }
         restored.push(tripped.elapsed());
         let (ending, ended) = runtime.block_on(handle).unwrap();
-        assert!(matches!(ending, Ending::Stopped { rollback: Rollback::Confirmed { .. }, .. }), "trial {trial}: {ending:?}");
+        assert!(
+            matches!(ending, Ending::Stopped { rollback: Rollback::Confirmed { .. }, .. }),
+            "trial {trial}: {ending:?}"
+        );
         confirmed.push(ended - tripped);
         eprintln!("trial {trial}: restored {:?}, confirmed {:?}", restored[trial], confirmed[trial]);
     }
     println!("| platform | measure | runs | median | p99 | max |");
     println!("|---|---|---|---|---|---|");
-    acceptance_tests::bench::row("lambda", "alarm in ALARM → alias reads back the original version alone (poll 1s)", &restored);
-    acceptance_tests::bench::row("lambda", "alarm in ALARM → rollback deployment confirmed succeeded (poll 1s)", &confirmed);
+    acceptance_tests::bench::row(
+        "lambda",
+        "alarm in ALARM → alias reads back the original version alone (poll 1s)",
+        &restored,
+    );
+    acceptance_tests::bench::row(
+        "lambda",
+        "alarm in ALARM → rollback deployment confirmed succeeded (poll 1s)",
+        &confirmed,
+    );
 }

@@ -76,7 +76,10 @@ fn main() {
         ("1 progressive_rollout".to_owned(), rollouts(&fixtures[..1])),
         (format!("{N} progressive_rollout"), rollouts(&fixtures)),
         (format!("{N} progressive_rollout on one load balancer"), rollouts(&vec![fixtures[0].clone(); N])),
-        (format!("{N} progressive_rollout, checks deferred"), rollouts(&fixtures).replace("provider \"progressive\" {}", DEFERRED)),
+        (
+            format!("{N} progressive_rollout, checks deferred"),
+            rollouts(&fixtures).replace("provider \"progressive\" {}", DEFERRED),
+        ),
         ("1 progressive_canary_gate, checks deferred".to_owned(), format!("{HEADER}{DEFERRED}\n{}", gates(1))),
         (format!("{N} progressive_canary_gate, checks deferred"), format!("{HEADER}{DEFERRED}\n{}", gates(N))),
     ];

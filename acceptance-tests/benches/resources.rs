@@ -61,7 +61,9 @@ fn main() {
             if let Some((from, from_ticks)) = baking_from.take() {
                 let cpu = (ticks - from_ticks) as f64 / ticks_per_second / from.elapsed().as_secs_f64();
                 baking_rss.sort_unstable();
-                println!("| rollouts | baking for | provider RSS while baking, median | peak RSS, whole apply so far | CPU while baking |");
+                println!(
+                    "| rollouts | baking for | provider RSS while baking, median | peak RSS, whole apply so far | CPU while baking |"
+                );
                 println!("|---|---|---|---|---|");
                 println!(
                     "| {ROLLOUTS} | {:.0} s | {:.1} MiB | {:.1} MiB | {:.2}% of one core |",
@@ -74,5 +76,9 @@ fn main() {
         }
     };
     assert!(out.success(), "{}", out.combined());
-    println!("apply took {:.0} s; peak provider RSS {:.1} MiB", started.elapsed().as_secs_f64(), peak_rss as f64 / 1024.0);
+    println!(
+        "apply took {:.0} s; peak provider RSS {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        peak_rss as f64 / 1024.0
+    );
 }

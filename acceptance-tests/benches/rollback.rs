@@ -96,7 +96,16 @@ fn lambda_bed(aws: &AwsClient) -> Bed {
 
 fn route53_bed(aws: &AwsClient) -> Bed {
     let zone = aws.create_hosted_zone("bench.example.com");
-    let record = |set: &str, weight| WeightedRecord::new("api.bench.example.com", "A", set, weight, 60, if set == "blue" { "192.0.2.1" } else { "192.0.2.2" });
+    let record = |set: &str, weight| {
+        WeightedRecord::new(
+            "api.bench.example.com",
+            "A",
+            set,
+            weight,
+            60,
+            if set == "blue" { "192.0.2.1" } else { "192.0.2.2" },
+        )
+    };
     aws.create_weighted_record(&zone, &record("blue", 1));
     aws.create_weighted_record(&zone, &record("green", 0));
     let (z1, z2) = (zone.clone(), zone.clone());
@@ -130,7 +139,8 @@ fn main() {
     aws.put_metric_alarm(ALARM);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let endpoints = ["elbv2", "cloudwatch", "lambda", "route53"].map(|s| (s.to_owned(), emulator.endpoint()));
-    let config = ProviderConfig { region: Some("us-east-1".into()), endpoints: endpoints.to_vec(), ..ProviderConfig::default() };
+    let config =
+        ProviderConfig { region: Some("us-east-1".into()), endpoints: endpoints.to_vec(), ..ProviderConfig::default() };
     let clients = runtime.block_on(connect(&config)).unwrap();
 
     println!("| router | measure | runs | median | p99 | max |");
@@ -140,7 +150,11 @@ fn main() {
         let latencies = rollback_latency(&runtime, &clients, &aws, &bed);
         let overheads = step_overhead(&runtime, &clients, &aws, &bed);
         acceptance_tests::bench::row(bed.name, "alarm in ALARM → routing reads back 100% origin (poll 1s)", &latencies);
-        acceptance_tests::bench::row(bed.name, "overhead per step: from the bake's last look to the next shift read back", &overheads);
+        acceptance_tests::bench::row(
+            bed.name,
+            "overhead per step: from the bake's last look to the next shift read back",
+            &overheads,
+        );
     }
 }
 
@@ -155,7 +169,12 @@ fn rollout(bed: &Bed, strategy: Strategy, final_bake: Duration) -> Rollout {
 }
 
 /// Starts a rollout on its own task; the handle yields its outcome and history.
-fn start(runtime: &tokio::runtime::Runtime, clients: &Clients, bed: &Bed, plan: Rollout) -> tokio::task::JoinHandle<(Outcome, Vec<Event>)> {
+fn start(
+    runtime: &tokio::runtime::Runtime,
+    clients: &Clients,
+    bed: &Bed,
+    plan: Rollout,
+) -> tokio::task::JoinHandle<(Outcome, Vec<Event>)> {
     // The router as the resource gets it: connected from the routing.
     let router = bed.routing.connect(clients);
     let alarms = clients.alarms.clone();
@@ -181,7 +200,12 @@ fn rollback_latency(runtime: &tokio::runtime::Runtime, clients: &Clients, aws: &
     for trial in 0..TRIALS {
         (bed.reset)(aws);
         aws.set_alarm_state(ALARM, "OK", "bench: reset");
-        let handle = start(runtime, clients, bed, rollout(bed, Strategy::Canary { percent: 10.0, bake: Duration::from_secs(600) }, Duration::ZERO));
+        let handle = start(
+            runtime,
+            clients,
+            bed,
+            rollout(bed, Strategy::Canary { percent: 10.0, bake: Duration::from_secs(600) }, Duration::ZERO),
+        );
         wait_for_target_share(aws, bed, 10.0);
         std::thread::sleep(phase());
         let tripped = Instant::now();

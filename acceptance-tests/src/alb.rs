@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Emulator, Terraform};
 use crate::AwsClient;
 use crate::elbv2::forward_action_params;
 use crate::xml;
+use crate::{Emulator, Terraform};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// What [`AlbFixture::create`] made; all ARNs.
@@ -100,14 +100,8 @@ impl AlbFixture {
         let mut params = vec![
             ("ListenerArn".to_string(), listener_arn.clone()),
             ("Priority".to_string(), "10".to_string()),
-            (
-                "Conditions.member.1.Field".to_string(),
-                "path-pattern".to_string(),
-            ),
-            (
-                "Conditions.member.1.PathPatternConfig.Values.member.1".to_string(),
-                "/api/*".to_string(),
-            ),
+            ("Conditions.member.1.Field".to_string(), "path-pattern".to_string()),
+            ("Conditions.member.1.PathPatternConfig.Values.member.1".to_string(), "/api/*".to_string()),
         ];
         params.extend(forward_action_params("Actions.member.1", &[(&blue_arn, 1)]));
         let answer = aws.must_elbv2("CreateRule", &params);
@@ -122,36 +116,19 @@ impl AlbFixture {
                 ("DefaultActions.member.1.Type", "redirect"),
                 ("DefaultActions.member.1.RedirectConfig.Protocol", "HTTPS"),
                 ("DefaultActions.member.1.RedirectConfig.Port", "443"),
-                (
-                    "DefaultActions.member.1.RedirectConfig.StatusCode",
-                    "HTTP_301",
-                ),
+                ("DefaultActions.member.1.RedirectConfig.StatusCode", "HTTP_301"),
             ],
         );
         let redirect_listener_arn = created("CreateListener", &answer, "ListenerArn");
 
-        AlbFixture {
-            load_balancer_arn,
-            listener_arn,
-            blue_arn,
-            green_arn,
-            third_arn,
-            rule_arn,
-            redirect_listener_arn,
-        }
+        AlbFixture { load_balancer_arn, listener_arn, blue_arn, green_arn, third_arn, rule_arn, redirect_listener_arn }
     }
 }
 
 /// The default VPC's id and two of its default subnets in different
 /// availability zones (an ALB needs two).
 fn default_vpc(aws: &AwsClient) -> (String, [String; 2]) {
-    let answer = aws.must_ec2(
-        "DescribeVpcs",
-        &[
-            ("Filter.1.Name", "is-default"),
-            ("Filter.1.Value.1", "true"),
-        ],
-    );
+    let answer = aws.must_ec2("DescribeVpcs", &[("Filter.1.Name", "is-default"), ("Filter.1.Value.1", "true")]);
     let doc = xml::parse("DescribeVpcs", &answer);
     let vpc_id = xml::path(doc.root_element(), &["vpcSet", "item"])
         .and_then(|vpc| xml::text(vpc, "vpcId"))

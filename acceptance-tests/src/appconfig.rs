@@ -18,7 +18,11 @@ impl AwsClient {
         if (200..300).contains(&response.status) {
             return Ok((response.status, value));
         }
-        Err(AwsError { status: response.status, code: response.header("x-amzn-ErrorType").unwrap_or("Unknown").to_owned(), message: value["Message"].as_str().unwrap_or_default().to_owned() })
+        Err(AwsError {
+            status: response.status,
+            code: response.header("x-amzn-ErrorType").unwrap_or("Unknown").to_owned(),
+            message: value["Message"].as_str().unwrap_or_default().to_owned(),
+        })
     }
 
     fn must_appconfig(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
@@ -27,14 +31,20 @@ impl AwsClient {
 
     /// Creates a hosted configuration profile of `kind`; its id.
     pub fn create_profile(&self, application: &str, name: &str, kind: &str) -> String {
-        let created = self.must_appconfig("POST", &format!("/applications/{application}/configurationprofiles"), Some(&json!({ "Name": name, "LocationUri": "hosted", "Type": kind })));
+        let created = self.must_appconfig(
+            "POST",
+            &format!("/applications/{application}/configurationprofiles"),
+            Some(&json!({ "Name": name, "LocationUri": "hosted", "Type": kind })),
+        );
         created["Id"].as_str().expect("an id").to_owned()
     }
 
     /// Writes a hosted configuration version of `document`; its number.
     pub fn write_flags(&self, application: &str, profile: &str, document: &Value) -> i32 {
         let path = format!("/applications/{application}/configurationprofiles/{profile}/hostedconfigurationversions");
-        let response = self.send("POST", "appconfig", &path, Some("application/json"), document.to_string().as_bytes()).unwrap_or_else(|e| panic!("CreateHostedConfigurationVersion: {e}"));
+        let response = self
+            .send("POST", "appconfig", &path, Some("application/json"), document.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("CreateHostedConfigurationVersion: {e}"));
         assert_eq!(response.status, 201, "CreateHostedConfigurationVersion: {}", response.text());
         response.header("Version-Number").and_then(|n| n.parse().ok()).expect("a Version-Number header")
     }
@@ -51,26 +61,42 @@ impl AwsClient {
     pub fn served_flags(&self, application: &str, environment: &str, profile: &str) -> Value {
         let session = self.must_appconfig("POST", "/configurationsessions", Some(&json!({ "ApplicationIdentifier": application, "EnvironmentIdentifier": environment, "ConfigurationProfileIdentifier": profile })));
         let token = session["InitialConfigurationToken"].as_str().expect("a token").to_owned();
-        self.must_appconfig("GET", &format!("/configuration?configuration_token={}", crate::http::query_escape(&token)), None)
+        self.must_appconfig(
+            "GET",
+            &format!("/configuration?configuration_token={}", crate::http::query_escape(&token)),
+            None,
+        )
     }
 
     /// Whether `flag` is on for a user with `context`, evaluated from
     /// `document` as AppConfig Agent would (the emulator's test-only
     /// evaluator).
     pub fn evaluate_flag(&self, document: &Value, flag: &str, context: &Value) -> bool {
-        let answer = self.must_appconfig("POST", "/_appconfig/evaluate", Some(&json!({ "document": document, "flag": flag, "context": context })));
+        let answer = self.must_appconfig(
+            "POST",
+            "/_appconfig/evaluate",
+            Some(&json!({ "document": document, "flag": flag, "context": context })),
+        );
         answer["enabled"].as_bool().unwrap_or_else(|| panic!("evaluate: {answer}"))
     }
 
     /// The environment's newest deployment's number.
     pub fn latest_deployment_number(&self, application: &str, environment: &str) -> Option<i64> {
-        let listed = self.must_appconfig("GET", &format!("/applications/{application}/environments/{environment}/deployments?max_results=1"), None);
+        let listed = self.must_appconfig(
+            "GET",
+            &format!("/applications/{application}/environments/{environment}/deployments?max_results=1"),
+            None,
+        );
         listed["Items"][0]["DeploymentNumber"].as_i64()
     }
 
     /// GetDeployment.
     pub fn appconfig_deployment(&self, application: &str, environment: &str, number: i64) -> Value {
-        self.must_appconfig("GET", &format!("/applications/{application}/environments/{environment}/deployments/{number}"), None)
+        self.must_appconfig(
+            "GET",
+            &format!("/applications/{application}/environments/{environment}/deployments/{number}"),
+            None,
+        )
     }
 }
 
@@ -115,8 +141,14 @@ impl FlagBed {
         let application = id(aws.must_appconfig("POST", "/applications", Some(&json!({ "Name": "shop" }))));
         let profile = aws.create_profile(&application, "flags", "AWS.AppConfig.FeatureFlags");
         let monitor = json!({ "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:shop-monitor", "AlarmRoleArn": "arn:aws:iam::123456789012:role/appconfig-monitor" });
-        let environment = id(aws.must_appconfig("POST", &format!("/applications/{application}/environments"), Some(&json!({ "Name": "prod", "Monitors": [monitor] }))));
-        let strategy = |name: &str, duration: u32, bake: u32, growth: f64| id(aws.must_appconfig("POST", "/deploymentstrategies", Some(&json!({ "Name": name, "DeploymentDurationInMinutes": duration, "FinalBakeTimeInMinutes": bake, "GrowthFactor": growth, "GrowthType": "LINEAR", "ReplicateTo": "NONE" }))));
+        let environment = id(aws.must_appconfig(
+            "POST",
+            &format!("/applications/{application}/environments"),
+            Some(&json!({ "Name": "prod", "Monitors": [monitor] })),
+        ));
+        let strategy = |name: &str, duration: u32, bake: u32, growth: f64| {
+            id(aws.must_appconfig("POST", "/deploymentstrategies", Some(&json!({ "Name": name, "DeploymentDurationInMinutes": duration, "FinalBakeTimeInMinutes": bake, "GrowthFactor": growth, "GrowthType": "LINEAR", "ReplicateTo": "NONE" }))))
+        };
         let (fast, slow) = (strategy("fast", 2, 1, 50.0), strategy("slow", 10, 1, 10.0));
         let immediate = strategy("immediate", 0, 0, 100.0);
         let version = aws.write_flags(&application, &profile, &initial_flags());
@@ -150,8 +182,24 @@ impl FlagTraffic {
     /// `on_error_rate`, the others with `off_error_rate`.
     pub fn start(bed: &FlagBed, rate: f64, off_error_rate: f64, on_error_rate: f64) -> FlagTraffic {
         let mut command = crate::traffic::Simulator::command(&bed.emulator, "flag_traffic.py");
-        command.args(["--application", &bed.application, "--environment", &bed.environment, "--profile", &bed.profile, "--flag", "checkout_v2"]);
-        command.args(["--rate", &rate.to_string(), "--off-error-rate", &off_error_rate.to_string(), "--on-error-rate", &on_error_rate.to_string()]);
+        command.args([
+            "--application",
+            &bed.application,
+            "--environment",
+            &bed.environment,
+            "--profile",
+            &bed.profile,
+            "--flag",
+            "checkout_v2",
+        ]);
+        command.args([
+            "--rate",
+            &rate.to_string(),
+            "--off-error-rate",
+            &off_error_rate.to_string(),
+            "--on-error-rate",
+            &on_error_rate.to_string(),
+        ]);
         FlagTraffic { _simulator: crate::traffic::Simulator::spawn(command, "flag_traffic.py", "flag_traffic") }
     }
 }

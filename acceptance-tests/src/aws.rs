@@ -21,29 +21,13 @@ struct Service {
     version: &'static str,
 }
 
-const CLOUDWATCH: Service = Service {
-    label: "CloudWatch",
-    signing_name: "monitoring",
-    version: "2010-08-01",
-};
+const CLOUDWATCH: Service = Service { label: "CloudWatch", signing_name: "monitoring", version: "2010-08-01" };
 
-const ELBV2: Service = Service {
-    label: "ELBv2",
-    signing_name: "elasticloadbalancing",
-    version: "2015-12-01",
-};
+const ELBV2: Service = Service { label: "ELBv2", signing_name: "elasticloadbalancing", version: "2015-12-01" };
 
-const EC2: Service = Service {
-    label: "EC2",
-    signing_name: "ec2",
-    version: "2016-11-15",
-};
+const EC2: Service = Service { label: "EC2", signing_name: "ec2", version: "2016-11-15" };
 
-const IAM: Service = Service {
-    label: "IAM",
-    signing_name: "iam",
-    version: "2010-05-08",
-};
+const IAM: Service = Service { label: "IAM", signing_name: "iam", version: "2010-05-08" };
 
 /// CloudWatch, Elastic Load Balancing v2 and EC2 over the AWS Query protocol
 /// (form-encoded POST, XML answers), on a plain TCP connection to the
@@ -96,10 +80,7 @@ impl std::error::Error for AwsError {}
 impl AwsClient {
     /// A client for the emulator at `endpoint` (`http://127.0.0.1:PORT`), region `us-east-1`.
     pub fn new(endpoint: &str) -> AwsClient {
-        AwsClient {
-            authority: http::authority(endpoint).to_string(),
-            region: "us-east-1".into(),
-        }
+        AwsClient { authority: http::authority(endpoint).to_string(), region: "us-east-1".into() }
     }
 
     /// The same client for another region.
@@ -158,33 +139,18 @@ impl AwsClient {
         extra: &[(&str, &str)],
         body: &[u8],
     ) -> Result<http::Response, AwsError> {
-        let signed_headers = if content_type.is_some() {
-            "content-type;host;x-amz-date"
-        } else {
-            "host;x-amz-date"
-        };
+        let signed_headers = if content_type.is_some() { "content-type;host;x-amz-date" } else { "host;x-amz-date" };
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential=testing/20250101/{}/{service}/aws4_request, \
              SignedHeaders={signed_headers}, Signature=0000000000000000",
             self.region
         );
-        let mut headers = vec![
-            ("X-Amz-Date", "20250101T000000Z"),
-            ("Authorization", authorization.as_str()),
-        ];
+        let mut headers = vec![("X-Amz-Date", "20250101T000000Z"), ("Authorization", authorization.as_str())];
         if let Some(content_type) = content_type {
             headers.push(("Content-Type", content_type));
         }
         headers.extend_from_slice(extra);
-        http::request(
-            method,
-            &self.authority,
-            target,
-            &headers,
-            body,
-            Duration::from_secs(30),
-        )
-        .map_err(|e| AwsError {
+        http::request(method, &self.authority, target, &headers, body, Duration::from_secs(30)).map_err(|e| AwsError {
             status: 0,
             code: "Transport".into(),
             message: e.to_string(),
@@ -228,31 +194,17 @@ impl AwsClient {
     }
 
     /// [`AwsClient::call_service`], panicking on any error.
-    fn must<K: AsRef<str>, V: AsRef<str>>(
-        &self,
-        service: &Service,
-        action: &str,
-        params: &[(K, V)],
-    ) -> String {
-        self.call_service(service, action, params)
-            .unwrap_or_else(|e| panic!("{} {action} failed: {e}", service.label))
+    fn must<K: AsRef<str>, V: AsRef<str>>(&self, service: &Service, action: &str, params: &[(K, V)]) -> String {
+        self.call_service(service, action, params).unwrap_or_else(|e| panic!("{} {action} failed: {e}", service.label))
     }
 
     /// An ELBv2 action that must succeed; returns the XML answer.
-    pub(crate) fn must_elbv2<K: AsRef<str>, V: AsRef<str>>(
-        &self,
-        action: &str,
-        params: &[(K, V)],
-    ) -> String {
+    pub(crate) fn must_elbv2<K: AsRef<str>, V: AsRef<str>>(&self, action: &str, params: &[(K, V)]) -> String {
         self.must(&ELBV2, action, params)
     }
 
     /// An EC2 action that must succeed; returns the XML answer.
-    pub(crate) fn must_ec2<K: AsRef<str>, V: AsRef<str>>(
-        &self,
-        action: &str,
-        params: &[(K, V)],
-    ) -> String {
+    pub(crate) fn must_ec2<K: AsRef<str>, V: AsRef<str>>(&self, action: &str, params: &[(K, V)]) -> String {
         self.must(&EC2, action, params)
     }
 
@@ -277,36 +229,18 @@ impl AwsClient {
 
     /// Forces an alarm's state (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
     pub fn set_alarm_state(&self, name: &str, state: &str, reason: &str) {
-        self.must(
-            &CLOUDWATCH,
-            "SetAlarmState",
-            &[
-                ("AlarmName", name),
-                ("StateValue", state),
-                ("StateReason", reason),
-            ],
-        );
+        self.must(&CLOUDWATCH, "SetAlarmState", &[("AlarmName", name), ("StateValue", state), ("StateReason", reason)]);
     }
 
     /// The metric alarm called `name`, or `None` if there is none.
     pub fn describe_alarm(&self, name: &str) -> Option<AlarmInfo> {
-        let xml = self.must(
-            &CLOUDWATCH,
-            "DescribeAlarms",
-            &[("AlarmNames.member.1", name)],
-        );
-        let doc = roxmltree::Document::parse(&xml)
-            .unwrap_or_else(|e| panic!("DescribeAlarms: bad XML ({e}): {xml}"));
-        let alarm = doc.descendants().find(|n| {
-            n.has_tag_name("member") && n.parent().is_some_and(|p| p.has_tag_name("MetricAlarms"))
-        })?;
+        let xml = self.must(&CLOUDWATCH, "DescribeAlarms", &[("AlarmNames.member.1", name)]);
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("DescribeAlarms: bad XML ({e}): {xml}"));
+        let alarm = doc
+            .descendants()
+            .find(|n| n.has_tag_name("member") && n.parent().is_some_and(|p| p.has_tag_name("MetricAlarms")))?;
         let field = |tag: &str| {
-            alarm
-                .children()
-                .find(|c| c.has_tag_name(tag))
-                .and_then(|c| c.text())
-                .unwrap_or_default()
-                .to_string()
+            alarm.children().find(|c| c.has_tag_name(tag)).and_then(|c| c.text()).unwrap_or_default().to_string()
         };
         Some(AlarmInfo {
             name: field("AlarmName"),
@@ -318,14 +252,8 @@ impl AwsClient {
 
     /// Deletes alarms (no error if they do not exist).
     pub fn delete_alarms(&self, names: &[&str]) {
-        let keys: Vec<String> = (1..=names.len())
-            .map(|i| format!("AlarmNames.member.{i}"))
-            .collect();
-        let params: Vec<(&str, &str)> = keys
-            .iter()
-            .map(String::as_str)
-            .zip(names.iter().copied())
-            .collect();
+        let keys: Vec<String> = (1..=names.len()).map(|i| format!("AlarmNames.member.{i}")).collect();
+        let params: Vec<(&str, &str)> = keys.iter().map(String::as_str).zip(names.iter().copied()).collect();
         self.must(&CLOUDWATCH, "DeleteAlarms", &params);
     }
 

@@ -17,13 +17,24 @@ impl AwsClient {
     /// `message`).
     fn json_rpc(&self, service: &str, prefix: &str, operation: &str, body: &Value) -> Result<Value, AwsError> {
         let target = format!("{prefix}.{operation}");
-        let response = self.send_with("POST", service, "/", Some("application/x-amz-json-1.1"), &[("X-Amz-Target", &target)], body.to_string().as_bytes())?;
+        let response = self.send_with(
+            "POST",
+            service,
+            "/",
+            Some("application/x-amz-json-1.1"),
+            &[("X-Amz-Target", &target)],
+            body.to_string().as_bytes(),
+        )?;
         let value: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         if response.status == 200 {
             return Ok(value);
         }
         let code = value["__type"].as_str().unwrap_or("Unknown");
-        Err(AwsError { status: response.status, code: code.rsplit('#').next().unwrap_or(code).to_owned(), message: value["message"].as_str().or(value["Message"].as_str()).unwrap_or_default().to_owned() })
+        Err(AwsError {
+            status: response.status,
+            code: code.rsplit('#').next().unwrap_or(code).to_owned(),
+            message: value["message"].as_str().or(value["Message"].as_str()).unwrap_or_default().to_owned(),
+        })
     }
 
     /// Calls CodeDeploy `operation` with a JSON body.
@@ -33,7 +44,8 @@ impl AwsClient {
 
     /// Calls ECS `operation`, panicking on an error.
     pub fn must_ecs(&self, operation: &str, body: &Value) -> Value {
-        self.json_rpc("ecs", "AmazonEC2ContainerServiceV20141113", operation, body).unwrap_or_else(|e| panic!("ECS {operation} failed: {e}"))
+        self.json_rpc("ecs", "AmazonEC2ContainerServiceV20141113", operation, body)
+            .unwrap_or_else(|e| panic!("ECS {operation} failed: {e}"))
     }
 
     /// [`AwsClient::codedeploy`], panicking on an error.
@@ -45,7 +57,9 @@ impl AwsClient {
     /// emulator's test-only `GET /_codedeploy/hook-executions`), as
     /// `(deployment id, hook execution id, lifecycle event)`.
     pub fn waiting_hooks(&self) -> Vec<(String, String, String)> {
-        let answer = self.send("GET", "codedeploy", "/_codedeploy/hook-executions", None, b"").unwrap_or_else(|e| panic!("hook executions: {e}"));
+        let answer = self
+            .send("GET", "codedeploy", "/_codedeploy/hook-executions", None, b"")
+            .unwrap_or_else(|e| panic!("hook executions: {e}"));
         let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
         let text = |h: &Value, k: &str| h[k].as_str().unwrap_or_default().to_owned();
         value["hookExecutions"]
@@ -64,7 +78,10 @@ impl AwsClient {
 
     /// The ids of a group's deployments, newest first.
     pub fn deployments(&self, application: &str, group: &str) -> Vec<String> {
-        let listed = self.must_codedeploy("ListDeployments", &json!({ "applicationName": application, "deploymentGroupName": group }));
+        let listed = self.must_codedeploy(
+            "ListDeployments",
+            &json!({ "applicationName": application, "deploymentGroupName": group }),
+        );
         listed["deployments"].as_array().into_iter().flatten().filter_map(|d| d.as_str().map(str::to_owned)).collect()
     }
 }
@@ -106,7 +123,12 @@ pub const ECS_GROUP: &str = "web-prod";
 /// CreateDeploymentGroup's request with `extra` fields added.
 fn group_request(application: &str, group: &str, config: &str, mut request: Value, extra: &Value) -> Value {
     if let Some(fields) = request.as_object_mut() {
-        fields.extend([("applicationName".to_owned(), json!(application)), ("deploymentGroupName".to_owned(), json!(group)), ("serviceRoleArn".to_owned(), json!(CODEDEPLOY_ROLE)), ("deploymentConfigName".to_owned(), json!(config))]);
+        fields.extend([
+            ("applicationName".to_owned(), json!(application)),
+            ("deploymentGroupName".to_owned(), json!(group)),
+            ("serviceRoleArn".to_owned(), json!(CODEDEPLOY_ROLE)),
+            ("deploymentConfigName".to_owned(), json!(config)),
+        ]);
         fields.extend(extra.as_object().cloned().unwrap_or_default());
     }
     request
@@ -123,7 +145,10 @@ impl CodeDeployBed {
             aws.publish_version(FUNCTION);
         }
         aws.create_alias(FUNCTION, ALIAS, "1", None);
-        aws.must_codedeploy("CreateApplication", &json!({ "applicationName": APPLICATION, "computePlatform": "Lambda" }));
+        aws.must_codedeploy(
+            "CreateApplication",
+            &json!({ "applicationName": APPLICATION, "computePlatform": "Lambda" }),
+        );
         aws.must_codedeploy("CreateDeploymentGroup", &group_request(APPLICATION, GROUP, config, json!({}), &group));
         let tf = Terraform::new(&emulator);
         CodeDeployBed { emulator, aws, tf, alb: None, task_definitions: Vec::new() }
@@ -142,13 +167,19 @@ impl CodeDeployBed {
                 answer["taskDefinition"]["taskDefinitionArn"].as_str().expect("a task definition ARN").to_owned()
             })
             .collect();
-        aws.must_ecs("CreateService", &json!({
-            "cluster": "web", "serviceName": "web", "taskDefinition": task_definitions[0], "desiredCount": 2,
-            "deploymentController": { "type": "CODE_DEPLOY" },
-            "loadBalancers": [{ "targetGroupArn": alb.blue_arn, "containerName": "web", "containerPort": 80 }],
-        }));
+        aws.must_ecs(
+            "CreateService",
+            &json!({
+                "cluster": "web", "serviceName": "web", "taskDefinition": task_definitions[0], "desiredCount": 2,
+                "deploymentController": { "type": "CODE_DEPLOY" },
+                "loadBalancers": [{ "targetGroupArn": alb.blue_arn, "containerName": "web", "containerPort": 80 }],
+            }),
+        );
         let name = |arn: &str| arn.split('/').nth(1).expect("a target group ARN names the group").to_owned();
-        aws.must_codedeploy("CreateApplication", &json!({ "applicationName": ECS_APPLICATION, "computePlatform": "ECS" }));
+        aws.must_codedeploy(
+            "CreateApplication",
+            &json!({ "applicationName": ECS_APPLICATION, "computePlatform": "ECS" }),
+        );
         let ecs_group = json!({
             "ecsServices": [{ "clusterName": "web", "serviceName": "web" }],
             "loadBalancerInfo": { "targetGroupPairInfoList": [{
@@ -158,7 +189,10 @@ impl CodeDeployBed {
             "deploymentStyle": { "deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL" },
             "blueGreenDeploymentConfiguration": { "terminateBlueInstancesOnDeploymentSuccess": { "action": "TERMINATE", "terminationWaitTimeInMinutes": 0 } },
         });
-        aws.must_codedeploy("CreateDeploymentGroup", &group_request(ECS_APPLICATION, ECS_GROUP, config, ecs_group, &group));
+        aws.must_codedeploy(
+            "CreateDeploymentGroup",
+            &group_request(ECS_APPLICATION, ECS_GROUP, config, ecs_group, &group),
+        );
         let tf = Terraform::new(&emulator);
         CodeDeployBed { emulator, aws, tf, alb: Some(alb), task_definitions }
     }

@@ -33,18 +33,11 @@ impl AwsClient {
     /// deleted; use [`AwsClient::elbv2`] with `DescribeListeners` to look at
     /// errors.
     pub fn listener_weights(&self, listener_arn: &str) -> BTreeMap<String, u32> {
-        let answer = self.must_elbv2(
-            "DescribeListeners",
-            &[("ListenerArns.member.1", listener_arn)],
-        );
+        let answer = self.must_elbv2("DescribeListeners", &[("ListenerArns.member.1", listener_arn)]);
         let doc = xml::parse("DescribeListeners", &answer);
-        let listener = find_member(
-            doc.root_element(),
-            &["DescribeListenersResult", "Listeners"],
-            "ListenerArn",
-            listener_arn,
-        )
-        .unwrap_or_else(|| panic!("DescribeListeners: no {listener_arn} in {answer}"));
+        let listener =
+            find_member(doc.root_element(), &["DescribeListenersResult", "Listeners"], "ListenerArn", listener_arn)
+                .unwrap_or_else(|| panic!("DescribeListeners: no {listener_arn} in {answer}"));
         forward_weights(listener_arn, xml::child(listener, "DefaultActions"))
     }
 
@@ -56,13 +49,8 @@ impl AwsClient {
     pub fn rule_weights(&self, rule_arn: &str) -> BTreeMap<String, u32> {
         let answer = self.must_elbv2("DescribeRules", &[("RuleArns.member.1", rule_arn)]);
         let doc = xml::parse("DescribeRules", &answer);
-        let rule = find_member(
-            doc.root_element(),
-            &["DescribeRulesResult", "Rules"],
-            "RuleArn",
-            rule_arn,
-        )
-        .unwrap_or_else(|| panic!("DescribeRules: no {rule_arn} in {answer}"));
+        let rule = find_member(doc.root_element(), &["DescribeRulesResult", "Rules"], "RuleArn", rule_arn)
+            .unwrap_or_else(|| panic!("DescribeRules: no {rule_arn} in {answer}"));
         forward_weights(rule_arn, xml::child(rule, "Actions"))
     }
 
@@ -94,12 +82,9 @@ impl AwsClient {
     pub fn listener_tags(&self, arn: &str) -> BTreeMap<String, String> {
         let answer = self.must_elbv2("DescribeTags", &[("ResourceArns.member.1", arn)]);
         let doc = xml::parse("DescribeTags", &answer);
-        let Some(description) = find_member(
-            doc.root_element(),
-            &["DescribeTagsResult", "TagDescriptions"],
-            "ResourceArn",
-            arn,
-        ) else {
+        let Some(description) =
+            find_member(doc.root_element(), &["DescribeTagsResult", "TagDescriptions"], "ResourceArn", arn)
+        else {
             return BTreeMap::new();
         };
         xml::child(description, "Tags")
@@ -129,11 +114,7 @@ impl AwsClient {
     /// ignored).
     pub fn remove_tags(&self, arn: &str, keys: &[&str]) {
         let mut params = vec![("ResourceArns.member.1".to_string(), arn.to_string())];
-        params.extend(
-            keys.iter()
-                .enumerate()
-                .map(|(i, key)| (format!("TagKeys.member.{}", i + 1), key.to_string())),
-        );
+        params.extend(keys.iter().enumerate().map(|(i, key)| (format!("TagKeys.member.{}", i + 1), key.to_string())));
         self.must_elbv2("RemoveTags", &params);
     }
 
@@ -158,21 +139,13 @@ impl AwsClient {
 
 /// The `member` of the list at `list_path` under `root` whose `key` child is
 /// `value`.
-fn find_member<'a, 'i>(
-    root: Node<'a, 'i>,
-    list_path: &[&str],
-    key: &str,
-    value: &str,
-) -> Option<Node<'a, 'i>> {
+fn find_member<'a, 'i>(root: Node<'a, 'i>, list_path: &[&str], key: &str, value: &str) -> Option<Node<'a, 'i>> {
     xml::children(xml::path(root, list_path)?, "member").find(|m| xml::text(*m, key) == Some(value))
 }
 
 /// Query parameters for one forward action at `prefix` (e.g.
 /// `DefaultActions.member.1`) with a weighted `ForwardConfig`.
-pub(crate) fn forward_action_params(
-    prefix: &str,
-    weights: &[(&str, u32)],
-) -> Vec<(String, String)> {
+pub(crate) fn forward_action_params(prefix: &str, weights: &[(&str, u32)]) -> Vec<(String, String)> {
     let mut params = vec![(format!("{prefix}.Type"), "forward".to_string())];
     for (i, (arn, weight)) in weights.iter().enumerate() {
         let group = format!("{prefix}.ForwardConfig.TargetGroups.member.{}", i + 1);
@@ -208,10 +181,7 @@ fn forward_weights(owner: &str, actions: Option<Node>) -> BTreeMap<String, u32> 
     let Some(forward) = forwards.next() else {
         return BTreeMap::new();
     };
-    assert!(
-        forwards.next().is_none(),
-        "{owner}: more than one forward action"
-    );
+    assert!(forwards.next().is_none(), "{owner}: more than one forward action");
 
     let plain = xml::text(forward, "TargetGroupArn");
     let groups: Vec<Node> = xml::path(forward, &["ForwardConfig", "TargetGroups"])
@@ -227,14 +197,9 @@ fn forward_weights(owner: &str, actions: Option<Node>) -> BTreeMap<String, u32> 
     for group in groups {
         let arn = xml::text(group, "TargetGroupArn")
             .unwrap_or_else(|| panic!("{owner}: ForwardConfig target group without an ARN"));
-        let weight = xml::text(group, "Weight")
-            .and_then(|w| w.parse::<u32>().ok())
-            .filter(|w| *w <= 999)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{owner}: target group {arn}: weight {:?} is not in 0..=999",
-                    xml::text(group, "Weight")
-                )
+        let weight =
+            xml::text(group, "Weight").and_then(|w| w.parse::<u32>().ok()).filter(|w| *w <= 999).unwrap_or_else(|| {
+                panic!("{owner}: target group {arn}: weight {:?} is not in 0..=999", xml::text(group, "Weight"))
             });
         assert!(
             weights.insert(arn.to_string(), weight).is_none(),
@@ -271,9 +236,7 @@ mod tests {
     }
 
     fn forward(plain: Option<&str>, groups: &[String]) -> String {
-        let plain = plain
-            .map(|arn| format!("<TargetGroupArn>{arn}</TargetGroupArn>"))
-            .unwrap_or_default();
+        let plain = plain.map(|arn| format!("<TargetGroupArn>{arn}</TargetGroupArn>")).unwrap_or_default();
         let config = if groups.is_empty() {
             String::new()
         } else {
@@ -293,10 +256,7 @@ mod tests {
         // moto, when the forward was sent as a plain TargetGroupArn.
         assert_eq!(weights_of(&forward(Some(BLUE), &[])), expected);
         // AWS: both, the ForwardConfig holding that group with weight 1.
-        assert_eq!(
-            weights_of(&forward(Some(BLUE), &[group(BLUE, "1")])),
-            expected
-        );
+        assert_eq!(weights_of(&forward(Some(BLUE), &[group(BLUE, "1")])), expected);
         // A ForwardConfig alone.
         assert_eq!(weights_of(&forward(None, &[group(BLUE, "1")])), expected);
     }
@@ -357,22 +317,10 @@ mod tests {
             forward_action_params("DefaultActions.member.1", &[(BLUE, 90), (GREEN, 10)]),
             [
                 ("DefaultActions.member.1.Type", "forward"),
-                (
-                    "DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn",
-                    BLUE
-                ),
-                (
-                    "DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.Weight",
-                    "90"
-                ),
-                (
-                    "DefaultActions.member.1.ForwardConfig.TargetGroups.member.2.TargetGroupArn",
-                    GREEN
-                ),
-                (
-                    "DefaultActions.member.1.ForwardConfig.TargetGroups.member.2.Weight",
-                    "10"
-                ),
+                ("DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn", BLUE),
+                ("DefaultActions.member.1.ForwardConfig.TargetGroups.member.1.Weight", "90"),
+                ("DefaultActions.member.1.ForwardConfig.TargetGroups.member.2.TargetGroupArn", GREEN),
+                ("DefaultActions.member.1.ForwardConfig.TargetGroups.member.2.Weight", "10"),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
         );

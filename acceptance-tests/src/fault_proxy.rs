@@ -54,7 +54,12 @@ impl FaultProxy {
     /// held back `slow_delay`.
     pub fn start(emulator: &Emulator, faults: &[&str], seed: u64, slow_delay: Duration) -> FaultProxy {
         let mut args = vec!["--upstream".to_owned(), emulator.endpoint(), "--quiet".to_owned()];
-        args.extend(["--seed".to_owned(), seed.to_string(), "--slow-delay".to_owned(), slow_delay.as_secs_f64().to_string()]);
+        args.extend([
+            "--seed".to_owned(),
+            seed.to_string(),
+            "--slow-delay".to_owned(),
+            slow_delay.as_secs_f64().to_string(),
+        ]);
         for fault in faults {
             args.extend(["--fault".to_owned(), (*fault).to_owned()]);
         }
@@ -78,12 +83,22 @@ impl FaultProxy {
             v.as_object().into_iter().flatten().map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0))).collect()
         };
         FaultStats {
-            requests: value["requests"].as_object().into_iter().flatten().map(|(s, ops)| (s.clone(), counts(ops))).collect(),
+            requests: value["requests"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(s, ops)| (s.clone(), counts(ops)))
+                .collect(),
             faults: value["faults"]
                 .as_object()
                 .into_iter()
                 .flatten()
-                .map(|(s, ops)| (s.clone(), ops.as_object().into_iter().flatten().map(|(op, kinds)| (op.clone(), counts(kinds))).collect()))
+                .map(|(s, ops)| {
+                    (
+                        s.clone(),
+                        ops.as_object().into_iter().flatten().map(|(op, kinds)| (op.clone(), counts(kinds))).collect(),
+                    )
+                })
                 .collect(),
         }
     }
@@ -95,8 +110,15 @@ impl FaultProxy {
     }
 
     fn control(&self, method: &str, what: &str, body: &[u8]) -> Vec<u8> {
-        let response = http::request(method, &self.service.authority(), &format!("/_fault_proxy/{what}"), &[], body, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("fault proxy {method} {what}: {e}\n{}", self.service.log()));
+        let response = http::request(
+            method,
+            &self.service.authority(),
+            &format!("/_fault_proxy/{what}"),
+            &[],
+            body,
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("fault proxy {method} {what}: {e}\n{}", self.service.log()));
         assert_eq!(response.status, 200, "fault proxy {method} {what}: {}", response.text());
         response.body
     }

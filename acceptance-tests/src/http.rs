@@ -51,12 +51,10 @@ pub(crate) fn request(
     body: &[u8],
     timeout: Duration,
 ) -> io::Result<Response> {
-    let addr: SocketAddr = authority.to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("cannot resolve {authority}"),
-        )
-    })?;
+    let addr: SocketAddr = authority
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {authority}")))?;
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
@@ -79,32 +77,18 @@ pub(crate) fn request(
 }
 
 fn parse_response(raw: &[u8]) -> io::Result<Response> {
-    let bad = |what: &str| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("malformed HTTP response: {what}"),
-        )
-    };
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("malformed HTTP response: {what}"));
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no end of headers"))?;
     let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("headers are not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().ok_or_else(|| bad("empty"))?;
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad(status_line))?;
+    let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad(status_line))?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     if chunked {
         body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
     }
@@ -163,21 +147,18 @@ mod tests {
 
     #[test]
     fn parses_plain_and_chunked_responses() {
-        let plain =
-            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\nhi").unwrap();
+        let plain = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\nhi").unwrap();
         assert_eq!((plain.status, plain.text().as_str()), (200, "hi"));
-        let chunked =
-            parse_response(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
-                .unwrap();
+        let chunked = parse_response(
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!((chunked.status, chunked.text().as_str()), (404, "abcde"));
     }
 
     #[test]
     fn form_encoding() {
-        assert_eq!(
-            form_encode(&[("A b", "c&d=é"), ("x", "")]),
-            "A%20b=c%26d%3D%C3%A9&x="
-        );
+        assert_eq!(form_encode(&[("A b", "c&d=é"), ("x", "")]), "A%20b=c%26d%3D%C3%A9&x=");
         assert_eq!(authority("http://127.0.0.1:5000/x"), "127.0.0.1:5000");
     }
 }

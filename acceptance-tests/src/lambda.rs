@@ -47,56 +47,38 @@ impl AwsClient {
     /// Calls the Lambda REST-JSON API: `method` on `path` (with any query
     /// string) and an optional JSON body. Returns the HTTP status and the
     /// JSON answer (`Null` for an empty body), or the error answer.
-    pub fn lambda(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Value), AwsError> {
+    pub fn lambda(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), AwsError> {
         let payload = body.map(Value::to_string).unwrap_or_default();
         let content_type = body.map(|_| "application/json");
         let response = self.send(method, "lambda", path, content_type, payload.as_bytes())?;
         let value: Value = if response.body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&response.body)
-                .unwrap_or_else(|_| Value::String(response.text()))
+            serde_json::from_slice(&response.body).unwrap_or_else(|_| Value::String(response.text()))
         };
         if (200..300).contains(&response.status) {
             return Ok((response.status, value));
         }
         // `{"__type": "...#Code" or "Code", "message": ...}` (also `Type`/`Message`).
-        let code = value["__type"]
-            .as_str()
-            .or(value["Type"].as_str())
-            .unwrap_or("Unknown");
+        let code = value["__type"].as_str().or(value["Type"].as_str()).unwrap_or("Unknown");
         let code = code.rsplit(['#', ':']).next().unwrap_or(code).to_string();
         let message = value["message"]
             .as_str()
             .or(value["Message"].as_str())
             .map(str::to_string)
             .unwrap_or_else(|| response.text());
-        Err(AwsError {
-            status: response.status,
-            code,
-            message,
-        })
+        Err(AwsError { status: response.status, code, message })
     }
 
     fn must_lambda(&self, what: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
-        self.lambda(method, path, body)
-            .unwrap_or_else(|e| panic!("Lambda {what} failed: {e}"))
-            .1
+        self.lambda(method, path, body).unwrap_or_else(|e| panic!("Lambda {what} failed: {e}")).1
     }
 
     /// Creates an IAM role that Lambda may assume (no error if it exists);
     /// returns its ARN.
     pub fn create_lambda_role(&self, name: &str) -> String {
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-        match self.iam(
-            "CreateRole",
-            &[("RoleName", name), ("AssumeRolePolicyDocument", policy)],
-        ) {
+        match self.iam("CreateRole", &[("RoleName", name), ("AssumeRolePolicyDocument", policy)]) {
             Ok(_) => {}
             Err(e) if e.code == "EntityAlreadyExists" => {}
             Err(e) => panic!("IAM CreateRole failed: {e}"),
@@ -115,16 +97,8 @@ impl AwsClient {
             "Handler": "index.handler",
             "Code": {"ZipFile": base64(&handler_zip(0))},
         });
-        let answer = self.must_lambda(
-            "CreateFunction",
-            "POST",
-            "/2015-03-31/functions",
-            Some(&body),
-        );
-        answer["FunctionArn"]
-            .as_str()
-            .expect("CreateFunction answers with FunctionArn")
-            .to_string()
+        let answer = self.must_lambda("CreateFunction", "POST", "/2015-03-31/functions", Some(&body));
+        answer["FunctionArn"].as_str().expect("CreateFunction answers with FunctionArn").to_string()
     }
 
     /// Uploads new code to `$LATEST` and publishes it; returns the new
@@ -153,10 +127,7 @@ impl AwsClient {
             &format!("/2015-03-31/functions/{function}/versions"),
             Some(&json!({})),
         );
-        answer["Version"]
-            .as_str()
-            .expect("PublishVersion answers with Version")
-            .to_string()
+        answer["Version"].as_str().expect("PublishVersion answers with Version").to_string()
     }
 
     /// Creates alias `alias` of `function` pointing to `version`, with an
@@ -178,11 +149,7 @@ impl AwsClient {
 
     /// The alias, or `None` if it (or the function) does not exist.
     pub fn get_alias(&self, function: &str, alias: &str) -> Option<AliasInfo> {
-        let path = format!(
-            "/2015-03-31/functions/{}/aliases/{}",
-            segment(function),
-            segment(alias)
-        );
+        let path = format!("/2015-03-31/functions/{}/aliases/{}", segment(function), segment(alias));
         match self.lambda("GET", &path, None) {
             Ok((_, value)) => Some(AliasInfo::from_json(&value)),
             Err(e) if e.status == 404 => None,
@@ -205,13 +172,8 @@ impl AwsClient {
             None => json!({}),
         };
         let body = json!({"FunctionVersion": version, "RoutingConfig": routing});
-        let path = format!(
-            "/2015-03-31/functions/{}/aliases/{}",
-            segment(function),
-            segment(alias)
-        );
-        self.lambda("PUT", &path, Some(&body))
-            .map(|(_, value)| AliasInfo::from_json(&value))
+        let path = format!("/2015-03-31/functions/{}/aliases/{}", segment(function), segment(alias));
+        self.lambda("PUT", &path, Some(&body)).map(|(_, value)| AliasInfo::from_json(&value))
     }
 
     /// [`AwsClient::try_update_alias`], panicking on any error.
@@ -231,36 +193,22 @@ impl AwsClient {
     /// # Panics
     /// If the alias does not exist.
     pub fn alias_routing(&self, function: &str, alias: &str) -> (String, Option<(String, f64)>) {
-        let info = self
-            .get_alias(function, alias)
-            .unwrap_or_else(|| panic!("no alias {alias} of function {function}"));
+        let info = self.get_alias(function, alias).unwrap_or_else(|| panic!("no alias {alias} of function {function}"));
         (info.function_version, info.additional)
     }
 
     /// The tags of a function, by its ARN (ListTags).
     pub fn function_tags(&self, function_arn: &str) -> BTreeMap<String, String> {
-        let answer = self.must_lambda(
-            "ListTags",
-            "GET",
-            &format!("/2017-03-31/tags/{}", segment(function_arn)),
-            None,
-        );
+        let answer = self.must_lambda("ListTags", "GET", &format!("/2017-03-31/tags/{}", segment(function_arn)), None);
         answer["Tags"]
             .as_object()
-            .map(|tags| {
-                tags.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
+            .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
             .unwrap_or_default()
     }
 
     /// Adds or overwrites tags of a function (TagResource).
     pub fn tag_function(&self, function_arn: &str, tags: &[(&str, &str)]) {
-        let tags: serde_json::Map<String, Value> = tags
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
+        let tags: serde_json::Map<String, Value> = tags.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
         self.must_lambda(
             "TagResource",
             "POST",
@@ -271,15 +219,8 @@ impl AwsClient {
 
     /// Removes tags of a function (UntagResource).
     pub fn untag_function(&self, function_arn: &str, keys: &[&str]) {
-        let query: Vec<String> = keys
-            .iter()
-            .map(|k| format!("tagKeys={}", segment(k)))
-            .collect();
-        let path = format!(
-            "/2017-03-31/tags/{}?{}",
-            segment(function_arn),
-            query.join("&")
-        );
+        let query: Vec<String> = keys.iter().map(|k| format!("tagKeys={}", segment(k))).collect();
+        let path = format!("/2017-03-31/tags/{}?{}", segment(function_arn), query.join("&"));
         self.must_lambda("UntagResource", "DELETE", &path, None);
     }
 }
@@ -290,9 +231,7 @@ fn segment(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -304,10 +243,7 @@ fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -325,11 +261,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -383,10 +315,7 @@ fn stored_zip(name: &str, content: &[u8]) -> Vec<u8> {
 
 /// The function's code: `index.py` whose handler returns `serial`.
 fn handler_zip(serial: usize) -> Vec<u8> {
-    stored_zip(
-        "index.py",
-        format!("def handler(event, context):\n    return {serial}\n").as_bytes(),
-    )
+    stored_zip("index.py", format!("def handler(event, context):\n    return {serial}\n").as_bytes())
 }
 
 #[cfg(test)]

@@ -32,22 +32,10 @@ impl LambdaTraffic {
         versions: &[VersionBehaviour<'_>],
     ) -> LambdaTraffic {
         let mut command = Simulator::command(emulator, "lambda_traffic.py");
-        command.args([
-            "--function",
-            function,
-            "--alias",
-            alias,
-            "--rate",
-            &rate.to_string(),
-        ]);
+        command.args(["--function", function, "--alias", alias, "--rate", &rate.to_string()]);
         for v in versions {
-            command.args([
-                "--version",
-                &format!("{}={}:{}", v.version, v.error_rate, v.duration_ms),
-            ]);
+            command.args(["--version", &format!("{}={}:{}", v.version, v.error_rate, v.duration_ms)]);
         }
-        LambdaTraffic {
-            _simulator: Simulator::spawn(command, "lambda_traffic.py", "lambda_traffic"),
-        }
+        LambdaTraffic { _simulator: Simulator::spawn(command, "lambda_traffic.py", "lambda_traffic") }
     }
 }

@@ -74,8 +74,8 @@ mod http;
 mod lambda;
 mod lambda_traffic;
 mod process;
-mod route53;
 pub mod rollouts;
+mod route53;
 pub mod scenarios;
 mod terraform;
 mod traffic;
@@ -85,14 +85,14 @@ pub use alb::{AlbBed, AlbFixture};
 pub use aws::{AlarmInfo, AwsClient, AwsError};
 pub use emulator::Emulator;
 pub use fault_proxy::{FaultProxy, FaultStats};
-pub use route53::WeightedRecord;
-pub use traffic::{Behaviour, Traffic};
 pub use lambda::{AliasInfo, LAMBDA_ROLE_NAME};
 pub use lambda_traffic::{LambdaTraffic, VersionBehaviour};
+pub use route53::WeightedRecord;
 pub use terraform::{
-    Output, PROVIDER_BINARY, PROVIDER_SOURCE, Running, Terraform, embedded_terraform,
-    find_resource, provider_dir, terraform_program,
+    Output, PROVIDER_BINARY, PROVIDER_SOURCE, Running, Terraform, embedded_terraform, find_resource, provider_dir,
+    terraform_program,
 };
+pub use traffic::{Behaviour, Traffic};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,9 +103,7 @@ pub fn workspace_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let root = manifest
-            .parent()
-            .expect("acceptance-tests has a parent directory");
+        let root = manifest.parent().expect("acceptance-tests has a parent directory");
         root.canonicalize().unwrap_or_else(|_| root.to_path_buf())
     })
 }
@@ -144,10 +142,8 @@ pub fn ensure_testbed() {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     let result = DONE.get_or_init(|| {
         let script = workspace_root().join("scripts/bootstrap.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        let out =
+            Command::new("bash").arg(&script).output().map_err(|e| format!("cannot run {}: {e}", script.display()))?;
         if out.status.success() {
             Ok(())
         } else {

@@ -13,9 +13,7 @@ use crate::{Running, Terraform};
 /// # Panics
 /// If the state has no such resource.
 pub fn values(tf: &Terraform, address: &str) -> Value {
-    tf.resource(address)
-        .unwrap_or_else(|| panic!("{address} not in state"))["values"]
-        .clone()
+    tf.resource(address).unwrap_or_else(|| panic!("{address} not in state"))["values"].clone()
 }
 
 /// A rollout's history (from its state `values`) as (event, percent) pairs.
@@ -25,21 +23,14 @@ pub fn events(values: &Value) -> Vec<(String, f64)> {
         .as_array()
         .unwrap_or_else(|| panic!("no history: {values}"))
         .iter()
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap().to_owned(),
-                e["percent"].as_f64().unwrap(),
-            )
-        })
+        .map(|e| (e["event"].as_str().unwrap().to_owned(), e["percent"].as_f64().unwrap()))
         .collect()
 }
 
 /// Expected history, to compare with [`events`]: `ev(&[("shift", 20), ("baked", 20)])`
 /// or with fractional percents, `ev(&[("shift", 0.5)])`.
 pub fn ev<P: Into<f64> + Copy>(list: &[(&str, P)]) -> Vec<(String, f64)> {
-    list.iter()
-        .map(|(e, p)| ((*e).to_owned(), (*p).into()))
-        .collect()
+    list.iter().map(|(e, p)| ((*e).to_owned(), (*p).into())).collect()
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes; whether it held.
@@ -63,9 +54,7 @@ pub fn kill(running: Running) {
 
 /// When the lease record `value` (`<RFC 3339 expiry> <holder>`) lapses.
 pub fn lease_expiry(value: &str) -> time::OffsetDateTime {
-    let (expires, _holder) = value
-        .split_once(' ')
-        .unwrap_or_else(|| panic!("not a lease record: {value:?}"));
+    let (expires, _holder) = value.split_once(' ').unwrap_or_else(|| panic!("not a lease record: {value:?}"));
     time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|e| panic!("lease expiry {expires:?}: {e}"))
 }
@@ -76,8 +65,7 @@ pub fn lease_expiry(value: &str) -> time::OffsetDateTime {
 /// If it has not lapsed 40 s on.
 pub fn wait_for_lapse(value: &str) {
     let expires = lease_expiry(value);
-    let lapsed = wait_until(Duration::from_secs(40), || {
-        time::OffsetDateTime::now_utc() > expires + Duration::from_millis(500)
-    });
+    let lapsed =
+        wait_until(Duration::from_secs(40), || time::OffsetDateTime::now_utc() > expires + Duration::from_millis(500));
     assert!(lapsed, "the lease {value:?} never lapsed");
 }

@@ -61,22 +61,14 @@ impl WeightedRecord {
 
     /// This record with another weight.
     pub fn with_weight(&self, weight: u32) -> WeightedRecord {
-        WeightedRecord {
-            weight,
-            ..self.clone()
-        }
+        WeightedRecord { weight, ..self.clone() }
     }
 
     fn to_xml(&self) -> String {
         let values: String = self
             .values
             .iter()
-            .map(|v| {
-                format!(
-                    "<ResourceRecord><Value>{}</Value></ResourceRecord>",
-                    escape(v)
-                )
-            })
+            .map(|v| format!("<ResourceRecord><Value>{}</Value></ResourceRecord>", escape(v)))
             .collect();
         format!(
             "<ResourceRecordSet><Name>{}</Name><Type>{}</Type><SetIdentifier>{}</SetIdentifier>\
@@ -127,15 +119,8 @@ impl AwsClient {
         Err(route53_error(response.status, text))
     }
 
-    fn must_route53(
-        &self,
-        method: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> String {
-        self.route53(method, path, query, body)
-            .unwrap_or_else(|e| panic!("Route 53 {method} {path} failed: {e}"))
+    fn must_route53(&self, method: &str, path: &str, query: &[(&str, &str)], body: Option<&str>) -> String {
+        self.route53(method, path, query, body).unwrap_or_else(|e| panic!("Route 53 {method} {path} failed: {e}"))
     }
 
     /// Creates a public hosted zone for `name` and returns its id (`Z…`,
@@ -145,15 +130,9 @@ impl AwsClient {
     /// On any error.
     pub fn create_hosted_zone(&self, name: &str) -> String {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let reference = format!(
-            "acceptance-tests-{}-{nanos}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        let reference =
+            format!("acceptance-tests-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let body = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
              <CreateHostedZoneRequest xmlns=\"{NAMESPACE}\"><Name>{}</Name>\
@@ -179,13 +158,7 @@ impl AwsClient {
     ) -> Result<String, AwsError> {
         let changes: String = changes
             .iter()
-            .map(|(action, record)| {
-                format!(
-                    "<Change><Action>{}</Action>{}</Change>",
-                    escape(action),
-                    record.to_xml()
-                )
-            })
+            .map(|(action, record)| format!("<Change><Action>{}</Action>{}</Change>", escape(action), record.to_xml()))
             .collect();
         let body = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
@@ -237,12 +210,7 @@ impl AwsClient {
     ///
     /// # Panics
     /// On any error, e.g. `NoSuchHostedZone` (HTTP 404).
-    pub fn weighted_records(
-        &self,
-        zone_id: &str,
-        name: &str,
-        record_type: &str,
-    ) -> Vec<WeightedRecord> {
+    pub fn weighted_records(&self, zone_id: &str, name: &str, record_type: &str) -> Vec<WeightedRecord> {
         self.weighted_records_paged(zone_id, name, record_type, 100)
     }
 
@@ -285,18 +253,9 @@ impl AwsClient {
         }
     }
 
-    fn record_page(
-        &self,
-        zone_id: &str,
-        start: &(String, String, Option<String>),
-        page_size: u32,
-    ) -> Page {
+    fn record_page(&self, zone_id: &str, start: &(String, String, Option<String>), page_size: u32) -> Page {
         let size = page_size.to_string();
-        let mut query = vec![
-            ("name", start.0.as_str()),
-            ("type", start.1.as_str()),
-            ("maxitems", size.as_str()),
-        ];
+        let mut query = vec![("name", start.0.as_str()), ("type", start.1.as_str()), ("maxitems", size.as_str())];
         if let Some(identifier) = &start.2 {
             query.push(("identifier", identifier));
         }
@@ -305,20 +264,14 @@ impl AwsClient {
         let doc = xml::parse("ListResourceRecordSets", &answer);
         let root = doc.root_element();
         let records = xml::child(root, "ResourceRecordSets")
-            .map(|sets| {
-                xml::children(sets, "ResourceRecordSet")
-                    .map(read_record)
-                    .collect()
-            })
+            .map(|sets| xml::children(sets, "ResourceRecordSet").map(read_record).collect())
             .unwrap_or_default();
         let truncated = xml::text(root, "IsTruncated") == Some("true");
         let next = truncated.then(|| {
             let field = |tag| xml::text(root, tag).map(str::to_string);
             (
-                field("NextRecordName")
-                    .unwrap_or_else(|| panic!("truncated without NextRecordName: {answer}")),
-                field("NextRecordType")
-                    .unwrap_or_else(|| panic!("truncated without NextRecordType: {answer}")),
+                field("NextRecordName").unwrap_or_else(|| panic!("truncated without NextRecordName: {answer}")),
+                field("NextRecordType").unwrap_or_else(|| panic!("truncated without NextRecordType: {answer}")),
                 field("NextRecordIdentifier"),
             )
         });
@@ -330,16 +283,8 @@ impl AwsClient {
     ///
     /// # Panics
     /// On any error.
-    pub fn record_weights(
-        &self,
-        zone_id: &str,
-        name: &str,
-        record_type: &str,
-    ) -> BTreeMap<String, u32> {
-        self.weighted_records(zone_id, name, record_type)
-            .into_iter()
-            .map(|r| (r.set_identifier, r.weight))
-            .collect()
+    pub fn record_weights(&self, zone_id: &str, name: &str, record_type: &str) -> BTreeMap<String, u32> {
+        self.weighted_records(zone_id, name, record_type).into_iter().map(|r| (r.set_identifier, r.weight)).collect()
     }
 
     /// The status of a change: `PENDING` or `INSYNC`.
@@ -397,17 +342,12 @@ impl AwsClient {
     /// # Panics
     /// On any error.
     pub fn change_hosted_zone_tags(&self, zone_id: &str, add: &[(&str, &str)], remove: &[&str]) {
-        let mut body = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ChangeTagsForResourceRequest xmlns=\"{NAMESPACE}\">"
-        );
+        let mut body =
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ChangeTagsForResourceRequest xmlns=\"{NAMESPACE}\">");
         if !add.is_empty() {
             body.push_str("<AddTags>");
             for (key, value) in add {
-                body.push_str(&format!(
-                    "<Tag><Key>{}</Key><Value>{}</Value></Tag>",
-                    escape(key),
-                    escape(value)
-                ));
+                body.push_str(&format!("<Tag><Key>{}</Key><Value>{}</Value></Tag>", escape(key), escape(value)));
             }
             body.push_str("</AddTags>");
         }
@@ -434,12 +374,10 @@ fn read_record(set: Node) -> (String, String, Option<WeightedRecord>) {
             name: name.clone(),
             record_type: record_type.clone(),
             set_identifier,
-            weight: weight.parse().unwrap_or_else(|_| {
-                panic!("ListResourceRecordSets: weight {weight:?} is not a number")
-            }),
-            ttl: field("TTL")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or_default(),
+            weight: weight
+                .parse()
+                .unwrap_or_else(|_| panic!("ListResourceRecordSets: weight {weight:?} is not a number")),
+            ttl: field("TTL").and_then(|t| t.parse().ok()).unwrap_or_default(),
             values: xml::child(set, "ResourceRecords")
                 .map(|rrs| {
                     xml::children(rrs, "ResourceRecord")
@@ -456,26 +394,14 @@ fn read_record(set: Node) -> (String, String, Option<WeightedRecord>) {
 
 fn route53_error(status: u16, text: String) -> AwsError {
     let Ok(doc) = roxmltree::Document::parse(&text) else {
-        return AwsError {
-            status,
-            code: "Unknown".into(),
-            message: text,
-        };
+        return AwsError { status, code: "Unknown".into(), message: text };
     };
     let root = doc.root_element();
     if root.has_tag_name("InvalidChangeBatch") {
         let messages: Vec<&str> = xml::child(root, "Messages")
-            .map(|m| {
-                xml::children(m, "Message")
-                    .filter_map(|n| n.text())
-                    .collect()
-            })
+            .map(|m| xml::children(m, "Message").filter_map(|n| n.text()).collect())
             .unwrap_or_default();
-        return AwsError {
-            status,
-            code: "InvalidChangeBatch".into(),
-            message: format!("[{}]", messages.join(", ")),
-        };
+        return AwsError { status, code: "InvalidChangeBatch".into(), message: format!("[{}]", messages.join(", ")) };
     }
     let error = xml::child(root, "Error");
     let field = |tag| error.and_then(|e| xml::text(e, tag)).map(str::to_string);
@@ -491,11 +417,7 @@ fn bare_id<'a>(id: &'a str, prefix: &str) -> &'a str {
 }
 
 fn dotted(name: &str) -> String {
-    if name.ends_with('.') {
-        name.to_string()
-    } else {
-        format!("{name}.")
-    }
+    if name.ends_with('.') { name.to_string() } else { format!("{name}.") }
 }
 
 fn escape(text: &str) -> String {
@@ -526,29 +448,21 @@ mod tests {
              <RequestId>r</RequestId></ErrorResponse>"
                 .into(),
         );
-        assert_eq!(
-            (standard.code.as_str(), standard.message.as_str()),
-            ("InvalidChangeBatch", "[a, b]")
-        );
+        assert_eq!((standard.code.as_str(), standard.message.as_str()), ("InvalidChangeBatch", "[a, b]"));
         let older = route53_error(
             400,
             "<InvalidChangeBatch xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Messages>\
              <Message>a</Message><Message>b</Message></Messages><RequestId>r</RequestId></InvalidChangeBatch>"
                 .into(),
         );
-        assert_eq!(
-            (older.code.as_str(), older.message.as_str()),
-            ("InvalidChangeBatch", "[a, b]")
-        );
+        assert_eq!((older.code.as_str(), older.message.as_str()), ("InvalidChangeBatch", "[a, b]"));
     }
 
     #[test]
     fn record_xml_is_escaped() {
         let record = WeightedRecord::new("a.example.com", "TXT", "x&y", 5, 60, "\"<v>\"");
         let xml = record.to_xml();
-        assert!(
-            xml.contains("<SetIdentifier>x&amp;y</SetIdentifier><Weight>5</Weight><TTL>60</TTL>")
-        );
+        assert!(xml.contains("<SetIdentifier>x&amp;y</SetIdentifier><Weight>5</Weight><TTL>60</TTL>"));
         assert!(xml.contains("<Value>&quot;&lt;v&gt;&quot;</Value>"));
         assert_eq!(bare_id("/hostedzone/Z1", "/hostedzone/"), "Z1");
         assert_eq!(bare_id("C9", "/change/"), "C9");

@@ -99,7 +99,10 @@ fn workspace(emulator: &Emulator, resources: &str) -> Terraform {
 /// count) and counts the provider's reads.
 fn apply_all(emulator: &Emulator, tf: &Terraform, count: usize) -> GateReads {
     tf.run_ok(&["apply", "-auto-approve", "-no-color", &format!("-parallelism={count}")]);
-    GateReads { describe_alarms: emulator.sdk_calls("DescribeAlarms"), get_metric_data: emulator.sdk_calls("GetMetricData") }
+    GateReads {
+        describe_alarms: emulator.sdk_calls("DescribeAlarms"),
+        get_metric_data: emulator.sdk_calls("GetMetricData"),
+    }
 }
 
 /// Applies `gates` canary gates at once, all watching the same alarms and

@@ -44,18 +44,12 @@ const SCRUBBED_ENV: &[&str] = &[
 pub fn terraform_program() -> &'static Path {
     static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
     PROGRAM.get_or_init(|| {
-        if let Some(explicit) = std::env::var_os("PROGRESSIVE_TERRAFORM").filter(|v| !v.is_empty())
-        {
+        if let Some(explicit) = std::env::var_os("PROGRESSIVE_TERRAFORM").filter(|v| !v.is_empty()) {
             return PathBuf::from(explicit);
         }
-        let on_path = std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("terraform"))
-                .find(|p| is_executable(p))
-        });
-        on_path
-            .filter(|p| terraform_version(p).is_some_and(|v| v >= MIN_TERRAFORM))
-            .unwrap_or_else(embedded_terraform)
+        let on_path = std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("terraform")).find(|p| is_executable(p)));
+        on_path.filter(|p| terraform_version(p).is_some_and(|v| v >= MIN_TERRAFORM)).unwrap_or_else(embedded_terraform)
     })
 }
 
@@ -82,13 +76,20 @@ pub fn embedded_terraform() -> PathBuf {
 /// package's binary, and a stale one makes tests fail (or pass) for nothing.
 fn assert_binary_is_fresh(binary: &Path) {
     fn newest(dir: &Path) -> Option<std::time::SystemTime> {
-        fs::read_dir(dir).ok()?.flatten().filter_map(|entry| {
-            let meta = entry.metadata().ok()?;
-            if meta.is_dir() { newest(&entry.path()) } else { meta.modified().ok() }
-        }).max()
+        fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter_map(|entry| {
+                let meta = entry.metadata().ok()?;
+                if meta.is_dir() { newest(&entry.path()) } else { meta.modified().ok() }
+            })
+            .max()
     }
     let built = fs::metadata(binary).and_then(|m| m.modified()).ok();
-    let sources = ["provider/src", "proto/src", "proto/proto"].iter().filter_map(|d| newest(&crate::workspace_root().join(d))).max();
+    let sources = ["provider/src", "proto/src", "proto/proto"]
+        .iter()
+        .filter_map(|d| newest(&crate::workspace_root().join(d)))
+        .max();
     if let (Some(built), Some(sources)) = (built, sources) {
         assert!(
             built >= sources,
@@ -147,10 +148,7 @@ impl Output {
 
     /// stdout followed by stderr, for failure messages.
     pub fn combined(&self) -> String {
-        format!(
-            "--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.stdout, self.stderr
-        )
+        format!("--- stdout ---\n{}\n--- stderr ---\n{}", self.stdout, self.stderr)
     }
 }
 
@@ -216,17 +214,13 @@ impl Terraform {
     }
 
     fn bare(provider_dir: Option<&Path>) -> Terraform {
-        let dir = tempfile::Builder::new()
-            .prefix("terraform-")
-            .tempdir()
-            .expect("create a temporary directory");
+        let dir = tempfile::Builder::new().prefix("terraform-").tempdir().expect("create a temporary directory");
         let root = dir.path().to_path_buf();
         fs::create_dir(root.join("work")).expect("create the working directory");
 
         let mut cli_config = String::from("# Written by the acceptance-test bed.\n");
         if let Some(provider_dir) = provider_dir {
-            let quoted =
-                serde_json::to_string(&provider_dir.to_string_lossy()).expect("quote a path");
+            let quoted = serde_json::to_string(&provider_dir.to_string_lossy()).expect("quote a path");
             cli_config.push_str(&format!(
                 "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_SOURCE}\" = {quoted}\n  }}\n  direct {{}}\n}}\n"
             ));
@@ -301,9 +295,7 @@ impl Terraform {
     /// The command [`Terraform::run`] and [`Terraform::spawn`] start.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.args(args)
-            .current_dir(self.workdir())
-            .stdin(Stdio::null());
+        cmd.args(args).current_dir(self.workdir()).stdin(Stdio::null());
         for key in SCRUBBED_ENV {
             cmd.env_remove(key);
         }
@@ -313,10 +305,7 @@ impl Terraform {
 
     /// Runs `terraform ARGS...` to completion.
     pub fn run(&self, args: &[&str]) -> Output {
-        let out = self
-            .command(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.program.display()));
+        let out = self.command(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", self.program.display()));
         Output {
             status: out.status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -366,11 +355,7 @@ impl Terraform {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.program.display()));
-        Running {
-            child: Some(child),
-            stdout_path,
-            stderr_path,
-        }
+        Running { child: Some(child), stdout_path, stderr_path }
     }
 
     /// `terraform apply -auto-approve -no-color`, whatever its outcome.
@@ -401,14 +386,10 @@ impl Terraform {
 
 impl Drop for Terraform {
     fn drop(&mut self) {
-        let keep =
-            std::thread::panicking() || std::env::var_os("PROGRESSIVE_KEEP_TESTBED").is_some();
+        let keep = std::thread::panicking() || std::env::var_os("PROGRESSIVE_KEEP_TESTBED").is_some();
         if let (true, Some(dir)) = (keep, self.dir.take()) {
             let path = dir.keep();
-            eprintln!(
-                "acceptance-tests: kept Terraform directory {} (log: terraform.log)",
-                path.display()
-            );
+            eprintln!("acceptance-tests: kept Terraform directory {} (log: terraform.log)", path.display());
         }
     }
 }
@@ -417,9 +398,8 @@ impl Drop for Terraform {
 /// searching the root module and all child modules.
 pub fn find_resource<'a>(state: &'a Value, address: &str) -> Option<&'a Value> {
     fn search<'a>(module: &'a Value, address: &str) -> Option<&'a Value> {
-        let here = module["resources"]
-            .as_array()
-            .and_then(|resources| resources.iter().find(|r| r["address"] == address));
+        let here =
+            module["resources"].as_array().and_then(|resources| resources.iter().find(|r| r["address"] == address));
         here.or_else(|| {
             module["child_modules"]
                 .as_array()
@@ -453,24 +433,14 @@ impl Running {
         // SAFETY: kill(2) has no memory-safety preconditions; the group is ours
         // and exists at least as long as its leader is not reaped.
         let rc = unsafe { libc::kill(-(self.pid() as libc::pid_t), signal) };
-        assert!(
-            rc == 0,
-            "kill(-{}, {signal}): {}",
-            self.pid(),
-            std::io::Error::last_os_error()
-        );
+        assert!(rc == 0, "kill(-{}, {signal}): {}", self.pid(), std::io::Error::last_os_error());
     }
 
     /// Sends `signal` to the Terraform process only.
     pub fn signal(&self, signal: i32) {
         // SAFETY: as above.
         let rc = unsafe { libc::kill(self.pid() as libc::pid_t, signal) };
-        assert!(
-            rc == 0,
-            "kill({}, {signal}): {}",
-            self.pid(),
-            std::io::Error::last_os_error()
-        );
+        assert!(rc == 0, "kill({}, {signal}): {}", self.pid(), std::io::Error::last_os_error());
     }
 
     /// The provider processes this command started: those of its process
@@ -531,12 +501,7 @@ impl Running {
 
     /// Waits for the command to end and returns its output.
     pub fn wait(mut self) -> Output {
-        let status = self
-            .child
-            .take()
-            .expect("the command is still owned")
-            .wait()
-            .expect("wait for terraform");
+        let status = self.child.take().expect("the command is still owned").wait().expect("wait for terraform");
         self.output(status)
     }
 

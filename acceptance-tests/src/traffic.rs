@@ -70,14 +70,27 @@ pub struct Behaviour<'a> {
 impl Traffic {
     /// Starts `rate` requests per second through `listener_arn` (or
     /// `rule_arn` when given).
-    pub fn start(emulator: &Emulator, listener_arn: &str, rule_arn: Option<&str>, rate: f64, groups: &[Behaviour<'_>]) -> Traffic {
+    pub fn start(
+        emulator: &Emulator,
+        listener_arn: &str,
+        rule_arn: Option<&str>,
+        rate: f64,
+        groups: &[Behaviour<'_>],
+    ) -> Traffic {
         Traffic::start_shaped(emulator, listener_arn, rule_arn, rate, groups, &[])
     }
 
     /// [`Traffic::start`] with production-shaped data: `shape` holds the
     /// simulator's shape flags (`--bursts 0.25:20`, `--rate-noise 0.5`,
     /// `--late-fraction 0.1`, ...; see testbed/README.md).
-    pub fn start_shaped(emulator: &Emulator, listener_arn: &str, rule_arn: Option<&str>, rate: f64, groups: &[Behaviour<'_>], shape: &[&str]) -> Traffic {
+    pub fn start_shaped(
+        emulator: &Emulator,
+        listener_arn: &str,
+        rule_arn: Option<&str>,
+        rate: f64,
+        groups: &[Behaviour<'_>],
+        shape: &[&str],
+    ) -> Traffic {
         let mut command = Simulator::command(emulator, "traffic.py");
         command.args(shape);
         command.args(["--listener", listener_arn, "--rate", &rate.to_string()]);

@@ -11,10 +11,7 @@ pub(crate) fn parse<'i>(action: &str, text: &'i str) -> Document<'i> {
 }
 
 /// The child elements of `node` called `tag`.
-pub(crate) fn children<'a, 'i>(
-    node: Node<'a, 'i>,
-    tag: &str,
-) -> impl Iterator<Item = Node<'a, 'i>> {
+pub(crate) fn children<'a, 'i>(node: Node<'a, 'i>, tag: &str) -> impl Iterator<Item = Node<'a, 'i>> {
     node.children().filter(move |c| c.has_tag_name(tag))
 }
 

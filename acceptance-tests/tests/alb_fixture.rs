@@ -11,18 +11,12 @@ fn weights(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
 }
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// An ELBv2 call with owned parameters.
 fn elbv2(aws: &AwsClient, action: &str, params: &[(String, String)]) -> Result<String, String> {
-    let params: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     aws.elbv2(action, &params).map_err(|e| e.to_string())
 }
 
@@ -41,10 +35,7 @@ fn forward_config(prefix: &str, groups: &[(&str, Option<&str>)]) -> Vec<(String,
 }
 
 fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// `arn` with another id: the ARN of a resource that never existed.
@@ -56,42 +47,22 @@ fn never_created(arn: &str) -> String {
 /// The text between the first `<{tag}>` and the following `</{tag}>`.
 fn element<'a>(xml: &'a str, tag: &str) -> &'a str {
     let open = format!("<{tag}>");
-    let start = xml
-        .find(&open)
-        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
-        + open.len();
-    let end = start
-        + xml[start..]
-            .find(&format!("</{tag}>"))
-            .unwrap_or_else(|| panic!("no </{tag}> in {xml}"));
+    let start = xml.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {xml}")) + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap_or_else(|| panic!("no </{tag}> in {xml}"));
     &xml[start..end]
 }
 
 /// A listener's `DefaultActions`, as moto returns them (XML text).
 fn default_actions(aws: &AwsClient, listener_arn: &str) -> String {
-    let answer = aws
-        .elbv2(
-            "DescribeListeners",
-            &[("ListenerArns.member.1", listener_arn)],
-        )
-        .expect("DescribeListeners");
+    let answer = aws.elbv2("DescribeListeners", &[("ListenerArns.member.1", listener_arn)]).expect("DescribeListeners");
     element(&answer, "DefaultActions").to_string()
 }
 
 /// Creates a listener on `port` of the fixture's load balancer with the
 /// given default-action parameters; returns its ARN and the `DefaultActions`
 /// that DescribeListeners then returns.
-fn listener_with(
-    aws: &AwsClient,
-    alb: &AlbFixture,
-    port: &str,
-    action: Vec<(String, String)>,
-) -> (String, String) {
-    let mut params = owned(&[
-        ("LoadBalancerArn", &alb.load_balancer_arn),
-        ("Protocol", "HTTP"),
-        ("Port", port),
-    ]);
+fn listener_with(aws: &AwsClient, alb: &AlbFixture, port: &str, action: Vec<(String, String)>) -> (String, String) {
+    let mut params = owned(&[("LoadBalancerArn", &alb.load_balancer_arn), ("Protocol", "HTTP"), ("Port", port)]);
     params.extend(action);
     let answer = elbv2(aws, "CreateListener", &params).expect("CreateListener");
     let arn = element(&answer, "ListenerArn").to_string();
@@ -108,15 +79,10 @@ fn fixture_starts_with_all_traffic_on_blue() {
     let all_blue = weights(&[(&alb.blue_arn, 1)]);
     assert_eq!(aws.listener_weights(&alb.listener_arn), all_blue);
     assert_eq!(aws.rule_weights(&alb.rule_arn), all_blue);
-    assert_eq!(
-        aws.listener_weights(&alb.redirect_listener_arn),
-        BTreeMap::new()
-    );
+    assert_eq!(aws.listener_weights(&alb.redirect_listener_arn), BTreeMap::new());
 
     // The rule belongs to the forwarding listener, with its condition.
-    let rules = aws
-        .elbv2("DescribeRules", &[("ListenerArn", &alb.listener_arn)])
-        .expect("DescribeRules");
+    let rules = aws.elbv2("DescribeRules", &[("ListenerArn", &alb.listener_arn)]).expect("DescribeRules");
     assert!(rules.contains(&alb.rule_arn), "{rules}");
     assert!(rules.contains("<Priority>10</Priority>"), "{rules}");
     assert!(rules.contains("<member>/api/*</member>"), "{rules}");
@@ -124,14 +90,9 @@ fn fixture_starts_with_all_traffic_on_blue() {
     assert!(redirect.contains("<Type>redirect</Type>"), "{redirect}");
 
     // Three distinct target groups in the load balancer's VPC.
-    let groups = aws
-        .elbv2("DescribeTargetGroups", &[])
-        .expect("DescribeTargetGroups");
+    let groups = aws.elbv2("DescribeTargetGroups", &[]).expect("DescribeTargetGroups");
     let lb = aws
-        .elbv2(
-            "DescribeLoadBalancers",
-            &[("LoadBalancerArns.member.1", &alb.load_balancer_arn)],
-        )
+        .elbv2("DescribeLoadBalancers", &[("LoadBalancerArns.member.1", &alb.load_balancer_arn)])
         .expect("DescribeLoadBalancers");
     assert!(lb.contains("<Type>application</Type>"), "{lb}");
     let vpc = element(&lb, "VpcId");
@@ -154,29 +115,18 @@ fn weights_round_trip_on_listener_and_rule() {
     let (blue, green) = (alb.blue_arn.as_str(), alb.green_arn.as_str());
 
     aws.set_listener_weights(&alb.listener_arn, &[(blue, 90), (green, 10)]);
-    assert_eq!(
-        aws.listener_weights(&alb.listener_arn),
-        weights(&[(blue, 90), (green, 10)])
-    );
+    assert_eq!(aws.listener_weights(&alb.listener_arn), weights(&[(blue, 90), (green, 10)]));
     // The rule is separate from the listener's default action.
     assert_eq!(aws.rule_weights(&alb.rule_arn), weights(&[(blue, 1)]));
 
     aws.set_rule_weights(&alb.rule_arn, &[(blue, 0), (green, 100)]);
-    assert_eq!(
-        aws.rule_weights(&alb.rule_arn),
-        weights(&[(blue, 0), (green, 100)])
-    );
+    assert_eq!(aws.rule_weights(&alb.rule_arn), weights(&[(blue, 0), (green, 100)]));
     // ModifyRule with only actions keeps the conditions.
-    let rule = aws
-        .elbv2("DescribeRules", &[("RuleArns.member.1", &alb.rule_arn)])
-        .expect("DescribeRules");
+    let rule = aws.elbv2("DescribeRules", &[("RuleArns.member.1", &alb.rule_arn)]).expect("DescribeRules");
     assert!(rule.contains("<member>/api/*</member>"), "{rule}");
 
     aws.set_listener_weights(&alb.listener_arn, &[(green, 100)]);
-    assert_eq!(
-        aws.listener_weights(&alb.listener_arn),
-        weights(&[(green, 100)])
-    );
+    assert_eq!(aws.listener_weights(&alb.listener_arn), weights(&[(green, 100)]));
 }
 
 #[test]
@@ -188,19 +138,13 @@ fn tags_round_trip_on_listener_and_rule() {
     for arn in [&alb.listener_arn, &alb.rule_arn] {
         assert_eq!(aws.listener_tags(arn), BTreeMap::new());
         aws.add_tags(arn, &[("team", "payments"), ("rollout", "r1")]);
-        assert_eq!(
-            aws.listener_tags(arn),
-            tags(&[("team", "payments"), ("rollout", "r1")])
-        );
+        assert_eq!(aws.listener_tags(arn), tags(&[("team", "payments"), ("rollout", "r1")]));
         aws.add_tags(arn, &[("rollout", "r2")]);
         aws.remove_tags(arn, &["team", "not-there"]);
         assert_eq!(aws.listener_tags(arn), tags(&[("rollout", "r2")]));
     }
     // Tags are per resource.
-    assert_eq!(
-        aws.listener_tags(&alb.redirect_listener_arn),
-        BTreeMap::new()
-    );
+    assert_eq!(aws.listener_tags(&alb.redirect_listener_arn), BTreeMap::new());
 }
 
 #[test]
@@ -210,35 +154,17 @@ fn deleting_target_group_rule_and_listener() {
     let alb = AlbFixture::create(&aws);
 
     aws.delete_target_group(&alb.third_arn);
-    let err = aws
-        .elbv2(
-            "DescribeTargetGroups",
-            &[("TargetGroupArns.member.1", &alb.third_arn)],
-        )
-        .expect_err("deleted");
-    assert_eq!(
-        (err.status, err.code.as_str()),
-        (400, "TargetGroupNotFound")
-    );
+    let err = aws.elbv2("DescribeTargetGroups", &[("TargetGroupArns.member.1", &alb.third_arn)]).expect_err("deleted");
+    assert_eq!((err.status, err.code.as_str()), (400, "TargetGroupNotFound"));
 
     aws.delete_rule(&alb.rule_arn);
-    let err = aws
-        .elbv2("DescribeRules", &[("RuleArns.member.1", &alb.rule_arn)])
-        .expect_err("deleted");
+    let err = aws.elbv2("DescribeRules", &[("RuleArns.member.1", &alb.rule_arn)]).expect_err("deleted");
     assert_eq!((err.status, err.code.as_str()), (400, "RuleNotFound"));
 
     aws.delete_listener(&alb.listener_arn);
-    let err = aws
-        .elbv2(
-            "DescribeListeners",
-            &[("ListenerArns.member.1", &alb.listener_arn)],
-        )
-        .expect_err("deleted");
+    let err = aws.elbv2("DescribeListeners", &[("ListenerArns.member.1", &alb.listener_arn)]).expect_err("deleted");
     assert_eq!((err.status, err.code.as_str()), (400, "ListenerNotFound"));
-    assert_eq!(
-        aws.listener_weights(&alb.redirect_listener_arn),
-        BTreeMap::new()
-    );
+    assert_eq!(aws.listener_weights(&alb.redirect_listener_arn), BTreeMap::new());
 }
 
 #[test]
@@ -247,22 +173,10 @@ fn ec2_and_elbv2_errors_carry_their_codes() {
     let aws = emulator.client();
     // EC2 answers errors as `<Response><Errors><Error>`, ELBv2 as
     // `<ErrorResponse><Error>`.
-    let err = aws
-        .ec2("DescribeVpcs", &[("VpcId.1", "vpc-00000000")])
-        .expect_err("no such VPC");
-    assert_eq!(
-        (err.status, err.code.as_str()),
-        (400, "InvalidVpcID.NotFound"),
-        "{err}"
-    );
-    let err = aws
-        .elbv2("DescribeLoadBalancers", &[("Names.member.1", "nope")])
-        .expect_err("no such load balancer");
-    assert_eq!(
-        (err.status, err.code.as_str()),
-        (400, "LoadBalancerNotFound"),
-        "{err}"
-    );
+    let err = aws.ec2("DescribeVpcs", &[("VpcId.1", "vpc-00000000")]).expect_err("no such VPC");
+    assert_eq!((err.status, err.code.as_str()), (400, "InvalidVpcID.NotFound"), "{err}");
+    let err = aws.elbv2("DescribeLoadBalancers", &[("Names.member.1", "nope")]).expect_err("no such load balancer");
+    assert_eq!((err.status, err.code.as_str()), (400, "LoadBalancerNotFound"), "{err}");
 }
 
 #[test]
@@ -271,24 +185,15 @@ fn moto_returns_forward_actions_as_sent() {
     let aws = emulator.client();
     let alb = AlbFixture::create(&aws);
     let (blue, green) = (alb.blue_arn.as_str(), alb.green_arn.as_str());
-    let no_stickiness =
-        "<TargetGroupStickinessConfig><Enabled>false</Enabled></TargetGroupStickinessConfig>";
+    let no_stickiness = "<TargetGroupStickinessConfig><Enabled>false</Enabled></TargetGroupStickinessConfig>";
 
     // A plain TargetGroupArn stays one: no ForwardConfig (AWS adds one).
     let plain = default_actions(&aws, &alb.listener_arn);
-    assert_eq!(
-        plain,
-        format!("<member><Type>forward</Type><TargetGroupArn>{blue}</TargetGroupArn></member>")
-    );
+    assert_eq!(plain, format!("<member><Type>forward</Type><TargetGroupArn>{blue}</TargetGroupArn></member>"));
 
     // A ForwardConfig group without a Weight gets weight 1, and a
     // stickiness config that was left out comes back disabled.
-    let (_, one) = listener_with(
-        &aws,
-        &alb,
-        "81",
-        forward_config("DefaultActions.member.1", &[(blue, None)]),
-    );
+    let (_, one) = listener_with(&aws, &alb, "81", forward_config("DefaultActions.member.1", &[(blue, None)]));
     assert_eq!(
         one,
         format!(
@@ -302,37 +207,19 @@ fn moto_returns_forward_actions_as_sent() {
         &aws,
         &alb,
         "82",
-        forward_config(
-            "DefaultActions.member.1",
-            &[(blue, Some("70")), (green, Some("30"))],
-        ),
+        forward_config("DefaultActions.member.1", &[(blue, Some("70")), (green, Some("30"))]),
     );
-    assert!(
-        !two.contains("<Type>forward</Type><TargetGroupArn>"),
-        "{two}"
-    );
-    assert_eq!(
-        aws.listener_weights(&two_arn),
-        weights(&[(blue, 70), (green, 30)])
-    );
+    assert!(!two.contains("<Type>forward</Type><TargetGroupArn>"), "{two}");
+    assert_eq!(aws.listener_weights(&two_arn), weights(&[(blue, 70), (green, 30)]));
 
     // ModifyListener replaces the default actions with what was sent, in
     // the shape it was sent.
     aws.set_listener_weights(&alb.listener_arn, &[(blue, 90), (green, 10)]);
     let split = default_actions(&aws, &alb.listener_arn);
-    assert!(
-        split.contains("<ForwardConfig>") && split.contains(no_stickiness),
-        "{split}"
-    );
-    assert_eq!(
-        aws.listener_weights(&alb.listener_arn),
-        weights(&[(blue, 90), (green, 10)])
-    );
+    assert!(split.contains("<ForwardConfig>") && split.contains(no_stickiness), "{split}");
+    assert_eq!(aws.listener_weights(&alb.listener_arn), weights(&[(blue, 90), (green, 10)]));
     aws.set_listener_weights(&alb.listener_arn, &[(green, 100)]);
-    assert_eq!(
-        aws.listener_weights(&alb.listener_arn),
-        weights(&[(green, 100)])
-    );
+    assert_eq!(aws.listener_weights(&alb.listener_arn), weights(&[(green, 100)]));
     let mut back = owned(&[("ListenerArn", &alb.listener_arn)]);
     back.extend(owned(&[
         ("DefaultActions.member.1.Type", "forward"),
@@ -343,20 +230,12 @@ fn moto_returns_forward_actions_as_sent() {
 
     // Both forms at once come back as both; moto does not check that they
     // agree (AWS requires the ForwardConfig to hold just that group).
-    let mut both = owned(&[
-        ("ListenerArn", &alb.listener_arn),
-        ("DefaultActions.member.1.TargetGroupArn", green),
-    ]);
-    both.extend(forward_config(
-        "DefaultActions.member.1",
-        &[(blue, Some("5"))],
-    ));
+    let mut both = owned(&[("ListenerArn", &alb.listener_arn), ("DefaultActions.member.1.TargetGroupArn", green)]);
+    both.extend(forward_config("DefaultActions.member.1", &[(blue, Some("5"))]));
     elbv2(&aws, "ModifyListener", &both).expect("moto accepts a disagreeing pair");
     let both = default_actions(&aws, &alb.listener_arn);
     assert!(
-        both.contains(&format!(
-            "<Type>forward</Type><TargetGroupArn>{green}</TargetGroupArn><ForwardConfig>"
-        )),
+        both.contains(&format!("<Type>forward</Type><TargetGroupArn>{green}</TargetGroupArn><ForwardConfig>")),
         "{both}"
     );
 }
@@ -369,19 +248,10 @@ fn moto_keeps_the_stickiness_config_sent_and_only_that() {
     let (blue, green) = (alb.blue_arn.as_str(), alb.green_arn.as_str());
 
     let mut sticky = owned(&[("ListenerArn", &alb.listener_arn)]);
-    sticky.extend(forward_config(
-        "DefaultActions.member.1",
-        &[(blue, Some("90")), (green, Some("10"))],
-    ));
+    sticky.extend(forward_config("DefaultActions.member.1", &[(blue, Some("90")), (green, Some("10"))]));
     sticky.extend(owned(&[
-        (
-            "DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.Enabled",
-            "true",
-        ),
-        (
-            "DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.DurationSeconds",
-            "300",
-        ),
+        ("DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.Enabled", "true"),
+        ("DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.DurationSeconds", "300"),
     ]));
     elbv2(&aws, "ModifyListener", &sticky).expect("ModifyListener");
     assert!(
@@ -395,9 +265,10 @@ fn moto_keeps_the_stickiness_config_sent_and_only_that() {
     // A ModifyListener without one (set_listener_weights sends none)
     // replaces it with a disabled one.
     aws.set_listener_weights(&alb.listener_arn, &[(blue, 50), (green, 50)]);
-    assert!(default_actions(&aws, &alb.listener_arn).contains(
-        "<TargetGroupStickinessConfig><Enabled>false</Enabled></TargetGroupStickinessConfig>"
-    ));
+    assert!(
+        default_actions(&aws, &alb.listener_arn)
+            .contains("<TargetGroupStickinessConfig><Enabled>false</Enabled></TargetGroupStickinessConfig>")
+    );
 }
 
 #[test]
@@ -405,11 +276,7 @@ fn moto_modify_listener_validates_no_forward_config() {
     let emulator = Emulator::start();
     let aws = emulator.client();
     let alb = AlbFixture::create(&aws);
-    let (blue, green, third) = (
-        alb.blue_arn.as_str(),
-        alb.green_arn.as_str(),
-        alb.third_arn.as_str(),
-    );
+    let (blue, green, third) = (alb.blue_arn.as_str(), alb.green_arn.as_str(), alb.third_arn.as_str());
     let missing = never_created(&alb.blue_arn);
 
     // Outside what the ELBv2 API documents (weights 0..=999, at most five
@@ -420,40 +287,23 @@ fn moto_modify_listener_validates_no_forward_config() {
         ("all weights 0", vec![(blue, "0"), (green, "0")]),
         ("a group twice", vec![(blue, "50"), (blue, "50")]),
         ("unknown target group", vec![(blue, "50"), (&missing, "50")]),
-        (
-            "six groups",
-            vec![
-                (blue, "1"),
-                (green, "1"),
-                (third, "1"),
-                (blue, "1"),
-                (green, "1"),
-                (third, "1"),
-            ],
-        ),
+        ("six groups", vec![(blue, "1"), (green, "1"), (third, "1"), (blue, "1"), (green, "1"), (third, "1")]),
     ];
     for (case, groups) in accepted {
-        let groups: Vec<(&str, Option<&str>)> =
-            groups.iter().map(|(arn, w)| (*arn, Some(*w))).collect();
+        let groups: Vec<(&str, Option<&str>)> = groups.iter().map(|(arn, w)| (*arn, Some(*w))).collect();
         let mut params = owned(&[("ListenerArn", &alb.listener_arn)]);
         params.extend(forward_config("DefaultActions.member.1", &groups));
         elbv2(&aws, "ModifyListener", &params).unwrap_or_else(|e| panic!("{case}: {e}"));
         let stored = default_actions(&aws, &alb.listener_arn);
         for (arn, weight) in &groups {
-            let member = format!(
-                "<TargetGroupArn>{arn}</TargetGroupArn><Weight>{}</Weight>",
-                weight.unwrap()
-            );
+            let member = format!("<TargetGroupArn>{arn}</TargetGroupArn><Weight>{}</Weight>", weight.unwrap());
             assert!(stored.contains(&member), "{case}: {member} in {stored}");
         }
     }
 
     // A weight-0 group alongside a positive one is valid on AWS too.
     aws.set_listener_weights(&alb.listener_arn, &[(blue, 0), (green, 100)]);
-    assert_eq!(
-        aws.listener_weights(&alb.listener_arn),
-        weights(&[(blue, 0), (green, 100)])
-    );
+    assert_eq!(aws.listener_weights(&alb.listener_arn), weights(&[(blue, 0), (green, 100)]));
 }
 
 #[test]
@@ -465,18 +315,12 @@ fn moto_modify_rule_rejects_unknown_target_groups_only() {
     let missing = never_created(&alb.blue_arn);
 
     let mut params = owned(&[("RuleArn", &alb.rule_arn)]);
-    params.extend(forward_config(
-        "Actions.member.1",
-        &[(blue, Some("50")), (&missing, Some("50"))],
-    ));
+    params.extend(forward_config("Actions.member.1", &[(blue, Some("50")), (&missing, Some("50"))]));
     let err = elbv2(&aws, "ModifyRule", &params).expect_err("unknown target group");
     assert!(err.starts_with("TargetGroupNotFound (HTTP 400)"), "{err}");
 
     let mut params = owned(&[("RuleArn", &alb.rule_arn)]);
-    params.extend(forward_config(
-        "Actions.member.1",
-        &[(blue, Some("5000")), (blue, Some("0"))],
-    ));
+    params.extend(forward_config("Actions.member.1", &[(blue, Some("5000")), (blue, Some("0"))]));
     elbv2(&aws, "ModifyRule", &params).expect("weights and duplicates are not checked");
 }
 
@@ -510,35 +354,18 @@ fn moto_tags_listeners_and_rules_up_to_ten_but_describe_tags_checks_nothing() {
     aws.add_tags(&gone, &[("owner", "rollout")]);
     aws.delete_listener(&gone);
     let err = aws
-        .elbv2(
-            "AddTags",
-            &[
-                ("ResourceArns.member.1", &gone),
-                ("Tags.member.1.Key", "k"),
-                ("Tags.member.1.Value", "v"),
-            ],
-        )
+        .elbv2("AddTags", &[("ResourceArns.member.1", &gone), ("Tags.member.1.Key", "k"), ("Tags.member.1.Value", "v")])
         .expect_err("deleted listener");
     assert_eq!((err.status, err.code.as_str()), (400, "ListenerNotFound"));
     let err = aws
-        .elbv2(
-            "RemoveTags",
-            &[
-                ("ResourceArns.member.1", &gone),
-                ("TagKeys.member.1", "owner"),
-            ],
-        )
+        .elbv2("RemoveTags", &[("ResourceArns.member.1", &gone), ("TagKeys.member.1", "owner")])
         .expect_err("deleted listener");
     assert_eq!((err.status, err.code.as_str()), (400, "ListenerNotFound"));
     // The listener's rule went with it.
     let err = aws
         .elbv2(
             "AddTags",
-            &[
-                ("ResourceArns.member.1", &alb.rule_arn),
-                ("Tags.member.1.Key", "k"),
-                ("Tags.member.1.Value", "v"),
-            ],
+            &[("ResourceArns.member.1", &alb.rule_arn), ("Tags.member.1.Key", "k"), ("Tags.member.1.Value", "v")],
         )
         .expect_err("rule of a deleted listener");
     assert_eq!((err.status, err.code.as_str()), (400, "ListenerNotFound"));
@@ -562,46 +389,28 @@ fn moto_not_found_errors() {
 
     let missing_group = never_created(&alb.third_arn);
     assert_eq!(
-        code(aws.elbv2(
-            "DescribeTargetGroups",
-            &[("TargetGroupArns.member.1", &missing_group)]
-        )),
+        code(aws.elbv2("DescribeTargetGroups", &[("TargetGroupArns.member.1", &missing_group)])),
         not_found("TargetGroupNotFound")
     );
 
     // A target group named by any action, even with weight 0, is in use.
-    aws.set_listener_weights(
-        &alb.listener_arn,
-        &[(&alb.blue_arn, 100), (&alb.green_arn, 0)],
-    );
+    aws.set_listener_weights(&alb.listener_arn, &[(&alb.blue_arn, 100), (&alb.green_arn, 0)]);
     for arn in [&alb.blue_arn, &alb.green_arn] {
-        assert_eq!(
-            code(aws.elbv2("DeleteTargetGroup", &[("TargetGroupArn", arn)])),
-            not_found("ResourceInUse")
-        );
+        assert_eq!(code(aws.elbv2("DeleteTargetGroup", &[("TargetGroupArn", arn)])), not_found("ResourceInUse"));
     }
 
     // DeleteRule of a missing rule succeeds (AWS documents RuleNotFound for
     // it); DescribeRules says RuleNotFound.
     aws.delete_rule(&alb.rule_arn);
     aws.delete_rule(&alb.rule_arn);
-    assert_eq!(
-        code(aws.elbv2("DescribeRules", &[("RuleArns.member.1", &alb.rule_arn)])),
-        not_found("RuleNotFound")
-    );
+    assert_eq!(code(aws.elbv2("DescribeRules", &[("RuleArns.member.1", &alb.rule_arn)])), not_found("RuleNotFound"));
 
     aws.delete_listener(&alb.listener_arn);
     assert_eq!(
-        code(aws.elbv2(
-            "DescribeListeners",
-            &[("ListenerArns.member.1", &alb.listener_arn)]
-        )),
+        code(aws.elbv2("DescribeListeners", &[("ListenerArns.member.1", &alb.listener_arn)])),
         not_found("ListenerNotFound")
     );
-    assert_eq!(
-        code(aws.elbv2("DeleteListener", &[("ListenerArn", &alb.listener_arn)])),
-        not_found("ListenerNotFound")
-    );
+    assert_eq!(code(aws.elbv2("DeleteListener", &[("ListenerArn", &alb.listener_arn)])), not_found("ListenerNotFound"));
     assert_eq!(
         code(aws.elbv2(
             "ModifyListener",
@@ -618,14 +427,8 @@ fn moto_not_found_errors() {
     let mixed = aws
         .elbv2(
             "DescribeListeners",
-            &[
-                ("ListenerArns.member.1", &alb.listener_arn),
-                ("ListenerArns.member.2", &alb.redirect_listener_arn),
-            ],
+            &[("ListenerArns.member.1", &alb.listener_arn), ("ListenerArns.member.2", &alb.redirect_listener_arn)],
         )
         .expect("no error");
-    assert!(
-        mixed.contains(&alb.redirect_listener_arn) && !mixed.contains(&alb.listener_arn),
-        "{mixed}"
-    );
+    assert!(mixed.contains(&alb.redirect_listener_arn) && !mixed.contains(&alb.listener_arn), "{mixed}");
 }

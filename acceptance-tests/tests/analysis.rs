@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use acceptance_tests::scenarios::rollout_config;
 use acceptance_tests::rollouts::wait_until;
+use acceptance_tests::scenarios::rollout_config;
 use acceptance_tests::{AlbBed as Bed, Behaviour, Terraform, Traffic};
 use serde_json::Value;
 
@@ -46,7 +46,11 @@ const HISTORY: Duration = Duration::from_secs(55);
 
 /// A rollout of the fixture's listener to green, looking every second.
 fn config(b: &Bed, body: &str) -> String {
-    rollout_config(&format!("listener_arn = \"{}\"", b.fx.listener_arn), &b.fx.green_arn, &format!("  poll_interval = \"1s\"\n{body}"))
+    rollout_config(
+        &format!("listener_arn = \"{}\"", b.fx.listener_arn),
+        &b.fx.green_arn,
+        &format!("  poll_interval = \"1s\"\n{body}"),
+    )
 }
 
 const ANALYSIS: &str = "  analysis {\n    period = \"5s\"\n    min_requests = 100\n  }";
@@ -73,12 +77,17 @@ fn analysis_rolls_back_a_bad_canary() {
     ]);
     // Without 10 periods of history before it, the judgement takes the
     // robust per-period form, which needs a few more periods.
-    assert!(started.elapsed() < Duration::from_secs(100), "caught in {:?}, before the 2m bake ended", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(100),
+        "caught in {:?}, before the 2m bake ended",
+        started.elapsed()
+    );
     assert_eq!(green_percent(&b), 0, "all traffic back on blue, read from the listener");
     let v = values(&b.tf);
     assert_eq!(v["status"], "rolled_back");
     assert!(v["rollback_reason"].as_str().unwrap().contains("canary analysis (5xx)"));
-    let failed = v["history"].as_array().unwrap().iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
+    let failed =
+        v["history"].as_array().unwrap().iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
     assert!(failed["detail"].as_str().unwrap().contains("5xx in"), "{failed}");
 }
 
@@ -88,10 +97,17 @@ fn analysis_promotes_a_good_canary() {
     // Equal error rates, frequent enough that a doubling is ruled out in
     // about half a minute: the step holds past its 5s bake until then.
     let _traffic = traffic(&b, 0.05, 0.05);
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"5s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}")));
+    b.tf.write_config(&config(
+        &b,
+        &format!("  canary {{\n    percent = 20\n    bake = \"5s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}"),
+    ));
     let started = Instant::now();
     let out = b.tf.apply();
-    assert!(started.elapsed() > Duration::from_secs(20), "held for evidence, not passed after the 5s bake: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() > Duration::from_secs(20),
+        "held for evidence, not passed after the 5s bake: {:?}",
+        started.elapsed()
+    );
     assert!(out.success(), "{}", out.combined());
     assert_eq!(green_percent(&b), 100);
     let v = values(&b.tf);
@@ -99,8 +115,17 @@ fn analysis_promotes_a_good_canary() {
     let baked = &v["history"][1];
     assert_eq!(baked["event"], "baked");
     let detail = baked["detail"].as_str().unwrap();
-    assert!(detail.contains("; canary ") && detail.contains("requests"), "the verdict's numbers are in history: {detail}");
-    let high: f64 = detail.split("anytime-valid interval [").nth(1).and_then(|r| r.split(']').next()).and_then(|r| r.split(", ").nth(1)).and_then(|h| h.parse().ok()).expect(detail);
+    assert!(
+        detail.contains("; canary ") && detail.contains("requests"),
+        "the verdict's numbers are in history: {detail}"
+    );
+    let high: f64 = detail
+        .split("anytime-valid interval [")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .and_then(|r| r.split(", ").nth(1))
+        .and_then(|h| h.parse().ok())
+        .expect(detail);
     assert!(high < 2.0, "the interval's upper end rules out a doubling: {detail}");
     assert_eq!(v["analysis"]["confidence"], 0.99, "defaults are filled in");
     assert_eq!(v["on_missing_data"], "wait");
@@ -109,8 +134,12 @@ fn analysis_promotes_a_good_canary() {
 #[test]
 fn analysis_missing_data_fail_rolls_back() {
     let b = bed();
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 10\n    bake = \"30s\"\n  }}\n  on_missing_data = \"fail\"\n{ANALYSIS}")));
-    b.tf.apply().assert_failed_with(&["Rollout rolled back", "no request data for the canary (on_missing_data = \"fail\")"]);
+    b.tf.write_config(&config(
+        &b,
+        &format!("  canary {{\n    percent = 10\n    bake = \"30s\"\n  }}\n  on_missing_data = \"fail\"\n{ANALYSIS}"),
+    ));
+    b.tf.apply()
+        .assert_failed_with(&["Rollout rolled back", "no request data for the canary (on_missing_data = \"fail\")"]);
     assert_eq!(green_percent(&b), 0);
 }
 
@@ -122,7 +151,10 @@ fn analysis_missing_data_wait_holds_until_the_timeout() {
         &format!("  canary {{\n    percent = 10\n    bake = \"1s\"\n  }}\n{ANALYSIS}\n  timeouts {{\n    create = \"30s\"\n  }}"),
     ));
     let started = Instant::now();
-    b.tf.apply().assert_failed_with(&["ran past its timeout without enough evidence to pass", "no request data for the canary yet"]);
+    b.tf.apply().assert_failed_with(&[
+        "ran past its timeout without enough evidence to pass",
+        "no request data for the canary yet",
+    ]);
     assert!(started.elapsed() >= Duration::from_secs(30), "the 1s bake held until the 30s timeout");
     assert_eq!(green_percent(&b), 0);
 }
@@ -130,7 +162,10 @@ fn analysis_missing_data_wait_holds_until_the_timeout() {
 #[test]
 fn analysis_missing_data_ignore_passes() {
     let b = bed();
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 10\n    bake = \"2s\"\n  }}\n  on_missing_data = \"ignore\"\n{ANALYSIS}")));
+    b.tf.write_config(&config(
+        &b,
+        &format!("  canary {{\n    percent = 10\n    bake = \"2s\"\n  }}\n  on_missing_data = \"ignore\"\n{ANALYSIS}"),
+    ));
     let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(green_percent(&b), 100);
@@ -144,7 +179,11 @@ fn analysis_settings_are_validated_at_plan_time() {
         ("  analysis {\n    confidence = 1\n  }", "Invalid confidence", "confidence = 1"),
         ("  analysis {\n    metric = \"elb_5xx\"\n  }", "Invalid metric", "published per load balancer"),
         ("  on_missing_data = \"later\"", "Invalid on_missing_data", "on_missing_data = \"later\""),
-        ("  analysis {\n    max_increase = 0.5\n    rule_out_increase = 0.5\n  }", "Invalid rule_out_increase", "must be greater than max_increase"),
+        (
+            "  analysis {\n    max_increase = 0.5\n    rule_out_increase = 0.5\n  }",
+            "Invalid rule_out_increase",
+            "must be greater than max_increase",
+        ),
     ];
     for (body, summary, line) in cases {
         b.tf.write_config(&config(&b, body));
@@ -162,8 +201,16 @@ fn analysis_plan_warns_when_steps_will_hold_for_evidence() {
     let out = b.tf.run_ok(&["plan", "-no-color"]);
     let squashed = out.combined().split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(squashed.contains("Steps will hold for evidence"), "{}", out.combined());
-    assert!(squashed.contains("At 10% of about") && squashed.contains("% 5xx (the origin over "), "the origin's own traffic and error rate: {squashed}");
-    assert!(squashed.contains("before the data rule out 2.00 times its error rate, so step 1 will hold that long instead of its 5s bake"), "{squashed}");
+    assert!(
+        squashed.contains("At 10% of about") && squashed.contains("% 5xx (the origin over "),
+        "the origin's own traffic and error rate: {squashed}"
+    );
+    assert!(
+        squashed.contains(
+            "before the data rule out 2.00 times its error rate, so step 1 will hold that long instead of its 5s bake"
+        ),
+        "{squashed}"
+    );
     assert_eq!(green_percent(&b), 0, "plan moves nothing");
 
     // A first step long enough to gather the evidence: no warning.
@@ -179,7 +226,10 @@ fn analysis_promotes_a_bursty_but_equal_canary() {
     // counted one by one, one burst on green would look like a regression.
     let _traffic = shaped_traffic(&b, 0.10, 0.10, &["--bursts", "0.25:20"]);
     std::thread::sleep(HISTORY);
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 50\n    bake = \"5s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}")));
+    b.tf.write_config(&config(
+        &b,
+        &format!("  canary {{\n    percent = 50\n    bake = \"5s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}"),
+    ));
     let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(green_percent(&b), 100);
@@ -205,12 +255,23 @@ fn analysis_rolls_back_a_regression_that_begins_late() {
     let _worse = traffic(&b, 0.05, 0.20);
     let regressed = Instant::now();
     let out = running.finish_within(Duration::from_secs(120));
-    out.assert_failed_with(&["Rollout rolled back: canary analysis (5xx) is failing: the canary is worse than the baseline", "At step 2 of 3, with 50% of traffic on"]);
-    assert!(regressed.elapsed() < Duration::from_secs(60), "caught {:?} after it began, before the 90s bake ended", regressed.elapsed());
+    out.assert_failed_with(&[
+        "Rollout rolled back: canary analysis (5xx) is failing: the canary is worse than the baseline",
+        "At step 2 of 3, with 50% of traffic on",
+    ]);
+    assert!(
+        regressed.elapsed() < Duration::from_secs(60),
+        "caught {:?} after it began, before the 90s bake ended",
+        regressed.elapsed()
+    );
     assert_eq!(green_percent(&b), 0);
     let v = values(&b.tf);
     let kinds: Vec<&str> = v["history"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["shift", "baked", "shift", "gate_failed", "rollback"], "step 1 passed on evidence, step 2 failed");
+    assert_eq!(
+        kinds,
+        ["shift", "baked", "shift", "gate_failed", "rollback"],
+        "step 1 passed on evidence, step 2 failed"
+    );
 }
 
 #[test]
@@ -226,7 +287,11 @@ fn analysis_rolls_back_a_canary_with_slow_requests() {
         "Rollout rolled back: canary analysis (requests over 150ms) is failing: the canary is worse than the baseline",
         "(confidence 0.995, max_increase 0.25)",
     ]);
-    assert!(started.elapsed() < Duration::from_secs(100), "caught in {:?}, before the 2m bake ended", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(100),
+        "caught in {:?}, before the 2m bake ended",
+        started.elapsed()
+    );
     assert_eq!(green_percent(&b), 0);
 }
 
@@ -240,7 +305,10 @@ fn analysis_promotes_a_canary_as_fast_as_its_baseline_judging_both_metrics() {
     let v = values(&b.tf);
     assert_eq!(v["status"], "promoted");
     let detail = v["history"][1]["detail"].as_str().unwrap().to_owned();
-    assert!(detail.contains("5xx in") && detail.contains("requests over 150ms in"), "both judgements' numbers are in history: {detail}");
+    assert!(
+        detail.contains("5xx in") && detail.contains("requests over 150ms in"),
+        "both judgements' numbers are in history: {detail}"
+    );
 }
 
 #[test]
@@ -251,7 +319,10 @@ fn analysis_promotes_an_equal_canary_whose_error_points_arrive_late() {
     // would make one side look spotless. Periods are judged once two reads
     // a period apart agree, so the late points are counted.
     let _traffic = shaped_traffic(&b, 0.10, 0.10, &["--late-fraction", "0.5", "--late-delay", "7"]);
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 50\n    bake = \"5s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}")));
+    b.tf.write_config(&config(
+        &b,
+        &format!("  canary {{\n    percent = 50\n    bake = \"5s\"\n  }}\n  final_bake = \"1s\"\n{ANALYSIS}"),
+    ));
     let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(green_percent(&b), 100);

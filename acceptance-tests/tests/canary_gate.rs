@@ -29,7 +29,13 @@ provider "progressive" {{
 /// A gate on `alarms` with the given extra lines.
 fn gate(alarms: &[&str], lines: &str) -> String {
     let names: Vec<String> = alarms.iter().map(|a| format!("{a:?}")).collect();
-    config("", &format!("resource \"progressive_canary_gate\" \"gate\" {{\n  alarm_names = [{}]\n{lines}\n}}", names.join(", ")))
+    config(
+        "",
+        &format!(
+            "resource \"progressive_canary_gate\" \"gate\" {{\n  alarm_names = [{}]\n{lines}\n}}",
+            names.join(", ")
+        ),
+    )
 }
 
 fn setup(alarms: &[&str]) -> (Emulator, Terraform) {
@@ -46,13 +52,13 @@ fn values(tf: &Terraform) -> Value {
     tf.resource(ADDRESS).unwrap_or_else(|| panic!("{ADDRESS} not in state"))["values"].clone()
 }
 
-
-
-
 #[test]
 fn gate_basic() {
     let (emulator, tf) = setup(&["checkout-5xx", "checkout-p99"]);
-    tf.write_config(&gate(&["checkout-5xx", "checkout-p99"], "  triggers = { image = \"v1\" }\n  duration = \"2s\"\n  poll_interval = \"1s\""));
+    tf.write_config(&gate(
+        &["checkout-5xx", "checkout-p99"],
+        "  triggers = { image = \"v1\" }\n  duration = \"2s\"\n  poll_interval = \"1s\"",
+    ));
 
     let started = Instant::now();
     let out = tf.apply();
@@ -109,11 +115,17 @@ fn gate_update_reruns_on_trigger_change() {
 #[test]
 fn gate_rollback_alarm_fails_the_update_and_keeps_previous_triggers() {
     let (emulator, tf) = setup(&["checkout-5xx", "checkout-p99"]);
-    tf.write_config(&gate(&["checkout-5xx", "checkout-p99"], "  triggers = { image = \"v1\" }\n  duration = \"1s\"\n  poll_interval = \"1s\""));
+    tf.write_config(&gate(
+        &["checkout-5xx", "checkout-p99"],
+        "  triggers = { image = \"v1\" }\n  duration = \"1s\"\n  poll_interval = \"1s\"",
+    ));
     assert!(tf.apply().success());
 
     emulator.client().set_alarm_state("checkout-p99", "ALARM", "p99 latency 1.2s above 0.8s");
-    tf.write_config(&gate(&["checkout-5xx", "checkout-p99"], "  triggers = { image = \"v2\" }\n  duration = \"30s\"\n  poll_interval = \"1s\""));
+    tf.write_config(&gate(
+        &["checkout-5xx", "checkout-p99"],
+        "  triggers = { image = \"v2\" }\n  duration = \"30s\"\n  poll_interval = \"1s\"",
+    ));
     let started = Instant::now();
     let out = tf.apply();
     out.assert_failed_with(&[
@@ -219,7 +231,11 @@ fn gate_validation_errors_point_at_the_attribute() {
     let cases = [
         ("  duration = \"ten minutes\"", "Invalid duration", "duration = \"ten minutes\""),
         ("  duration = \"1m\"\n  poll_interval = \"500ms\"", "Poll interval too short", "poll_interval = \"500ms\""),
-        ("  duration = \"5s\"\n  poll_interval = \"10s\"", "Poll interval longer than the gate", "poll_interval = \"10s\""),
+        (
+            "  duration = \"5s\"\n  poll_interval = \"10s\"",
+            "Poll interval longer than the gate",
+            "poll_interval = \"10s\"",
+        ),
         ("  duration = \"-5s\"", "Invalid duration", "duration = \"-5s\""),
     ];
     for (lines, summary, source_line) in cases {
@@ -228,7 +244,10 @@ fn gate_validation_errors_point_at_the_attribute() {
         // Terraform quotes the source line of the attribute the diagnostic names.
         out.assert_failed_with(&[summary, source_line]);
     }
-    tf.write_config(&config("", "resource \"progressive_canary_gate\" \"gate\" {\n  alarm_names = []\n  duration = \"1m\"\n}"));
+    tf.write_config(&config(
+        "",
+        "resource \"progressive_canary_gate\" \"gate\" {\n  alarm_names = []\n  duration = \"1m\"\n}",
+    ));
     tf.run(&["plan", "-no-color"]).assert_failed_with(&["Nothing to watch", "alarm_names = []"]);
     tf.write_config(&gate(&["a", "a"], "  duration = \"1m\""));
     tf.run(&["plan", "-no-color"]).assert_failed_with(&["Duplicate name in alarm_names"]);
@@ -238,10 +257,7 @@ fn gate_validation_errors_point_at_the_attribute() {
 fn gate_values_known_only_at_plan_time_are_validated_then() {
     let (_emulator, tf) = setup(&["a"]);
     // A variable is unknown during validate and known during plan.
-    tf.write_config(&format!(
-        "variable \"bake\" {{\n  type = string\n}}\n{}",
-        gate(&["a"], "  duration = var.bake")
-    ));
+    tf.write_config(&format!("variable \"bake\" {{\n  type = string\n}}\n{}", gate(&["a"], "  duration = var.bake")));
     let out = tf.run(&["plan", "-no-color", "-var", "bake=forever"]);
     out.assert_failed_with(&["Invalid duration", "\"forever\" is not a duration"]);
 }
@@ -332,14 +348,24 @@ fn gate_metric_threshold_fails_the_gate() {
     // moto answers statistics from the data put; a single point is its own maximum.
     emulator.client().put_metric_data("Acceptance", "Latency", 1.4);
     tf.write_config(&config("", &format!("resource \"progressive_canary_gate\" \"gate\" {{\n  duration = \"3s\"\n  poll_interval = \"1s\"\n{LATENCY_GATE}\n}}")));
-    tf.apply().assert_failed_with(&["Canary gate failed: metric \"latency\" is failing", "1.4 breaches the condition <= 0.8"]);
+    tf.apply().assert_failed_with(&[
+        "Canary gate failed: metric \"latency\" is failing",
+        "1.4 breaches the condition <= 0.8",
+    ]);
     assert_eq!(tf.resource(ADDRESS).unwrap()["values"]["status"], "failed");
 }
 
 #[test]
 fn gate_metric_threshold_passes_and_missing_data_waits() {
     let (emulator, tf) = setup(&[]);
-    let gate = |extra: &str| config("", &format!("resource \"progressive_canary_gate\" \"gate\" {{\n  duration = \"2s\"\n  poll_interval = \"1s\"\n{extra}\n{LATENCY_GATE}\n}}"));
+    let gate = |extra: &str| {
+        config(
+            "",
+            &format!(
+                "resource \"progressive_canary_gate\" \"gate\" {{\n  duration = \"2s\"\n  poll_interval = \"1s\"\n{extra}\n{LATENCY_GATE}\n}}"
+            ),
+        )
+    };
     // No data at all: with on_missing_data = "wait" the gate reaches no verdict.
     tf.write_config(&gate(""));
     tf.apply().assert_failed_with(&["Canary gate reached no verdict", "no data for metric \"latency\""]);

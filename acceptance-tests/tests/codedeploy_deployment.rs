@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use acceptance_tests::codedeploy::{ALIAS, APPLICATION, CodeDeployBed, ECS_APPLICATION, ECS_GROUP, FUNCTION, GROUP, lambda_appspec};
+use acceptance_tests::codedeploy::{
+    ALIAS, APPLICATION, CodeDeployBed, ECS_APPLICATION, ECS_GROUP, FUNCTION, GROUP, lambda_appspec,
+};
 use acceptance_tests::rollouts::wait_until;
 use acceptance_tests::{Behaviour, Traffic};
 use serde_json::{Value, json};
@@ -40,7 +42,12 @@ fn values(bed: &CodeDeployBed) -> Value {
 }
 
 fn events(v: &Value) -> Vec<String> {
-    v["history"].as_array().into_iter().flatten().map(|e| format!("{} {}", e["event"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or(""))).collect()
+    v["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| format!("{} {}", e["event"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or("")))
+        .collect()
 }
 
 /// The alias serves `version` alone.
@@ -51,7 +58,11 @@ fn serves(bed: &CodeDeployBed, version: &str) -> bool {
 
 /// Waits until CodeDeploy has shifted some traffic to the target version.
 fn wait_for_canary(bed: &CodeDeployBed) {
-    assert!(wait_until(Duration::from_secs(30), || bed.alias().additional.is_some_and(|(_, w)| w > 0.0)), "no canary shift: {:?}", bed.alias());
+    assert!(
+        wait_until(Duration::from_secs(30), || bed.alias().additional.is_some_and(|(_, w)| w > 0.0)),
+        "no canary shift: {:?}",
+        bed.alias()
+    );
 }
 
 #[test]
@@ -60,7 +71,11 @@ fn codedeploy_basic_canary_succeeds_and_plans_nothing_after() {
     bed.tf.write_config(&deployment("2", ""));
     let plan = bed.tf.run(&["plan", "-no-color", "-detailed-exitcode"]);
     assert_eq!(plan.code(), Some(2), "{}", plan.combined());
-    assert!(plan.stdout.contains("bake    = \"5m\"") && plan.stdout.contains("percent = 10"), "the plan shows the config's schedule:\n{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("bake    = \"5m\"") && plan.stdout.contains("percent = 10"),
+        "the plan shows the config's schedule:\n{}",
+        plan.stdout
+    );
 
     let started = Instant::now();
     let out = bed.tf.apply();
@@ -180,13 +195,25 @@ fn codedeploy_plan_refuses_bad_input_with_clear_errors() {
         let out = bed.tf.run(&["plan", "-no-color"]);
         out.assert_failed_with(needles);
     };
-    plan_fails(&deployment("2", "").replace(&format!("\"{APPLICATION}\""), "\"nope\""), &["Application not found", "\"nope\""]);
+    plan_fails(
+        &deployment("2", "").replace(&format!("\"{APPLICATION}\""), "\"nope\""),
+        &["Application not found", "\"nope\""],
+    );
     plan_fails(&deployment("2", "").replace(&format!("\"{GROUP}\""), "\"nope\""), &["Deployment group not found"]);
-    plan_fails(&deployment("2", "  deployment_config_name = \"custom-missing\""), &["Deployment config not found", "custom-missing"]);
-    plan_fails(&deployment("2", "  deployment_config_name = \"CodeDeployDefault.ECSAllAtOnce\""), &["Deployment config for another platform"]);
+    plan_fails(
+        &deployment("2", "  deployment_config_name = \"custom-missing\""),
+        &["Deployment config not found", "custom-missing"],
+    );
+    plan_fails(
+        &deployment("2", "  deployment_config_name = \"CodeDeployDefault.ECSAllAtOnce\""),
+        &["Deployment config for another platform"],
+    );
     plan_fails(&deployment("9", ""), &["Version not found"]);
     plan_fails(&deployment("$LATEST", ""), &["Not a published version"]);
-    plan_fails(&deployment("2", "").replace("target_version = \"2\"", "current_version = \"2\"\n    target_version = \"2\""), &["Nothing to deploy"]);
+    plan_fails(
+        &deployment("2", "").replace("target_version = \"2\"", "current_version = \"2\"\n    target_version = \"2\""),
+        &["Nothing to deploy"],
+    );
     plan_fails(&deployment("2", "  alarm_names = [\"no-such-alarm\"]"), &["Alarms not found", "no-such-alarm"]);
     let ecs = deployment("2", "").replace(
         &format!("lambda {{\n    function_name  = \"{FUNCTION}\"\n    alias          = \"{ALIAS}\"\n    target_version = \"2\"\n  }}"),
@@ -201,12 +228,19 @@ fn codedeploy_import_adopts_the_groups_last_revision() {
     let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaAllAtOnce", json!({}));
     let id = bed.aws.must_codedeploy("CreateDeployment", &json!({ "applicationName": APPLICATION, "deploymentGroupName": GROUP, "revision": lambda_appspec(FUNCTION, ALIAS, "1", "2") }));
     let id = id["deploymentId"].as_str().unwrap().to_owned();
-    assert!(wait_until(Duration::from_secs(30), || bed.aws.deployment(&id)["status"] == "Succeeded"), "{}", bed.aws.deployment(&id));
+    assert!(
+        wait_until(Duration::from_secs(30), || bed.aws.deployment(&id)["status"] == "Succeeded"),
+        "{}",
+        bed.aws.deployment(&id)
+    );
     // The settings an import cannot know are left at their defaults.
     bed.tf.write_config(&deployment("2", "").replace("  poll_interval = \"1s\"\n", ""));
     bed.tf.run_ok(&["import", "-no-color", ADDRESS, &format!("{APPLICATION}:{GROUP}")]);
     let v = values(&bed);
-    assert_eq!((v["lambda"]["target_version"].as_str(), v["lambda"]["current_version"].as_str()), (Some("2"), Some("1")));
+    assert_eq!(
+        (v["lambda"]["target_version"].as_str(), v["lambda"]["current_version"].as_str()),
+        (Some("2"), Some("1"))
+    );
     assert_eq!(bed.tf.plan_exit_code(), 0, "the imported state matches the configuration");
 }
 
@@ -257,7 +291,11 @@ fn codedeploy_ecs_canary_shifts_the_listener_and_succeeds() {
     let bed = CodeDeployBed::ecs("CodeDeployDefault.ECSCanary10Percent5Minutes", json!({}));
     bed.tf.write_config(&ecs_deployment(&bed, 2, ""));
     let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
-    assert!(wait_until(Duration::from_secs(30), || blue_green(&bed) == (90, 10)), "no canary shift: {:?}", blue_green(&bed));
+    assert!(
+        wait_until(Duration::from_secs(30), || blue_green(&bed) == (90, 10)),
+        "no canary shift: {:?}",
+        blue_green(&bed)
+    );
     let out = running.finish_within(Duration::from_secs(60));
     assert!(out.success(), "{}", out.combined());
     assert_eq!(blue_green(&bed), (0, 100));
@@ -267,7 +305,11 @@ fn codedeploy_ecs_canary_shifts_the_listener_and_succeeds() {
     assert!(history.iter().any(|e| e.starts_with("shift") && e.contains("10%")), "{history:?}");
     assert!(history.iter().any(|e| e.starts_with("lifecycle") && e.contains("Install Succeeded")), "{history:?}");
     let tasks = bed.aws.must_ecs("DescribeServices", &json!({ "cluster": "web", "services": ["web"] }));
-    assert_eq!(tasks["services"][0]["taskSets"][0]["taskDefinition"], bed.task_definitions[1].as_str(), "the replacement serves: {tasks}");
+    assert_eq!(
+        tasks["services"][0]["taskSets"][0]["taskDefinition"],
+        bed.task_definitions[1].as_str(),
+        "the replacement serves: {tasks}"
+    );
     assert_eq!(bed.tf.plan_exit_code(), 0);
 }
 
@@ -277,7 +319,11 @@ fn codedeploy_ecs_gate_failure_puts_the_listener_back() {
     bed.aws.put_metric_alarm("web-5xx");
     bed.tf.write_config(&ecs_deployment(&bed, 2, "  alarm_names = [\"web-5xx\"]"));
     let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
-    assert!(wait_until(Duration::from_secs(30), || blue_green(&bed) == (90, 10)), "no canary shift: {:?}", blue_green(&bed));
+    assert!(
+        wait_until(Duration::from_secs(30), || blue_green(&bed) == (90, 10)),
+        "no canary shift: {:?}",
+        blue_green(&bed)
+    );
     bed.aws.set_alarm_state("web-5xx", "ALARM", "5xx above threshold");
     let out = running.finish_within(Duration::from_secs(60));
     out.assert_failed_with(&["stopped and rolled back", "alarm \"web-5xx\" is failing", "rolled it back"]);
@@ -302,12 +348,24 @@ fn codedeploy_ecs_analysis_stops_a_bad_replacement() {
         Behaviour { target_group_arn: &alb.green_arn, error_rate: 0.20, latency_seconds: 0.05 },
     ];
     let _traffic = Traffic::start_shaped(&bed.emulator, &alb.listener_arn, None, 100.0, &groups, &[]);
-    let config = ecs_deployment(&bed, 2, "  deployment_config_name = \"canary-10-for-2h\"\n  analysis {\n    period       = \"5s\"\n    min_requests = 100\n  }");
+    let config = ecs_deployment(
+        &bed,
+        2,
+        "  deployment_config_name = \"canary-10-for-2h\"\n  analysis {\n    period       = \"5s\"\n    min_requests = 100\n  }",
+    );
     bed.tf.write_config(&config);
     let started = Instant::now();
     let out = bed.tf.apply();
-    out.assert_failed_with(&["stopped and rolled back", "canary analysis (5xx) is failing: the canary is worse than the baseline", "rolled it back"]);
-    assert!(started.elapsed() < Duration::from_secs(110), "caught in {:?}, before CodeDeploy's 2-minute canary ended", started.elapsed());
+    out.assert_failed_with(&[
+        "stopped and rolled back",
+        "canary analysis (5xx) is failing: the canary is worse than the baseline",
+        "rolled it back",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(110),
+        "caught in {:?}, before CodeDeploy's 2-minute canary ended",
+        started.elapsed()
+    );
     assert_eq!(blue_green(&bed), (100, 0));
     assert_eq!(ecs_values(&bed)["status"], "rolled_back");
 }
@@ -317,8 +375,13 @@ fn codedeploy_ecs_analysis_stops_a_bad_replacement() {
 /// and the apply says so with CodeDeploy's error code.
 #[test]
 fn codedeploy_appspec_hook_failure_fails_the_apply() {
-    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent5Minutes", json!({ "autoRollbackConfiguration": { "enabled": true, "events": ["DEPLOYMENT_FAILURE"] } }));
-    let appspec = format!("version: 0.0\nResources:\n  - checkout:\n      Type: AWS::Lambda::Function\n      Properties:\n        Name: {FUNCTION}\n        Alias: {ALIAS}\n        CurrentVersion: \"1\"\n        TargetVersion: \"2\"\nHooks:\n  - BeforeAllowTraffic: checkout-smoke-test\n");
+    let bed = CodeDeployBed::lambda(
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        json!({ "autoRollbackConfiguration": { "enabled": true, "events": ["DEPLOYMENT_FAILURE"] } }),
+    );
+    let appspec = format!(
+        "version: 0.0\nResources:\n  - checkout:\n      Type: AWS::Lambda::Function\n      Properties:\n        Name: {FUNCTION}\n        Alias: {ALIAS}\n        CurrentVersion: \"1\"\n        TargetVersion: \"2\"\nHooks:\n  - BeforeAllowTraffic: checkout-smoke-test\n"
+    );
     let config = deployment("2", "").replace(
         &format!("lambda {{\n    function_name  = \"{FUNCTION}\"\n    alias          = \"{ALIAS}\"\n    target_version = \"2\"\n  }}"),
         &format!("appspec_content = <<-EOT\n{appspec}  EOT"),
@@ -334,7 +397,10 @@ fn codedeploy_appspec_hook_failure_fails_the_apply() {
     assert_eq!(event, "BeforeAllowTraffic");
     let description = bed.aws.deployment(&deployment_id)["description"].as_str().unwrap_or_default().to_owned();
     assert!(description.starts_with("progressive_codedeploy_deployment revision "), "{description}");
-    bed.aws.must_codedeploy("PutLifecycleEventHookExecutionStatus", &json!({ "deploymentId": deployment_id, "lifecycleEventHookExecutionId": execution, "status": "Failed" }));
+    bed.aws.must_codedeploy(
+        "PutLifecycleEventHookExecutionStatus",
+        &json!({ "deploymentId": deployment_id, "lifecycleEventHookExecutionId": execution, "status": "Failed" }),
+    );
     let out = running.finish_within(Duration::from_secs(60));
     out.assert_failed_with(&["failed", "HOOK_EXECUTION_FAILURE"]);
     assert!(serves(&bed, "1"), "{:?}", bed.alias());

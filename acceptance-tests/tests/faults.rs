@@ -15,7 +15,8 @@ use acceptance_tests::scenarios::rollout_config;
 use acceptance_tests::{AlbBed, FaultProxy, Output};
 
 /// 30% of calls, spread over every kind of fault the proxy injects.
-const THIRTY_PERCENT: [&str; 5] = ["*=throttle:0.12", "*=unavailable:0.06", "*=reset:0.04", "*=late:0.04", "*=slow:0.04"];
+const THIRTY_PERCENT: [&str; 5] =
+    ["*=throttle:0.12", "*=unavailable:0.06", "*=reset:0.04", "*=late:0.04", "*=slow:0.04"];
 const SLOW: Duration = Duration::from_millis(500);
 const ADDRESS: &str = "progressive_rollout.web";
 const FAST: &str = "  alarm_names = [\"web-5xx\"]\n  poll_interval = \"1s\"";
@@ -62,7 +63,12 @@ impl Bed {
 
     /// What the proxy injected and the retries the provider logged.
     fn report(&self, out: &Output) -> String {
-        format!("faults: {}; provider retries logged: {}\n{}", self.proxy.stats().summary(), self.retries_logged(), out.combined())
+        format!(
+            "faults: {}; provider retries logged: {}\n{}",
+            self.proxy.stats().summary(),
+            self.retries_logged(),
+            out.combined()
+        )
     }
 
     /// Every fault but a slow answer failed one attempt, and the provider
@@ -96,10 +102,23 @@ fn faults_rollout_promotes_through_the_whole_schedule() {
     assert_eq!(v["status"], "promoted");
     assert_eq!(
         events(&v),
-        ev(&[("shift", 25), ("baked", 25), ("shift", 50), ("baked", 50), ("shift", 75), ("baked", 75), ("shift", 100), ("baked", 100), ("promoted", 100)]),
+        ev(&[
+            ("shift", 25),
+            ("baked", 25),
+            ("shift", 50),
+            ("baked", 50),
+            ("shift", 75),
+            ("baked", 75),
+            ("shift", 100),
+            ("baked", 100),
+            ("promoted", 100)
+        ]),
         "every step and the final bake ran"
     );
-    assert!(!b.aws.listener_tags(&b.fx.listener_arn).contains_key("progressive:rollout-lease"), "the lease is released");
+    assert!(
+        !b.aws.listener_tags(&b.fx.listener_arn).contains_key("progressive:rollout-lease"),
+        "the lease is released"
+    );
 }
 
 #[test]
@@ -111,7 +130,11 @@ fn faults_rollback_is_retried_until_confirmed() {
         &format!("  canary {{\n    percent = 20\n    bake = \"60s\"\n  }}\n{FAST}"),
     ));
     let running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
-    assert!(wait_until(Duration::from_secs(90), || b.percent().get(&b.fx.green_arn) == Some(&20)), "{}", running.stdout_so_far());
+    assert!(
+        wait_until(Duration::from_secs(90), || b.percent().get(&b.fx.green_arn) == Some(&20)),
+        "{}",
+        running.stdout_so_far()
+    );
     // The rollback's calls fail more often than not.
     b.proxy.set_faults(&["*=throttle:0.3", "*=unavailable:0.15", "*=reset:0.05", "*=late:0.05"]);
     b.aws.set_alarm_state("web-5xx", "ALARM", "5xx above 1%");
@@ -125,7 +148,10 @@ fn faults_rollback_is_retried_until_confirmed() {
     assert_eq!(v["status"], "rolled_back");
     assert_eq!(v["alb"]["target_group_arn"], b.fx.blue_arn.as_str(), "the state records the origin");
     assert_eq!(events(&v), ev(&[("shift", 20), ("gate_failed", 20), ("rollback", 0)]));
-    assert!(!b.aws.listener_tags(&b.fx.listener_arn).contains_key("progressive:rollout-lease"), "the lease is released");
+    assert!(
+        !b.aws.listener_tags(&b.fx.listener_arn).contains_key("progressive:rollout-lease"),
+        "the lease is released"
+    );
 }
 
 #[test]
@@ -137,7 +163,11 @@ fn faults_interrupt_restores_the_origin() {
         &format!("  canary {{\n    percent = 10\n    bake = \"10m\"\n  }}\n{FAST}"),
     ));
     let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
-    assert!(wait_until(Duration::from_secs(90), || b.percent().get(&b.fx.green_arn) == Some(&10)), "{}", running.stdout_so_far());
+    assert!(
+        wait_until(Duration::from_secs(90), || b.percent().get(&b.fx.green_arn) == Some(&10)),
+        "{}",
+        running.stdout_so_far()
+    );
     let _ = running.wait_for_stdout("Creating...", Duration::from_secs(1));
     running.interrupt();
     let out = running.finish_within(Duration::from_secs(120));
@@ -167,7 +197,11 @@ fn faults_canary_gate_passes_and_fails_truthfully() {
     let report = b.report(&out);
     out.assert_failed_with(&["Canary gate failed: alarm \"web-5xx\" is in ALARM"]);
     let v = values(&b.tf, "progressive_canary_gate.gate");
-    assert_eq!((v["status"].as_str(), v["triggers"]["image"].as_str()), (Some("failed"), Some("v1")), "the failed gate keeps the triggers it passed with: {report}");
+    assert_eq!(
+        (v["status"].as_str(), v["triggers"]["image"].as_str()),
+        (Some("failed"), Some("v1")),
+        "the failed gate keeps the triggers it passed with: {report}"
+    );
 }
 
 #[test]
@@ -183,7 +217,10 @@ fn faults_throttling_that_outlasts_the_retries_is_reported_as_throttling() {
         "No traffic was moved",
     ]);
     let text = out.combined();
-    assert!(!text.contains("not found") && !text.contains("SdkError") && !text.contains("headers"), "one clear sentence, not a missing resource or a dump: {text}");
+    assert!(
+        !text.contains("not found") && !text.contains("SdkError") && !text.contains("headers"),
+        "one clear sentence, not a missing resource or a dump: {text}"
+    );
     assert!(b.all_on(&b.fx.blue_arn), "nothing moved: {:?}", b.percent());
     assert_eq!(b.retries_logged(), b.proxy.stats().total_faults() / 2, "one retry per call (max_retries = 1)");
 }

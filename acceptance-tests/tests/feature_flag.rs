@@ -41,7 +41,13 @@ fn values(bed: &FlagBed) -> Value {
 fn wait_for_exposure(bed: &FlagBed) {
     let number = || bed.aws.latest_deployment_number(&bed.application, &bed.environment);
     assert!(
-        wait_until(Duration::from_secs(30), || number().is_some_and(|n| bed.aws.appconfig_deployment(&bed.application, &bed.environment, n)["PercentageComplete"].as_f64().is_some_and(|p| p > 0.0 && p < 100.0))),
+        wait_until(Duration::from_secs(30), || number().is_some_and(|n| bed.aws.appconfig_deployment(
+            &bed.application,
+            &bed.environment,
+            n
+        )["PercentageComplete"]
+            .as_f64()
+            .is_some_and(|p| p > 0.0 && p < 100.0))),
         "no partial exposure"
     );
 }
@@ -53,7 +59,11 @@ fn feature_flag_release_reaches_everyone_and_keeps_the_other_flags() {
     bed.tf.write_config(&release(&bed, true, &bed.fast, "  attributes = { limit = \"25\" }"));
     let plan = bed.tf.run(&["plan", "-no-color", "-detailed-exitcode"]);
     assert_eq!(plan.code(), Some(2), "{}", plan.combined());
-    assert!(plan.stdout.contains("percent = 50") && plan.stdout.contains("bake    = \"1m\""), "the plan shows the strategy's schedule:\n{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("percent = 50") && plan.stdout.contains("bake    = \"1m\""),
+        "the plan shows the strategy's schedule:\n{}",
+        plan.stdout
+    );
     let mut outside = bed.aws.latest_flags(&bed.application, &bed.profile);
     outside["values"]["dark_mode"]["enabled"] = json!(false);
     bed.aws.write_flags(&bed.application, &bed.profile, &outside);
@@ -61,7 +71,10 @@ fn feature_flag_release_reaches_everyone_and_keeps_the_other_flags() {
     let started = Instant::now();
     let out = bed.tf.apply();
     assert!(out.success(), "{}", out.combined());
-    assert!(started.elapsed() >= Duration::from_secs(3), "the 2-minute deployment and 1-minute bake (3 s here) were followed");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the 2-minute deployment and 1-minute bake (3 s here) were followed"
+    );
     let served = bed.served();
     assert_eq!(served["checkout_v2"], json!({ "enabled": true, "limit": 25.0 }), "{served}");
     assert_eq!(served["dark_mode"]["enabled"], false, "the other writer's change survives: {served}");
@@ -69,7 +82,12 @@ fn feature_flag_release_reaches_everyone_and_keeps_the_other_flags() {
     assert_eq!(v["status"], "released");
     assert_eq!(v["exposure"], 100);
     assert_eq!(v["version_number"], 3, "the bed wrote 1, the other writer 2");
-    let history: Vec<String> = v["history"].as_array().unwrap().iter().map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["percent"])).collect();
+    let history: Vec<String> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["percent"]))
+        .collect();
     assert!(history.iter().any(|e| e == "shift 50"), "{history:?}");
     assert_eq!(bed.tf.plan_exit_code(), 0, "a matching configuration plans nothing");
 }
@@ -83,12 +101,22 @@ fn feature_flag_gate_failure_rolls_back_to_the_previous_configuration() {
     wait_for_exposure(&bed);
     bed.aws.set_alarm_state("checkout-errors", "ALARM", "errors above 2%");
     let out = running.finish_within(Duration::from_secs(60));
-    out.assert_failed_with(&["Release of flag \"checkout_v2\" stopped", "alarm \"checkout-errors\" is failing", "served the previous configuration again"]);
+    out.assert_failed_with(&[
+        "Release of flag \"checkout_v2\" stopped",
+        "alarm \"checkout-errors\" is failing",
+        "served the previous configuration again",
+    ]);
     assert_eq!(bed.served()["checkout_v2"]["enabled"], false, "clients receive the previous value");
     let latest = bed.aws.latest_flags(&bed.application, &bed.profile);
-    assert_eq!(latest["values"]["checkout_v2"]["enabled"], false, "the latest version says what is served, so the next writer does not release it: {latest}");
+    assert_eq!(
+        latest["values"]["checkout_v2"]["enabled"], false,
+        "the latest version says what is served, so the next writer does not release it: {latest}"
+    );
     let v = values(&bed);
-    assert_eq!((v["status"].as_str(), v["enabled"].as_bool(), v["exposure"].as_i64()), (Some("rolled_back"), Some(false), Some(0)));
+    assert_eq!(
+        (v["status"].as_str(), v["enabled"].as_bool(), v["exposure"].as_i64()),
+        (Some("rolled_back"), Some(false), Some(0))
+    );
     assert_eq!(bed.tf.plan_exit_code(), 2, "the next plan shows the release again");
 }
 
@@ -125,16 +153,32 @@ fn feature_flag_plan_refuses_bad_input() {
         bed.tf.write_config(config);
         bed.tf.run(&["plan", "-no-color"]).assert_failed_with(needles);
     };
-    plan_fails(&release(&bed, true, &bed.fast, "").replace("\"checkout_v2\"", "\"nope\""), &["Cannot set the flag", "defines no flag \"nope\"", "checkout_v2, dark_mode"]);
-    plan_fails(&release(&bed, true, &bed.fast, "  attributes = { limit = \"1000\" }"), &["Cannot set the flag", "minimum and maximum"]);
+    plan_fails(
+        &release(&bed, true, &bed.fast, "").replace("\"checkout_v2\"", "\"nope\""),
+        &["Cannot set the flag", "defines no flag \"nope\"", "checkout_v2, dark_mode"],
+    );
+    plan_fails(
+        &release(&bed, true, &bed.fast, "  attributes = { limit = \"1000\" }"),
+        &["Cannot set the flag", "minimum and maximum"],
+    );
     plan_fails(&release(&bed, true, &bed.fast, "  attributes = { size = \"1\" }"), &["declares no attribute \"size\""]);
     plan_fails(&release(&bed, true, "no-such-strategy", ""), &["Invalid deployment_strategy_id"]);
     plan_fails(&release(&bed, true, "zzz9999", ""), &["Deployment strategy not found"]);
-    plan_fails(&release(&bed, true, &bed.fast, "").replace(&format!("\"{}\"", bed.profile), "\"prf0000\""), &["Configuration profile not found"]);
+    plan_fails(
+        &release(&bed, true, &bed.fast, "").replace(&format!("\"{}\"", bed.profile), "\"prf0000\""),
+        &["Configuration profile not found"],
+    );
     plan_fails(&release(&bed, true, &bed.fast, "").replace("\"checkout_v2\"", "\"Checkout\""), &["Invalid flag key"]);
     let freeform = bed.aws.create_profile(&bed.application, "settings", "AWS.Freeform");
-    plan_fails(&release(&bed, true, &bed.fast, "").replace(&format!("\"{}\"", bed.profile), &format!("\"{freeform}\"")), &["Not a feature flag profile", "AWS.Freeform"]);
-    assert_eq!(bed.aws.latest_flags(&bed.application, &bed.profile)["values"]["checkout_v2"]["enabled"], false, "nothing written");
+    plan_fails(
+        &release(&bed, true, &bed.fast, "").replace(&format!("\"{}\"", bed.profile), &format!("\"{freeform}\"")),
+        &["Not a feature flag profile", "AWS.Freeform"],
+    );
+    assert_eq!(
+        bed.aws.latest_flags(&bed.application, &bed.profile)["values"]["checkout_v2"]["enabled"],
+        false,
+        "nothing written"
+    );
 }
 
 #[test]
@@ -147,7 +191,11 @@ fn feature_flag_import_adopts_what_clients_receive() {
     assert_eq!((v["enabled"].as_bool(), v["status"].as_str()), (Some(false), Some("released")));
     // The strategy differs from the last deployment's; that alone releases nothing.
     let plan = bed.tf.run(&["plan", "-no-color"]);
-    assert!(plan.success() && !plan.stdout.contains("(known after apply)"), "no release planned after import:\n{}", plan.combined());
+    assert!(
+        plan.success() && !plan.stdout.contains("(known after apply)"),
+        "no release planned after import:\n{}",
+        plan.combined()
+    );
 }
 
 const STEPS: &str = "  split_by = \"userId\"\n  step {\n    percent = 5\n    bake    = \"3s\"\n  }\n  step {\n    percent = 25\n    bake    = \"3s\"\n  }";
@@ -155,7 +203,9 @@ const STEPS: &str = "  split_by = \"userId\"\n  step {\n    percent = 5\n    bak
 /// Which share of 400 users the flag is on for in `document`, evaluated
 /// as AppConfig Agent would (the bed's evaluator).
 fn share_on(bed: &FlagBed, document: &Value) -> f64 {
-    let on = (0..400).filter(|i| bed.aws.evaluate_flag(document, "checkout_v2", &json!({ "userId": format!("user-{i}") }))).count();
+    let on = (0..400)
+        .filter(|i| bed.aws.evaluate_flag(document, "checkout_v2", &json!({ "userId": format!("user-{i}") })))
+        .count();
     on as f64 / 4.0
 }
 
@@ -171,7 +221,11 @@ fn feature_flag_exposure_steps_split_users_then_release_to_all() {
     let bed = FlagBed::start();
     bed.tf.write_config(&release(&bed, true, &bed.immediate, STEPS));
     let plan = bed.tf.run(&["plan", "-no-color"]);
-    assert!(plan.success() && plan.stdout.contains("percent = 5") && plan.stdout.contains("percent = 25"), "{}", plan.combined());
+    assert!(
+        plan.success() && plan.stdout.contains("percent = 5") && plan.stdout.contains("percent = 25"),
+        "{}",
+        plan.combined()
+    );
     let mut running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
     let mut steps: Vec<(String, Value)> = Vec::new();
     let mut ended = None;
@@ -188,27 +242,47 @@ fn feature_flag_exposure_steps_split_users_then_release_to_all() {
     let rules: Vec<&str> = steps.iter().map(|(r, _)| r.as_str()).collect();
     assert_eq!(rules, ["(split pct::5 by::$userId)", "(split pct::25 by::$userId)"]);
     let shares: Vec<f64> = steps.iter().map(|(_, document)| share_on(&bed, document)).collect();
-    assert!((1.0..=10.0).contains(&shares[0]) && (18.0..=32.0).contains(&shares[1]), "about 5% then 25% of users: {shares:?}");
+    assert!(
+        (1.0..=10.0).contains(&shares[0]) && (18.0..=32.0).contains(&shares[1]),
+        "about 5% then 25% of users: {shares:?}"
+    );
     assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
     assert_eq!(bed.served()["dark_mode"]["enabled"], true, "the other flag survives");
     let latest = bed.aws.latest_flags(&bed.application, &bed.profile);
     assert_eq!(share_on(&bed, &latest), 100.0);
-    assert_eq!(values(&bed)["status"], "released", "{}", bed.tf.log().lines().rev().take(5).collect::<Vec<_>>().join("\n"));
+    assert_eq!(
+        values(&bed)["status"],
+        "released",
+        "{}",
+        bed.tf.log().lines().rev().take(5).collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[test]
 fn feature_flag_exposure_step_failure_restores_the_previous_value() {
     let bed = FlagBed::start();
     bed.aws.put_metric_alarm("checkout-errors");
-    bed.tf.write_config(&release(&bed, true, &bed.immediate, &format!("{}\n  alarm_names = [\"checkout-errors\"]", STEPS.replace("3s", "30s"))));
+    bed.tf.write_config(&release(
+        &bed,
+        true,
+        &bed.immediate,
+        &format!("{}\n  alarm_names = [\"checkout-errors\"]", STEPS.replace("3s", "30s")),
+    ));
     let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
     assert!(wait_until(Duration::from_secs(30), || rule(&bed).1.is_some()), "no exposure");
     bed.aws.set_alarm_state("checkout-errors", "ALARM", "errors above 2%");
     let out = running.finish_within(Duration::from_secs(60));
-    out.assert_failed_with(&["Release of flag \"checkout_v2\" stopped", "alarm \"checkout-errors\" is failing", "served the previous configuration again"]);
+    out.assert_failed_with(&[
+        "Release of flag \"checkout_v2\" stopped",
+        "alarm \"checkout-errors\" is failing",
+        "served the previous configuration again",
+    ]);
     let latest = bed.aws.latest_flags(&bed.application, &bed.profile);
     assert_eq!(share_on(&bed, &latest), 0.0, "nobody has the feature");
-    assert!(bed.aws.latest_flags(&bed.application, &bed.profile)["values"]["checkout_v2"].get("_variants").is_none(), "the split is gone");
+    assert!(
+        bed.aws.latest_flags(&bed.application, &bed.profile)["values"]["checkout_v2"].get("_variants").is_none(),
+        "the split is gone"
+    );
     let v = values(&bed);
     assert_eq!((v["status"].as_str(), v["enabled"].as_bool()), (Some("rolled_back"), Some(false)));
 }
@@ -251,8 +325,16 @@ fn feature_flag_analysis_rolls_back_a_broken_feature_at_its_first_step() {
     bed.tf.write_config(&release(&bed, true, &bed.immediate, &format!("{steps}\n{ANALYSIS}")));
     let started = Instant::now();
     let out = bed.tf.apply();
-    out.assert_failed_with(&["Release of flag \"checkout_v2\" stopped", "canary analysis (Errors) is failing: the canary is worse than the baseline", "served the previous configuration again"]);
-    assert!(started.elapsed() < Duration::from_secs(110), "caught in {:?}, before the 2-minute bake ended", started.elapsed());
+    out.assert_failed_with(&[
+        "Release of flag \"checkout_v2\" stopped",
+        "canary analysis (Errors) is failing: the canary is worse than the baseline",
+        "served the previous configuration again",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(110),
+        "caught in {:?}, before the 2-minute bake ended",
+        started.elapsed()
+    );
     let latest = bed.aws.latest_flags(&bed.application, &bed.profile);
     assert_eq!(share_on(&bed, &latest), 0.0, "nobody keeps the feature");
     assert_eq!(values(&bed)["status"], "rolled_back");
@@ -300,11 +382,16 @@ fn feature_flag_killed_apply_is_followed_again_not_restarted() {
 #[test]
 fn feature_flag_with_names_known_only_after_apply() {
     let bed = FlagBed::start();
-    let config = release(&bed, true, &bed.fast, "").replace(&format!("\"{}\"", bed.application), "terraform_data.application.output")
+    let config = release(&bed, true, &bed.fast, "")
+        .replace(&format!("\"{}\"", bed.application), "terraform_data.application.output")
         + &format!("resource \"terraform_data\" \"application\" {{\n  input = \"{}\"\n}}\n", bed.application);
     bed.tf.write_config(&config);
     let plan = bed.tf.run(&["plan", "-no-color"]);
-    assert!(plan.success() && plan.stdout.contains("schedule                 = (known after apply)"), "{}", plan.combined());
+    assert!(
+        plan.success() && plan.stdout.contains("schedule                 = (known after apply)"),
+        "{}",
+        plan.combined()
+    );
     let out = bed.tf.apply();
     assert!(out.success(), "{}", out.combined());
     let v = values(&bed);

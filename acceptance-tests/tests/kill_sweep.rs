@@ -81,11 +81,16 @@ impl Point {
         let alarm_after = Duration::from_secs_f64(uniform(draw, 0.5, 4.5));
         let soon = |draw: &mut Draw, most: f64| Duration::from_secs_f64(uniform(draw, 0.0, most));
         let trigger = match uniform(draw, 0.0, 1.0) {
-            _ if bad && draw.f64() < 0.5 => Trigger::OnLog { line: "rollout gate_failed", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
+            _ if bad && draw.f64() < 0.5 => {
+                Trigger::OnLog { line: "rollout gate_failed", then: soon(draw, IN_FLIGHT.as_secs_f64()) }
+            }
             p if p < 0.25 => Trigger::After(Duration::from_secs_f64(uniform(draw, 0.2, 1.5))),
             p if p < 0.45 => Trigger::OnLog { line: "rollout starting", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
             p if p < 0.6 => Trigger::OnLog { line: "rollout baked", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
-            p if p < 0.75 => Trigger::OnLog { line: "rollout shift: @module=progressive.rollout detail=\"step 2", then: soon(draw, 2.0) },
+            p if p < 0.75 => Trigger::OnLog {
+                line: "rollout shift: @module=progressive.rollout detail=\"step 2",
+                then: soon(draw, 2.0),
+            },
             _ => Trigger::After(Duration::from_secs_f64(uniform(draw, 0.2, 6.0))),
         };
         Point { create, bad, provider_only, trigger, alarm_after }
@@ -101,7 +106,12 @@ struct LogTail {
 impl LogTail {
     fn from_end(path: &std::path::Path) -> LogTail {
         use std::io::{Seek, SeekFrom};
-        let mut file = std::fs::OpenOptions::new().read(true).create(true).append(true).open(path).expect("open the Terraform log");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open the Terraform log");
         file.seek(SeekFrom::End(0)).expect("seek the log");
         LogTail { file, text: String::new() }
     }
@@ -127,10 +137,17 @@ fn config(b: &AlbBed, target: &str) -> String {
 /// The phase an apply was in, from the last rollout line the provider logged.
 fn phase(log: &str) -> &'static str {
     let last = log.lines().rev().find_map(|line| {
-        ["rollout starting", "rollout shift", "rollout baked", "rollout gate_failed", "rollout rollback", "rollout promoted"]
-            .into_iter()
-            .find(|message| line.contains(&format!("progressive: {message}:")))
-            .map(|message| (message, line.contains(" percent=100 ")))
+        [
+            "rollout starting",
+            "rollout shift",
+            "rollout baked",
+            "rollout gate_failed",
+            "rollout rollback",
+            "rollout promoted",
+        ]
+        .into_iter()
+        .find(|message| line.contains(&format!("progressive: {message}:")))
+        .map(|message| (message, line.contains(" percent=100 ")))
     });
     match last {
         None => "start-up, checks and lease",
@@ -255,12 +272,21 @@ fn check_promotion(v: &Value, target: &str, index: u64) {
     let n = history.len();
     assert!(n >= 2, "point {index}: promoted with history {history:?}");
     let (baked, promoted) = (&history[n - 2], &history[n - 1]);
-    assert_eq!((baked["event"].as_str(), baked["percent"].as_f64()), (Some("baked"), Some(100.0)), "point {index}: promoted without a final bake: {history:?}");
+    assert_eq!(
+        (baked["event"].as_str(), baked["percent"].as_f64()),
+        (Some("baked"), Some(100.0)),
+        "point {index}: promoted without a final bake: {history:?}"
+    );
     assert_eq!(promoted["event"], "promoted");
-    let at = |e: &Value| time::OffsetDateTime::parse(e["at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let at = |e: &Value| {
+        time::OffsetDateTime::parse(e["at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+    };
     if let Some(shift) = history.iter().rev().find(|e| e["event"] == "shift" && e["percent"].as_f64() == Some(100.0)) {
         let baked_for = at(baked) - at(shift);
-        assert!(baked_for >= time::Duration::seconds(1), "point {index}: the final bake lasted {baked_for} (schedule {FINAL_BAKE:?})");
+        assert!(
+            baked_for >= time::Duration::seconds(1),
+            "point {index}: the final bake lasted {baked_for} (schedule {FINAL_BAKE:?})"
+        );
     }
 }
 
@@ -269,7 +295,8 @@ fn sweep(offset: u64) {
     let seed = env_number("KILL_SEED", 1) * 2 + offset;
     let mut b = AlbBed::start();
     b.aws.put_metric_alarm("web-5xx");
-    let proxy = FaultProxy::start(&b.emulator, &["elbv2:ModifyListener=slow:1", "elbv2:AddTags=slow:1"], seed, IN_FLIGHT);
+    let proxy =
+        FaultProxy::start(&b.emulator, &["elbv2:ModifyListener=slow:1", "elbv2:AddTags=slow:1"], seed, IN_FLIGHT);
     b.tf.set_env("AWS_ENDPOINT_URL", proxy.endpoint());
     let mut draw = Draw::with_seed(seed);
     for index in 0..points {

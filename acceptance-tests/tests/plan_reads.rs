@@ -20,7 +20,9 @@ fn rollouts(fixtures: &[AlbFixture], targets: &[String]) -> String {
             )
         })
         .collect();
-    format!("terraform {{\n  required_providers {{\n    progressive = {{ source = \"progressive-delivery/progressive\" }}\n  }}\n}}\nprovider \"progressive\" {{}}\n{body}")
+    format!(
+        "terraform {{\n  required_providers {{\n    progressive = {{ source = \"progressive-delivery/progressive\" }}\n  }}\n}}\nprovider \"progressive\" {{}}\n{body}"
+    )
 }
 
 struct Bed {
@@ -68,7 +70,12 @@ fn plan_names_the_one_missing_target_group_among_many() {
     let aws = b.emulator.client();
     let missing = b.fixtures[7].third_arn.clone();
     aws.delete_target_group(&missing);
-    let targets: Vec<String> = b.fixtures.iter().enumerate().map(|(i, fx)| if i == 7 { missing.clone() } else { fx.green_arn.clone() }).collect();
+    let targets: Vec<String> = b
+        .fixtures
+        .iter()
+        .enumerate()
+        .map(|(i, fx)| if i == 7 { missing.clone() } else { fx.green_arn.clone() })
+        .collect();
     b.tf.write_config(&rollouts(&b.fixtures, &targets));
     let out = b.tf.run(&["plan", "-no-color", "-input=false"]);
     assert!(!out.success(), "{}", out.combined());

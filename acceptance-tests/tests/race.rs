@@ -55,16 +55,33 @@ fn rollout_racing_applies_exactly_one_moves_traffic() {
         }
         let outputs: Vec<Output> = outputs.into_iter().map(Option::unwrap).collect();
         let winners: Vec<usize> = (0..2).filter(|i| outputs[*i].success()).collect();
-        assert_eq!(winners.len(), 1, "race {race}: exactly one apply succeeds:\n--- first ---\n{}\n--- second ---\n{}", outputs[0].combined(), outputs[1].combined());
+        assert_eq!(
+            winners.len(),
+            1,
+            "race {race}: exactly one apply succeeds:\n--- first ---\n{}\n--- second ---\n{}",
+            outputs[0].combined(),
+            outputs[1].combined()
+        );
         let (winner, loser) = (winners[0], 1 - winners[0]);
         wins[winner] += 1;
         outputs[loser].assert_failed_with(&["Another rollout is running on this routing", "No traffic was moved"]);
-        assert_eq!(b.listener_percentages(), BTreeMap::from([(targets[winner].clone(), 100)]), "race {race}: the winner's target serves all");
+        assert_eq!(
+            b.listener_percentages(),
+            BTreeMap::from([(targets[winner].clone(), 100)]),
+            "race {race}: the winner's target serves all"
+        );
         let loser_state = workspaces[loser].resource(ADDRESS);
         if let Some(state) = loser_state {
-            assert_ne!(state["values"]["alb"]["target_group_arn"], targets[loser].as_str(), "race {race}: the loser records no move");
+            assert_ne!(
+                state["values"]["alb"]["target_group_arn"],
+                targets[loser].as_str(),
+                "race {race}: the loser records no move"
+            );
         }
-        assert!(!b.aws.listener_tags(&b.fx.listener_arn).contains_key("progressive:rollout-lease"), "race {race}: the lease is released");
+        assert!(
+            !b.aws.listener_tags(&b.fx.listener_arn).contains_key("progressive:rollout-lease"),
+            "race {race}: the lease is released"
+        );
     }
     println!("{races} races: the first workspace won {}, the second {}; every loser moved nothing", wins[0], wins[1]);
 }

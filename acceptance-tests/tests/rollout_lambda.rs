@@ -54,7 +54,12 @@ impl Bed {
     fn start_and_wait_for(&self, version: &str, weight: f64) -> Running {
         let mut running = self.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
         let reached = wait_until(Duration::from_secs(60), || self.alias() == split("1", version, weight));
-        assert!(reached, "the alias never sent {weight} to version {version} (it is {:?}):\n{}", self.alias(), running.stdout_so_far());
+        assert!(
+            reached,
+            "the alias never sent {weight} to version {version} (it is {:?}):\n{}",
+            self.alias(),
+            running.stdout_so_far()
+        );
         let _ = running.wait_for_stdout("Creating...", Duration::from_secs(1));
         running
     }
@@ -63,7 +68,9 @@ impl Bed {
 /// A configuration with one rollout of `function:alias` to `version`, with
 /// `body` inside the resource.
 fn config_for(function: &str, alias: &str, version: &str, body: &str) -> String {
-    let block = format!("    function_name = \"{function}\"\n    alias         = \"{alias}\"\n    version       = \"{version}\"");
+    let block = format!(
+        "    function_name = \"{function}\"\n    alias         = \"{alias}\"\n    version       = \"{version}\""
+    );
     router_rollout_config("fn", "lambda_alias", &block, body)
 }
 
@@ -87,7 +94,10 @@ fn values(tf: &Terraform) -> Value {
 #[test]
 fn rollout_lambda_basic_canary_promotes() {
     let b = Bed::start();
-    b.tf.write_config(&config("2", &format!("  canary {{\n    percent = 20\n    bake    = \"3s\"\n  }}\n  final_bake = \"1s\"\n{FAST}")));
+    b.tf.write_config(&config(
+        "2",
+        &format!("  canary {{\n    percent = 20\n    bake    = \"3s\"\n  }}\n  final_bake = \"1s\"\n{FAST}"),
+    ));
     // Mid-canary, version 1 stays the alias's FunctionVersion and 2 is the additional one.
     let running = b.start_and_wait_for("2", 0.2);
     assert!(b.lease().is_some_and(|l| l.contains(' ')), "the lease is a tag on the function while the rollout runs");
@@ -102,7 +112,10 @@ fn rollout_lambda_basic_canary_promotes() {
     assert_eq!(v["previous_target"], "1");
     assert_eq!(v["traffic"], serde_json::json!({ "2": 100 }));
     assert_eq!(v["rollback_reason"], Value::Null);
-    assert_eq!(events(&v), ev(&[("shift", 20.0), ("baked", 20.0), ("shift", 100.0), ("baked", 100.0), ("promoted", 100.0)]));
+    assert_eq!(
+        events(&v),
+        ev(&[("shift", 20.0), ("baked", 20.0), ("shift", 100.0), ("baked", 100.0), ("promoted", 100.0)])
+    );
     assert_eq!(b.lease(), None, "the lease is released");
     assert_eq!(b.tf.plan_exit_code(), 0, "a promoted rollout plans no change");
 }
@@ -162,17 +175,29 @@ const ANALYSIS: &str = "  analysis {\n    period       = \"1s\"\n    min_request
 fn rollout_lambda_analysis_rolls_back_a_bad_version() {
     let b = Bed::start();
     let _traffic = traffic(&b, 0.01, 0.30);
-    b.tf.write_config(&config("2", &format!("  canary {{\n    percent = 30\n    bake    = \"60s\"\n  }}\n  poll_interval = \"1s\"\n{ANALYSIS}")));
+    b.tf.write_config(&config(
+        "2",
+        &format!("  canary {{\n    percent = 30\n    bake    = \"60s\"\n  }}\n  poll_interval = \"1s\"\n{ANALYSIS}"),
+    ));
     let started = Instant::now();
     let out = b.tf.apply();
-    out.assert_failed_with(&["Rollout rolled back: canary analysis (errors) is failing", "At step 1 of 2, with 30% of traffic on", "All traffic is back on version 1"]);
-    assert!(started.elapsed() < Duration::from_secs(45), "caught in {:?}, before the 60s bake ended", started.elapsed());
+    out.assert_failed_with(&[
+        "Rollout rolled back: canary analysis (errors) is failing",
+        "At step 1 of 2, with 30% of traffic on",
+        "All traffic is back on version 1",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "caught in {:?}, before the 60s bake ended",
+        started.elapsed()
+    );
     assert_eq!(b.alias(), on("1"), "all traffic back on version 1, read from the alias");
     let v = values(&b.tf);
     assert_eq!(v["status"], "rolled_back");
     assert_eq!(v["lambda_alias"]["version"], "1");
     assert!(v["rollback_reason"].as_str().unwrap().contains("canary analysis (errors)"), "{}", v["rollback_reason"]);
-    let failed = v["history"].as_array().unwrap().iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
+    let failed =
+        v["history"].as_array().unwrap().iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
     assert_eq!(failed["percent"].as_f64(), Some(30.0));
 }
 
@@ -189,7 +214,10 @@ fn rollout_lambda_analysis_promotes_a_good_version() {
     assert_eq!(v["analysis"]["metric"], "errors", "the Lambda default error metric is filled in");
     let baked = &v["history"][1];
     assert_eq!(baked["event"], "baked");
-    assert!(baked["detail"].as_str().unwrap().contains("anytime-valid interval"), "the verdict's numbers are in history: {baked}");
+    assert!(
+        baked["detail"].as_str().unwrap().contains("anytime-valid interval"),
+        "the verdict's numbers are in history: {baked}"
+    );
 }
 
 #[test]
@@ -296,7 +324,10 @@ fn rollout_lambda_plan_refuses_what_cannot_be_routed() {
         (config("$LATEST", FAST), vec!["Not a published version", "version = \"$LATEST\"", "published versions"]),
         (config("blue", FAST), vec!["Not a published version", "version = \"blue\""]),
         (config_for(FUNCTION, "42", "2", FAST), vec!["Invalid alias", "alias = \"42\"", "all digits"]),
-        (config("9", FAST), vec!["Version not found", "function checkout has no version 9", "publish", "No traffic was moved"]),
+        (
+            config("9", FAST),
+            vec!["Version not found", "function checkout has no version 9", "publish", "No traffic was moved"],
+        ),
     ];
     for (hcl, needles) in cases {
         b.tf.write_config(&hcl);
@@ -322,7 +353,9 @@ fn rollout_lambda_plan_refuses_what_cannot_be_routed() {
 #[test]
 fn rollout_lambda_analysis_metric_5xx_is_refused_at_plan_time() {
     let b = Bed::start();
-    let body = format!("  canary {{\n    percent = 10\n    bake    = \"1m\"\n  }}\n  analysis {{\n    metric = \"5xx\"\n  }}\n{FAST}");
+    let body = format!(
+        "  canary {{\n    percent = 10\n    bake    = \"1m\"\n  }}\n  analysis {{\n    metric = \"5xx\"\n  }}\n{FAST}"
+    );
     b.tf.write_config(&config("2", &body));
     b.tf.run(&["plan", "-no-color"]).assert_failed_with(&["Invalid metric", "metric = \"5xx\"", "must be \"errors\""]);
     assert_eq!(b.alias(), on("1"));
@@ -340,7 +373,10 @@ impl Bed {
 #[test]
 fn rollout_lambda_resumes_from_a_split_after_the_apply_is_killed() {
     let b = Bed::start();
-    b.tf.write_config(&config("2", &format!("  linear {{\n    step_percent = 25\n    interval     = \"60s\"\n  }}\n{FAST}")));
+    b.tf.write_config(&config(
+        "2",
+        &format!("  linear {{\n    step_percent = 25\n    interval     = \"60s\"\n  }}\n{FAST}"),
+    ));
     let running = b.start_and_wait_for("2", 0.25);
     kill(running); // Terraform and the provider die mid-bake.
     assert_eq!(b.alias(), split("1", "2", 0.25), "the kill left the alias split");
@@ -348,12 +384,19 @@ fn rollout_lambda_resumes_from_a_split_after_the_apply_is_killed() {
 
     // While the dead apply's lease stands, another apply is refused and moves nothing.
     let lease = b.lease().expect("the killed apply's lease tag on the function");
-    b.tf.apply().assert_failed_with(&["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
+    b.tf.apply().assert_failed_with(&[
+        "Another rollout is running on this routing",
+        "is held by apply",
+        "No traffic was moved",
+    ]);
     assert_eq!(b.alias(), split("1", "2", 0.25));
     wait_for_lapse(&lease);
 
     // Shorter bakes from here on; the plan shows the rollout and moves nothing.
-    b.tf.write_config(&config("2", &format!("  linear {{\n    step_percent = 25\n    interval     = \"1s\"\n  }}\n  final_bake = \"1s\"\n{FAST}")));
+    b.tf.write_config(&config(
+        "2",
+        &format!("  linear {{\n    step_percent = 25\n    interval     = \"1s\"\n  }}\n  final_bake = \"1s\"\n{FAST}"),
+    ));
     assert_eq!(b.tf.plan_exit_code(), 2, "the plan shows the unfinished rollout");
     assert_eq!(b.alias(), split("1", "2", 0.25), "plan moves nothing");
 
@@ -368,7 +411,16 @@ fn rollout_lambda_resumes_from_a_split_after_the_apply_is_killed() {
     assert_eq!(v["rollback_reason"], Value::Null);
     assert_eq!(
         events(&v),
-        ev(&[("baked", 25.0), ("shift", 50.0), ("baked", 50.0), ("shift", 75.0), ("baked", 75.0), ("shift", 100.0), ("baked", 100.0), ("promoted", 100.0)]),
+        ev(&[
+            ("baked", 25.0),
+            ("shift", 50.0),
+            ("baked", 50.0),
+            ("shift", 75.0),
+            ("baked", 75.0),
+            ("shift", 100.0),
+            ("baked", 100.0),
+            ("promoted", 100.0)
+        ]),
         "the interrupted 25% bake runs again and the rollout goes on from there, not from zero"
     );
     assert_eq!(b.lease(), None, "no lease tag is left on the function");
@@ -386,7 +438,12 @@ fn rollout_lambda_killed_during_the_final_bake_is_not_taken_as_done() {
 
     b.tf.write_config(&config("2", &format!("  final_bake = \"60s\"\n{FAST}")));
     let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
-    assert!(wait_until(Duration::from_secs(60), || b.alias() == on("2")), "the alias never served version 2 alone (it is {:?}):\n{}", b.alias(), running.stdout_so_far());
+    assert!(
+        wait_until(Duration::from_secs(60), || b.alias() == on("2")),
+        "the alias never served version 2 alone (it is {:?}):\n{}",
+        b.alias(),
+        running.stdout_so_far()
+    );
     let _ = running.wait_for_stdout("Modifying...", Duration::from_secs(1));
     b.kill_and_wait_for_lease_expiry(running);
 
@@ -395,7 +452,11 @@ fn rollout_lambda_killed_during_the_final_bake_is_not_taken_as_done() {
     let out = b.tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
     assert_eq!(out.code(), Some(2), "the unfinished rollout shows in the plan:\n{}", out.combined());
     let squashed = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(squashed.contains("~ version = \"1\" -> \"2\""), "the state keeps the recorded version while the lease is left:\n{}", out.stdout);
+    assert!(
+        squashed.contains("~ version = \"1\" -> \"2\""),
+        "the state keeps the recorded version while the lease is left:\n{}",
+        out.stdout
+    );
 
     b.tf.write_config(&config("2", &format!("  final_bake = \"2s\"\n{FAST}")));
     let out = b.tf.apply();
@@ -440,7 +501,10 @@ fn rollout_lambda_rollback_when_a_metric_gate_breaches() {
     let b = Bed::start();
     b.aws.put_metric_data("Acceptance", "CheckoutErrorRate", 7.5);
     let metric = error_rate_gate("CheckoutErrorRate");
-    b.tf.write_config(&config("2", &format!("  canary {{\n    percent = 10\n    bake    = \"30s\"\n  }}\n{FAST}\n{metric}")));
+    b.tf.write_config(&config(
+        "2",
+        &format!("  canary {{\n    percent = 10\n    bake    = \"30s\"\n  }}\n{FAST}\n{metric}"),
+    ));
     let started = Instant::now();
     let out = b.tf.apply();
     out.assert_failed_with(&[
@@ -448,7 +512,11 @@ fn rollout_lambda_rollback_when_a_metric_gate_breaches() {
         "At step 1 of 2, with 10% of traffic on",
         "All traffic is back on version 1",
     ]);
-    assert!(started.elapsed() < Duration::from_secs(25), "caught in {:?}, before the 30s bake ended", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "caught in {:?}, before the 30s bake ended",
+        started.elapsed()
+    );
     assert_eq!(b.alias(), on("1"), "the alias is back on version 1 alone");
     let v = values(&b.tf);
     assert_eq!(v["status"], "rolled_back");

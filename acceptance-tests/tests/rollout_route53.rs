@@ -61,7 +61,10 @@ impl Bed {
 
 /// blue (weight 100) and green (weight 0) of `name`.
 fn records(name: &str, ttl: u32) -> [WeightedRecord; 2] {
-    [WeightedRecord::new(name, "A", "blue", 100, ttl, "192.0.2.1"), WeightedRecord::new(name, "A", "green", 0, ttl, "192.0.2.2")]
+    [
+        WeightedRecord::new(name, "A", "blue", 100, ttl, "192.0.2.1"),
+        WeightedRecord::new(name, "A", "green", 0, ttl, "192.0.2.2"),
+    ]
 }
 
 /// A configuration with one `progressive_rollout.web` on a route53 block.
@@ -93,9 +96,16 @@ fn start_and_wait_for(b: &Bed, expected: &BTreeMap<String, u32>) -> acceptance_t
 #[test]
 fn route53_canary_promotes_and_keeps_the_records_values() {
     let b = Bed::start();
-    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 20\n    bake    = \"2s\"\n  }}\n  final_bake = \"1s\"\n{FAST}")));
+    b.tf.write_config(&b.config(
+        "green",
+        &format!("  canary {{\n    percent = 20\n    bake    = \"2s\"\n  }}\n  final_bake = \"1s\"\n{FAST}"),
+    ));
     let running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
-    assert!(wait_until(Duration::from_secs(60), || b.weights() == weights(&[("blue", 80), ("green", 20)])), "never at 80/20:\n{}", running.stdout_so_far());
+    assert!(
+        wait_until(Duration::from_secs(60), || b.weights() == weights(&[("blue", 80), ("green", 20)])),
+        "never at 80/20:\n{}",
+        running.stdout_so_far()
+    );
     assert_eq!(b.lease_tags().len(), 1, "the lease is a hosted zone tag while the rollout runs");
     let out = running.finish_within(Duration::from_secs(60));
     assert!(out.success(), "{}", out.combined());
@@ -112,7 +122,10 @@ fn route53_canary_promotes_and_keeps_the_records_values() {
     assert_eq!(v["traffic"], json!({ "green": 100 }));
     assert_eq!(v["rollback_reason"], Value::Null);
     assert_eq!(v["id"], format!("{}/{NAME}/A", b.zone));
-    assert_eq!(events(&v), ev(&[("shift", 20.0), ("baked", 20.0), ("shift", 100.0), ("baked", 100.0), ("promoted", 100.0)]));
+    assert_eq!(
+        events(&v),
+        ev(&[("shift", 20.0), ("baked", 20.0), ("shift", 100.0), ("baked", 100.0), ("promoted", 100.0)])
+    );
     assert!(b.lease_tags().is_empty(), "the lease tag is removed");
     assert!(b.tf.log().contains("INSYNC"), "the wait for INSYNC is logged");
     assert_eq!(b.tf.plan_exit_code(), 0, "a promoted rollout plans no change");
@@ -122,11 +135,17 @@ fn route53_canary_promotes_and_keeps_the_records_values() {
 fn route53_rollback_when_an_alarm_trips_mid_bake() {
     let b = Bed::start();
     // 0.5% is 1 in 200: weights 199 and 1.
-    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 0.5\n    bake    = \"60s\"\n  }}\n{FAST}")));
+    b.tf.write_config(
+        &b.config("green", &format!("  canary {{\n    percent = 0.5\n    bake    = \"60s\"\n  }}\n{FAST}")),
+    );
     let running = start_and_wait_for(&b, &weights(&[("blue", 199), ("green", 1)]));
     b.aws.set_alarm_state("web-5xx", "ALARM", "5xx rate 7% above 1%");
     let tripped = Instant::now();
-    assert!(wait_until(Duration::from_secs(15), || b.weights() == weights(&[("blue", 100), ("green", 0)])), "not rolled back: {:?}", b.weights());
+    assert!(
+        wait_until(Duration::from_secs(15), || b.weights() == weights(&[("blue", 100), ("green", 0)])),
+        "not rolled back: {:?}",
+        b.weights()
+    );
     assert!(tripped.elapsed() < Duration::from_secs(8), "rolled back {:?} after the alarm", tripped.elapsed());
     let out = running.finish_within(Duration::from_secs(30));
     out.assert_failed_with(&[
@@ -148,13 +167,18 @@ fn route53_rollback_when_an_alarm_trips_mid_bake() {
 #[test]
 fn route53_interrupt_restores_the_origin() {
     let b = Bed::start();
-    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"10m\"\n  }}\n{FAST}")));
+    b.tf.write_config(
+        &b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"10m\"\n  }}\n{FAST}")),
+    );
     let running = start_and_wait_for(&b, &weights(&[("blue", 90), ("green", 10)]));
     let interrupted = Instant::now();
     running.interrupt();
     let out = running.finish_within(Duration::from_secs(30));
     assert!(interrupted.elapsed() < Duration::from_secs(8), "stopped after {:?}", interrupted.elapsed());
-    out.assert_failed_with(&["Rollout interrupted: Terraform was interrupted", "All traffic is back on record set blue"]);
+    out.assert_failed_with(&[
+        "Rollout interrupted: Terraform was interrupted",
+        "All traffic is back on record set blue",
+    ]);
     assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]));
     let v = values(&b.tf);
     assert_eq!(v["status"], "interrupted");
@@ -172,7 +196,9 @@ fn route53_drift_outside_terraform_shows_in_plan() {
 
     // Someone sends everything back to blue by hand.
     let [blue, green] = records(NAME, 1);
-    b.aws.change_weighted_records(&b.zone, &[("UPSERT", &blue.with_weight(100)), ("UPSERT", &green.with_weight(0))]).unwrap();
+    b.aws
+        .change_weighted_records(&b.zone, &[("UPSERT", &blue.with_weight(100)), ("UPSERT", &green.with_weight(0))])
+        .unwrap();
     let out = b.tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
     assert_eq!(out.code(), Some(2), "{}", out.combined());
     assert!(out.stdout.contains("~ target_set_identifier = \"blue\" -> \"green\""), "{}", out.stdout);
@@ -210,13 +236,19 @@ fn route53_import_then_no_changes() {
     b.aws.create_weighted_record(&b.zone, &WeightedRecord::new(NAME, "A", "canary", 0, 1, "192.0.2.3"));
     let third = Terraform::new(&b.emulator);
     third.write_config(&b.config("blue", ""));
-    third.run(&["import", "-no-color", ADDRESS, &format!("{}/{NAME}/A", b.zone)]).assert_failed_with(&["Cannot import", "3 weighted record sets", "/<set identifier>/<set identifier>"]);
+    third.run(&["import", "-no-color", ADDRESS, &format!("{}/{NAME}/A", b.zone)]).assert_failed_with(&[
+        "Cannot import",
+        "3 weighted record sets",
+        "/<set identifier>/<set identifier>",
+    ]);
 }
 
 #[test]
 fn route53_concurrent_apply_is_refused_by_the_zone_tag_lease() {
     let b = Bed::start();
-    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"10m\"\n  }}\n{FAST}")));
+    b.tf.write_config(
+        &b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"10m\"\n  }}\n{FAST}")),
+    );
     let running = start_and_wait_for(&b, &weights(&[("blue", 90), ("green", 10)]));
     let leases = b.lease_tags();
     assert_eq!(leases.len(), 1, "{leases:?}");
@@ -225,7 +257,11 @@ fn route53_concurrent_apply_is_refused_by_the_zone_tag_lease() {
     // Another workspace (its own state) on the same records.
     let other = Terraform::new(&b.emulator);
     other.write_config(&b.config("green", FAST));
-    other.apply().assert_failed_with(&["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
+    other.apply().assert_failed_with(&[
+        "Another rollout is running on this routing",
+        "is held by apply",
+        "No traffic was moved",
+    ]);
     assert_eq!(b.weights(), weights(&[("blue", 90), ("green", 10)]), "the first rollout's step is untouched");
 
     // Another record of the same zone has its own lease.
@@ -251,15 +287,35 @@ fn route53_plan_time_refusals_move_nothing() {
         b.tf.write_config(&hcl);
         b.tf.run(&["plan", "-no-color"]).assert_failed_with(needles);
     };
-    plan_fails(b.config("red", FAST), &["Not one of set_identifiers", "target_set_identifier = \"red\"", "\"blue\", \"green\""]);
+    plan_fails(
+        b.config("red", FAST),
+        &["Not one of set_identifiers", "target_set_identifier = \"red\"", "\"blue\", \"green\""],
+    );
     plan_fails(config(&b.zone, NAME, "[\"blue\"]", "blue", FAST), &["Two set identifiers needed", "set_identifiers"]);
-    plan_fails(config(&b.zone, NAME, "[\"blue\", \"green\"]", "green", &format!("{FAST}\n  analysis {{}}")), &["No analysis with this router", "Route 53 publishes no per-record request or error metrics"]);
-    plan_fails(b.config("green", &format!("  canary {{\n    percent = 0.3\n    bake    = \"1s\"\n  }}\n{FAST}")), &["cannot send exactly 0.3%", "nearest share it can send is 0.390625% (weights 1 and 255)", "percent = 0.3"]);
-    plan_fails(b.config("green", "  canary {\n    percent = 10\n    bake    = \"1s\"\n  }\n  analysis {\n    metric = \"5xx\"\n  }"), &["No analysis with this router"]);
+    plan_fails(
+        config(&b.zone, NAME, "[\"blue\", \"green\"]", "green", &format!("{FAST}\n  analysis {{}}")),
+        &["No analysis with this router", "Route 53 publishes no per-record request or error metrics"],
+    );
+    plan_fails(
+        b.config("green", &format!("  canary {{\n    percent = 0.3\n    bake    = \"1s\"\n  }}\n{FAST}")),
+        &["cannot send exactly 0.3%", "nearest share it can send is 0.390625% (weights 1 and 255)", "percent = 0.3"],
+    );
+    plan_fails(
+        b.config(
+            "green",
+            "  canary {\n    percent = 10\n    bake    = \"1s\"\n  }\n  analysis {\n    metric = \"5xx\"\n  }",
+        ),
+        &["No analysis with this router"],
+    );
 
     // A record set that does not exist, then a zone that does not exist.
     b.tf.write_config(&config(&b.zone, NAME, "[\"blue\", \"purple\"]", "purple", FAST));
-    b.tf.apply().assert_failed_with(&["Record set not found", "target_set_identifier = \"purple\"", "weighted record set purple of app.example.com A does not exist", "No traffic was moved"]);
+    b.tf.apply().assert_failed_with(&[
+        "Record set not found",
+        "target_set_identifier = \"purple\"",
+        "weighted record set purple of app.example.com A does not exist",
+        "No traffic was moved",
+    ]);
     b.tf.write_config(&config("Z0NOSUCHZONE00", NAME, "[\"blue\", \"green\"]", "green", FAST));
     b.tf.apply().assert_failed_with(&["No hosted zone found with ID", "No traffic was moved"]);
 
@@ -271,15 +327,24 @@ fn route53_plan_time_refusals_move_nothing() {
 #[test]
 fn route53_plan_warns_when_a_bake_is_shorter_than_the_ttl() {
     let b = Bed::with_ttl(300);
-    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"5s\"\n  }}\n  final_bake = \"10m\"\n{FAST}")));
+    b.tf.write_config(&b.config(
+        "green",
+        &format!("  canary {{\n    percent = 10\n    bake    = \"5s\"\n  }}\n  final_bake = \"10m\"\n{FAST}"),
+    ));
     let out = b.tf.run_ok(&["plan", "-no-color"]);
     let squashed = out.combined().split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(squashed.contains("Bakes shorter than DNS caching"), "{}", out.combined());
-    assert!(squashed.contains("only after the record's TTL (300 s)") && squashed.contains("a bake of 5 s"), "{}", out.combined());
+    assert!(
+        squashed.contains("only after the record's TTL (300 s)") && squashed.contains("a bake of 5 s"),
+        "{}",
+        out.combined()
+    );
     assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]), "plan moves nothing");
 
     // The apply keeps the warning in the history, before the steps.
-    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"2s\"\n  }}\n{FAST}")));
+    b.tf.write_config(
+        &b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"2s\"\n  }}\n{FAST}")),
+    );
     let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     let history = values(&b.tf)["history"].clone();
@@ -297,7 +362,13 @@ fn route53_plan_warns_when_a_bake_is_shorter_than_the_ttl() {
 #[test]
 fn route53_name_matches_without_case_or_trailing_dot() {
     let b = Bed::start();
-    b.tf.write_config(&config(&format!("/hostedzone/{}", b.zone), "App.Example.COM.", "[\"blue\", \"green\"]", "green", FAST));
+    b.tf.write_config(&config(
+        &format!("/hostedzone/{}", b.zone),
+        "App.Example.COM.",
+        "[\"blue\", \"green\"]",
+        "green",
+        FAST,
+    ));
     let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
@@ -332,7 +403,9 @@ impl Bed {
 #[test]
 fn route53_resumes_from_a_split_after_the_apply_is_killed() {
     let b = Bed::start();
-    b.tf.write_config(&b.config("green", &format!("  linear {{\n    step_percent = 25\n    interval     = \"60s\"\n  }}\n{FAST}")));
+    b.tf.write_config(
+        &b.config("green", &format!("  linear {{\n    step_percent = 25\n    interval     = \"60s\"\n  }}\n{FAST}")),
+    );
     let running = start_and_wait_for(&b, &weights(&[("blue", 75), ("green", 25)]));
     kill(running); // Terraform and the provider die mid-bake.
     assert_eq!(b.weights(), weights(&[("blue", 75), ("green", 25)]), "the kill left the records split");
@@ -340,12 +413,19 @@ fn route53_resumes_from_a_split_after_the_apply_is_killed() {
 
     // While the dead apply's lease stands, another apply is refused and moves nothing.
     let lease = b.the_lease();
-    b.tf.apply().assert_failed_with(&["Another rollout is running on this routing", "is held by apply", "No traffic was moved"]);
+    b.tf.apply().assert_failed_with(&[
+        "Another rollout is running on this routing",
+        "is held by apply",
+        "No traffic was moved",
+    ]);
     assert_eq!(b.weights(), weights(&[("blue", 75), ("green", 25)]));
     wait_for_lapse(&lease);
 
     // Shorter bakes from here on; the plan shows the rollout and moves nothing.
-    b.tf.write_config(&b.config("green", &format!("  linear {{\n    step_percent = 25\n    interval     = \"1s\"\n  }}\n  final_bake = \"1s\"\n{FAST}")));
+    b.tf.write_config(&b.config(
+        "green",
+        &format!("  linear {{\n    step_percent = 25\n    interval     = \"1s\"\n  }}\n  final_bake = \"1s\"\n{FAST}"),
+    ));
     assert_eq!(b.tf.plan_exit_code(), 2, "the plan shows the unfinished rollout");
     assert_eq!(b.weights(), weights(&[("blue", 75), ("green", 25)]), "plan moves nothing");
 
@@ -360,7 +440,16 @@ fn route53_resumes_from_a_split_after_the_apply_is_killed() {
     assert_eq!(v["rollback_reason"], Value::Null);
     assert_eq!(
         events(&v),
-        ev(&[("baked", 25.0), ("shift", 50.0), ("baked", 50.0), ("shift", 75.0), ("baked", 75.0), ("shift", 100.0), ("baked", 100.0), ("promoted", 100.0)]),
+        ev(&[
+            ("baked", 25.0),
+            ("shift", 50.0),
+            ("baked", 50.0),
+            ("shift", 75.0),
+            ("baked", 75.0),
+            ("shift", 100.0),
+            ("baked", 100.0),
+            ("promoted", 100.0)
+        ]),
         "the interrupted 25% bake runs again and the rollout goes on from there, not from zero"
     );
     assert!(b.leases().is_empty(), "no lease tag is left on the hosted zone: {:?}", b.leases());
@@ -378,7 +467,12 @@ fn route53_killed_during_the_final_bake_is_not_taken_as_done() {
 
     b.tf.write_config(&b.config("green", &format!("  final_bake = \"60s\"\n{FAST}")));
     let mut running = b.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
-    assert!(wait_until(Duration::from_secs(60), || b.weights() == weights(&[("blue", 0), ("green", 100)])), "green never served alone (now {:?}):\n{}", b.weights(), running.stdout_so_far());
+    assert!(
+        wait_until(Duration::from_secs(60), || b.weights() == weights(&[("blue", 0), ("green", 100)])),
+        "green never served alone (now {:?}):\n{}",
+        b.weights(),
+        running.stdout_so_far()
+    );
     let _ = running.wait_for_stdout("Modifying...", Duration::from_secs(1));
     b.kill_and_wait_for_lease_expiry(running);
 
@@ -386,7 +480,11 @@ fn route53_killed_during_the_final_bake_is_not_taken_as_done() {
     assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
     let out = b.tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
     assert_eq!(out.code(), Some(2), "the unfinished rollout shows in the plan:\n{}", out.combined());
-    assert!(out.stdout.contains("~ target_set_identifier = \"blue\" -> \"green\""), "the state keeps the recorded target while the lease is left:\n{}", out.stdout);
+    assert!(
+        out.stdout.contains("~ target_set_identifier = \"blue\" -> \"green\""),
+        "the state keeps the recorded target while the lease is left:\n{}",
+        out.stdout
+    );
 
     b.tf.write_config(&b.config("green", &format!("  final_bake = \"2s\"\n{FAST}")));
     let out = b.tf.apply();
@@ -431,7 +529,9 @@ fn route53_rollback_when_a_metric_gate_breaches() {
     let b = Bed::start();
     b.aws.put_metric_data("Acceptance", "WebErrorRate", 7.5);
     let metric = error_rate_gate("WebErrorRate");
-    b.tf.write_config(&b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"30s\"\n  }}\n{FAST}\n{metric}")));
+    b.tf.write_config(
+        &b.config("green", &format!("  canary {{\n    percent = 10\n    bake    = \"30s\"\n  }}\n{FAST}\n{metric}")),
+    );
     let started = Instant::now();
     let out = b.tf.apply();
     out.assert_failed_with(&[
@@ -439,7 +539,11 @@ fn route53_rollback_when_a_metric_gate_breaches() {
         "At step 1 of 2, with 10% of traffic on record set green",
         "All traffic is back on record set blue",
     ]);
-    assert!(started.elapsed() < Duration::from_secs(25), "caught in {:?}, before the 30s bake ended", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "caught in {:?}, before the 30s bake ended",
+        started.elapsed()
+    );
     assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]));
     let v = values(&b.tf);
     assert_eq!(v["status"], "rolled_back");
@@ -468,7 +572,9 @@ impl VariantTraffic {
                 let weights = aws.record_weights(&zone, NAME, "A");
                 let total: u32 = weights.values().sum();
                 for (variant, rate) in &rates {
-                    let requests = (200.0 * f64::from(weights.get(*variant).copied().unwrap_or(0)) / f64::from(total.max(1))).round();
+                    let requests = (200.0 * f64::from(weights.get(*variant).copied().unwrap_or(0))
+                        / f64::from(total.max(1)))
+                    .round();
                     if requests > 0.0 {
                         aws.put_metric_datum("Checkout", "Requests", &[("Variant", variant)], requests);
                         aws.put_metric_datum("Checkout", "Errors", &[("Variant", variant)], (requests * rate).round());
@@ -519,7 +625,10 @@ const VARIANT_ANALYSIS: &str = r#"  analysis {
   }"#;
 
 fn canary_with_variant_analysis(b: &Bed) -> String {
-    b.config("green", &format!("  canary {{\n    percent = 20\n    bake    = \"20s\"\n  }}\n{FAST}\n{VARIANT_ANALYSIS}"))
+    b.config(
+        "green",
+        &format!("  canary {{\n    percent = 20\n    bake    = \"20s\"\n  }}\n{FAST}\n{VARIANT_ANALYSIS}"),
+    )
 }
 
 #[test]
@@ -528,7 +637,10 @@ fn route53_analysis_source_rolls_back_a_bad_variant() {
     let _traffic = VariantTraffic::start(&b, &[("blue", 0.01), ("green", 0.30)]);
     b.tf.write_config(&canary_with_variant_analysis(&b));
     let out = b.tf.apply();
-    out.assert_failed_with(&["Rollout rolled back: canary analysis (Errors) is failing", "the canary is worse than the baseline"]);
+    out.assert_failed_with(&[
+        "Rollout rolled back: canary analysis (Errors) is failing",
+        "the canary is worse than the baseline",
+    ]);
     assert_eq!(b.weights(), weights(&[("blue", 100), ("green", 0)]), "all weight back on blue");
     let v = values(&b.tf);
     assert_eq!(v["status"], "rolled_back");
@@ -547,5 +659,8 @@ fn route53_analysis_source_promotes_a_good_variant() {
     let v = values(&b.tf);
     assert_eq!(v["status"], "promoted");
     let baked = v["history"].as_array().unwrap().iter().find(|e| e["event"] == "baked").expect("the canary step baked");
-    assert!(baked["detail"].as_str().unwrap().contains("canary") && baked["detail"].as_str().unwrap().contains("Errors in"), "{baked}");
+    assert!(
+        baked["detail"].as_str().unwrap().contains("canary") && baked["detail"].as_str().unwrap().contains("Errors in"),
+        "{baked}"
+    );
 }

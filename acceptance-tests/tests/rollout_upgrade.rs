@@ -7,7 +7,9 @@ use acceptance_tests::{AlbBed, workspace_root};
 /// (`${listener_arn}`, `${green_arn}`, `${blue_arn}`) filled in.
 fn fixture(dir: &str, name: &str, bed: &AlbBed) -> String {
     let text = std::fs::read_to_string(fixtures().join(dir).join(name)).expect("fixture");
-    text.replace("${listener_arn}", &bed.fx.listener_arn).replace("${green_arn}", &bed.fx.green_arn).replace("${blue_arn}", &bed.fx.blue_arn)
+    text.replace("${listener_arn}", &bed.fx.listener_arn)
+        .replace("${green_arn}", &bed.fx.green_arn)
+        .replace("${blue_arn}", &bed.fx.blue_arn)
 }
 
 fn fixtures() -> std::path::PathBuf {
@@ -49,7 +51,10 @@ fn rollout_state_written_by_the_current_code_plans_no_changes() {
         let out = b.tf.apply();
         assert!(out.success(), "{}", out.combined());
         let state = std::fs::read_to_string(b.tf.workdir().join("terraform.tfstate")).unwrap();
-        let placeholders = state.replace(&b.fx.listener_arn, "${listener_arn}").replace(&b.fx.green_arn, "${green_arn}").replace(&b.fx.blue_arn, "${blue_arn}");
+        let placeholders = state
+            .replace(&b.fx.listener_arn, "${listener_arn}")
+            .replace(&b.fx.green_arn, "${green_arn}")
+            .replace(&b.fx.blue_arn, "${blue_arn}");
         std::fs::write(fixtures().join("state-main/state.json"), placeholders).unwrap();
     }
     let (code, out) = plan_exit_code_over("state-main");

@@ -23,36 +23,18 @@ fn aws_client_alarm_round_trip() {
     assert_eq!(aws.describe_alarm("latency-high"), None);
 
     aws.put_metric_alarm("latency-high");
-    let alarm = aws
-        .describe_alarm("latency-high")
-        .expect("the alarm exists");
+    let alarm = aws.describe_alarm("latency-high").expect("the alarm exists");
     assert_eq!(alarm.name, "latency-high");
     assert!(alarm.arn.ends_with(":alarm:latency-high"), "{alarm:?}");
 
     aws.set_alarm_state("latency-high", "ALARM", "forced by the test");
-    let alarm = aws
-        .describe_alarm("latency-high")
-        .expect("the alarm exists");
-    assert_eq!(
-        (alarm.state.as_str(), alarm.reason.as_str()),
-        ("ALARM", "forced by the test")
-    );
+    let alarm = aws.describe_alarm("latency-high").expect("the alarm exists");
+    assert_eq!((alarm.state.as_str(), alarm.reason.as_str()), ("ALARM", "forced by the test"));
 
     let err = aws
-        .call(
-            "SetAlarmState",
-            &[
-                ("AlarmName", "missing"),
-                ("StateValue", "OK"),
-                ("StateReason", "x"),
-            ],
-        )
+        .call("SetAlarmState", &[("AlarmName", "missing"), ("StateValue", "OK"), ("StateReason", "x")])
         .expect_err("no such alarm");
-    assert_eq!(
-        (err.status, err.code.as_str()),
-        (404, "ResourceNotFound"),
-        "{err}"
-    );
+    assert_eq!((err.status, err.code.as_str()), (404, "ResourceNotFound"), "{err}");
 
     aws.delete_alarms(&["latency-high"]);
     assert_eq!(aws.describe_alarm("latency-high"), None);
@@ -70,10 +52,7 @@ fn terraform_version_runs() {
     let out = embedded.run_ok(&["version", "-json"]);
     let version: serde_json::Value = serde_json::from_str(&out.stdout).expect("version -json");
     assert_eq!(version["terraform_version"], "1.15.5");
-    eprintln!(
-        "terraform used by the bed: {}",
-        terraform_program().display()
-    );
+    eprintln!("terraform used by the bed: {}", terraform_program().display());
 }
 
 const BUILTIN_ONLY: &str = r#"
@@ -93,38 +72,19 @@ fn terraform_apply_state_and_destroy_with_builtin_resource() {
     tf.run_ok(&["init", "-no-color"]);
 
     let plan = tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
-    assert_eq!(
-        plan.code(),
-        Some(2),
-        "changes expected\n{}",
-        plan.combined()
-    );
+    assert_eq!(plan.code(), Some(2), "changes expected\n{}", plan.combined());
 
     let apply = tf.run_ok(&["apply", "-auto-approve", "-no-color"]);
-    assert!(
-        apply.stdout.contains("Apply complete! Resources: 1 added"),
-        "{}",
-        apply.combined()
-    );
+    assert!(apply.stdout.contains("Apply complete! Resources: 1 added"), "{}", apply.combined());
 
     let state = tf.state_json();
     let resource = find_resource(&state, "terraform_data.example").expect("resource in state");
     assert_eq!(resource["values"]["output"], "hello");
     assert_eq!(state["values"]["outputs"]["echo"]["value"], "hello");
-    assert!(
-        tf.log().contains("[INFO]"),
-        "TF_LOG is written to {}",
-        tf.log_path().display()
-    );
+    assert!(tf.log().contains("[INFO]"), "TF_LOG is written to {}", tf.log_path().display());
 
     let destroy = tf.run_ok(&["destroy", "-auto-approve", "-no-color"]);
-    assert!(
-        destroy
-            .stdout
-            .contains("Destroy complete! Resources: 1 destroyed"),
-        "{}",
-        destroy.combined()
-    );
+    assert!(destroy.stdout.contains("Destroy complete! Resources: 1 destroyed"), "{}", destroy.combined());
     assert!(tf.resource("terraform_data.example").is_none());
 }
 
@@ -157,22 +117,10 @@ resource "terraform_data" "slow" {
         );
         std::thread::sleep(Duration::from_millis(500));
         apply.interrupt();
-        let out = apply
-            .wait_timeout(Duration::from_secs(20))
-            .expect("terraform stops within 20 s of SIGINT");
+        let out = apply.wait_timeout(Duration::from_secs(20)).expect("terraform stops within 20 s of SIGINT");
 
-        assert!(
-            out.stdout.contains("Interrupt received"),
-            "{}: {}",
-            program.display(),
-            out.combined()
-        );
-        assert!(
-            out.stdout.contains("Gracefully shutting down"),
-            "{}: {}",
-            program.display(),
-            out.combined()
-        );
+        assert!(out.stdout.contains("Interrupt received"), "{}: {}", program.display(), out.combined());
+        assert!(out.stdout.contains("Gracefully shutting down"), "{}: {}", program.display(), out.combined());
         assert_eq!(
             out.code(),
             Some(1),

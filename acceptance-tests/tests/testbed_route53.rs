@@ -27,10 +27,7 @@ fn weighted_records_round_trip() {
         &zone,
         &WeightedRecord::new("www.example.com", "CNAME", "green", 7, 60, "lb.example.net"),
     );
-    aws.create_weighted_record(
-        &zone,
-        &WeightedRecord::new("zzz.example.com", "A", "green", 9, 60, "192.0.2.9"),
-    );
+    aws.create_weighted_record(&zone, &WeightedRecord::new("zzz.example.com", "A", "green", 9, 60, "192.0.2.9"));
 
     let expected = weights(&[("blue", 100), ("canary", 5), ("green", 0)]);
     assert_eq!(aws.record_weights(&zone, "app.example.com", "A"), expected);
@@ -52,18 +49,9 @@ fn weighted_records_round_trip() {
     );
 
     aws.delete_weighted_record(&zone, &canary);
-    assert_eq!(
-        aws.record_weights(&zone, "app.example.com", "A"),
-        weights(&[("blue", 50), ("green", 50)])
-    );
-    assert_eq!(
-        aws.record_weights(&zone, "www.example.com", "CNAME"),
-        weights(&[("green", 7)])
-    );
-    assert_eq!(
-        aws.record_weights(&zone, "zzz.example.com", "A"),
-        weights(&[("green", 9)])
-    );
+    assert_eq!(aws.record_weights(&zone, "app.example.com", "A"), weights(&[("blue", 50), ("green", 50)]));
+    assert_eq!(aws.record_weights(&zone, "www.example.com", "CNAME"), weights(&[("green", 7)]));
+    assert_eq!(aws.record_weights(&zone, "zzz.example.com", "A"), weights(&[("green", 9)]));
 }
 
 #[test]
@@ -74,54 +62,22 @@ fn route53_errors_are_reported_as_documented() {
     let blue = WeightedRecord::new("app.example.com", "A", "blue", 10, 60, "192.0.2.1");
     aws.create_weighted_record(&zone, &blue);
 
-    let again = aws
-        .change_weighted_records(&zone, &[("CREATE", &blue.with_weight(20))])
-        .unwrap_err();
-    assert_eq!(
-        (again.status, again.code.as_str()),
-        (400, "InvalidChangeBatch"),
-        "{again}"
-    );
+    let again = aws.change_weighted_records(&zone, &[("CREATE", &blue.with_weight(20))]).unwrap_err();
+    assert_eq!((again.status, again.code.as_str()), (400, "InvalidChangeBatch"), "{again}");
     assert!(again.message.contains("but it already exists"), "{again}");
 
-    let stale = aws
-        .change_weighted_records(&zone, &[("DELETE", &blue.with_weight(11))])
-        .unwrap_err();
+    let stale = aws.change_weighted_records(&zone, &[("DELETE", &blue.with_weight(11))]).unwrap_err();
     assert_eq!(stale.code, "InvalidChangeBatch", "{stale}");
-    assert!(
-        stale.message.contains("do not match the current values"),
-        "{stale}"
-    );
+    assert!(stale.message.contains("do not match the current values"), "{stale}");
 
-    let heavy = aws
-        .change_weighted_records(&zone, &[("UPSERT", &blue.with_weight(256))])
-        .unwrap_err();
-    assert_eq!(
-        (heavy.status, heavy.code.as_str()),
-        (400, "InvalidInput"),
-        "{heavy}"
-    );
-    assert_eq!(
-        aws.record_weights(&zone, "app.example.com", "A"),
-        weights(&[("blue", 10)])
-    );
+    let heavy = aws.change_weighted_records(&zone, &[("UPSERT", &blue.with_weight(256))]).unwrap_err();
+    assert_eq!((heavy.status, heavy.code.as_str()), (400, "InvalidInput"), "{heavy}");
+    assert_eq!(aws.record_weights(&zone, "app.example.com", "A"), weights(&[("blue", 10)]));
 
-    let missing = aws
-        .change_weighted_records("ZNOSUCHZONE", &[("CREATE", &blue)])
-        .unwrap_err();
-    assert_eq!(
-        (missing.status, missing.code.as_str()),
-        (404, "NoSuchHostedZone"),
-        "{missing}"
-    );
-    let change = aws
-        .route53("GET", "/change/CNOSUCHCHANGE", &[], None)
-        .unwrap_err();
-    assert_eq!(
-        (change.status, change.code.as_str()),
-        (404, "NoSuchChange"),
-        "{change}"
-    );
+    let missing = aws.change_weighted_records("ZNOSUCHZONE", &[("CREATE", &blue)]).unwrap_err();
+    assert_eq!((missing.status, missing.code.as_str()), (404, "NoSuchHostedZone"), "{missing}");
+    let change = aws.route53("GET", "/change/CNOSUCHCHANGE", &[], None).unwrap_err();
+    assert_eq!((change.status, change.code.as_str()), (404, "NoSuchChange"), "{change}");
 }
 
 #[test]
@@ -132,23 +88,12 @@ fn changes_are_pending_then_insync() {
     let started = Instant::now();
     let change = aws.create_weighted_record(
         &zone,
-        &WeightedRecord::new(
-            "app.example.com",
-            "CNAME",
-            "blue",
-            1,
-            60,
-            "blue.example.net",
-        ),
+        &WeightedRecord::new("app.example.com", "CNAME", "blue", 1, 60, "blue.example.net"),
     );
     assert!(change.starts_with('C'), "{change}");
     assert_eq!(aws.change_status(&change), "PENDING");
     assert!(aws.wait_for_change(&change, Duration::from_secs(10)));
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
     assert_eq!(aws.change_status(&format!("/change/{change}")), "INSYNC");
 }
 
@@ -161,8 +106,5 @@ fn hosted_zone_tags_round_trip() {
     aws.change_hosted_zone_tags(&zone, &[("team", "web"), ("stage", "blue")], &[]);
     aws.change_hosted_zone_tags(&zone, &[("stage", "green")], &["team"]);
     let tags = aws.hosted_zone_tags(&format!("/hostedzone/{zone}"));
-    assert_eq!(
-        tags,
-        BTreeMap::from([("stage".to_string(), "green".to_string())])
-    );
+    assert_eq!(tags, BTreeMap::from([("stage".to_string(), "green".to_string())]));
 }

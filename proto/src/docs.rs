@@ -38,7 +38,10 @@ pub fn render(page: &Page<'_>) -> String {
     out.push_str("## Schema\n\n");
     render_block(&mut out, block, "");
     if let Some(import) = page.import {
-        out.push_str(&format!("\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n{}\n```\n", import.trim_end()));
+        out.push_str(&format!(
+            "\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n{}\n```\n",
+            import.trim_end()
+        ));
     }
     out
 }
@@ -87,7 +90,10 @@ fn render_block(out: &mut String, block: &Block, prefix: &str) {
     }
     for b in &block.blocks {
         let anchor = format!("{prefix}{}", b.name);
-        out.push_str(&format!("<a id=\"nestedblock--{}\"></a>\n### Nested Schema for `{anchor}`\n\n", anchor.replace('.', "--")));
+        out.push_str(&format!(
+            "<a id=\"nestedblock--{}\"></a>\n### Nested Schema for `{anchor}`\n\n",
+            anchor.replace('.', "--")
+        ));
         render_block(out, &b.block, &format!("{anchor}."));
     }
 }
@@ -118,14 +124,29 @@ mod tests {
                 .attribute(Attribute::required("names", Type::list(Type::String), "Names."))
                 .attribute(Attribute::defaulted("every", Type::String, "10s", "How often."))
                 .attribute(Attribute::computed("id", Type::String, "Id."))
-                .block("inner", Nesting::Single, Block::new("Inner.").attribute(Attribute::optional("x", Type::Number, "X.").sensitive())),
+                .block(
+                    "inner",
+                    Nesting::Single,
+                    Block::new("Inner.").attribute(Attribute::optional("x", Type::Number, "X.").sensitive()),
+                ),
         );
-        let page = render(&Page { title: "thing", kind: "Resource", schema: &schema, example: "resource \"thing\" \"a\" {}", notes: "", import: None });
-        assert!(page.starts_with("---\npage_title: \"thing Resource - progressive\"\ndescription: |-\n  Does things.\n---"));
+        let page = render(&Page {
+            title: "thing",
+            kind: "Resource",
+            schema: &schema,
+            example: "resource \"thing\" \"a\" {}",
+            notes: "",
+            import: None,
+        });
+        assert!(
+            page.starts_with("---\npage_title: \"thing Resource - progressive\"\ndescription: |-\n  Does things.\n---")
+        );
         assert!(page.contains("### Required\n\n- `names` (List of String) Names.\n"));
         assert!(page.contains("- `every` (String) How often. Defaults to `10s`.\n"));
         assert!(page.contains("### Read-Only\n\n- `id` (String) Id.\n"));
-        assert!(page.contains("- `inner` (Block, Optional, at most one) Inner. (see [below for nested schema](#nestedblock--inner))"));
+        assert!(page.contains(
+            "- `inner` (Block, Optional, at most one) Inner. (see [below for nested schema](#nestedblock--inner))"
+        ));
         assert!(page.contains("### Nested Schema for `inner`\n\n### Optional\n\n- `x` (Number, Sensitive) X.\n"));
         assert!(!page.contains("## Import"));
     }

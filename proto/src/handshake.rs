@@ -36,7 +36,9 @@ pub enum HandshakeError {
          point a dev_overrides block in your Terraform CLI configuration at its directory."
     )]
     NotLaunchedByTerraform,
-    #[error("Terraform offered plugin protocol versions {offered:?}, but this provider speaks only version {PROTOCOL_VERSION}; use Terraform 1.0 or later")]
+    #[error(
+        "Terraform offered plugin protocol versions {offered:?}, but this provider speaks only version {PROTOCOL_VERSION}; use Terraform 1.0 or later"
+    )]
     NoCommonProtocol { offered: String },
     #[error("PLUGIN_CLIENT_CERT does not hold a PEM certificate: {0}")]
     BadClientCertificate(String),
@@ -101,15 +103,10 @@ impl ServerIdentity {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(fail)?;
         let mut params = CertificateParams::new(vec!["localhost".to_owned()]).map_err(fail)?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-            KeyUsagePurpose::KeyCertSign,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::minutes(5);
         // Long applies must not outlive the certificate.
@@ -124,10 +121,8 @@ impl ServerIdentity {
     /// A TLS server configuration that admits only `client` and speaks HTTP/2.
     pub fn tls_config(&self, client: CertificateDer<'static>) -> Result<rustls::ServerConfig, HandshakeError> {
         let crypto = crypto();
-        let verifier = Arc::new(PinnedClient {
-            certificate: client,
-            algorithms: crypto.signature_verification_algorithms,
-        });
+        let verifier =
+            Arc::new(PinnedClient { certificate: client, algorithms: crypto.signature_verification_algorithms });
         let mut config = rustls::ServerConfig::builder_with_provider(crypto)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_client_cert_verifier(verifier)
@@ -210,9 +205,11 @@ mod tests {
 
     #[test]
     fn negotiates_protocol_six() {
-        let ok = Launch::from_vars(vars(&[(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE), ("PLUGIN_PROTOCOL_VERSIONS", "5,6")]));
+        let ok =
+            Launch::from_vars(vars(&[(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE), ("PLUGIN_PROTOCOL_VERSIONS", "5,6")]));
         assert!(ok.unwrap().client_certificate.is_none());
-        let err = Launch::from_vars(vars(&[(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE), ("PLUGIN_PROTOCOL_VERSIONS", "4,5")]));
+        let err =
+            Launch::from_vars(vars(&[(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE), ("PLUGIN_PROTOCOL_VERSIONS", "4,5")]));
         assert!(matches!(err, Err(HandshakeError::NoCommonProtocol { .. })));
     }
 

@@ -17,8 +17,8 @@ pub struct JsonError {
 
 /// Decodes JSON state bytes as a value of `ty`.
 pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, JsonError> {
-    let json: J = serde_json::from_slice(bytes)
-        .map_err(|e| JsonError { path: "(root)".into(), message: e.to_string() })?;
+    let json: J =
+        serde_json::from_slice(bytes).map_err(|e| JsonError { path: "(root)".into(), message: e.to_string() })?;
     from_value(&json, ty)
 }
 
@@ -55,12 +55,9 @@ pub fn encode(value: &Value, ty: &Type) -> J {
         (Value::Map(entries), Type::Map(e)) => {
             J::Object(entries.iter().map(|(k, v)| (k.clone(), encode(v, e))).collect())
         }
-        (Value::Object(attrs), Type::Object(types)) => J::Object(
-            types
-                .iter()
-                .map(|(k, t)| (k.clone(), encode(attrs.get(k).unwrap_or(&Value::Null), t)))
-                .collect(),
-        ),
+        (Value::Object(attrs), Type::Object(types)) => {
+            J::Object(types.iter().map(|(k, t)| (k.clone(), encode(attrs.get(k).unwrap_or(&Value::Null), t))).collect())
+        }
         _ => J::Null,
     }
 }
@@ -119,7 +116,12 @@ fn elements<'t>(
     Ok(out)
 }
 
-fn map(o: &serde_json::Map<String, J>, e: &Type, typed_by_value: bool, path: &mut Vec<String>) -> Result<Value, JsonError> {
+fn map(
+    o: &serde_json::Map<String, J>,
+    e: &Type,
+    typed_by_value: bool,
+    path: &mut Vec<String>,
+) -> Result<Value, JsonError> {
     let mut out = BTreeMap::new();
     for (k, v) in o {
         path.push(format!("[{k:?}]"));
@@ -160,12 +162,12 @@ fn primitive(json: &J, ty: &Type, path: &[String]) -> Result<Value, JsonError> {
             "false" => Ok(Value::Bool(false)),
             _ => Err(fail(path, format!("{s:?} is not a bool"))),
         },
-        (J::Number(n), Type::Number) => Number::parse(&n.to_string())
-            .map(Value::Number)
-            .ok_or_else(|| fail(path, format!("{n} is not a number"))),
-        (J::String(s), Type::Number) => Number::parse(s)
-            .map(Value::Number)
-            .ok_or_else(|| fail(path, format!("{s:?} is not a number"))),
+        (J::Number(n), Type::Number) => {
+            Number::parse(&n.to_string()).map(Value::Number).ok_or_else(|| fail(path, format!("{n} is not a number")))
+        }
+        (J::String(s), Type::Number) => {
+            Number::parse(s).map(Value::Number).ok_or_else(|| fail(path, format!("{s:?} is not a number")))
+        }
         (J::String(s), Type::String) => Ok(Value::String(s.clone())),
         (J::Number(n), Type::String) => Ok(Value::String(n.to_string())),
         (J::Bool(b), Type::String) => Ok(Value::String(b.to_string())),
@@ -189,7 +191,10 @@ mod tests {
         let text = br#"{"id":"x","threshold":0.05,"alarms":["a"],"triggers":{"image":"v2"},"extra":{"value":[1,2],"type":["list","number"]}}"#;
         let v = decode(text, &ty).unwrap();
         assert_eq!(v.get("threshold").as_number(), Some(&Number::Decimal("0.05".into())));
-        assert_eq!(v.get("extra"), &Value::Dynamic(Type::list(Type::Number), Box::new(Value::List(vec![1.into(), 2.into()]))));
+        assert_eq!(
+            v.get("extra"),
+            &Value::Dynamic(Type::list(Type::Number), Box::new(Value::List(vec![1.into(), 2.into()])))
+        );
         assert_eq!(decode(encode(&v, &ty).to_string().as_bytes(), &ty).unwrap(), v);
     }
 
@@ -207,8 +212,9 @@ mod tests {
     fn objects_typed_inside_a_dynamic_value_are_whole() {
         let stored = br#"{"value":[{"a":"x","b":null}],"type":["list",["object",{"a":"string","b":"string"}]]}"#;
         assert!(decode(stored, &Type::Dynamic).is_ok());
-        let err = decode(br#"{"value":[{"a":"x"}],"type":["list",["object",{"a":"string","b":"string"}]]}"#, &Type::Dynamic)
-            .unwrap_err();
+        let err =
+            decode(br#"{"value":[{"a":"x"}],"type":["list",["object",{"a":"string","b":"string"}]]}"#, &Type::Dynamic)
+                .unwrap_err();
         assert_eq!((err.path.as_str(), err.message.as_str()), ("[0]", "attribute \"b\" missing"));
     }
 }

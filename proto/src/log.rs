@@ -102,10 +102,12 @@ mod tests {
 
     #[test]
     fn lines_are_hclog_json() {
-        let line = format_line(Level::Warn, "progressive.gate", "alarm \"x\" in ALARM", &[
-            ("alarm", "x".into()),
-            ("@level", "spoofed".into()),
-        ]);
+        let line = format_line(
+            Level::Warn,
+            "progressive.gate",
+            "alarm \"x\" in ALARM",
+            &[("alarm", "x".into()), ("@level", "spoofed".into())],
+        );
         let parsed: J = serde_json::from_str(&line).unwrap();
         assert_eq!(parsed["@level"], "warn");
         assert_eq!(parsed["@message"], "alarm \"x\" in ALARM");

@@ -140,9 +140,7 @@ pub fn infer_type(value: &Value) -> Type {
         Value::List(items) => Type::list(items.first().map_or(Type::Dynamic, infer_type)),
         Value::Set(items) => Type::set(items.first().map_or(Type::Dynamic, infer_type)),
         Value::Map(entries) => Type::map(entries.values().next().map_or(Type::Dynamic, infer_type)),
-        Value::Object(attrs) => {
-            Type::Object(attrs.iter().map(|(k, v)| (k.clone(), infer_type(v))).collect())
-        }
+        Value::Object(attrs) => Type::Object(attrs.iter().map(|(k, v)| (k.clone(), infer_type(v))).collect()),
         Value::Tuple(items) => Type::Tuple(items.iter().map(infer_type).collect()),
         Value::Dynamic(t, _) => t.clone(),
     }
@@ -393,8 +391,10 @@ mod tests {
     #[test]
     fn numbers_arrive_in_every_form_cty_sends() {
         // 0.05 has no exact float64, so cty sends it as a string.
-        assert_eq!(decode(&[0xa4, b'0', b'.', b'0', b'5'], &Type::Number).unwrap(),
-            Value::Number(Number::Decimal("0.05".into())));
+        assert_eq!(
+            decode(&[0xa4, b'0', b'.', b'0', b'5'], &Type::Number).unwrap(),
+            Value::Number(Number::Decimal("0.05".into()))
+        );
         // 0.5 is exact, so it comes as a float64.
         let mut half = Vec::new();
         rmp::encode::write_f64(&mut half, 0.5).unwrap();
@@ -402,8 +402,7 @@ mod tests {
         // u64 beyond i64.
         let mut big = Vec::new();
         rmp::encode::write_u64(&mut big, u64::MAX).unwrap();
-        assert_eq!(decode(&big, &Type::Number).unwrap(),
-            Value::Number(Number::Decimal(u64::MAX.to_string())));
+        assert_eq!(decode(&big, &Type::Number).unwrap(), Value::Number(Number::Decimal(u64::MAX.to_string())));
     }
 
     #[test]
@@ -465,8 +464,7 @@ mod tests {
     fn mismatches_are_errors_with_a_path() {
         let ty = Type::object([("steps", Type::list(Type::Number))]);
         let v = Value::object([("steps", Value::List(vec![Value::from("x")]))]);
-        let err = decode(&encode(&v, &Type::object([("steps", Type::list(Type::String))])), &ty)
-            .unwrap_err();
+        let err = decode(&encode(&v, &Type::object([("steps", Type::list(Type::String))])), &ty).unwrap_err();
         assert_eq!(err.path, ".steps[0]");
         assert!(decode(&[0xa5, b'x'], &Type::String).is_err(), "truncated string");
         assert!(decode(&[0xa1, b'x', 0x00], &Type::String).is_err(), "trailing bytes");

@@ -81,7 +81,11 @@ pub trait Resource: Send + Sync + 'static {
     /// A resource that bumps its schema version handles each older version
     /// here (renames, changed types, values moved between attributes); the
     /// default has nothing to rewrite.
-    fn upgrade_state(&self, version: i64, state: &mut serde_json::Map<String, serde_json::Value>) -> Result<(), Diagnostics> {
+    fn upgrade_state(
+        &self,
+        version: i64,
+        state: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Diagnostics> {
         let _ = (version, state);
         Ok(())
     }

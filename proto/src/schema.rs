@@ -88,7 +88,10 @@ impl Attribute {
     }
     /// Optional with a default the provider fills in at plan time.
     pub fn defaulted(name: &str, ty: Type, default: &str, description: &str) -> Attribute {
-        Attribute { default: Some(default.to_owned()), ..Attribute::new(name, ty, Presence::OptionalComputed, description) }
+        Attribute {
+            default: Some(default.to_owned()),
+            ..Attribute::new(name, ty, Presence::OptionalComputed, description)
+        }
     }
     pub fn sensitive(mut self) -> Attribute {
         self.sensitive = true;
@@ -139,7 +142,13 @@ impl Block {
     }
     /// A block that must appear exactly once.
     pub fn required_block(mut self, name: &str, block: Block) -> Block {
-        self.blocks.push(NestedBlock { name: name.to_owned(), nesting: Nesting::Single, block, min_items: 1, max_items: 1 });
+        self.blocks.push(NestedBlock {
+            name: name.to_owned(),
+            nesting: Nesting::Single,
+            block,
+            min_items: 1,
+            max_items: 1,
+        });
         self
     }
 
@@ -197,7 +206,8 @@ impl Block {
 
     fn prune_at(&self, state: &mut serde_json::Map<String, serde_json::Value>, at: &str, removed: &mut Vec<String>) {
         state.retain(|name, _| {
-            let declared = self.attributes.iter().any(|a| a.name == *name) || self.blocks.iter().any(|b| b.name == *name);
+            let declared =
+                self.attributes.iter().any(|a| a.name == *name) || self.blocks.iter().any(|b| b.name == *name);
             if !declared {
                 removed.push(format!("{at}{name}"));
             }
@@ -268,7 +278,12 @@ impl Block {
     /// schema ("invalid schema ... which is a bug in the provider").
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        let mut names: Vec<&str> = self.attributes.iter().map(|a| a.name.as_str()).chain(self.blocks.iter().map(|b| b.name.as_str())).collect();
+        let mut names: Vec<&str> = self
+            .attributes
+            .iter()
+            .map(|a| a.name.as_str())
+            .chain(self.blocks.iter().map(|b| b.name.as_str()))
+            .collect();
         for name in &names {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
                 problems.push(format!("{name:?}: names must be lowercase letters, digits and underscores"));
@@ -326,7 +341,11 @@ mod tests {
                     .attribute(Attribute::defaulted("confidence", Type::Number, "0.99", "c"))
                     .attribute(Attribute::optional("zone", Type::String, "z").requires_replace()),
             )
-            .block("step", Nesting::List, Block::new("s").attribute(Attribute::defaulted("bake", Type::String, "1m", "b")))
+            .block(
+                "step",
+                Nesting::List,
+                Block::new("s").attribute(Attribute::defaulted("bake", Type::String, "1m", "b")),
+            )
     }
 
     #[test]
@@ -369,7 +388,12 @@ mod tests {
         assert_eq!(stored.get("analysis").get("zone"), &Value::from("z"), "what was stored stays");
         assert_eq!(stored.get("step"), &Value::List(Vec::new()), "a list block is empty, never null");
         // Stored list items are completed too; an absent single block stays absent.
-        let mut stored = Value::object([("poll", "1s".into()), ("arn", "a".into()), ("analysis", Value::Null), ("step", Value::List(vec![Value::object([("bake", Value::Null)])]))]);
+        let mut stored = Value::object([
+            ("poll", "1s".into()),
+            ("arn", "a".into()),
+            ("analysis", Value::Null),
+            ("step", Value::List(vec![Value::object([("bake", Value::Null)])])),
+        ]);
         block.complete_stored(&mut stored);
         assert_eq!((stored.get("poll"), stored.get("analysis")), (&Value::from("1s"), &Value::Null));
         assert_eq!(stored.get("step").elements().unwrap()[0].get("bake"), &Value::from("1m"));
@@ -379,11 +403,19 @@ mod tests {
     fn changes_of_replacing_attributes_are_listed_with_their_paths() {
         let block = defaulted_block();
         let state = |arn: &str, zone: Option<&str>| {
-            Value::object([("arn", arn.into()), ("poll", "1s".into()), ("analysis", Value::object([("zone", zone.map(str::to_owned).into())]))])
+            Value::object([
+                ("arn", arn.into()),
+                ("poll", "1s".into()),
+                ("analysis", Value::object([("zone", zone.map(str::to_owned).into())])),
+            ])
         };
         assert!(block.replacing_changes(&Value::Null, &state("a", None)).is_empty(), "nothing to replace on create");
         assert!(block.replacing_changes(&state("a", Some("z")), &state("a", Some("z"))).is_empty());
-        let paths: Vec<String> = block.replacing_changes(&state("a", None), &state("b", Some("z"))).iter().map(ToString::to_string).collect();
+        let paths: Vec<String> = block
+            .replacing_changes(&state("a", None), &state("b", Some("z")))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(paths, ["arn", "analysis.zone"]);
     }
 

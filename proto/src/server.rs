@@ -22,10 +22,10 @@ use tonic::transport::server::{Connected, Router};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::handshake::{self, HandshakeError, Launch, ServerIdentity};
+use crate::log;
 use crate::provider::Provider;
 use crate::service::ProviderService;
 use crate::wire::{health, plugin, tfplugin6};
-use crate::log;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -58,8 +58,8 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
     watch_signals(stop.clone(), shutdown.clone());
 
     let socket = SocketPath::create()?;
-    let listener = UnixListener::bind(&socket.0)
-        .map_err(|source| ServeError::Listen { path: socket.0.clone(), source })?;
+    let listener =
+        UnixListener::bind(&socket.0).map_err(|source| ServeError::Listen { path: socket.0.clone(), source })?;
     let router = routes(provider, stop, shutdown.clone());
 
     let identity;
@@ -77,7 +77,8 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
         // Terraform runs plugins without TLS only when told to (TF_DISABLE_PLUGIN_TLS).
         None => {
             announce(&socket.0, None)?;
-            let incoming = accept_loop(listener, shutdown.clone(), HANDSHAKE_TIMEOUT, |stream| async move { Ok(stream) });
+            let incoming =
+                accept_loop(listener, shutdown.clone(), HANDSHAKE_TIMEOUT, |stream| async move { Ok(stream) });
             serve_until(router, incoming, shutdown).await
         }
     };
@@ -87,11 +88,15 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
 
 fn routes(provider: Arc<dyn Provider>, stop: CancellationToken, shutdown: CancellationToken) -> Router {
     tonic::transport::Server::builder()
-        .add_service(tfplugin6::provider_server::ProviderServer::new(ProviderService::new(provider, stop))
-            // Large plans (many resources in one state) exceed the 4 MiB default.
-            .max_decoding_message_size(256 << 20)
-            .max_encoding_message_size(256 << 20))
-        .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(Controller { shutdown: shutdown.clone() }))
+        .add_service(
+            tfplugin6::provider_server::ProviderServer::new(ProviderService::new(provider, stop))
+                // Large plans (many resources in one state) exceed the 4 MiB default.
+                .max_decoding_message_size(256 << 20)
+                .max_encoding_message_size(256 << 20),
+        )
+        .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(Controller {
+            shutdown: shutdown.clone(),
+        }))
         .add_service(plugin::grpc_stdio_server::GrpcStdioServer::new(Stdio))
         .add_service(plugin::grpc_broker_server::GrpcBrokerServer::new(Broker { shutdown }))
         .add_service(health::health_server::HealthServer::new(Health))
@@ -104,7 +109,11 @@ fn announce(socket: &Path, certificate: Option<&rustls::pki_types::CertificateDe
     writeln!(out, "{line}").and_then(|()| out.flush()).map_err(ServeError::Stdout)
 }
 
-async fn serve_until<IO>(router: Router, incoming: ReceiverStream<Result<IO, std::io::Error>>, shutdown: CancellationToken) -> Result<(), ServeError>
+async fn serve_until<IO>(
+    router: Router,
+    incoming: ReceiverStream<Result<IO, std::io::Error>>,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError>
 where
     IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
 {
@@ -121,7 +130,12 @@ where
 /// that stalls its TLS handshake holds up no one, and drops it after
 /// `handshake_timeout`. Failed handshakes (a client without Terraform's
 /// certificate) are logged and dropped.
-fn accept_loop<IO, F, Fut>(listener: UnixListener, shutdown: CancellationToken, handshake_timeout: Duration, secure: F) -> ReceiverStream<Result<IO, std::io::Error>>
+fn accept_loop<IO, F, Fut>(
+    listener: UnixListener,
+    shutdown: CancellationToken,
+    handshake_timeout: Duration,
+    secure: F,
+) -> ReceiverStream<Result<IO, std::io::Error>>
 where
     IO: Send + 'static,
     F: Fn(UnixStream) -> Fut + Send + 'static,
@@ -147,8 +161,16 @@ where
                     Ok(Ok(io)) => {
                         let _ = tx.send(Ok(io)).await;
                     }
-                    Ok(Err(e)) => log::warn("tfplugin", "refused a connection that failed the TLS handshake", &[("error", e.to_string().into())]),
-                    Err(_) => log::warn("tfplugin", "dropped a connection that did not complete the TLS handshake in time", &[("timeout", format!("{handshake_timeout:?}").into())]),
+                    Ok(Err(e)) => log::warn(
+                        "tfplugin",
+                        "refused a connection that failed the TLS handshake",
+                        &[("error", e.to_string().into())],
+                    ),
+                    Err(_) => log::warn(
+                        "tfplugin",
+                        "dropped a connection that did not complete the TLS handshake in time",
+                        &[("timeout", format!("{handshake_timeout:?}").into())],
+                    ),
                 }
             });
         }
@@ -163,7 +185,11 @@ fn watch_signals(stop: CancellationToken, shutdown: CancellationToken) {
         Ok(mut interrupts) => {
             tokio::spawn(async move {
                 while interrupts.recv().await.is_some() {
-                    log::debug("tfplugin", "ignoring SIGINT; Terraform sends StopProvider to stop running operations", &[]);
+                    log::debug(
+                        "tfplugin",
+                        "ignoring SIGINT; Terraform sends StopProvider to stop running operations",
+                        &[],
+                    );
                 }
             });
         }
@@ -186,7 +212,8 @@ struct SocketPath(PathBuf);
 impl SocketPath {
     fn create() -> Result<SocketPath, ServeError> {
         let dir = std::env::var_os("PLUGIN_UNIX_SOCKET_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let path = dir.join(format!("plugin-progressive-{}-{nanos:08x}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         Ok(SocketPath(path))
@@ -267,7 +294,8 @@ impl health::health_server::Health for Health {
         &self,
         _: Request<health::HealthCheckRequest>,
     ) -> Result<Response<BoxStream<health::HealthCheckResponse>>, Status> {
-        let serving = health::HealthCheckResponse { status: health::health_check_response::ServingStatus::Serving as i32 };
+        let serving =
+            health::HealthCheckResponse { status: health::health_check_response::ServingStatus::Serving as i32 };
         Ok(Response::new(Box::pin(tokio_stream::once(Ok(serving)))))
     }
 }
@@ -286,10 +314,11 @@ mod tests {
         let listener = UnixListener::bind(&path).unwrap();
         let shutdown = CancellationToken::new();
         // A handshake that never completes, holding the connection.
-        let _incoming = accept_loop(listener, shutdown.clone(), Duration::from_millis(200), |stream: UnixStream| async move {
-            let _held = stream;
-            std::future::pending::<std::io::Result<UnixStream>>().await
-        });
+        let _incoming =
+            accept_loop(listener, shutdown.clone(), Duration::from_millis(200), |stream: UnixStream| async move {
+                let _held = stream;
+                std::future::pending::<std::io::Result<UnixStream>>().await
+            });
         let mut client = UnixStream::connect(&path).await.unwrap();
         let started = std::time::Instant::now();
         let mut buf = [0u8; 1];

@@ -51,15 +51,17 @@ impl ProviderService {
 
     fn resource(&self, type_name: &str) -> Result<&Registered, Diagnostics> {
         self.resources.get(type_name).ok_or_else(|| {
-            Diagnostics::single(
-                "Unknown resource type",
-                format!("This provider has no resource type {type_name:?}."),
-            )
+            Diagnostics::single("Unknown resource type", format!("This provider has no resource type {type_name:?}."))
         })
     }
 
     fn capabilities() -> pb::ServerCapabilities {
-        pb::ServerCapabilities { plan_destroy: false, get_provider_schema_optional: false, move_resource_state: false, ..Default::default() }
+        pb::ServerCapabilities {
+            plan_destroy: false,
+            get_provider_schema_optional: false,
+            move_resource_state: false,
+            ..Default::default()
+        }
     }
 }
 
@@ -72,7 +74,11 @@ async fn guarded<T>(what: &str, future: impl Future<Output = T>) -> Result<T, Di
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
             .unwrap_or_else(|| "unknown panic".into());
-        log::error("tfplugin", "provider code panicked", &[("operation", what.into()), ("panic", message.clone().into())]);
+        log::error(
+            "tfplugin",
+            "provider code panicked",
+            &[("operation", what.into()), ("panic", message.clone().into())],
+        );
         Diagnostics::single(
             "Provider internal error",
             format!("The provider failed during {what}: {message}. This is a bug in the provider; please report it."),
@@ -230,9 +236,9 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::validate_provider_config::Response> {
         let request = request.into_inner();
         let d = match decode(request.config.as_ref(), &self.provider_schema.ty()) {
-            Ok(config) => guarded("provider validation", async { self.provider.validate(&config) })
-                .await
-                .unwrap_or_else(|d| d),
+            Ok(config) => {
+                guarded("provider validation", async { self.provider.validate(&config) }).await.unwrap_or_else(|d| d)
+            }
             Err(d) => d,
         };
         Ok(Response::new(pb::validate_provider_config::Response { diagnostics: diagnostics(d) }))
@@ -244,7 +250,9 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::configure_provider::Response> {
         let request = request.into_inner();
         let d = match decode(request.config.as_ref(), &self.provider_schema.ty()) {
-            Ok(config) => guarded("provider configuration", self.provider.configure(&config)).await.unwrap_or_else(|d| d),
+            Ok(config) => {
+                guarded("provider configuration", self.provider.configure(&config)).await.unwrap_or_else(|d| d)
+            }
             Err(d) => d,
         };
         Ok(Response::new(pb::configure_provider::Response { diagnostics: diagnostics(d) }))
@@ -261,7 +269,9 @@ impl pb::provider_server::Provider for ProviderService {
             Ok::<_, Diagnostics>((r, config))
         })();
         let d = match d {
-            Ok((r, config)) => guarded("validation", async { r.resource.validate(&config) }).await.unwrap_or_else(|d| d),
+            Ok((r, config)) => {
+                guarded("validation", async { r.resource.validate(&config) }).await.unwrap_or_else(|d| d)
+            }
             Err(d) => d,
         };
         Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diagnostics(d) }))
@@ -354,8 +364,9 @@ impl pb::provider_server::Provider for ProviderService {
             // Defaults and replacement are declared once, in the schema.
             let mut proposed = proposed;
             r.schema.block.apply_defaults(&config, &mut proposed);
-            let mut planned = guarded("plan", r.resource.plan(PlanRequest { prior: &prior, proposed: &proposed, config: &config }))
-                .await?;
+            let mut planned =
+                guarded("plan", r.resource.plan(PlanRequest { prior: &prior, proposed: &proposed, config: &config }))
+                    .await?;
             for path in r.schema.block.replacing_changes(&prior, &planned.state) {
                 if !planned.requires_replace.contains(&path) {
                     planned.requires_replace.push(path);
@@ -435,7 +446,9 @@ impl pb::provider_server::Provider for ProviderService {
         }
         .await;
         Ok(Response::new(match result {
-            Ok(imported) => pb::import_resource_state::Response { imported_resources: vec![imported], ..Default::default() },
+            Ok(imported) => {
+                pb::import_resource_state::Response { imported_resources: vec![imported], ..Default::default() }
+            }
             Err(d) => pb::import_resource_state::Response { diagnostics: diagnostics(d), ..Default::default() },
         }))
     }
@@ -478,7 +491,10 @@ impl pb::provider_server::Provider for ProviderService {
     async fn call_function(&self, request: Request<pb::call_function::Request>) -> Rpc<pb::call_function::Response> {
         let name = request.into_inner().name;
         Ok(Response::new(pb::call_function::Response {
-            error: Some(pb::FunctionError { text: format!("This provider offers no function {name:?}."), ..Default::default() }),
+            error: Some(pb::FunctionError {
+                text: format!("This provider offers no function {name:?}."),
+                ..Default::default()
+            }),
             ..Default::default()
         }))
     }
@@ -507,7 +523,10 @@ mod tests {
             "test_panicky"
         }
         fn schema(&self) -> Schema {
-            Schema { version: 0, block: Block::new("x").attribute(Attribute::optional("name", crate::value::Type::String, "n")) }
+            Schema {
+                version: 0,
+                block: Block::new("x").attribute(Attribute::optional("name", crate::value::Type::String, "n")),
+            }
         }
         fn validate(&self, _: &Value) -> Diagnostics {
             panic!("validation bug")
@@ -554,9 +573,16 @@ mod tests {
             config,
             ..Default::default()
         };
-        let response = service.plan_resource_change(Request::new(request)).await.expect("an answer, not a transport error").into_inner();
+        let response = service
+            .plan_resource_change(Request::new(request))
+            .await
+            .expect("an answer, not a transport error")
+            .into_inner();
         let [d] = &response.diagnostics[..] else { panic!("one diagnostic: {:?}", response.diagnostics) };
-        assert_eq!((d.summary.as_str(), d.severity), ("Provider internal error", pb::diagnostic::Severity::Error as i32));
+        assert_eq!(
+            (d.summary.as_str(), d.severity),
+            ("Provider internal error", pb::diagnostic::Severity::Error as i32)
+        );
         assert!(d.detail.contains("during validation: validation bug"), "{}", d.detail);
     }
 
@@ -581,7 +607,11 @@ mod tests {
         fn validate(&self, _: &Value) -> Diagnostics {
             Diagnostics::default()
         }
-        fn upgrade_state(&self, version: i64, state: &mut serde_json::Map<String, serde_json::Value>) -> Result<(), Diagnostics> {
+        fn upgrade_state(
+            &self,
+            version: i64,
+            state: &mut serde_json::Map<String, serde_json::Value>,
+        ) -> Result<(), Diagnostics> {
             if version < 1 {
                 if let Some(name) = state.remove("name") {
                     state.insert("title".into(), name);

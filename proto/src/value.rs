@@ -48,8 +48,7 @@ impl Type {
             Type::Set(e) => json!(["set", e.to_json()]),
             Type::Map(e) => json!(["map", e.to_json()]),
             Type::Object(attrs) => {
-                let attrs: serde_json::Map<_, _> =
-                    attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
+                let attrs: serde_json::Map<_, _> = attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
                 json!(["object", attrs])
             }
             Type::Tuple(elems) => json!(["tuple", elems.iter().map(Type::to_json).collect::<Vec<_>>()]),
@@ -96,7 +95,9 @@ pub enum Number {
     /// Plain decimal notation (`-12.5`, `0.05`, `123456789012345678901`), no
     /// exponent, no trailing fractional zeros, never an `i64`.
     Decimal(String),
-    Infinity { negative: bool },
+    Infinity {
+        negative: bool,
+    },
 }
 
 /// The most decimal places a number may span once written without an
@@ -330,9 +331,7 @@ impl Value {
     /// every attribute present, which is what Terraform expects of a state.
     pub fn null_object(ty: &Type) -> Value {
         match ty {
-            Type::Object(attrs) => {
-                Value::Object(attrs.keys().map(|k| (k.clone(), Value::Null)).collect())
-            }
+            Type::Object(attrs) => Value::Object(attrs.keys().map(|k| (k.clone(), Value::Null)).collect()),
             _ => Value::Null,
         }
     }
@@ -383,10 +382,7 @@ mod tests {
         assert_eq!(Number::parse(".5"), Some(Number::Decimal("0.5".into())));
         assert_eq!(Number::parse("-0.0"), Some(Number::Int(0)));
         assert_eq!(Number::parse("1.5E3"), Some(Number::Int(1500)));
-        assert_eq!(
-            Number::parse("123456789012345678901"),
-            Some(Number::Decimal("123456789012345678901".into()))
-        );
+        assert_eq!(Number::parse("123456789012345678901"), Some(Number::Decimal("123456789012345678901".into())));
         assert_eq!(Number::parse("-Infinity"), Some(Number::Infinity { negative: true }));
         for bad in ["", "-", ".", "1.2.3", "abc", "1e", "0x10", "1 2", "1e999999999"] {
             assert_eq!(Number::parse(bad), None, "{bad:?}");
@@ -398,8 +394,12 @@ mod tests {
         // An exponent adds at most 64 zeros; beyond, the text is refused
         // rather than expanded.
         assert!(matches!(Number::parse("1e64"), Some(Number::Decimal(d)) if d.len() == 65));
-        assert!(matches!(Number::parse("-1.5e-64"), Some(Number::Decimal(d)) if d == format!("-0.{}15", "0".repeat(63))));
-        for huge in ["1e65", "1.5e66", "-1e-66", "1e4095", "1e99999", "0.5e-4096", "1e999999999", "1e99999999999999999999"] {
+        assert!(
+            matches!(Number::parse("-1.5e-64"), Some(Number::Decimal(d)) if d == format!("-0.{}15", "0".repeat(63)))
+        );
+        for huge in
+            ["1e65", "1.5e66", "-1e-66", "1e4095", "1e99999", "0.5e-4096", "1e999999999", "1e99999999999999999999"]
+        {
             assert_eq!(Number::parse(huge), None, "{huge}");
         }
         // Written out, a number may span 4096 places, exponent or not.
@@ -410,7 +410,9 @@ mod tests {
         assert!(Number::parse(&"9".repeat(MAX_PLACES)).is_some());
         // The largest and the smallest float64, written out exactly.
         assert!(matches!(Number::from_f64(f64::MAX), Some(Number::Decimal(d)) if d.len() == 309));
-        assert!(matches!(Number::from_f64(f64::from_bits(1)), Some(Number::Decimal(d)) if d.len() == "0.".len() + 1074));
+        assert!(
+            matches!(Number::from_f64(f64::from_bits(1)), Some(Number::Decimal(d)) if d.len() == "0.".len() + 1074)
+        );
     }
 
     #[test]
@@ -432,8 +434,7 @@ mod tests {
             ("c", Type::Tuple(vec![Type::Bool, Type::Dynamic])),
         ]);
         assert_eq!(Type::from_json(&ty.to_json()), Ok(ty));
-        let with_optional: serde_json::Value =
-            serde_json::from_str(r#"["object",{"x":"string"},["x"]]"#).unwrap();
+        let with_optional: serde_json::Value = serde_json::from_str(r#"["object",{"x":"string"},["x"]]"#).unwrap();
         assert_eq!(Type::from_json(&with_optional), Ok(Type::object([("x", Type::String)])));
         assert!(Type::from_json(&serde_json::json!(["list"])).is_err());
         assert!(Type::from_json(&serde_json::json!("strng")).is_err());

@@ -98,7 +98,12 @@ fn msgpack_decode(bytes: &[u8], ty: &Type) -> Result<Value, msgpack::DecodeError
 /// Decodes JSON, checking the memory bound.
 fn json_decode(bytes: &[u8], ty: &Type) -> Result<Value, json::JsonError> {
     let (out, held) = peak(|| json::decode(bytes, ty));
-    assert!(held <= bound(bytes.len()), "JSON decode of {} bytes held {held} bytes: {}", bytes.len(), String::from_utf8_lossy(&bytes[..bytes.len().min(200)]));
+    assert!(
+        held <= bound(bytes.len()),
+        "JSON decode of {} bytes held {held} bytes: {}",
+        bytes.len(),
+        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+    );
     LARGEST.with(|l| l.set(l.get().max((held, bytes.len()))));
     out
 }
@@ -130,7 +135,10 @@ fn cases(name: &str, mut case: impl FnMut(&mut Rng)) {
         std::mem::forget(replay);
     }
     let (held, len) = LARGEST.with(Cell::get);
-    println!("{name}: {count} cases in {:.1?}; the largest decode held {held} bytes for {len} bytes of input", start.elapsed());
+    println!(
+        "{name}: {count} cases in {:.1?}; the largest decode held {held} bytes for {len} bytes of input",
+        start.elapsed()
+    );
 }
 
 /// Says how to replay the case it guards when that case panics.
@@ -282,10 +290,24 @@ fn collections_beyond_65535_elements_round_trip() {
 /// Headers with lengths that do and do not fit, spliced into valid input.
 fn random_header(rng: &mut Rng, rest: usize) -> Vec<u8> {
     let len = pick(rng, &[0, 1, 2, 15, 16, 255, 65_535, 0xffff_ffff, rest as u64, rest as u64 + 1]);
-    let (marker, width) = pick(rng, &[
-        (0xdc, 2), (0xdd, 4), (0xde, 2), (0xdf, 4), (0xd9, 1), (0xda, 2), (0xdb, 4),
-        (0xc4, 1), (0xc5, 2), (0xc6, 4), (0xc7, 1), (0xc8, 2), (0xc9, 4),
-    ]);
+    let (marker, width) = pick(
+        rng,
+        &[
+            (0xdc, 2),
+            (0xdd, 4),
+            (0xde, 2),
+            (0xdf, 4),
+            (0xd9, 1),
+            (0xda, 2),
+            (0xdb, 4),
+            (0xc4, 1),
+            (0xc5, 2),
+            (0xc6, 4),
+            (0xc7, 1),
+            (0xc8, 2),
+            (0xc9, 4),
+        ],
+    );
     let mut header = vec![marker];
     header.extend_from_slice(&len.to_be_bytes()[8 - width..]);
     header
@@ -331,9 +353,15 @@ fn check_decoded(value: &Value, ty: &Type) {
 }
 
 const MSGPACK_TOKENS: &[&[u8]] = &[
-    &[0xc0], &[0xd4, 0, 0], &[0xc7, 3, 12, 0x81, 1, 0xc3], &[0xcb, 0, 0, 0, 0, 0, 0, 0, 1],
-    &[0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0], &[0xa6, b'1', b'e', b'4', b'0', b'9', b'5'], &[0xa3, b'1', b'e', b'9'],
-    &[0x92, 0xc4, 8, b'"', b'n', b'u', b'm', b'b', b'e', b'r', b'"'], &[0xc1],
+    &[0xc0],
+    &[0xd4, 0, 0],
+    &[0xc7, 3, 12, 0x81, 1, 0xc3],
+    &[0xcb, 0, 0, 0, 0, 0, 0, 0, 1],
+    &[0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0],
+    &[0xa6, b'1', b'e', b'4', b'0', b'9', b'5'],
+    &[0xa3, b'1', b'e', b'9'],
+    &[0x92, 0xc4, 8, b'"', b'n', b'u', b'm', b'b', b'e', b'r', b'"'],
+    &[0xc1],
 ];
 
 /// How many decodes succeeded and failed: a run must see both, or its
@@ -379,8 +407,24 @@ fn mutated_msgpack_never_panics_and_what_decodes_round_trips() {
 }
 
 const JSON_TOKENS: &[&[u8]] = &[
-    b"[", b"]", b"{", b"}", b"\"", b",", b":", b"null", b"-", b"1e999999999", b"-1e-999999999", b"1E+64", b"0.5e-64",
-    b"\"Infinity\"", b"\\u0000", b"\\ud800", b"{\"value\":1,\"type\":\"number\"}", b"\"type\":[\"list\",\"dynamic\"]",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"\"",
+    b",",
+    b":",
+    b"null",
+    b"-",
+    b"1e999999999",
+    b"-1e-999999999",
+    b"1E+64",
+    b"0.5e-64",
+    b"\"Infinity\"",
+    b"\\u0000",
+    b"\\ud800",
+    b"{\"value\":1,\"type\":\"number\"}",
+    b"\"type\":[\"list\",\"dynamic\"]",
 ];
 
 #[test]
@@ -412,7 +456,17 @@ fn random_bytes_never_panic() {
             let bytes: Vec<u8> = if rng.usize(..100) < 50 {
                 (0..len).map(|_| rng.u64(..) as u8).collect()
             } else {
-                (0..len).map(|_| pick(rng, &[0x00, 0x7f, 0x81, 0x91, 0xa1, 0xc0, 0xc3, 0xc4, 0xca, 0xcb, 0xcf, 0xd4, 0xd9, 0xdd, 0xdf, 0xe0, 0xff])).collect()
+                (0..len)
+                    .map(|_| {
+                        pick(
+                            rng,
+                            &[
+                                0x00, 0x7f, 0x81, 0x91, 0xa1, 0xc0, 0xc3, 0xc4, 0xca, 0xcb, 0xcf, 0xd4, 0xd9, 0xdd,
+                                0xdf, 0xe0, 0xff,
+                            ],
+                        )
+                    })
+                    .collect()
             };
             for ty in [&ty, &Type::Dynamic] {
                 if let Some(value) = outcomes.count(msgpack_decode(&bytes, ty)) {
@@ -440,7 +494,14 @@ fn list_of(n: usize, element: &[u8]) -> Vec<u8> {
 #[test]
 fn announced_lengths_are_not_believed() {
     // array32, map32, str32, bin32 and ext32, each announcing 4 GiB and bringing nothing.
-    let types = [Type::list(Type::String), Type::map(Type::String), Type::String, Type::Number, Type::Dynamic, Type::object([("a", Type::String)])];
+    let types = [
+        Type::list(Type::String),
+        Type::map(Type::String),
+        Type::String,
+        Type::Number,
+        Type::Dynamic,
+        Type::object([("a", Type::String)]),
+    ];
     for marker in [0xdd, 0xdf, 0xdb, 0xc6, 0xc9] {
         for ty in &types {
             assert!(msgpack_decode(&[marker, 0xff, 0xff, 0xff, 0xff], ty).is_err(), "{marker:x} as {}", ty.to_json());
@@ -483,7 +544,9 @@ fn deep_nesting_is_refused_without_exhausting_the_stack() {
         // A dynamic value's type nested as deep as serde_json reads it, with
         // a value that fits and one that does not (its message names the type).
         let deep_json = format!("{}\"string\"{}", "[\"list\",".repeat(126), "]".repeat(126));
-        let pair = |value: &[u8]| [&[0x92, 0xc6][..], &(deep_json.len() as u32).to_be_bytes(), deep_json.as_bytes(), value].concat();
+        let pair = |value: &[u8]| {
+            [&[0x92, 0xc6][..], &(deep_json.len() as u32).to_be_bytes(), deep_json.as_bytes(), value].concat()
+        };
         assert!(msgpack_decode(&pair(&[vec![0x91; 126], vec![0xa1, b'x']].concat()), &Type::Dynamic).is_ok());
         assert!(msgpack_decode(&pair(&[0xc3]), &Type::Dynamic).unwrap_err().message.contains("does not fit"));
         let text = format!("{{\"type\":{deep_json},\"value\":true}}");
@@ -519,7 +582,10 @@ fn numbers_that_would_expand_are_refused() {
     let exact = format!("0.{}1", "0".repeat(300));
     assert_eq!(msgpack_decode(&str32(&exact), &Type::Number), Ok(Value::Number(Number::Decimal(exact.clone()))));
     assert_eq!(json_decode(exact.as_bytes(), &Type::Number), Ok(Value::Number(Number::Decimal(exact))));
-    assert_eq!(json_decode(b"1E+64", &Type::Number), Ok(Value::Number(Number::Decimal(format!("1{}", "0".repeat(64))))));
+    assert_eq!(
+        json_decode(b"1E+64", &Type::Number),
+        Ok(Value::Number(Number::Decimal(format!("1{}", "0".repeat(64)))))
+    );
 }
 
 #[test]
@@ -527,16 +593,29 @@ fn memory_stays_within_the_bound_for_the_costliest_bytes() {
     // Each list is one element past a power of two, so that it has just
     // doubled its capacity: the most each kind of element can cost.
     let subnormal = [&[0xcb][..], &f64::from_bits(1).to_be_bytes()].concat();
-    let keys: Vec<u8> = (0..(1 << 14) + 1).flat_map(|i| [&[0xa5][..], format!("{i:05}").as_bytes(), &[0xa0]].concat()).collect();
+    let keys: Vec<u8> =
+        (0..(1 << 14) + 1).flat_map(|i| [&[0xa5][..], format!("{i:05}").as_bytes(), &[0xa0]].concat()).collect();
     let cases = [
         ("nulls", list_of((1 << 17) + 1, &[0xc0]), Type::list(Type::String)),
         ("smallest float64s", list_of((1 << 13) + 1, &subnormal), Type::list(Type::Number)),
-        ("exponents adding 64 zeros", list_of((1 << 14) + 1, &[0xa4, b'1', b'e', b'6', b'4']), Type::list(Type::Number)),
+        (
+            "exponents adding 64 zeros",
+            list_of((1 << 14) + 1, &[0xa4, b'1', b'e', b'6', b'4']),
+            Type::list(Type::Number),
+        ),
         ("unknowns", list_of((1 << 16) + 1, &[0xd4, 0, 0]), Type::list(Type::String)),
         ("map entries", [&[0xdf][..], &((1u32 << 14) + 1).to_be_bytes(), &keys].concat(), Type::map(Type::String)),
         ("maps of one entry", list_of((1 << 14) + 1, &[0x81, 0xa0, 0xc0]), Type::list(Type::map(Type::String))),
-        ("objects of one attribute", list_of((1 << 14) + 1, &[0x81, 0xa0, 0xc0]), Type::list(Type::object([("", Type::String)]))),
-        ("maps in maps", list_of((1 << 10) + 1, &[[0x81, 0xa0].repeat(100), vec![0xc0]].concat()), Type::list((0..100).fold(Type::String, |t, _| Type::map(t)))),
+        (
+            "objects of one attribute",
+            list_of((1 << 14) + 1, &[0x81, 0xa0, 0xc0]),
+            Type::list(Type::object([("", Type::String)])),
+        ),
+        (
+            "maps in maps",
+            list_of((1 << 10) + 1, &[[0x81, 0xa0].repeat(100), vec![0xc0]].concat()),
+            Type::list((0..100).fold(Type::String, |t, _| Type::map(t))),
+        ),
     ];
     let text = |element: &str, n: usize| format!("[{}{element}]", format!("{element},").repeat(n - 1)).into_bytes();
     let json_cases = [
@@ -544,7 +623,11 @@ fn memory_stays_within_the_bound_for_the_costliest_bytes() {
         ("JSON exponents adding 64 zeros", text("1e64", (1 << 14) + 1), Type::list(Type::Number)),
         ("JSON empty strings", text("\"\"", (1 << 16) + 1), Type::list(Type::String)),
         ("JSON maps of one entry", text("{\"\":0}", (1 << 14) + 1), Type::list(Type::map(Type::Number))),
-        ("JSON objects missing their one attribute", text("{}", (1 << 14) + 1), Type::list(Type::object([("", Type::Number)]))),
+        (
+            "JSON objects missing their one attribute",
+            text("{}", (1 << 14) + 1),
+            Type::list(Type::object([("", Type::Number)])),
+        ),
     ];
     let decode_msgpack: fn(&[u8], &Type) -> bool = |bytes, ty| msgpack::decode(bytes, ty).is_ok();
     let decode_json: fn(&[u8], &Type) -> bool = |bytes, ty| json::decode(bytes, ty).is_ok();
@@ -564,7 +647,14 @@ fn empty_objects_cannot_multiply_by_a_wide_type() {
     // lists 100,000 empty objects of it: a billion nulls, if filled in.
     let attributes: Vec<String> = (0..10_000).map(|i| format!("\"a{i}\":\"string\"")).collect();
     let type_json = format!("[\"list\",[\"object\",{{{}}}]]", attributes.join(","));
-    let msgpack = [&[0x92][..], &[0xc6], &(type_json.len() as u32).to_be_bytes(), type_json.as_bytes(), &list_of(100_000, &[0x80])].concat();
+    let msgpack = [
+        &[0x92][..],
+        &[0xc6],
+        &(type_json.len() as u32).to_be_bytes(),
+        type_json.as_bytes(),
+        &list_of(100_000, &[0x80]),
+    ]
+    .concat();
     let err = msgpack_decode(&msgpack, &Type::Dynamic).unwrap_err();
     assert_eq!((err.path.as_str(), err.message.as_str()), ("[0]", "object of 0 attributes for a type of 10000"));
     let json = format!("{{\"type\":{type_json},\"value\":[{}{{}}]}}", "{},".repeat(100_000));

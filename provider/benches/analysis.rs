@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use terraform_provider_progressive::engine::Clock;
+use terraform_provider_progressive::engine::GateError;
 use terraform_provider_progressive::engine::analysis::{AnalysisGate, AnalysisSettings, GroupCounts, MissingData};
 use terraform_provider_progressive::engine::judge::{Counts, Form, JudgeSettings, SequentialJudge};
 use terraform_provider_progressive::engine::rollout::{self, Cause, Outcome, Rollout};
 use terraform_provider_progressive::engine::schedule::{Schedule, Strategy};
 use terraform_provider_progressive::engine::traffic::{RouterError, Split, TrafficRouter};
-use terraform_provider_progressive::engine::GateError;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
@@ -238,9 +238,13 @@ impl Generator {
         for (group, share) in [(0, percent / 100.0), (1, 1.0 - percent / 100.0)] {
             let requests = self.rng.poisson(self.timing.requests_per_second * seconds * share);
             let regression = if group == 0 && t >= self.onset { self.canary_multiple } else { 1.0 };
-            let expected = requests as f64 * BASELINE_ERROR_RATE * regression * incident * self.noise.0 * self.noise.1[group];
+            let expected =
+                requests as f64 * BASELINE_ERROR_RATE * regression * incident * self.noise.0 * self.noise.1[group];
             let errors = match self.shape.bursts {
-                Some((fraction, size)) => self.rng.poisson(expected * (1.0 - fraction)) + size * self.rng.poisson(expected * fraction / size as f64),
+                Some((fraction, size)) => {
+                    self.rng.poisson(expected * (1.0 - fraction))
+                        + size * self.rng.poisson(expected * fraction / size as f64)
+                }
                 None => self.rng.poisson(expected),
             };
             let points = self.periods.entry(start).or_default();
@@ -277,7 +281,12 @@ impl Generator {
 }
 
 impl GroupCounts for &Store {
-    async fn counts(&self, from: OffsetDateTime, to: OffsetDateTime, _: Duration) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
+    async fn counts(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        _: Duration,
+    ) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
         let now = self.time.now();
         let mut generator = self.state.lock().unwrap();
         generator.generate_to(now, &self.shares.lock().unwrap());
@@ -286,7 +295,15 @@ impl GroupCounts for &Store {
             .periods
             .range(from..to)
             .map(|(start, p)| {
-                (*start, Counts { canary_requests: seen(&p[0]), canary_errors: seen(&p[1]), baseline_requests: seen(&p[2]), baseline_errors: seen(&p[3]) })
+                (
+                    *start,
+                    Counts {
+                        canary_requests: seen(&p[0]),
+                        canary_errors: seen(&p[1]),
+                        baseline_requests: seen(&p[2]),
+                        baseline_errors: seen(&p[3]),
+                    },
+                )
             })
             .collect())
     }
@@ -361,11 +378,18 @@ fn simulate(case: &Case, seed: u64) -> Run {
         steps: schedule.steps().len(),
     };
     let began = time.now();
-    let rollout = Rollout { origin: "baseline".into(), target: "canary".into(), schedule, poll_interval: case.timing.poll, deadline: began + case.timing.timeout };
+    let rollout = Rollout {
+        origin: "baseline".into(),
+        target: "canary".into(),
+        schedule,
+        poll_interval: case.timing.poll,
+        deadline: began + case.timing.timeout,
+    };
     let router = SimRouter { time: time.clone(), shares };
     let gate = AnalysisGate::new(&store, &time, settings).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let (outcome, _) = runtime.block_on(rollout::run(&router, &gate, &time, &rollout, 0.0, &CancellationToken::new(), |_| {}));
+    let (outcome, _) =
+        runtime.block_on(rollout::run(&router, &gate, &time, &rollout, 0.0, &CancellationToken::new(), |_| {}));
     let minutes = (time.now() - began).as_seconds_f64() / 60.0;
     match outcome {
         Outcome::Promoted => Run { promoted: true, judged_bad: false, minutes },
@@ -376,7 +400,13 @@ fn simulate(case: &Case, seed: u64) -> Run {
 /// Runs `runs` rollouts of `case` on two threads.
 fn sample(case: &Case, runs: u64, seed: u64) -> Vec<Run> {
     std::thread::scope(|s| {
-        let halves: Vec<_> = (0..2u64).map(|half| s.spawn(move || (half..runs).step_by(2).map(|i| simulate(case, seed ^ (i * 0x9e37_79b9 + 1))).collect::<Vec<_>>())).collect();
+        let halves: Vec<_> = (0..2u64)
+            .map(|half| {
+                s.spawn(move || {
+                    (half..runs).step_by(2).map(|i| simulate(case, seed ^ (i * 0x9e37_79b9 + 1))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
         halves.into_iter().flat_map(|h| h.join().unwrap()).collect()
     })
 }
@@ -400,7 +430,10 @@ fn shapes() -> Vec<(&'static str, Shape)> {
         ("each group's own per-minute rate noise, CV 0.5", Shape { group_noise: 0.5, ..none }),
         ("4 hosts per group, per-minute host noise CV 1", Shape { hosts: Some((4, 1.0)), ..none }),
         ("10% of error points 1 to 1.83 periods late (60–110 s)", Shape { late: Some((0.1, (1.0, 1.83))), ..none }),
-        ("incidents (4/h, 30 s, 10× errors) on both groups", Shape { incidents: Some((4.0, Duration::from_secs(30), 10.0)), ..none }),
+        (
+            "incidents (4/h, 30 s, 10× errors) on both groups",
+            Shape { incidents: Some((4.0, Duration::from_secs(30), 10.0)), ..none },
+        ),
         (
             "all of the above at once",
             Shape {
@@ -418,10 +451,16 @@ fn shapes() -> Vec<(&'static str, Shape)> {
 fn main() {
     let runs: u64 = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10_000);
     let timing = PRODUCTION;
-    println!("Timing: {}. Baseline errors {}%, confidence 0.99, rule_out_increase 1, min_requests 200, {runs} rollouts per row.\n", timing.name, BASELINE_ERROR_RATE * 100.0);
+    println!(
+        "Timing: {}. Baseline errors {}%, confidence 0.99, rule_out_increase 1, min_requests 200, {runs} rollouts per row.\n",
+        timing.name,
+        BASELINE_ERROR_RATE * 100.0
+    );
 
     println!("### False rollbacks: a canary exactly as good as its baseline, linear 10%..90%\n");
-    println!("| data | max_increase | rolled back by the analysis | bound | promoted | held to the timeout | median minutes to promotion |");
+    println!(
+        "| data | max_increase | rolled back by the analysis | bound | promoted | held to the timeout | median minutes to promotion |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for (name, shape) in shapes() {
         for max_increase in [0.0, 0.25] {
@@ -439,7 +478,9 @@ fn main() {
     }
 
     println!("\n### Regressions: caught before promotion (default settings)\n");
-    println!("| timing | rollout | canary | data | rolled back by the analysis | held to the timeout | promoted | median minutes to the rollback (all runs; never = timeout) |");
+    println!(
+        "| timing | rollout | canary | data | rolled back by the analysis | held to the timeout | promoted | median minutes to the rollback (all runs; never = timeout) |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     let regressions = [
         ("one 10% step", Strat::Canary, 2.0, 0.0, "2× from the start"),
@@ -452,7 +493,12 @@ fn main() {
             for (name, shape) in [shapes()[0], shapes()[8]] {
                 let case = Case { strategy, canary_multiple: multiple, onset, max_increase: 0.25, shape, timing };
                 let results = sample(&case, runs, 0xbad);
-                let minutes = median(results.iter().map(|r| if r.promoted { timing.timeout.as_secs_f64() / 60.0 } else { r.minutes }).collect());
+                let minutes = median(
+                    results
+                        .iter()
+                        .map(|r| if r.promoted { timing.timeout.as_secs_f64() / 60.0 } else { r.minutes })
+                        .collect(),
+                );
                 println!(
                     "| {} | {rollout} | {what} | {name} | {:.1}% | {:.1}% | {:.1}% | {minutes:.1} |",
                     timing.name.split(" (").next().unwrap_or_default(),
@@ -471,7 +517,9 @@ fn main() {
 /// independent errors: the judgement (both forms) against the sequential
 /// probability ratio test that knows the true ratio (the oracle).
 fn oracle_comparison(runs: u64) {
-    println!("\n### Canary requests to catch a 2× regression at a fixed share, against an oracle (max_increase 0, 60 s periods, 50 requests/s)\n");
+    println!(
+        "\n### Canary requests to catch a 2× regression at a fixed share, against an oracle (max_increase 0, 60 s periods, 50 requests/s)\n"
+    );
     println!("| canary share | oracle SPRT: median | counting form: median | ratio | robust form: median | ratio |");
     println!("|---|---|---|---|---|---|");
     let horizon = 600;
@@ -482,7 +530,14 @@ fn oracle_comparison(runs: u64) {
             let found: Vec<f64> = (0..runs)
                 .map(|_| {
                     let mut judge = method.map(|form| {
-                        let mut j = SequentialJudge::new(JudgeSettings { max_increase: 0.0, rule_out_increase: 1.0, confidence: 0.99, form, steps: 1 }).unwrap();
+                        let mut j = SequentialJudge::new(JudgeSettings {
+                            max_increase: 0.0,
+                            rule_out_increase: 1.0,
+                            confidence: 0.99,
+                            form,
+                            steps: 1,
+                        })
+                        .unwrap();
                         j.begin_step();
                         j
                     });
@@ -490,7 +545,12 @@ fn oracle_comparison(runs: u64) {
                     for _ in 0..horizon {
                         let nc = rng.poisson(50.0 * 60.0 * share);
                         let nb = rng.poisson(50.0 * 60.0 * (1.0 - share));
-                        let counts = Counts { canary_requests: nc, canary_errors: rng.poisson(nc as f64 * 0.02), baseline_requests: nb, baseline_errors: rng.poisson(nb as f64 * 0.01) };
+                        let counts = Counts {
+                            canary_requests: nc,
+                            canary_errors: rng.poisson(nc as f64 * 0.02),
+                            baseline_requests: nb,
+                            baseline_errors: rng.poisson(nb as f64 * 0.01),
+                        };
                         requests += nc;
                         let caught = match judge.as_mut() {
                             Some(j) => {
@@ -501,7 +561,8 @@ fn oracle_comparison(runs: u64) {
                                 let (c, b) = (nc as f64, nb as f64);
                                 let (q0, q1) = (c / (c + b), 2.0 * c / (2.0 * c + b));
                                 if c > 0.0 && b > 0.0 {
-                                    log_ratio += counts.canary_errors as f64 * (q1 / q0).ln() + counts.baseline_errors as f64 * ((1.0 - q1) / (1.0 - q0)).ln();
+                                    log_ratio += counts.canary_errors as f64 * (q1 / q0).ln()
+                                        + counts.baseline_errors as f64 * ((1.0 - q1) / (1.0 - q0)).ln();
                                 }
                                 log_ratio >= 100f64.ln()
                             }

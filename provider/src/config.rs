@@ -8,7 +8,8 @@
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Nesting, Schema, Type, Value};
 
 /// Services whose endpoints can be overridden, in documentation order.
-pub const SERVICES: [&str; 7] = ["elbv2", "cloudwatch", "lambda", "route53", "codedeploy", "appconfig", "appconfigdata"];
+pub const SERVICES: [&str; 7] =
+    ["elbv2", "cloudwatch", "lambda", "route53", "codedeploy", "appconfig", "appconfigdata"];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProviderConfig {
@@ -75,7 +76,11 @@ pub fn validate(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::default();
     if let Some(n) = config.get("max_retries").as_number() {
         if !n.as_i64().is_some_and(|n| (0..=25).contains(&n)) {
-            d.error_at(AttributePath::root("max_retries"), "Invalid max_retries", format!("max_retries must be a whole number from 0 to 25, not {n}."));
+            d.error_at(
+                AttributePath::root("max_retries"),
+                "Invalid max_retries",
+                format!("max_retries must be a whole number from 0 to 25, not {n}."),
+            );
         }
     }
     if let Some(arn) = config.get("assume_role").get("role_arn").as_str() {
@@ -133,7 +138,11 @@ pub fn parse(config: &Value) -> Result<ProviderConfig, Diagnostics> {
     let mut d = validate(config);
     let mut text = |path: AttributePath, v: &Value| -> Option<String> {
         if !v.is_known() {
-            d.error_at(path, "Provider configuration not known yet", "This value is only known after apply; the provider needs it to plan. Use a value known at plan time.");
+            d.error_at(
+                path,
+                "Provider configuration not known yet",
+                "This value is only known after apply; the provider needs it to plan. Use a value known at plan time.",
+            );
             return None;
         }
         v.as_str().map(str::to_owned)
@@ -153,7 +162,8 @@ pub fn parse(config: &Value) -> Result<ProviderConfig, Diagnostics> {
     let endpoints = SERVICES
         .iter()
         .filter_map(|s| {
-            text(AttributePath::root("endpoints").attribute(s), config.get("endpoints").get(s)).map(|url| ((*s).to_owned(), url))
+            text(AttributePath::root("endpoints").attribute(s), config.get("endpoints").get(s))
+                .map(|url| ((*s).to_owned(), url))
         })
         .collect();
     let max_retries = config.get("max_retries").as_number().and_then(|n| n.as_i64()).map(|n| n.clamp(0, 25) as u32);
@@ -180,7 +190,14 @@ mod tests {
         let c = config(vec![
             ("region", "eu-west-1".into()),
             ("max_retries", 5.into()),
-            ("assume_role", Value::object([("role_arn", "arn:aws:iam::123456789012:role/deploy".into()), ("session_name", Value::Null), ("external_id", "xyz".into())])),
+            (
+                "assume_role",
+                Value::object([
+                    ("role_arn", "arn:aws:iam::123456789012:role/deploy".into()),
+                    ("session_name", Value::Null),
+                    ("external_id", "xyz".into()),
+                ]),
+            ),
             ("endpoints", Value::object([("cloudwatch", "http://127.0.0.1:5000".into())])),
         ]);
         let parsed = parse(&c).unwrap();
@@ -206,7 +223,14 @@ mod tests {
     fn unknown_values_are_found_wherever_they_are() {
         let c = config(vec![
             ("region", "eu-west-1".into()),
-            ("assume_role", Value::object([("role_arn", Value::Unknown), ("session_name", "s".into()), ("external_id", Value::Null)])),
+            (
+                "assume_role",
+                Value::object([
+                    ("role_arn", Value::Unknown),
+                    ("session_name", "s".into()),
+                    ("external_id", Value::Null),
+                ]),
+            ),
             ("endpoints", Value::Unknown),
         ]);
         assert_eq!(unknown_attributes(&c), ["assume_role.role_arn", "endpoints"]);

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{input:?} is not a duration: {reason}. Use a number with a unit, such as \"30s\", \"10m\" or \"1h30m\" (units: ms, s, m, h)")]
+#[error(
+    "{input:?} is not a duration: {reason}. Use a number with a unit, such as \"30s\", \"10m\" or \"1h30m\" (units: ms, s, m, h)"
+)]
 pub struct DurationError {
     pub input: String,
     pub reason: &'static str,

@@ -58,7 +58,10 @@ fn docs_match_the_schemas() {
             stale.push(path);
         }
     }
-    assert!(stale.is_empty(), "stale docs: {stale:?}; regenerate with UPDATE_DOCS=1 cargo test -p terraform-provider-progressive --test docs");
+    assert!(
+        stale.is_empty(),
+        "stale docs: {stale:?}; regenerate with UPDATE_DOCS=1 cargo test -p terraform-provider-progressive --test docs"
+    );
 }
 
 #[test]

@@ -29,17 +29,77 @@ fn pick<T: Copy>(draw: &mut Draw, items: &[T]) -> T {
 type Draw = fastrand::Rng;
 
 const STRINGS: &[&str] = &[
-    "", " ", "5m", "0s", "1s", "-1s", "10s", "1h30m", "9999999999h", "1e9s", "5 m", "1.5s", "10%", "50", "-5", "NaN", "inf",
+    "",
+    " ",
+    "5m",
+    "0s",
+    "1s",
+    "-1s",
+    "10s",
+    "1h30m",
+    "9999999999h",
+    "1e9s",
+    "5 m",
+    "1.5s",
+    "10%",
+    "50",
+    "-5",
+    "NaN",
+    "inf",
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2",
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee",
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/green/943f017f100becff",
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/",
-    "arn:aws:lambda:us-east-1:123456789012:function:checkout", "checkout", "live", "$LATEST", "1", "Z3M3LMPEXAMPLE", "www.example.com.",
-    "A", "CNAME", "5xx", "4xx", "elb_5xx", "wait", "fail", "ignore", "<", ">=", "!=", "Sum", "p99", "p100", "m1", "100*m1/m2",
-    "AWS/ApplicationELB", "TargetResponseTime", "💥", "\u{0}", "a\nb", "${var}",
+    "arn:aws:lambda:us-east-1:123456789012:function:checkout",
+    "checkout",
+    "live",
+    "$LATEST",
+    "1",
+    "Z3M3LMPEXAMPLE",
+    "www.example.com.",
+    "A",
+    "CNAME",
+    "5xx",
+    "4xx",
+    "elb_5xx",
+    "wait",
+    "fail",
+    "ignore",
+    "<",
+    ">=",
+    "!=",
+    "Sum",
+    "p99",
+    "p100",
+    "m1",
+    "100*m1/m2",
+    "AWS/ApplicationELB",
+    "TargetResponseTime",
+    "💥",
+    "\u{0}",
+    "a\nb",
+    "${var}",
 ];
 
-const NUMBERS: &[&str] = &["0", "1", "-1", "0.05", "0.1", "10", "33.3", "99.9", "100", "100.0001", "101", "999", "1000", "1e64", "-1e-64", "0.000000000000000000001", "123456789012345678901234567890"];
+const NUMBERS: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "0.05",
+    "0.1",
+    "10",
+    "33.3",
+    "99.9",
+    "100",
+    "100.0001",
+    "101",
+    "999",
+    "1000",
+    "1e64",
+    "-1e-64",
+    "0.000000000000000000001",
+    "123456789012345678901234567890",
+];
 
 fn value(draw: &mut Draw, ty: &Type, depth: u32) -> Value {
     match draw.usize(..12) {
@@ -49,7 +109,9 @@ fn value(draw: &mut Draw, ty: &Type, depth: u32) -> Value {
     }
     match ty {
         Type::Bool => Value::Bool(draw.usize(..2) == 0),
-        Type::Number if draw.usize(..20) == 0 => Value::Number(Number::parse(&"9".repeat(1 + draw.usize(..4000))).expect("digits")),
+        Type::Number if draw.usize(..20) == 0 => {
+            Value::Number(Number::parse(&"9".repeat(1 + draw.usize(..4000))).expect("digits"))
+        }
         Type::Number => Value::Number(Number::parse(pick(draw, NUMBERS)).expect("a number")),
         Type::String if draw.usize(..30) == 0 => Value::String("x".repeat(draw.usize(..100_000))),
         Type::String => Value::String(pick(draw, STRINGS).to_owned()),
@@ -61,9 +123,15 @@ fn value(draw: &mut Draw, ty: &Type, depth: u32) -> Value {
         }
         Type::Map(element) => {
             let n = if depth > 3 { 0 } else { draw.usize(..4) };
-            Value::Map((0..n).map(|_| (pick(draw, STRINGS).to_owned(), value(draw, element, depth + 1))).collect::<BTreeMap<_, _>>())
+            Value::Map(
+                (0..n)
+                    .map(|_| (pick(draw, STRINGS).to_owned(), value(draw, element, depth + 1)))
+                    .collect::<BTreeMap<_, _>>(),
+            )
         }
-        Type::Object(attributes) => Value::Object(attributes.iter().map(|(name, t)| (name.clone(), value(draw, t, depth + 1))).collect()),
+        Type::Object(attributes) => {
+            Value::Object(attributes.iter().map(|(name, t)| (name.clone(), value(draw, t, depth + 1))).collect())
+        }
         Type::Tuple(types) => Value::Tuple(types.iter().map(|t| value(draw, t, depth + 1)).collect()),
     }
 }
@@ -103,15 +171,29 @@ async fn the_plan_path_survives_random_and_hostile_values() {
     let iterations: usize = std::env::var("PLAN_FUZZ_ITERATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(150);
     let seed: u64 = std::env::var("PLAN_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     let identity = client_identity();
-    let plugin = launch(&identity, &[("AWS_ACCESS_KEY_ID", "fuzz"), ("AWS_SECRET_ACCESS_KEY", "fuzz"), ("AWS_EC2_METADATA_DISABLED", "true"), ("AWS_CONFIG_FILE", "/dev/null"), ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")]);
+    let plugin = launch(
+        &identity,
+        &[
+            ("AWS_ACCESS_KEY_ID", "fuzz"),
+            ("AWS_SECRET_ACCESS_KEY", "fuzz"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ],
+    );
     let mut client = ProviderClient::new(connect(&plugin, Some(&identity)).await.expect("connect"));
 
     let provider = ProgressiveProvider::default();
     let closed = "http://127.0.0.1:9";
-    let endpoints = Value::object(["cloudwatch", "elbv2", "lambda", "route53", "sts"].map(|s| (s, Value::from(closed))));
-    let config = Value::object([("region", "us-east-1".into()), ("max_retries", Value::from(0)), ("endpoints", endpoints)]);
+    let endpoints =
+        Value::object(["cloudwatch", "elbv2", "lambda", "route53", "sts"].map(|s| (s, Value::from(closed))));
+    let config =
+        Value::object([("region", "us-east-1".into()), ("max_retries", Value::from(0)), ("endpoints", endpoints)]);
     let configured = client
-        .configure_provider(tfplugin6::configure_provider::Request { config: dynamic(msgpack::encode(&config, &provider.schema().ty())), ..Default::default() })
+        .configure_provider(tfplugin6::configure_provider::Request {
+            config: dynamic(msgpack::encode(&config, &provider.schema().ty())),
+            ..Default::default()
+        })
         .await
         .expect("configure")
         .into_inner();
@@ -134,7 +216,11 @@ async fn the_plan_path_survives_random_and_hostile_values() {
             }
             let what = format!("{name} iteration {i}");
             let validated = client
-                .validate_resource_config(tfplugin6::validate_resource_config::Request { type_name: name.into(), config: dynamic(encoded.clone()), ..Default::default() })
+                .validate_resource_config(tfplugin6::validate_resource_config::Request {
+                    type_name: name.into(),
+                    config: dynamic(encoded.clone()),
+                    ..Default::default()
+                })
                 .await
                 .unwrap_or_else(|e| panic!("{what}: ValidateResourceConfig: {e}"))
                 .into_inner();
@@ -156,7 +242,10 @@ async fn the_plan_path_survives_random_and_hostile_values() {
                 .upgrade_resource_state(tfplugin6::upgrade_resource_state::Request {
                     type_name: name.into(),
                     version: schema.version,
-                    raw_state: Some(RawState { json: if draw.usize(..4) == 0 { mutate(&mut draw, stored) } else { stored }, ..Default::default() }),
+                    raw_state: Some(RawState {
+                        json: if draw.usize(..4) == 0 { mutate(&mut draw, stored) } else { stored },
+                        ..Default::default()
+                    }),
                 })
                 .await
                 .unwrap_or_else(|e| panic!("{what}: UpgradeResourceState: {e}"))

@@ -12,7 +12,9 @@ mod harness;
 use harness::{BINARY, client_identity, connect, launch};
 use tfplugin::handshake::MAGIC_COOKIE_KEY;
 
-async fn schema_call(channel: tonic::transport::Channel) -> Result<tfplugin6::get_provider_schema::Response, tonic::Status> {
+async fn schema_call(
+    channel: tonic::transport::Channel,
+) -> Result<tfplugin6::get_provider_schema::Response, tonic::Status> {
     let mut client = tfplugin6::provider_client::ProviderClient::new(channel);
     client.get_provider_schema(tfplugin6::get_provider_schema::Request::default()).await.map(|r| r.into_inner())
 }

@@ -21,7 +21,10 @@ pub const FLAGS_CONTENT_TYPE: &str = "application/json";
 pub const FEATURE_FLAGS: &str = "AWS.AppConfig.FeatureFlags";
 const ROLLBACK_SUFFIX: &str = ":rollback";
 
-fn failure<E>(operation: &str, e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> ServiceError
+fn failure<E>(
+    operation: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> ServiceError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -33,7 +36,10 @@ fn code_of<E: ProvideErrorMetadata, R>(e: &aws_smithy_runtime_api::client::resul
 }
 
 /// `Ok(None)` when AppConfig says the thing does not exist.
-fn absent<T, E>(operation: &str, result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>>) -> Result<Option<T>, ServiceError>
+fn absent<T, E>(
+    operation: &str,
+    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> Result<Option<T>, ServiceError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -64,7 +70,11 @@ impl Strategy {
         let mut shares = Vec::new();
         let mut k = 0;
         while shares.last().is_none_or(|s| *s < 100.0) && shares.len() < 1000 {
-            let share = if self.exponential { self.growth_factor * 2f64.powi(k) } else { self.growth_factor * f64::from(k + 1) };
+            let share = if self.exponential {
+                self.growth_factor * 2f64.powi(k)
+            } else {
+                self.growth_factor * f64::from(k + 1)
+            };
             shares.push(share.min(100.0));
             k += 1;
         }
@@ -96,43 +106,101 @@ impl AppConfig {
         if let Some(url) = data_endpoint {
             data = data.endpoint_url(url);
         }
-        AppConfig { control: aws_sdk_appconfig::Client::from_conf(control.build()), data: aws_sdk_appconfigdata::Client::from_conf(data.build()) }
+        AppConfig {
+            control: aws_sdk_appconfig::Client::from_conf(control.build()),
+            data: aws_sdk_appconfigdata::Client::from_conf(data.build()),
+        }
     }
 
     /// The profile's type; `None` when it (or the application) does not exist.
     pub async fn profile_type(&self, application: &str, profile: &str) -> Result<Option<String>, ServiceError> {
-        let out = absent("GetConfigurationProfile", self.control.get_configuration_profile().application_id(application).configuration_profile_id(profile).send().await)?;
+        let out = absent(
+            "GetConfigurationProfile",
+            self.control
+                .get_configuration_profile()
+                .application_id(application)
+                .configuration_profile_id(profile)
+                .send()
+                .await,
+        )?;
         Ok(out.map(|o| o.r#type().unwrap_or_default().to_owned()))
     }
 
     /// Whether the environment exists.
     pub async fn environment_exists(&self, application: &str, environment: &str) -> Result<bool, ServiceError> {
-        Ok(absent("GetEnvironment", self.control.get_environment().application_id(application).environment_id(environment).send().await)?.is_some())
+        Ok(absent(
+            "GetEnvironment",
+            self.control.get_environment().application_id(application).environment_id(environment).send().await,
+        )?
+        .is_some())
     }
 
     /// The strategy of the environment's newest deployment, if any.
     pub async fn last_strategy(&self, application: &str, environment: &str) -> Result<Option<String>, ServiceError> {
-        let listed = self.control.list_deployments().application_id(application).environment_id(environment).max_results(1).send().await.map_err(|e| failure("ListDeployments", &e))?;
+        let listed = self
+            .control
+            .list_deployments()
+            .application_id(application)
+            .environment_id(environment)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| failure("ListDeployments", &e))?;
         let Some(newest) = listed.items().first() else { return Ok(None) };
-        let out = self.control.get_deployment().application_id(application).environment_id(environment).deployment_number(newest.deployment_number()).send().await.map_err(|e| failure("GetDeployment", &e))?;
+        let out = self
+            .control
+            .get_deployment()
+            .application_id(application)
+            .environment_id(environment)
+            .deployment_number(newest.deployment_number())
+            .send()
+            .await
+            .map_err(|e| failure("GetDeployment", &e))?;
         Ok(out.deployment_strategy_id().map(str::to_owned))
     }
 
     /// The environment's newest deployment if it is still under way:
     /// `(number, description)`.
     pub async fn under_way(&self, application: &str, environment: &str) -> Result<Option<(i32, String)>, ServiceError> {
-        let listed = self.control.list_deployments().application_id(application).environment_id(environment).max_results(1).send().await.map_err(|e| failure("ListDeployments", &e))?;
+        let listed = self
+            .control
+            .list_deployments()
+            .application_id(application)
+            .environment_id(environment)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| failure("ListDeployments", &e))?;
         let Some(newest) = listed.items().first() else { return Ok(None) };
-        if !matches!(newest.state(), Some(DeploymentState::Deploying | DeploymentState::Baking | DeploymentState::Validating | DeploymentState::RollingBack)) {
+        if !matches!(
+            newest.state(),
+            Some(
+                DeploymentState::Deploying
+                    | DeploymentState::Baking
+                    | DeploymentState::Validating
+                    | DeploymentState::RollingBack
+            )
+        ) {
             return Ok(None);
         }
-        let out = self.control.get_deployment().application_id(application).environment_id(environment).deployment_number(newest.deployment_number()).send().await.map_err(|e| failure("GetDeployment", &e))?;
+        let out = self
+            .control
+            .get_deployment()
+            .application_id(application)
+            .environment_id(environment)
+            .deployment_number(newest.deployment_number())
+            .send()
+            .await
+            .map_err(|e| failure("GetDeployment", &e))?;
         Ok(Some((newest.deployment_number(), out.description().unwrap_or_default().to_owned())))
     }
 
     /// `None` when no such strategy exists.
     pub async fn strategy(&self, id: &str) -> Result<Option<Strategy>, ServiceError> {
-        let out = absent("GetDeploymentStrategy", self.control.get_deployment_strategy().deployment_strategy_id(id).send().await)?;
+        let out = absent(
+            "GetDeploymentStrategy",
+            self.control.get_deployment_strategy().deployment_strategy_id(id).send().await,
+        )?;
         Ok(out.map(|o| Strategy {
             duration_minutes: o.deployment_duration_in_minutes().max(0) as u32,
             bake_minutes: o.final_bake_time_in_minutes().max(0) as u32,
@@ -143,7 +211,11 @@ impl AppConfig {
 
     /// The latest hosted version: its number and content; `None` when the
     /// profile has none yet.
-    pub async fn latest_version(&self, application: &str, profile: &str) -> Result<Option<(i32, Vec<u8>)>, ServiceError> {
+    pub async fn latest_version(
+        &self,
+        application: &str,
+        profile: &str,
+    ) -> Result<Option<(i32, Vec<u8>)>, ServiceError> {
         let listed = self
             .control
             .list_hosted_configuration_versions()
@@ -168,7 +240,14 @@ impl AppConfig {
 
     /// Writes `content` as the version after `latest` (AppConfig refuses it
     /// if another version was written since); its number.
-    pub async fn write_version(&self, application: &str, profile: &str, content: &[u8], latest: Option<i32>, description: &str) -> Result<i32, WriteError> {
+    pub async fn write_version(
+        &self,
+        application: &str,
+        profile: &str,
+        content: &[u8],
+        latest: Option<i32>,
+        description: &str,
+    ) -> Result<i32, WriteError> {
         let out = self
             .control
             .create_hosted_configuration_version()
@@ -188,7 +267,15 @@ impl AppConfig {
     }
 
     /// Starts deploying `version`; the deployment's number.
-    pub async fn start(&self, application: &str, environment: &str, profile: &str, strategy: &str, version: i32, description: &str) -> Result<i32, ServiceError> {
+    pub async fn start(
+        &self,
+        application: &str,
+        environment: &str,
+        profile: &str,
+        strategy: &str,
+        version: i32,
+        description: &str,
+    ) -> Result<i32, ServiceError> {
         let out = self
             .control
             .start_deployment()
@@ -216,12 +303,24 @@ impl AppConfig {
             .await
             .map_err(|e| failure("StartConfigurationSession", &e))?;
         let token = session.initial_configuration_token().unwrap_or_default();
-        let out = self.data.get_latest_configuration().configuration_token(token).send().await.map_err(|e| failure("GetLatestConfiguration", &e))?;
+        let out = self
+            .data
+            .get_latest_configuration()
+            .configuration_token(token)
+            .send()
+            .await
+            .map_err(|e| failure("GetLatestConfiguration", &e))?;
         Ok(out.configuration().map(|b| b.as_ref().to_vec()).unwrap_or_default())
     }
 
     /// The engine's view of the deployments of one environment.
-    pub fn deployments<'a>(&'a self, application: &'a str, environment: &'a str, profile: &'a str, previous: Option<Vec<u8>>) -> EnvironmentDeployments<'a> {
+    pub fn deployments<'a>(
+        &'a self,
+        application: &'a str,
+        environment: &'a str,
+        profile: &'a str,
+        previous: Option<Vec<u8>>,
+    ) -> EnvironmentDeployments<'a> {
         EnvironmentDeployments { appconfig: self, application, environment, profile, previous }
     }
 }
@@ -238,7 +337,10 @@ pub struct EnvironmentDeployments<'a> {
 }
 
 impl EnvironmentDeployments<'_> {
-    async fn get(&self, number: i32) -> Result<aws_sdk_appconfig::operation::get_deployment::GetDeploymentOutput, ServiceError> {
+    async fn get(
+        &self,
+        number: i32,
+    ) -> Result<aws_sdk_appconfig::operation::get_deployment::GetDeploymentOutput, ServiceError> {
         self.appconfig
             .control
             .get_deployment()
@@ -252,7 +354,10 @@ impl EnvironmentDeployments<'_> {
 }
 
 fn number_of(id: &str) -> Result<i32, ServiceError> {
-    id.trim_end_matches(ROLLBACK_SUFFIX).parse().map_err(|_| ServiceError { message: format!("{id:?} is not an AppConfig deployment number"), transient: false })
+    id.trim_end_matches(ROLLBACK_SUFFIX).parse().map_err(|_| ServiceError {
+        message: format!("{id:?} is not an AppConfig deployment number"),
+        transient: false,
+    })
 }
 
 impl Deployments for EnvironmentDeployments<'_> {
@@ -266,13 +371,20 @@ impl Deployments for EnvironmentDeployments<'_> {
                 Some(DeploymentState::RolledBack | DeploymentState::Reverted) => {
                     // Confirmed only once a new client is served what was in effect before.
                     let served = self.appconfig.served(self.application, self.environment, self.profile).await?;
-                    if self.previous.as_ref().is_none_or(|p| *p == served) { Status::Succeeded } else { Status::InProgress }
+                    if self.previous.as_ref().is_none_or(|p| *p == served) {
+                        Status::Succeeded
+                    } else {
+                        Status::InProgress
+                    }
                 }
                 _ => Status::InProgress,
             };
             return Ok(Snapshot { status, percent: None, lifecycle: Vec::new(), error: None, rollback_id: None });
         }
-        let rolled_back = matches!(state, Some(DeploymentState::RollingBack | DeploymentState::RolledBack | DeploymentState::Reverted));
+        let rolled_back = matches!(
+            state,
+            Some(DeploymentState::RollingBack | DeploymentState::RolledBack | DeploymentState::Reverted)
+        );
         let status = match state {
             Some(DeploymentState::Complete) => Status::Succeeded,
             Some(DeploymentState::Baking) => Status::Baking,
@@ -284,11 +396,23 @@ impl Deployments for EnvironmentDeployments<'_> {
             out.event_log()
                 .iter()
                 .find(|e| e.event_type() == Some(&DeploymentEventType::RollbackStarted))
-                .map(|e| format!("{} ({})", e.description().unwrap_or("rolled back"), e.triggered_by().map_or("", |t| t.as_str())))
+                .map(|e| {
+                    format!(
+                        "{} ({})",
+                        e.description().unwrap_or("rolled back"),
+                        e.triggered_by().map_or("", |t| t.as_str())
+                    )
+                })
                 .unwrap_or_else(|| "rolled back".into())
         });
         let lifecycle = vec![("state".to_owned(), state.map(|s| s.as_str().to_owned()).unwrap_or_default())];
-        Ok(Snapshot { status, percent, lifecycle, error, rollback_id: rolled_back.then(|| format!("{number}{ROLLBACK_SUFFIX}")) })
+        Ok(Snapshot {
+            status,
+            percent,
+            lifecycle,
+            error,
+            rollback_id: rolled_back.then(|| format!("{number}{ROLLBACK_SUFFIX}")),
+        })
     }
 
     async fn stop_with_rollback(&self, id: &str) -> Result<(), ServiceError> {

@@ -38,12 +38,16 @@ impl AlarmSource for CloudWatchAlarms {
                     .send()
                     .await
                     .map_err(|e| GateError(describe_error("CloudWatch", "DescribeAlarms", &e)))?;
-                found.extend(page.metric_alarms().iter().map(|a| {
-                    status(a.alarm_name(), a.state_value(), a.state_reason(), a.state_updated_timestamp())
-                }));
-                found.extend(page.composite_alarms().iter().map(|a| {
-                    status(a.alarm_name(), a.state_value(), a.state_reason(), a.state_updated_timestamp())
-                }));
+                found.extend(
+                    page.metric_alarms().iter().map(|a| {
+                        status(a.alarm_name(), a.state_value(), a.state_reason(), a.state_updated_timestamp())
+                    }),
+                );
+                found.extend(
+                    page.composite_alarms().iter().map(|a| {
+                        status(a.alarm_name(), a.state_value(), a.state_reason(), a.state_updated_timestamp())
+                    }),
+                );
                 next_token = page.next_token().map(str::to_owned);
                 if next_token.is_none() {
                     break;
@@ -93,7 +97,9 @@ impl MetricId {
         let metric = Metric::builder()
             .namespace(&self.namespace)
             .metric_name(&self.name)
-            .set_dimensions(Some(self.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect()))
+            .set_dimensions(Some(
+                self.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect(),
+            ))
             .build();
         let stat = MetricStat::builder().metric(metric).period(period.as_secs().max(1) as i32).stat(statistic).build();
         MetricDataQuery::builder().id(id).metric_stat(stat).return_data(true).build()
@@ -136,7 +142,12 @@ pub struct GroupMetrics {
 }
 
 impl GroupCounts for GroupMetrics {
-    async fn counts(&self, from: OffsetDateTime, to: OffsetDateTime, period: Duration) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
+    async fn counts(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        period: Duration,
+    ) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
         let queries = vec![
             self.canary.requests.query("canary_requests", period, "Sum"),
             self.canary.errors.query("canary_errors", period, &self.canary.errors_statistic),
@@ -197,7 +208,9 @@ pub fn metric_data_queries(queries: &[MetricQuerySpec], expression: Option<&str>
             let metric = Metric::builder()
                 .namespace(&q.namespace)
                 .metric_name(&q.metric_name)
-                .set_dimensions(Some(q.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect()))
+                .set_dimensions(Some(
+                    q.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect(),
+                ))
                 .build();
             let id = match (&q.id, expression) {
                 (Some(id), _) => id.clone(),
@@ -206,7 +219,9 @@ pub fn metric_data_queries(queries: &[MetricQuerySpec], expression: Option<&str>
             };
             MetricDataQuery::builder()
                 .id(id)
-                .metric_stat(MetricStat::builder().metric(metric).period(q.period.as_secs().max(1) as i32).stat(&q.stat).build())
+                .metric_stat(
+                    MetricStat::builder().metric(metric).period(q.period.as_secs().max(1) as i32).stat(&q.stat).build(),
+                )
                 .return_data(expression.is_none())
                 .build()
         })
@@ -251,14 +266,19 @@ mod tests {
         let built = metric_data_queries(&[query(None, "TargetResponseTime", "p99")], None);
         assert_eq!(built.len(), 1);
         let stat = built[0].metric_stat().unwrap();
-        assert_eq!((built[0].id(), stat.stat(), stat.period(), built[0].return_data()), (Some("result"), Some("p99"), Some(60), Some(true)));
+        assert_eq!(
+            (built[0].id(), stat.stat(), stat.period(), built[0].return_data()),
+            (Some("result"), Some("p99"), Some(60), Some(true))
+        );
         assert_eq!(stat.metric().unwrap().dimensions()[0].value(), Some("targetgroup/green/1"));
     }
 
     #[test]
     fn slow_requests_are_counted_by_a_trimmed_count_above_the_threshold() {
-        let durations = MetricId::new("AWS/ApplicationELB", "TargetResponseTime", &[("TargetGroup", "targetgroup/green/1")]);
-        let slow = DestinationMetrics::slow(MetricId::new("AWS/ApplicationELB", "RequestCount", &[]), durations.clone(), 0.25);
+        let durations =
+            MetricId::new("AWS/ApplicationELB", "TargetResponseTime", &[("TargetGroup", "targetgroup/green/1")]);
+        let slow =
+            DestinationMetrics::slow(MetricId::new("AWS/ApplicationELB", "RequestCount", &[]), durations.clone(), 0.25);
         let query = slow.errors.query("canary_errors", Duration::from_secs(60), &slow.errors_statistic);
         assert_eq!(query.metric_stat().unwrap().stat(), Some("TC(0.25:)"));
         assert_eq!(DestinationMetrics::counts(durations.clone(), durations).errors_statistic, "Sum");
@@ -271,7 +291,10 @@ mod tests {
             Some("100*m1/m2"),
         );
         let shape: Vec<_> = built.iter().map(|q| (q.id().unwrap(), q.expression(), q.return_data())).collect();
-        assert_eq!(shape, [("m1", None, Some(false)), ("m2", None, Some(false)), ("result", Some("100*m1/m2"), Some(true))]);
+        assert_eq!(
+            shape,
+            [("m1", None, Some(false)), ("m2", None, Some(false)), ("result", Some("100*m1/m2"), Some(true))]
+        );
     }
 
     #[test]
@@ -279,7 +302,10 @@ mod tests {
         let at = |secs| OffsetDateTime::from_unix_timestamp(secs).unwrap();
         let series = [
             Series { id: "m1".into(), points: vec![(at(300), 99.0)] },
-            Series { id: "result".into(), points: vec![(at(120), 0.4), (at(240), 0.93), (at(180), 0.5), (at(300), f64::NAN)] },
+            Series {
+                id: "result".into(),
+                points: vec![(at(120), 0.4), (at(240), 0.93), (at(180), 0.5), (at(300), f64::NAN)],
+            },
         ];
         assert_eq!(newest_result(&series), Some(0.93));
         assert_eq!(newest_result(&series[..1]), None, "no result series, no value");

@@ -5,7 +5,8 @@
 
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, ComputePlatform, DeploymentStatus, DeploymentTarget, LifecycleEvent, RevisionLocation, RevisionLocationType, TargetLabel, TrafficRoutingType,
+    AppSpecContent, ComputePlatform, DeploymentStatus, DeploymentTarget, LifecycleEvent, RevisionLocation,
+    RevisionLocationType, TargetLabel, TrafficRoutingType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -45,9 +46,15 @@ impl Platform {
 pub enum TrafficRouting {
     AllAtOnce,
     /// `percent` first, the rest `minutes` later.
-    Canary { percent: f64, minutes: u32 },
+    Canary {
+        percent: f64,
+        minutes: u32,
+    },
     /// `percent` more every `minutes`.
-    Linear { percent: f64, minutes: u32 },
+    Linear {
+        percent: f64,
+        minutes: u32,
+    },
 }
 
 /// A deployment config as CodeDeploy describes it.
@@ -94,21 +101,32 @@ const NOT_FOUND: &[&str] = &[
 ];
 
 /// A failed call, in one sentence, with whether trying again may help.
-fn failure<E>(operation: &str, e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> ServiceError
+fn failure<E>(
+    operation: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> ServiceError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    ServiceError { message: describe_error("CodeDeploy", operation, e), transient: classify(e) == ErrorClass::Transient }
+    ServiceError {
+        message: describe_error("CodeDeploy", operation, e),
+        transient: classify(e) == ErrorClass::Transient,
+    }
 }
 
 /// `Ok(None)` when the call failed because the thing does not exist.
-fn absent<T, E>(operation: &str, result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>>) -> Result<Option<T>, ServiceError>
+fn absent<T, E>(
+    operation: &str,
+    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> Result<Option<T>, ServiceError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match result {
         Ok(found) => Ok(Some(found)),
-        Err(e) if e.as_service_error().and_then(ProvideErrorMetadata::code).is_some_and(|c| NOT_FOUND.contains(&c)) => Ok(None),
+        Err(e) if e.as_service_error().and_then(ProvideErrorMetadata::code).is_some_and(|c| NOT_FOUND.contains(&c)) => {
+            Ok(None)
+        }
         Err(e) => Err(failure(operation, &e)),
     }
 }
@@ -135,36 +153,59 @@ impl CodeDeploy {
 
     /// `None` when the group (or its application) does not exist.
     pub async fn group(&self, application: &str, group: &str) -> Result<Option<Group>, ServiceError> {
-        let out = absent("GetDeploymentGroup", self.client.get_deployment_group().application_name(application).deployment_group_name(group).send().await)?;
+        let out = absent(
+            "GetDeploymentGroup",
+            self.client.get_deployment_group().application_name(application).deployment_group_name(group).send().await,
+        )?;
         Ok(out.and_then(|o| o.deployment_group_info().cloned()).map(|info| {
             let pair = info.load_balancer_info().and_then(|lb| lb.target_group_pair_info_list().first());
             let ecs_route = pair.and_then(|pair| {
                 Some(EcsRoute {
                     listener_arn: pair.prod_traffic_route()?.listener_arns().first()?.clone(),
-                    target_group_names: pair.target_groups().iter().filter_map(|g| g.name().map(str::to_owned)).collect(),
+                    target_group_names: pair
+                        .target_groups()
+                        .iter()
+                        .filter_map(|g| g.name().map(str::to_owned))
+                        .collect(),
                 })
             });
             let revision = info.target_revision();
             let deployed_appspec = revision
-                .and_then(|r| r.app_spec_content().and_then(|c| c.content()).or_else(|| r.string().and_then(|s| s.content())))
+                .and_then(|r| {
+                    r.app_spec_content().and_then(|c| c.content()).or_else(|| r.string().and_then(|s| s.content()))
+                })
                 .map(str::to_owned);
-            Group { platform: Platform::of(info.compute_platform()), config_name: info.deployment_config_name().map(str::to_owned), ecs_route, deployed_appspec }
+            Group {
+                platform: Platform::of(info.compute_platform()),
+                config_name: info.deployment_config_name().map(str::to_owned),
+                ecs_route,
+                deployed_appspec,
+            }
         }))
     }
 
     /// `None` when no such config exists.
     pub async fn config(&self, name: &str) -> Result<Option<DeploymentConfig>, ServiceError> {
-        let out = absent("GetDeploymentConfig", self.client.get_deployment_config().deployment_config_name(name).send().await)?;
+        let out = absent(
+            "GetDeploymentConfig",
+            self.client.get_deployment_config().deployment_config_name(name).send().await,
+        )?;
         Ok(out.and_then(|o| o.deployment_config_info().cloned()).map(|info| {
             let routing = info.traffic_routing_config();
             let routing = match routing.and_then(|r| r.r#type()) {
                 Some(TrafficRoutingType::TimeBasedCanary) => {
                     let canary = routing.and_then(|r| r.time_based_canary());
-                    TrafficRouting::Canary { percent: f64::from(canary.map_or(0, |c| c.canary_percentage())), minutes: canary.map_or(0, |c| c.canary_interval().max(0) as u32) }
+                    TrafficRouting::Canary {
+                        percent: f64::from(canary.map_or(0, |c| c.canary_percentage())),
+                        minutes: canary.map_or(0, |c| c.canary_interval().max(0) as u32),
+                    }
                 }
                 Some(TrafficRoutingType::TimeBasedLinear) => {
                     let linear = routing.and_then(|r| r.time_based_linear());
-                    TrafficRouting::Linear { percent: f64::from(linear.map_or(0, |l| l.linear_percentage())), minutes: linear.map_or(0, |l| l.linear_interval().max(0) as u32) }
+                    TrafficRouting::Linear {
+                        percent: f64::from(linear.map_or(0, |l| l.linear_percentage())),
+                        minutes: linear.map_or(0, |l| l.linear_interval().max(0) as u32),
+                    }
                 }
                 _ => TrafficRouting::AllAtOnce,
             };
@@ -174,7 +215,13 @@ impl CodeDeploy {
 
     /// The group's deployments that have not ended, newest first.
     pub async fn unfinished(&self, application: &str, group: &str) -> Result<Vec<Found>, ServiceError> {
-        let statuses = [DeploymentStatus::Created, DeploymentStatus::Queued, DeploymentStatus::InProgress, DeploymentStatus::Baking, DeploymentStatus::Ready];
+        let statuses = [
+            DeploymentStatus::Created,
+            DeploymentStatus::Queued,
+            DeploymentStatus::InProgress,
+            DeploymentStatus::Baking,
+            DeploymentStatus::Ready,
+        ];
         let out = self
             .client
             .list_deployments()
@@ -187,14 +234,33 @@ impl CodeDeploy {
         if out.deployments().is_empty() {
             return Ok(Vec::new());
         }
-        let found = self.client.batch_get_deployments().set_deployment_ids(Some(out.deployments().to_vec())).send().await.map_err(|e| failure("BatchGetDeployments", &e))?;
+        let found = self
+            .client
+            .batch_get_deployments()
+            .set_deployment_ids(Some(out.deployments().to_vec()))
+            .send()
+            .await
+            .map_err(|e| failure("BatchGetDeployments", &e))?;
         let mut found: Vec<_> = found
             .deployments_info()
             .iter()
             .filter_map(|d| {
                 let status = Status::parse(d.status()?.as_str())?;
-                let appspec = d.revision().and_then(|r| r.app_spec_content().and_then(|c| c.content()).or_else(|| r.string().and_then(|s| s.content()))).map(str::to_owned);
-                Some((d.create_time().map(|t| t.secs()).unwrap_or(0), Found { id: d.deployment_id()?.to_owned(), status, description: d.description().unwrap_or_default().to_owned(), appspec }))
+                let appspec = d
+                    .revision()
+                    .and_then(|r| {
+                        r.app_spec_content().and_then(|c| c.content()).or_else(|| r.string().and_then(|s| s.content()))
+                    })
+                    .map(str::to_owned);
+                Some((
+                    d.create_time().map(|t| t.secs()).unwrap_or(0),
+                    Found {
+                        id: d.deployment_id()?.to_owned(),
+                        status,
+                        description: d.description().unwrap_or_default().to_owned(),
+                        appspec,
+                    },
+                ))
             })
             .filter(|(_, f)| !f.status.is_over())
             .collect();
@@ -203,7 +269,14 @@ impl CodeDeploy {
     }
 
     /// Starts a deployment of `appspec` (JSON); its id.
-    pub async fn create(&self, application: &str, group: &str, config: Option<&str>, appspec: &str, description: &str) -> Result<String, ServiceError> {
+    pub async fn create(
+        &self,
+        application: &str,
+        group: &str,
+        config: Option<&str>,
+        appspec: &str,
+        description: &str,
+    ) -> Result<String, ServiceError> {
         let revision = RevisionLocation::builder()
             .revision_type(RevisionLocationType::AppSpecContent)
             .app_spec_content(AppSpecContent::builder().content(appspec).sha256(sha256_hex(appspec)).build())
@@ -219,11 +292,20 @@ impl CodeDeploy {
             .send()
             .await
             .map_err(|e| failure("CreateDeployment", &e))?;
-        out.deployment_id().map(str::to_owned).ok_or_else(|| ServiceError { message: "CodeDeploy CreateDeployment answered without a deployment id".into(), transient: false })
+        out.deployment_id().map(str::to_owned).ok_or_else(|| ServiceError {
+            message: "CodeDeploy CreateDeployment answered without a deployment id".into(),
+            transient: false,
+        })
     }
 
     async fn targets(&self, id: &str) -> Result<Vec<DeploymentTarget>, ServiceError> {
-        let listed = self.client.list_deployment_targets().deployment_id(id).send().await.map_err(|e| failure("ListDeploymentTargets", &e))?;
+        let listed = self
+            .client
+            .list_deployment_targets()
+            .deployment_id(id)
+            .send()
+            .await
+            .map_err(|e| failure("ListDeploymentTargets", &e))?;
         if listed.target_ids().is_empty() {
             return Ok(Vec::new());
         }
@@ -241,10 +323,17 @@ impl CodeDeploy {
 
 impl Deployments for CodeDeploy {
     async fn read(&self, id: &str) -> Result<Snapshot, ServiceError> {
-        let out = self.client.get_deployment().deployment_id(id).send().await.map_err(|e| failure("GetDeployment", &e))?;
-        let info = out.deployment_info().ok_or_else(|| ServiceError { message: format!("CodeDeploy GetDeployment answered without deployment {id}"), transient: true })?;
+        let out =
+            self.client.get_deployment().deployment_id(id).send().await.map_err(|e| failure("GetDeployment", &e))?;
+        let info = out.deployment_info().ok_or_else(|| ServiceError {
+            message: format!("CodeDeploy GetDeployment answered without deployment {id}"),
+            transient: true,
+        })?;
         let status_text = info.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
-        let status = Status::parse(&status_text).ok_or_else(|| ServiceError { message: format!("deployment {id} has a status this provider does not know: {status_text:?}"), transient: false })?;
+        let status = Status::parse(&status_text).ok_or_else(|| ServiceError {
+            message: format!("deployment {id} has a status this provider does not know: {status_text:?}"),
+            transient: false,
+        })?;
         // Before it starts, a deployment has no targets yet.
         let targets = if status == Status::Created { Vec::new() } else { self.targets(id).await? };
         let (percent, lifecycle) = progress(&targets);
@@ -255,11 +344,23 @@ impl Deployments for CodeDeploy {
                 None => code,
             }
         });
-        Ok(Snapshot { status, percent, lifecycle, error, rollback_id: info.rollback_info().and_then(|r| r.rollback_deployment_id()).map(str::to_owned) })
+        Ok(Snapshot {
+            status,
+            percent,
+            lifecycle,
+            error,
+            rollback_id: info.rollback_info().and_then(|r| r.rollback_deployment_id()).map(str::to_owned),
+        })
     }
 
     async fn stop_with_rollback(&self, id: &str) -> Result<(), ServiceError> {
-        self.client.stop_deployment().deployment_id(id).auto_rollback_enabled(true).send().await.map_err(|e| failure("StopDeployment", &e))?;
+        self.client
+            .stop_deployment()
+            .deployment_id(id)
+            .auto_rollback_enabled(true)
+            .send()
+            .await
+            .map_err(|e| failure("StopDeployment", &e))?;
         Ok(())
     }
 }
@@ -268,7 +369,10 @@ impl Deployments for CodeDeploy {
 /// events, from a deployment's targets (one for Lambda and ECS).
 fn progress(targets: &[DeploymentTarget]) -> (Option<f64>, Vec<(String, String)>) {
     let events = |events: &[LifecycleEvent]| -> Vec<(String, String)> {
-        events.iter().filter_map(|e| Some((e.lifecycle_event_name()?.to_owned(), e.status()?.as_str().to_owned()))).collect()
+        events
+            .iter()
+            .filter_map(|e| Some((e.lifecycle_event_name()?.to_owned(), e.status()?.as_str().to_owned())))
+            .collect()
     };
     for target in targets {
         if let Some(lambda) = target.lambda_target() {

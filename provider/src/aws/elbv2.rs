@@ -36,7 +36,10 @@ pub const MAX_ARNS: usize = 20;
 const GONE: &[&str] = &["ListenerNotFound", "RuleNotFound"];
 
 /// An ELBv2 call's failure as a router error, in one sentence.
-pub fn error<E>(operation: &str, e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> RouterError
+pub fn error<E>(
+    operation: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> RouterError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -60,7 +63,13 @@ impl Elbv2 {
             config = config.endpoint_url(url);
         }
         let client = Client::from_conf(config.build());
-        Elbv2 { listeners: batched(&client), rules: batched(&client), target_groups: batched(&client), tags: batched(&client), client }
+        Elbv2 {
+            listeners: batched(&client),
+            rules: batched(&client),
+            target_groups: batched(&client),
+            tags: batched(&client),
+            client,
+        }
     }
 
     /// A listener's default actions; `None` when it does not exist.
@@ -81,7 +90,13 @@ impl Elbv2 {
     /// The ARNs of target groups named `names`, in the same order; a name
     /// not found is an error.
     pub async fn target_group_arns(&self, names: &[String]) -> Result<Vec<String>, RouterError> {
-        let out = self.client.describe_target_groups().set_names(Some(names.to_vec())).send().await.map_err(|e| error("DescribeTargetGroups", &e))?;
+        let out = self
+            .client
+            .describe_target_groups()
+            .set_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| error("DescribeTargetGroups", &e))?;
         names
             .iter()
             .map(|name| {
@@ -111,11 +126,18 @@ enum Refused {
 trait Describe: Send + Sync + 'static {
     type Item: Clone + Send + 'static;
     /// What is found, by ARN.
-    fn call(client: &Client, arns: Vec<String>) -> impl Future<Output = Result<Vec<(String, Self::Item)>, Refused>> + Send;
+    fn call(
+        client: &Client,
+        arns: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<(String, Self::Item)>, Refused>> + Send;
 }
 
 /// `NotFound` when AWS answered with one of `not_found`, else the error.
-fn refused<E>(operation: &str, e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>, not_found: &[&str]) -> Refused
+fn refused<E>(
+    operation: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    not_found: &[&str],
+) -> Refused
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -130,8 +152,17 @@ struct Listeners;
 impl Describe for Listeners {
     type Item = Vec<Action>;
     async fn call(client: &Client, arns: Vec<String>) -> Result<Vec<(String, Vec<Action>)>, Refused> {
-        let out = client.describe_listeners().set_listener_arns(Some(arns)).send().await.map_err(|e| refused("DescribeListeners", &e, &["ListenerNotFound"]))?;
-        Ok(out.listeners().iter().filter_map(|l| Some((l.listener_arn()?.to_owned(), l.default_actions().to_vec()))).collect())
+        let out = client
+            .describe_listeners()
+            .set_listener_arns(Some(arns))
+            .send()
+            .await
+            .map_err(|e| refused("DescribeListeners", &e, &["ListenerNotFound"]))?;
+        Ok(out
+            .listeners()
+            .iter()
+            .filter_map(|l| Some((l.listener_arn()?.to_owned(), l.default_actions().to_vec())))
+            .collect())
     }
 }
 
@@ -140,7 +171,12 @@ struct Rules;
 impl Describe for Rules {
     type Item = Vec<Action>;
     async fn call(client: &Client, arns: Vec<String>) -> Result<Vec<(String, Vec<Action>)>, Refused> {
-        let out = client.describe_rules().set_rule_arns(Some(arns)).send().await.map_err(|e| refused("DescribeRules", &e, &["RuleNotFound"]))?;
+        let out = client
+            .describe_rules()
+            .set_rule_arns(Some(arns))
+            .send()
+            .await
+            .map_err(|e| refused("DescribeRules", &e, &["RuleNotFound"]))?;
         Ok(out.rules().iter().filter_map(|r| Some((r.rule_arn()?.to_owned(), r.actions().to_vec()))).collect())
     }
 }
@@ -150,7 +186,12 @@ struct TargetGroups;
 impl Describe for TargetGroups {
     type Item = ();
     async fn call(client: &Client, arns: Vec<String>) -> Result<Vec<(String, ())>, Refused> {
-        let out = client.describe_target_groups().set_target_group_arns(Some(arns)).send().await.map_err(|e| refused("DescribeTargetGroups", &e, &["TargetGroupNotFound"]))?;
+        let out = client
+            .describe_target_groups()
+            .set_target_group_arns(Some(arns))
+            .send()
+            .await
+            .map_err(|e| refused("DescribeTargetGroups", &e, &["TargetGroupNotFound"]))?;
         Ok(out.target_groups().iter().filter_map(|g| Some((g.target_group_arn()?.to_owned(), ()))).collect())
     }
 }
@@ -160,13 +201,18 @@ struct Tags;
 impl Describe for Tags {
     type Item = Vec<Tag>;
     async fn call(client: &Client, arns: Vec<String>) -> Result<Vec<(String, Vec<Tag>)>, Refused> {
-        let out = client
-            .describe_tags()
-            .set_resource_arns(Some(arns))
-            .send()
-            .await
-            .map_err(|e| refused("DescribeTags", &e, &["ListenerNotFound", "RuleNotFound", "LoadBalancerNotFound", "TargetGroupNotFound"]))?;
-        Ok(out.tag_descriptions().iter().filter_map(|d| Some((d.resource_arn()?.to_owned(), d.tags().to_vec()))).collect())
+        let out = client.describe_tags().set_resource_arns(Some(arns)).send().await.map_err(|e| {
+            refused(
+                "DescribeTags",
+                &e,
+                &["ListenerNotFound", "RuleNotFound", "LoadBalancerNotFound", "TargetGroupNotFound"],
+            )
+        })?;
+        Ok(out
+            .tag_descriptions()
+            .iter()
+            .filter_map(|d| Some((d.resource_arn()?.to_owned(), d.tags().to_vec())))
+            .collect())
     }
 }
 

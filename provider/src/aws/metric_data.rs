@@ -161,7 +161,11 @@ fn plan_calls(reads: &[MetricRead], prefixed: &[Option<Vec<MetricDataQuery>>], n
 
 /// The queries of a call answering `members`: a read alone as it was
 /// written, several under their prefixes.
-fn call_queries(reads: &[MetricRead], prefixed: &[Option<Vec<MetricDataQuery>>], members: &[usize]) -> Vec<MetricDataQuery> {
+fn call_queries(
+    reads: &[MetricRead],
+    prefixed: &[Option<Vec<MetricDataQuery>>],
+    members: &[usize],
+) -> Vec<MetricDataQuery> {
     match members {
         [only] => reads[*only].queries.clone(),
         _ => members.iter().filter_map(|&i| prefixed[i].clone()).flatten().collect(),
@@ -175,7 +179,8 @@ fn distribute(members: &[usize], series: Vec<Series>) -> Vec<(usize, Vec<Series>
     }
     let mut shares: Vec<(usize, Vec<Series>)> = members.iter().map(|&i| (i, Vec::new())).collect();
     for mut s in series {
-        let owner = shares.iter_mut().find_map(|(read, share)| Some((s.id.strip_prefix(&prefix(*read))?.to_owned(), share)));
+        let owner =
+            shares.iter_mut().find_map(|(read, share)| Some((s.id.strip_prefix(&prefix(*read))?.to_owned(), share)));
         if let Some((id, share)) = owner {
             s.id = id;
             share.push(s);
@@ -241,11 +246,17 @@ impl MetricData {
     ) -> BoxFuture<'a, Vec<(usize, Result<Vec<Series>, GateError>)>> {
         Box::pin(async move {
             match self.get(call.start, call.end, &call_queries(reads, prefixed, &call.reads)).await {
-                Ok(series) => distribute(&call.reads, series).into_iter().map(|(read, share)| (read, Ok(share))).collect(),
+                Ok(series) => {
+                    distribute(&call.reads, series).into_iter().map(|(read, share)| (read, Ok(share))).collect()
+                }
                 Err(e) if e.refused_queries && call.reads.len() > 1 => {
                     let (first, second) = call.reads.split_at(call.reads.len() / 2);
                     let half = |members: &[usize]| Call { start: call.start, end: call.end, reads: members.to_vec() };
-                    let (a, b) = futures_util::future::join(self.read_isolating(reads, prefixed, half(first)), self.read_isolating(reads, prefixed, half(second))).await;
+                    let (a, b) = futures_util::future::join(
+                        self.read_isolating(reads, prefixed, half(first)),
+                        self.read_isolating(reads, prefixed, half(second)),
+                    )
+                    .await;
                     a.into_iter().chain(b).collect()
                 }
                 Err(e) => call.reads.iter().map(|&read| (read, Err(GateError(e.message.clone())))).collect(),
@@ -262,8 +273,11 @@ impl BatchSource for MetricData {
     async fn fetch_all(&self, reads: Vec<MetricRead>) -> Vec<Result<Vec<Series>, GateError>> {
         let prefixed: Vec<_> = reads.iter().enumerate().map(|(i, read)| prefixed_queries(i, &read.queries)).collect();
         let calls = plan_calls(&reads, &prefixed, OffsetDateTime::now_utc());
-        let answered = futures_util::future::join_all(calls.into_iter().map(|call| self.read_isolating(&reads, &prefixed, call))).await;
-        let mut answers: Vec<Result<Vec<Series>, GateError>> = reads.iter().map(|_| Err(GateError("the read was not answered".into()))).collect();
+        let answered =
+            futures_util::future::join_all(calls.into_iter().map(|call| self.read_isolating(&reads, &prefixed, call)))
+                .await;
+        let mut answers: Vec<Result<Vec<Series>, GateError>> =
+            reads.iter().map(|_| Err(GateError("the read was not answered".into()))).collect();
         for (read, answer) in answered.into_iter().flatten() {
             answers[read] = answer;
         }
@@ -279,7 +293,10 @@ mod tests {
 
     fn stat(id: &str) -> MetricDataQuery {
         let metric = Metric::builder().namespace("AWS/ApplicationELB").metric_name("RequestCount").build();
-        MetricDataQuery::builder().id(id).metric_stat(MetricStat::builder().metric(metric).period(60).stat("Sum").build()).build()
+        MetricDataQuery::builder()
+            .id(id)
+            .metric_stat(MetricStat::builder().metric(metric).period(60).stat("Sum").build())
+            .build()
     }
 
     fn math(id: &str, expression: &str) -> MetricDataQuery {
@@ -304,7 +321,11 @@ mod tests {
             prefixed_expression("IF(m1 > 1e3, m10, FILL(m2, .5))", &ids, "r0_").as_deref(),
             Some("IF(r0_m1 > 1e3, r0_m10, FILL(r0_m2, .5))")
         );
-        assert_eq!(prefixed_expression("e*2.5e1+e", &ids, "r1_").as_deref(), Some("r1_e*2.5e1+r1_e"), "an exponent is not the id e");
+        assert_eq!(
+            prefixed_expression("e*2.5e1+e", &ids, "r1_").as_deref(),
+            Some("r1_e*2.5e1+r1_e"),
+            "an exponent is not the id e"
+        );
         for unsafe_expression in [
             "SUM(METRICS())",
             "SEARCH('{AWS/EC2} CPU', 'Average', 60)",
@@ -334,12 +355,31 @@ mod tests {
         let prefixed = prefixed(&reads);
         let calls = plan_calls(&reads, &prefixed, now);
         let shape: Vec<_> = calls.iter().map(|c| (c.start, c.end, c.reads.clone())).collect();
-        assert_eq!(shape, [(999_000, 1_000_000, vec![2]), (999_820, 1_000_001, vec![3]), (999_820, 1_000_001, vec![4]), (999_820, 1_000_001, vec![0, 1])]);
+        assert_eq!(
+            shape,
+            [
+                (999_000, 1_000_000, vec![2]),
+                (999_820, 1_000_001, vec![3]),
+                (999_820, 1_000_001, vec![4]),
+                (999_820, 1_000_001, vec![0, 1])
+            ]
+        );
         let merged = call_queries(&reads, &prefixed, &calls[3].reads);
         let ids: Vec<_> = merged.iter().map(|q| (q.id().unwrap(), q.expression())).collect();
-        assert_eq!(ids, [("r0_m1", None), ("r0_m2", None), ("r0_result", Some("100*r0_m1/r0_m2")), ("r1_result", None)]);
-        assert_eq!(call_queries(&reads, &prefixed, &calls[1].reads), reads[3].queries, "an unsafe expression goes alone, untouched");
-        assert_eq!(call_queries(&reads, &prefixed, &calls[0].reads), reads[2].queries, "a read alone keeps its own ids");
+        assert_eq!(
+            ids,
+            [("r0_m1", None), ("r0_m2", None), ("r0_result", Some("100*r0_m1/r0_m2")), ("r1_result", None)]
+        );
+        assert_eq!(
+            call_queries(&reads, &prefixed, &calls[1].reads),
+            reads[3].queries,
+            "an unsafe expression goes alone, untouched"
+        );
+        assert_eq!(
+            call_queries(&reads, &prefixed, &calls[0].reads),
+            reads[2].queries,
+            "a read alone keeps its own ids"
+        );
         assert_eq!(calls[2].reads, [4], "an id the prefix would make too long goes alone");
     }
 
@@ -347,15 +387,21 @@ mod tests {
     fn a_call_holds_at_most_500_queries_and_a_read_is_never_split() {
         let reads: Vec<_> = (0..3).map(|_| read((0..200).map(|i| stat(&format!("m{i}"))).collect(), WINDOW)).collect();
         let calls = plan_calls(&reads, &prefixed(&reads), at(1_000_000));
-        let sizes: Vec<_> = calls.iter().map(|c| (call_queries(&reads, &prefixed(&reads), &c.reads).len(), c.reads.clone())).collect();
+        let sizes: Vec<_> =
+            calls.iter().map(|c| (call_queries(&reads, &prefixed(&reads), &c.reads).len(), c.reads.clone())).collect();
         assert_eq!(sizes, [(400, vec![0, 1]), (200, vec![2])]);
     }
 
     #[test]
     fn answers_go_back_to_their_reads_under_the_original_ids() {
         let series = |id: &str, v: f64| Series { id: id.into(), points: vec![(at(999_960), v)] };
-        let shares = distribute(&[0, 1], vec![series("r1_result", 4.0), series("r0_result", 1.0), series("r1_m1", 2.0)]);
+        let shares =
+            distribute(&[0, 1], vec![series("r1_result", 4.0), series("r0_result", 1.0), series("r1_m1", 2.0)]);
         assert_eq!(shares, [(0, vec![series("result", 1.0)]), (1, vec![series("result", 4.0), series("m1", 2.0)])]);
-        assert_eq!(distribute(&[1], vec![series("m1", 2.0)]), [(1, vec![series("m1", 2.0)])], "a read alone gets its series as they are");
+        assert_eq!(
+            distribute(&[1], vec![series("m1", 2.0)]),
+            [(1, vec![series("m1", 2.0)])],
+            "a read alone gets its series as they are"
+        );
     }
 }

@@ -15,7 +15,9 @@ use aws_config::retry::RetryConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -24,8 +26,8 @@ use aws_types::region::Region;
 use tfplugin::log;
 
 use crate::config::ProviderConfig;
-use crate::engine::traffic::RouterError;
 use crate::engine::poller::{AlarmBatches, Poller};
+use crate::engine::traffic::RouterError;
 use cloudwatch::CloudWatchAlarms;
 use metric_data::MetricData;
 
@@ -119,7 +121,8 @@ pub async fn connect(config: &ProviderConfig) -> Result<Clients, ConnectError> {
 fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
     Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
         connector.set_connector_settings(settings.cloned());
         if let Some(components) = components {
             connector.set_sleep_impl(components.sleep_impl());
@@ -156,7 +159,12 @@ impl Intercept for RetryLog {
         "RetryLog"
     }
 
-    fn read_after_attempt(&self, context: &FinalizerInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         if let Some(Err(error)) = context.output_or_error() {
             let failure = match context.response() {
                 Some(response) => format!("HTTP {}", response.status().as_u16()),
@@ -168,25 +176,40 @@ impl Intercept for RetryLog {
         Ok(())
     }
 
-    fn read_before_attempt(&self, _: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         let attempt = cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts);
         if attempt > 1 {
             let (service, operation) = cfg.load::<Metadata>().map_or(("?", "?"), |m| (m.service(), m.name()));
             let failure = cfg.load::<LastFailure>().map_or("", |f| f.0.as_str());
-            log::warn(MODULE, "retrying AWS call", &[
-                ("service", service.into()),
-                ("operation", operation.into()),
-                ("attempt", attempt.into()),
-                ("previous_attempt", failure.into()),
-            ]);
+            log::warn(
+                MODULE,
+                "retrying AWS call",
+                &[
+                    ("service", service.into()),
+                    ("operation", operation.into()),
+                    ("attempt", attempt.into()),
+                    ("previous_attempt", failure.into()),
+                ],
+            );
         }
         Ok(())
     }
 }
 
 /// Error codes AWS services use for throttling.
-const THROTTLING_CODES: [&str; 6] =
-    ["Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "PriorRequestNotComplete", "SlowDown"];
+const THROTTLING_CODES: [&str; 6] = [
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "PriorRequestNotComplete",
+    "SlowDown",
+];
 
 /// Whether an AWS error code says the call was throttled.
 pub fn is_throttling(code: &str) -> bool {
@@ -205,7 +228,9 @@ pub enum ErrorClass<'a> {
 }
 
 /// Classifies an SDK error (see [`ErrorClass`]).
-pub fn classify<E>(error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> ErrorClass<'_>
+pub fn classify<E>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> ErrorClass<'_>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -225,7 +250,12 @@ where
 /// code is one of `gone_codes` means the routing is gone; throttling, a 5xx
 /// and a call that got no answer are transient; anything else (access
 /// denied, an invalid request) is a failure that waiting does not mend.
-pub fn sdk_error<E>(service: &str, operation: &str, error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>, gone_codes: &[&str]) -> RouterError
+pub fn sdk_error<E>(
+    service: &str,
+    operation: &str,
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    gone_codes: &[&str],
+) -> RouterError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -242,19 +272,28 @@ where
 /// (saying so when it was throttling, after the SDK's retries), and the
 /// cause chain for a call that never got an answer. Never the raw response
 /// (headers, body bytes), which the SDK's own formatting includes.
-pub fn describe_error<E>(service: &str, operation: &str, error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> String
+pub fn describe_error<E>(
+    service: &str,
+    operation: &str,
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> String
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let Some(service_error) = error.as_service_error() else {
-        return format!("{service} {operation} got no answer: {}", aws_smithy_types::error::display::DisplayErrorContext(error));
+        return format!(
+            "{service} {operation} got no answer: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(error)
+        );
     };
     let status = error.raw_response().map(|r| r.status().as_u16());
     let code = service_error.code().unwrap_or("an unnamed error");
     let message = service_error.message().map(|m| format!(": {m}")).unwrap_or_default();
     let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
     if is_throttling(code) {
-        format!("{service} {operation} was throttled by AWS, even after the retries the provider allows ({code}{message}){status}")
+        format!(
+            "{service} {operation} was throttled by AWS, even after the retries the provider allows ({code}{message}){status}"
+        )
     } else {
         format!("{service} {operation} failed with {code}{message}{status}")
     }
@@ -279,11 +318,16 @@ mod tests {
     #[test]
     fn an_aws_error_is_one_sentence_with_its_code_and_message() {
         let throttled = describe_error("ELBv2", "DescribeTargetGroups", &answered("Throttling", "Rate exceeded", 400));
-        assert_eq!(throttled, "ELBv2 DescribeTargetGroups was throttled by AWS, even after the retries the provider allows (Throttling: Rate exceeded) (HTTP 400)");
-        let denied = describe_error("ELBv2", "DescribeTargetGroups", &answered("AccessDenied", "User is not authorized", 403));
+        assert_eq!(
+            throttled,
+            "ELBv2 DescribeTargetGroups was throttled by AWS, even after the retries the provider allows (Throttling: Rate exceeded) (HTTP 400)"
+        );
+        let denied =
+            describe_error("ELBv2", "DescribeTargetGroups", &answered("AccessDenied", "User is not authorized", 403));
         assert_eq!(denied, "ELBv2 DescribeTargetGroups failed with AccessDenied: User is not authorized (HTTP 403)");
         assert!(!denied.contains("raw body bytes") && !throttled.contains("headers"), "never the raw response");
-        let unreachable: SdkError<DescribeTargetGroupsError, Response> = SdkError::timeout_error("operation timed out after 3s");
+        let unreachable: SdkError<DescribeTargetGroupsError, Response> =
+            SdkError::timeout_error("operation timed out after 3s");
         let text = describe_error("ELBv2", "DescribeTargetGroups", &unreachable);
         assert!(text.starts_with("ELBv2 DescribeTargetGroups got no answer:") && text.contains("timed out"), "{text}");
         assert!(["Throttling", "TooManyRequestsException", "PriorRequestNotComplete"].into_iter().all(is_throttling));
@@ -295,10 +339,17 @@ mod tests {
         assert_eq!(classify(&answered("Throttling", "Rate exceeded", 400)), ErrorClass::Transient);
         assert_eq!(classify(&answered("ServiceUnavailable", "Please retry", 503)), ErrorClass::Transient);
         assert_eq!(classify(&answered("InternalFailure", "", 500)), ErrorClass::Transient);
-        let no_answer: SdkError<DescribeTargetGroupsError, Response> = SdkError::timeout_error("operation timed out after 3s");
+        let no_answer: SdkError<DescribeTargetGroupsError, Response> =
+            SdkError::timeout_error("operation timed out after 3s");
         assert_eq!(classify(&no_answer), ErrorClass::Transient);
-        assert_eq!(classify(&answered("AccessDenied", "User is not authorized", 403)), ErrorClass::Rejected("AccessDenied"));
-        assert_eq!(classify(&answered("TargetGroupNotFound", "One or more target groups not found", 400)), ErrorClass::Rejected("TargetGroupNotFound"));
+        assert_eq!(
+            classify(&answered("AccessDenied", "User is not authorized", 403)),
+            ErrorClass::Rejected("AccessDenied")
+        );
+        assert_eq!(
+            classify(&answered("TargetGroupNotFound", "One or more target groups not found", 400)),
+            ErrorClass::Rejected("TargetGroupNotFound")
+        );
         assert_eq!(classify(&answered("ValidationError", "bad weight", 400)), ErrorClass::Rejected("ValidationError"));
     }
 }

@@ -47,8 +47,7 @@ impl<S: AlarmSource> AlarmGate<S> {
     /// fails fast instead of passing a gate that watched nothing.
     pub async fn resolve(source: S, names: Vec<String>) -> Result<(AlarmGate<S>, Vec<AlarmStatus>), ResolveError> {
         let found = source.describe(&names).await?;
-        let missing: Vec<String> =
-            names.iter().filter(|n| !found.iter().any(|a| &a.name == *n)).cloned().collect();
+        let missing: Vec<String> = names.iter().filter(|n| !found.iter().any(|a| &a.name == *n)).cloned().collect();
         if !missing.is_empty() {
             return Err(ResolveError::Missing(missing));
         }
@@ -71,11 +70,9 @@ impl<S: AlarmSource> Gate for AlarmGate<S> {
                 reason: "the alarm was deleted while the gate was watching it".into(),
                 since: None,
             }),
-            Some(a) if a.state == AlarmState::Alarm => Some(Finding {
-                source: format!("alarm {name:?}"),
-                reason: a.reason.clone(),
-                since: a.updated,
-            }),
+            Some(a) if a.state == AlarmState::Alarm => {
+                Some(Finding { source: format!("alarm {name:?}"), reason: a.reason.clone(), since: a.updated })
+            }
             Some(_) => None,
         });
         let Some(mut first) = failing.next() else { return Ok(Verdict::Healthy) };

@@ -62,7 +62,13 @@ pub struct AnalysisSettings {
 /// the evidence needs (counted with `dispersion`), plus the period the
 /// shift spoils and the two before a period is judged. `None` if not
 /// within a day.
-pub fn expected_first_pass(settings: &AnalysisSettings, dispersion: f64, percent: f64, requests_per_second: f64, error_rate: f64) -> Option<Duration> {
+pub fn expected_first_pass(
+    settings: &AnalysisSettings,
+    dispersion: f64,
+    percent: f64,
+    requests_per_second: f64,
+    error_rate: f64,
+) -> Option<Duration> {
     let period = settings.period;
     let per_period = requests_per_second * period.as_secs_f64();
     let share = percent / 100.0;
@@ -83,7 +89,12 @@ pub fn expected_first_pass(settings: &AnalysisSettings, dispersion: f64, percent
 pub trait GroupCounts {
     /// Counts of the periods that start in `[from, to)`, keyed by period
     /// start. Periods without any data may be left out.
-    async fn counts(&self, from: OffsetDateTime, to: OffsetDateTime, period: Duration) -> Result<Vec<(OffsetDateTime, Counts)>, GateError>;
+    async fn counts(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        period: Duration,
+    ) -> Result<Vec<(OffsetDateTime, Counts)>, GateError>;
 }
 
 struct Progress {
@@ -212,7 +223,8 @@ impl<'c, M: GroupCounts, C: Clock> AnalysisGate<'c, M, C> {
         if readable <= cursor {
             return Ok(());
         }
-        let fresh: BTreeMap<OffsetDateTime, Counts> = self.metrics.counts(cursor, readable, period).await?.into_iter().collect();
+        let fresh: BTreeMap<OffsetDateTime, Counts> =
+            self.metrics.counts(cursor, readable, period).await?.into_iter().collect();
         let mut progress = self.lock()?;
         let mut start = progress.cursor;
         while start < readable {
@@ -237,7 +249,9 @@ impl<'c, M: GroupCounts, C: Clock> AnalysisGate<'c, M, C> {
     fn verdict(&self, progress: &Progress) -> Verdict {
         let judgement = progress.judge.judgement();
         if judgement.failed() {
-            return Verdict::Unhealthy(self.finding(format!("the canary is worse than the baseline: {}", self.numbers(&judgement))));
+            return Verdict::Unhealthy(
+                self.finding(format!("the canary is worse than the baseline: {}", self.numbers(&judgement))),
+            );
         }
         // At 100% there is no baseline left to compare with.
         if progress.steps.last().is_some_and(|(_, percent)| *percent >= 100.0) {
@@ -249,7 +263,9 @@ impl<'c, M: GroupCounts, C: Clock> AnalysisGate<'c, M, C> {
                 (MissingData::Ignore, _) => Verdict::Healthy,
                 (_, 0) => Verdict::Pending("waiting for the first metric period to settle".into()),
                 (MissingData::Wait, _) => Verdict::Pending("no request data for the canary yet".into()),
-                (MissingData::Fail, _) => Verdict::Unhealthy(self.finding("no request data for the canary (on_missing_data = \"fail\")".into())),
+                (MissingData::Fail, _) => Verdict::Unhealthy(
+                    self.finding("no request data for the canary (on_missing_data = \"fail\")".into()),
+                ),
             };
         }
         if !judgement.ruled_out() {
@@ -266,7 +282,10 @@ impl<'c, M: GroupCounts, C: Clock> AnalysisGate<'c, M, C> {
             ));
         }
         if served < self.settings.min_requests {
-            return Verdict::Pending(format!("the canary has served {served} of the {} requests needed", self.settings.min_requests));
+            return Verdict::Pending(format!(
+                "the canary has served {served} of the {} requests needed",
+                self.settings.min_requests
+            ));
         }
         Verdict::Healthy
     }
@@ -333,7 +352,12 @@ mod tests {
     }
 
     impl GroupCounts for &FakeCounts {
-        async fn counts(&self, from: OffsetDateTime, to: OffsetDateTime, _: Duration) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
+        async fn counts(
+            &self,
+            from: OffsetDateTime,
+            to: OffsetDateTime,
+            _: Duration,
+        ) -> Result<Vec<(OffsetDateTime, Counts)>, GateError> {
             self.asked.borrow_mut().push((from, to));
             Ok(self.periods.borrow().range(from..to).map(|(t, c)| (*t, *c)).collect())
         }
@@ -360,7 +384,11 @@ mod tests {
     const MINUTE: Duration = Duration::from_secs(60);
 
     /// A gate whose first step begins at once (nothing moved).
-    fn started<'c>(store: &'c FakeCounts, clock: &'c SimClock, settings: AnalysisSettings) -> AnalysisGate<'c, &'c FakeCounts, SimClock> {
+    fn started<'c>(
+        store: &'c FakeCounts,
+        clock: &'c SimClock,
+        settings: AnalysisSettings,
+    ) -> AnalysisGate<'c, &'c FakeCounts, SimClock> {
         let gate = AnalysisGate::new(store, clock, settings).unwrap();
         gate.begin_step(clock.now()..clock.now(), 10.0);
         gate
@@ -400,15 +428,28 @@ mod tests {
         store.put(start, counts(300, 3, 2700, 27));
         clock.advance(MINUTE);
         gate.check().await.unwrap();
-        assert_eq!(gate.lock().unwrap().judge.judgement().totals, Counts::default(), "the reads disagreed: not judged yet");
+        assert_eq!(
+            gate.lock().unwrap().judge.judgement().totals,
+            Counts::default(),
+            "the reads disagreed: not judged yet"
+        );
         clock.advance(MINUTE);
         gate.check().await.unwrap();
         assert_eq!(gate.lock().unwrap().judge.judgement().totals, counts(300, 3, 2700, 27));
         // Looking again reads nothing twice, and windows never overlap a judged period.
         clock.advance(MINUTE);
         gate.check().await.unwrap();
-        assert_eq!(gate.lock().unwrap().judge.judgement().totals.canary_requests, 300 * 1, "{:?}", store.asked.borrow());
-        assert!(store.asked.borrow().iter().all(|(from, _)| *from > start || *from == start), "{:?}", store.asked.borrow());
+        assert_eq!(
+            gate.lock().unwrap().judge.judgement().totals.canary_requests,
+            300 * 1,
+            "{:?}",
+            store.asked.borrow()
+        );
+        assert!(
+            store.asked.borrow().iter().all(|(from, _)| *from > start || *from == start),
+            "{:?}",
+            store.asked.borrow()
+        );
     }
 
     #[tokio::test]
@@ -428,7 +469,11 @@ mod tests {
         gate.check().await.unwrap();
         clock.advance(MINUTE);
         gate.check().await.unwrap();
-        assert_eq!(gate.lock().unwrap().judge.judgement().totals, counts(300, 9, 2700, 27), "only the second period counts");
+        assert_eq!(
+            gate.lock().unwrap().judge.judgement().totals,
+            counts(300, 9, 2700, 27),
+            "only the second period counts"
+        );
     }
 
     #[tokio::test]
@@ -445,7 +490,11 @@ mod tests {
         clock.advance(MINUTE);
         let Ok(Verdict::Unhealthy(finding)) = gate.check().await else { panic!("expected a failure") };
         assert_eq!(finding.source, "canary analysis (5xx)");
-        assert!(finding.reason.contains("canary 80 5xx in 1000 requests (8.00%), baseline 90 in 9000 (1.00%)"), "{}", finding.reason);
+        assert!(
+            finding.reason.contains("canary 80 5xx in 1000 requests (8.00%), baseline 90 in 9000 (1.00%)"),
+            "{}",
+            finding.reason
+        );
         assert!(finding.reason.contains("against a threshold of 100"));
     }
 

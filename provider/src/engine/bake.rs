@@ -76,7 +76,9 @@ pub async fn bake(
     // A bake ends at the first grid point at or after its duration, so that
     // concurrent bakes' last looks meet too; one shorter than an interval,
     // which that could more than double, ends on time.
-    let ends = |duration: Duration| if duration < plan.poll_interval { start + duration } else { grid.point(start + duration, false) };
+    let ends = |duration: Duration| {
+        if duration < plan.poll_interval { start + duration } else { grid.point(start + duration, false) }
+    };
     let (passes_at, holds_until) = (ends(plan.duration), ends(plan.hold_limit.max(plan.duration)));
     let mut next_look = grid.point(start, false).min(passes_at);
     loop {
@@ -190,13 +192,18 @@ mod tests {
         Finding { source: "alarm \"5xx\"".into(), reason: "Threshold crossed".into(), since: None }
     }
 
-    const PLAN: Bake = Bake { duration: Duration::from_secs(600), poll_interval: Duration::from_secs(10), hold_limit: Duration::from_secs(600) };
+    const PLAN: Bake = Bake {
+        duration: Duration::from_secs(600),
+        poll_interval: Duration::from_secs(10),
+        hold_limit: Duration::from_secs(600),
+    };
 
     #[tokio::test]
     async fn healthy_gate_passes_after_the_whole_duration() {
         let clock = SimClock::new();
         let start = clock.now();
-        let outcome = bake(&clock, &Scripted::new(vec![Ok(Verdict::Healthy)]), PLAN, &CancellationToken::new(), |_| {}).await;
+        let outcome =
+            bake(&clock, &Scripted::new(vec![Ok(Verdict::Healthy)]), PLAN, &CancellationToken::new(), |_| {}).await;
         // Looks at 0s, 10s, ..., 600s.
         assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 61 }));
         assert_eq!(clock.now() - start, time::Duration::seconds(600));
@@ -206,7 +213,8 @@ mod tests {
     async fn last_look_lands_exactly_at_the_end() {
         let clock = SimClock::new();
         let plan = Bake::fixed(Duration::from_secs(25), Duration::from_secs(10));
-        let outcome = bake(&clock, &Scripted::new(vec![Ok(Verdict::Healthy)]), plan, &CancellationToken::new(), |_| {}).await;
+        let outcome =
+            bake(&clock, &Scripted::new(vec![Ok(Verdict::Healthy)]), plan, &CancellationToken::new(), |_| {}).await;
         assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 4 }), "0s, 10s, 20s, 30s");
     }
 
@@ -232,11 +240,15 @@ mod tests {
             let outcome = bake(&clock, &gate, plan, &CancellationToken::new(), |_| {}).await;
             assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 3 }));
             let lasted = clock.now() - start;
-            assert!(lasted >= time::Duration::seconds(25) && lasted < time::Duration::seconds(35), "never shorter, at most an interval longer: {lasted}");
+            assert!(
+                lasted >= time::Duration::seconds(25) && lasted < time::Duration::seconds(35),
+                "never shorter, at most an interval longer: {lasted}"
+            );
             looks.push(gate.1.into_inner());
         }
         let epoch = SimClock::new().now();
-        let seconds = |looks: &[OffsetDateTime]| looks.iter().map(|t| (*t - epoch).as_seconds_f64()).collect::<Vec<_>>();
+        let seconds =
+            |looks: &[OffsetDateTime]| looks.iter().map(|t| (*t - epoch).as_seconds_f64()).collect::<Vec<_>>();
         // Both look at 10 s, 20 s and, their 25 s up, at 30 s.
         assert_eq!(seconds(&looks[0]), [10.0, 20.0, 30.0]);
         assert_eq!(seconds(&looks[1]), [10.0, 20.0, 30.0]);
@@ -260,7 +272,10 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         let plan = Bake::fixed(Duration::from_secs(2), Duration::from_secs(10));
         let gate = Timed(&clock, RefCell::default());
-        assert_eq!(bake(&clock, &gate, plan, &CancellationToken::new(), |_| {}).await, Ok(BakeOutcome::Passed { checks: 1 }));
+        assert_eq!(
+            bake(&clock, &gate, plan, &CancellationToken::new(), |_| {}).await,
+            Ok(BakeOutcome::Passed { checks: 1 })
+        );
         assert_eq!(gate.1.into_inner(), [SimClock::new().now() + Duration::from_secs(3)]);
     }
 
@@ -270,7 +285,8 @@ mod tests {
         let mut answers = vec![Ok(Verdict::Healthy); 3];
         answers.push(Ok(Verdict::Unhealthy(finding())));
         let mut seen = Vec::new();
-        let outcome = bake(&clock, &Scripted::new(answers), PLAN, &CancellationToken::new(), |p| seen.push(p.checks)).await;
+        let outcome =
+            bake(&clock, &Scripted::new(answers), PLAN, &CancellationToken::new(), |p| seen.push(p.checks)).await;
         assert_eq!(outcome, Ok(BakeOutcome::Failed { finding: finding(), elapsed: Duration::from_secs(30) }));
         assert_eq!(seen, [1, 2, 3, 4]);
     }
@@ -280,15 +296,25 @@ mod tests {
         let clock = SimClock::new();
         let throttled = || Err(GateError("throttled".into()));
         let gate = Scripted::new(vec![Ok(Verdict::Healthy), throttled(), throttled(), Ok(Verdict::Healthy)]);
-        assert!(matches!(bake(&clock, &gate, PLAN, &CancellationToken::new(), |_| {}).await, Ok(BakeOutcome::Passed { .. })));
+        assert!(matches!(
+            bake(&clock, &gate, PLAN, &CancellationToken::new(), |_| {}).await,
+            Ok(BakeOutcome::Passed { .. })
+        ));
         let gate = Scripted::new(vec![Ok(Verdict::Healthy), throttled()]);
-        assert_eq!(bake(&clock, &gate, PLAN, &CancellationToken::new(), |_| {}).await, Err(GateError("throttled".into())));
+        assert_eq!(
+            bake(&clock, &gate, PLAN, &CancellationToken::new(), |_| {}).await,
+            Err(GateError("throttled".into()))
+        );
     }
 
     #[tokio::test]
     async fn a_pending_gate_holds_the_bake_until_evidence_or_the_limit() {
         let clock = SimClock::new();
-        let plan = Bake { duration: Duration::from_secs(60), poll_interval: Duration::from_secs(10), hold_limit: Duration::from_secs(120) };
+        let plan = Bake {
+            duration: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(10),
+            hold_limit: Duration::from_secs(120),
+        };
         let waiting = || Ok(Verdict::Pending("50 of 200 canary requests".into()));
         // Pending through the duration, healthy at 90s: passes then.
         let mut answers = vec![waiting(); 9];
@@ -297,7 +323,13 @@ mod tests {
         assert_eq!(outcome, Ok(BakeOutcome::Passed { checks: 10 }));
         // Pending for good: undecided at the limit, with the gate's reason.
         let outcome = bake(&clock, &Scripted::new(vec![waiting()]), plan, &CancellationToken::new(), |_| {}).await;
-        assert_eq!(outcome, Ok(BakeOutcome::Undecided { reason: "50 of 200 canary requests".into(), elapsed: Duration::from_secs(120) }));
+        assert_eq!(
+            outcome,
+            Ok(BakeOutcome::Undecided {
+                reason: "50 of 200 canary requests".into(),
+                elapsed: Duration::from_secs(120)
+            })
+        );
     }
 
     #[tokio::test]

@@ -156,9 +156,16 @@ pub enum Ending {
     Succeeded,
     /// The service failed or stopped the deployment on its own (its alarms,
     /// a failed lifecycle hook, someone else's StopDeployment).
-    EndedByService { status: Status, error: Option<String>, rollback: Rollback },
+    EndedByService {
+        status: Status,
+        error: Option<String>,
+        rollback: Rollback,
+    },
     /// The provider stopped it: a gate, the timeout, an interrupt.
-    Stopped { cause: Cause, rollback: Rollback },
+    Stopped {
+        cause: Cause,
+        rollback: Rollback,
+    },
     /// The deployment could not be read or stopped; what is known.
     Lost(String),
 }
@@ -184,11 +191,22 @@ impl Seen {
 
     /// The events between the last snapshot and `now`'s; `what` names the
     /// deployment in details (`deployment d-…`, `rollback d-…`).
-    fn changes(&mut self, what: &str, snapshot: &Snapshot, at: OffsetDateTime, kind_of_status: EventKind) -> Vec<Event> {
+    fn changes(
+        &mut self,
+        what: &str,
+        snapshot: &Snapshot,
+        at: OffsetDateTime,
+        kind_of_status: EventKind,
+    ) -> Vec<Event> {
         let mut events = Vec::new();
         if let Some(percent) = snapshot.percent.filter(|p| *p != self.percent) {
             self.percent = percent;
-            events.push(Event { at, percent, kind: EventKind::Shift, detail: format!("{what}: {}% of traffic on the new revision", format_percent(percent)) });
+            events.push(Event {
+                at,
+                percent,
+                kind: EventKind::Shift,
+                detail: format!("{what}: {}% of traffic on the new revision", format_percent(percent)),
+            });
         }
         for (name, status) in &snapshot.lifecycle {
             let known = self.lifecycle.iter_mut().find(|(n, _)| n == name);
@@ -204,13 +222,23 @@ impl Seen {
                 }
             };
             if changed {
-                events.push(Event { at, percent: self.percent, kind: EventKind::Lifecycle, detail: format!("{what}: {name} {status}") });
+                events.push(Event {
+                    at,
+                    percent: self.percent,
+                    kind: EventKind::Lifecycle,
+                    detail: format!("{what}: {name} {status}"),
+                });
             }
         }
         if self.status != Some(snapshot.status) {
             self.status = Some(snapshot.status);
             let error = snapshot.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
-            events.push(Event { at, percent: self.percent, kind: kind_of_status, detail: format!("{what} {}{error}", snapshot.status.as_str()) });
+            events.push(Event {
+                at,
+                percent: self.percent,
+                kind: kind_of_status,
+                detail: format!("{what} {}{error}", snapshot.status.as_str()),
+            });
         }
         events
     }
@@ -218,7 +246,14 @@ impl Seen {
 
 /// Follows deployment `follow.id` until it ends, looking at `gate` every
 /// poll interval while it runs; `log` sees each event as it happens.
-pub async fn follow<S: Deployments, G: Gate, C: Clock>(service: &S, gate: &G, clock: &C, follow: &Follow<'_>, stop: &CancellationToken, mut log: impl FnMut(&Event)) -> (Ending, Vec<Event>) {
+pub async fn follow<S: Deployments, G: Gate, C: Clock>(
+    service: &S,
+    gate: &G,
+    clock: &C,
+    follow: &Follow<'_>,
+    stop: &CancellationToken,
+    mut log: impl FnMut(&Event),
+) -> (Ending, Vec<Event>) {
     let mut history = Vec::new();
     let mut record = |events: Vec<Event>, history: &mut Vec<Event>| {
         for e in events {
@@ -274,10 +309,18 @@ pub async fn follow<S: Deployments, G: Gate, C: Clock>(service: &S, gate: &G, cl
                                 }
                             }
                             let rollback = match &snapshot.rollback_id {
-                                Some(id) => follow_rollback(service, clock, id, follow.poll_interval, &mut |e| record(vec![e], &mut history)).await,
+                                Some(id) => {
+                                    follow_rollback(service, clock, id, follow.poll_interval, &mut |e| {
+                                        record(vec![e], &mut history)
+                                    })
+                                    .await
+                                }
                                 None => Rollback::NotStarted,
                             };
-                            return (Ending::EndedByService { status: snapshot.status, error: snapshot.error, rollback }, history);
+                            return (
+                                Ending::EndedByService { status: snapshot.status, error: snapshot.error, rollback },
+                                history,
+                            );
                         }
                         _ => match gate.check().await {
                             Ok(Verdict::Unhealthy(finding)) => Some(Cause::Gate(finding)),
@@ -290,9 +333,19 @@ pub async fn follow<S: Deployments, G: Gate, C: Clock>(service: &S, gate: &G, cl
         };
         if let Some(cause) = cause {
             if let Cause::Gate(finding) = &cause {
-                record(vec![Event { at: clock.now(), percent: seen.percent, kind: EventKind::GateFailed, detail: format!("{} is failing: {}", finding.source, finding.reason) }], &mut history);
+                record(
+                    vec![Event {
+                        at: clock.now(),
+                        percent: seen.percent,
+                        kind: EventKind::GateFailed,
+                        detail: format!("{} is failing: {}", finding.source, finding.reason),
+                    }],
+                    &mut history,
+                );
             }
-            let rollback = stop_and_roll_back(service, clock, follow, &what, &mut seen, &mut |e| record(vec![e], &mut history)).await;
+            let rollback =
+                stop_and_roll_back(service, clock, follow, &what, &mut seen, &mut |e| record(vec![e], &mut history))
+                    .await;
             return (Ending::Stopped { cause, rollback }, history);
         }
         tokio::select! {
@@ -304,15 +357,32 @@ pub async fn follow<S: Deployments, G: Gate, C: Clock>(service: &S, gate: &G, cl
 }
 
 /// Stops the deployment with a rollback and follows the rollback.
-async fn stop_and_roll_back<S: Deployments, C: Clock>(service: &S, clock: &C, follow: &Follow<'_>, what: &str, seen: &mut Seen, record: &mut impl FnMut(Event)) -> Rollback {
-    record(Event { at: clock.now(), percent: seen.percent, kind: EventKind::Stopping, detail: format!("stopping {what} with a rollback") });
+async fn stop_and_roll_back<S: Deployments, C: Clock>(
+    service: &S,
+    clock: &C,
+    follow: &Follow<'_>,
+    what: &str,
+    seen: &mut Seen,
+    record: &mut impl FnMut(Event),
+) -> Rollback {
+    record(Event {
+        at: clock.now(),
+        percent: seen.percent,
+        kind: EventKind::Stopping,
+        detail: format!("stopping {what} with a rollback"),
+    });
     let mut attempts = 0;
     while let Err(e) = service.stop_with_rollback(follow.id).await {
         attempts += 1;
         // A deployment that ended meanwhile refuses the stop; its own
         // ending is read below.
         if !e.transient || attempts >= READ_ATTEMPTS {
-            record(Event { at: clock.now(), percent: seen.percent, kind: EventKind::Stopping, detail: format!("the stop was refused: {e}") });
+            record(Event {
+                at: clock.now(),
+                percent: seen.percent,
+                kind: EventKind::Stopping,
+                detail: format!("the stop was refused: {e}"),
+            });
             break;
         }
         clock.sleep(follow.poll_interval).await;
@@ -328,22 +398,38 @@ async fn stop_and_roll_back<S: Deployments, C: Clock>(service: &S, clock: &C, fo
                 match (snapshot.status, &snapshot.rollback_id) {
                     (Status::Succeeded, _) => return Rollback::TooLate,
                     (_, Some(id)) => return follow_rollback(service, clock, id, follow.poll_interval, record).await,
-                    (status, None) if status.is_over() && clock.now() - waited_from >= follow.poll_interval * 3 => return Rollback::NotStarted,
+                    (status, None) if status.is_over() && clock.now() - waited_from >= follow.poll_interval * 3 => {
+                        return Rollback::NotStarted;
+                    }
                     _ => {}
                 }
             }
-            Err(e) if !e.transient => return Rollback::NotConfirmed { id: None, why: format!("{what} could not be read after the stop: {e}") },
+            Err(e) if !e.transient => {
+                return Rollback::NotConfirmed {
+                    id: None,
+                    why: format!("{what} could not be read after the stop: {e}"),
+                };
+            }
             Err(_) => {}
         }
         if clock.now() - waited_from >= ROLLBACK_WAIT {
-            return Rollback::NotConfirmed { id: None, why: format!("{what} did not stop within {} of the request", crate::duration::format(ROLLBACK_WAIT)) };
+            return Rollback::NotConfirmed {
+                id: None,
+                why: format!("{what} did not stop within {} of the request", crate::duration::format(ROLLBACK_WAIT)),
+            };
         }
         clock.sleep(follow.poll_interval).await;
     }
 }
 
 /// Follows rollback deployment `id` until it ends, or [`ROLLBACK_WAIT`].
-async fn follow_rollback<S: Deployments, C: Clock>(service: &S, clock: &C, id: &str, poll_interval: Duration, record: &mut impl FnMut(Event)) -> Rollback {
+async fn follow_rollback<S: Deployments, C: Clock>(
+    service: &S,
+    clock: &C,
+    id: &str,
+    poll_interval: Duration,
+    record: &mut impl FnMut(Event),
+) -> Rollback {
     let what = format!("rollback {id}");
     let mut seen = Seen::new();
     let started = clock.now();
@@ -359,7 +445,10 @@ async fn follow_rollback<S: Deployments, C: Clock>(service: &S, clock: &C, id: &
                     Status::Succeeded => return Rollback::Confirmed { id: id.to_owned() },
                     Status::Failed | Status::Stopped => {
                         let error = snapshot.error.map(|e| format!(": {e}")).unwrap_or_default();
-                        return Rollback::NotConfirmed { id: Some(id.to_owned()), why: format!("{what} ended {}{error}", snapshot.status.as_str()) };
+                        return Rollback::NotConfirmed {
+                            id: Some(id.to_owned()),
+                            why: format!("{what} ended {}{error}", snapshot.status.as_str()),
+                        };
                     }
                     _ => {}
                 }
@@ -367,12 +456,18 @@ async fn follow_rollback<S: Deployments, C: Clock>(service: &S, clock: &C, id: &
             Err(e) => {
                 failed_reads += 1;
                 if !e.transient || failed_reads >= READ_ATTEMPTS {
-                    return Rollback::NotConfirmed { id: Some(id.to_owned()), why: format!("{what} could not be read: {e}") };
+                    return Rollback::NotConfirmed {
+                        id: Some(id.to_owned()),
+                        why: format!("{what} could not be read: {e}"),
+                    };
                 }
             }
         }
         if clock.now() - started >= ROLLBACK_WAIT {
-            return Rollback::NotConfirmed { id: Some(id.to_owned()), why: format!("{what} had not ended after {}", crate::duration::format(ROLLBACK_WAIT)) };
+            return Rollback::NotConfirmed {
+                id: Some(id.to_owned()),
+                why: format!("{what} had not ended after {}", crate::duration::format(ROLLBACK_WAIT)),
+            };
         }
         clock.sleep(poll_interval).await;
     }
@@ -403,7 +498,9 @@ mod tests {
     impl Scripted {
         fn new(scripts: Vec<(&str, Vec<Snapshot>)>) -> Scripted {
             Scripted {
-                reads: RefCell::new(scripts.into_iter().map(|(id, s)| (id.to_owned(), s.into_iter().map(Ok).collect())).collect()),
+                reads: RefCell::new(
+                    scripts.into_iter().map(|(id, s)| (id.to_owned(), s.into_iter().map(Ok).collect())).collect(),
+                ),
                 stops: RefCell::new(Vec::new()),
                 on_stop: RefCell::new(None),
             }
@@ -437,7 +534,11 @@ mod tests {
         async fn check(&self) -> Result<Verdict, GateError> {
             *self.looks.borrow_mut() += 1;
             Ok(if *self.looks.borrow() >= self.fail_at {
-                Verdict::Unhealthy(Finding { source: "alarm \"checkout-5xx\"".into(), reason: "Threshold crossed".into(), since: None })
+                Verdict::Unhealthy(Finding {
+                    source: "alarm \"checkout-5xx\"".into(),
+                    reason: "Threshold crossed".into(),
+                    since: None,
+                })
             } else {
                 Verdict::Healthy
             })
@@ -460,9 +561,19 @@ mod tests {
     #[tokio::test]
     async fn each_shift_begins_a_step_for_the_gates() {
         let clock = SimClock::new();
-        let service = Scripted::new(vec![("d-1", vec![snap(Status::InProgress, None), snap(Status::InProgress, Some(10.0)), snap(Status::InProgress, Some(10.0)), snap(Status::InProgress, Some(100.0)), snap(Status::Succeeded, Some(100.0))])]);
+        let service = Scripted::new(vec![(
+            "d-1",
+            vec![
+                snap(Status::InProgress, None),
+                snap(Status::InProgress, Some(10.0)),
+                snap(Status::InProgress, Some(10.0)),
+                snap(Status::InProgress, Some(100.0)),
+                snap(Status::Succeeded, Some(100.0)),
+            ],
+        )]);
         let gate = Steps::default();
-        let (ending, _) = follow(&service, &gate, &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
+        let (ending, _) =
+            follow(&service, &gate, &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
         assert_eq!(ending, Ending::Succeeded);
         assert_eq!(*gate.0.borrow(), [10.0, 100.0]);
     }
@@ -479,14 +590,33 @@ mod tests {
     async fn a_deployment_that_succeeds_is_followed_to_its_end_and_each_change_recorded() {
         let clock = SimClock::new();
         let mut lifecycle = snap(Status::InProgress, Some(10.0));
-        lifecycle.lifecycle = vec![("BeforeAllowTraffic".into(), "Succeeded".into()), ("AllowTraffic".into(), "InProgress".into())];
-        let service = Scripted::new(vec![("d-1", vec![snap(Status::Created, None), lifecycle.clone(), lifecycle, snap(Status::InProgress, Some(100.0)), snap(Status::Succeeded, Some(100.0))])]);
-        let (ending, history) = follow(&service, &healthy(), &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
+        lifecycle.lifecycle =
+            vec![("BeforeAllowTraffic".into(), "Succeeded".into()), ("AllowTraffic".into(), "InProgress".into())];
+        let service = Scripted::new(vec![(
+            "d-1",
+            vec![
+                snap(Status::Created, None),
+                lifecycle.clone(),
+                lifecycle,
+                snap(Status::InProgress, Some(100.0)),
+                snap(Status::Succeeded, Some(100.0)),
+            ],
+        )]);
+        let (ending, history) =
+            follow(&service, &healthy(), &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
         assert_eq!(ending, Ending::Succeeded);
         let kinds: Vec<_> = history.iter().map(|e| (e.kind, e.percent)).collect();
         assert_eq!(
             kinds,
-            [(EventKind::Status, 0.0), (EventKind::Shift, 10.0), (EventKind::Lifecycle, 10.0), (EventKind::Lifecycle, 10.0), (EventKind::Status, 10.0), (EventKind::Shift, 100.0), (EventKind::Status, 100.0)]
+            [
+                (EventKind::Status, 0.0),
+                (EventKind::Shift, 10.0),
+                (EventKind::Lifecycle, 10.0),
+                (EventKind::Lifecycle, 10.0),
+                (EventKind::Status, 10.0),
+                (EventKind::Shift, 100.0),
+                (EventKind::Status, 100.0)
+            ]
         );
         assert!(history[2].detail.ends_with("BeforeAllowTraffic Succeeded"), "{:?}", history[2]);
         assert!(service.stops.borrow().is_empty());
@@ -495,18 +625,25 @@ mod tests {
     #[tokio::test]
     async fn a_failing_gate_stops_the_deployment_and_waits_for_the_rollback_to_succeed() {
         let clock = SimClock::new();
-        let service = Scripted::new(vec![("d-1", vec![snap(Status::InProgress, Some(10.0))]), ("d-2", vec![snap(Status::InProgress, None), snap(Status::Succeeded, None)])]);
+        let service = Scripted::new(vec![
+            ("d-1", vec![snap(Status::InProgress, Some(10.0))]),
+            ("d-2", vec![snap(Status::InProgress, None), snap(Status::Succeeded, None)]),
+        ]);
         let mut stopped = snap(Status::Stopped, Some(10.0));
         stopped.rollback_id = Some("d-2".into());
         *service.on_stop.borrow_mut() = Some(vec![snap(Status::InProgress, Some(10.0)), stopped]);
         let gate = FailsAt { looks: RefCell::new(0), fail_at: 3 };
-        let (ending, history) = follow(&service, &gate, &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
+        let (ending, history) =
+            follow(&service, &gate, &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
         let Ending::Stopped { cause: Cause::Gate(finding), rollback } = ending else { panic!("{ending:?}") };
         assert_eq!(finding.source, "alarm \"checkout-5xx\"");
         assert_eq!(rollback, Rollback::Confirmed { id: "d-2".into() });
         assert_eq!(*service.stops.borrow(), ["d-1"]);
         assert!(history.iter().any(|e| e.kind == EventKind::GateFailed));
-        assert_eq!(history.last().map(|e| (e.kind, e.detail.as_str())), Some((EventKind::Rollback, "rollback d-2 Succeeded")));
+        assert_eq!(
+            history.last().map(|e| (e.kind, e.detail.as_str())),
+            Some((EventKind::Rollback, "rollback d-2 Succeeded"))
+        );
     }
 
     #[tokio::test]
@@ -515,8 +652,12 @@ mod tests {
         let mut failed = snap(Status::Stopped, Some(10.0));
         failed.error = Some("ALARM_ACTIVE: alarm checkout-5xx is in ALARM".into());
         failed.rollback_id = Some("d-2".into());
-        let service = Scripted::new(vec![("d-1", vec![snap(Status::InProgress, Some(10.0)), failed]), ("d-2", vec![snap(Status::Failed, None)])]);
-        let (ending, _) = follow(&service, &healthy(), &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
+        let service = Scripted::new(vec![
+            ("d-1", vec![snap(Status::InProgress, Some(10.0)), failed]),
+            ("d-2", vec![snap(Status::Failed, None)]),
+        ]);
+        let (ending, _) =
+            follow(&service, &healthy(), &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
         let Ending::EndedByService { status, error, rollback } = ending else { panic!("{ending:?}") };
         assert_eq!((status, error.as_deref()), (Status::Stopped, Some("ALARM_ACTIVE: alarm checkout-5xx is in ALARM")));
         assert!(matches!(rollback, Rollback::NotConfirmed { id: Some(ref id), .. } if id == "d-2"), "{rollback:?}");
@@ -528,8 +669,12 @@ mod tests {
         let clock = SimClock::new();
         let mut named = snap(Status::Stopped, Some(10.0));
         named.rollback_id = Some("d-2".into());
-        let service = Scripted::new(vec![("d-1", vec![snap(Status::InProgress, Some(10.0)), snap(Status::Stopped, Some(10.0)), named]), ("d-2", vec![snap(Status::Succeeded, None)])]);
-        let (ending, _) = follow(&service, &healthy(), &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
+        let service = Scripted::new(vec![
+            ("d-1", vec![snap(Status::InProgress, Some(10.0)), snap(Status::Stopped, Some(10.0)), named]),
+            ("d-2", vec![snap(Status::Succeeded, None)]),
+        ]);
+        let (ending, _) =
+            follow(&service, &healthy(), &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
         assert!(matches!(ending, Ending::EndedByService { rollback: Rollback::Confirmed { .. }, .. }), "{ending:?}");
     }
 
@@ -538,18 +683,31 @@ mod tests {
         let clock = SimClock::new();
         let mut stopped = snap(Status::Stopped, Some(10.0));
         stopped.rollback_id = Some("d-2".into());
-        let service = Scripted::new(vec![("d-1", vec![snap(Status::InProgress, Some(10.0))]), ("d-2", vec![snap(Status::Succeeded, None)])]);
+        let service = Scripted::new(vec![
+            ("d-1", vec![snap(Status::InProgress, Some(10.0))]),
+            ("d-2", vec![snap(Status::Succeeded, None)]),
+        ]);
         *service.on_stop.borrow_mut() = Some(vec![stopped.clone()]);
-        let short = Follow { id: "d-1", poll_interval: Duration::from_secs(1), deadline: clock.now() + Duration::from_secs(5) };
+        let short =
+            Follow { id: "d-1", poll_interval: Duration::from_secs(1), deadline: clock.now() + Duration::from_secs(5) };
         let (ending, _) = follow(&service, &healthy(), &clock, &short, &CancellationToken::new(), |_| {}).await;
-        assert!(matches!(ending, Ending::Stopped { cause: Cause::Timeout, rollback: Rollback::Confirmed { .. } }), "{ending:?}");
+        assert!(
+            matches!(ending, Ending::Stopped { cause: Cause::Timeout, rollback: Rollback::Confirmed { .. } }),
+            "{ending:?}"
+        );
 
-        let service = Scripted::new(vec![("d-1", vec![snap(Status::InProgress, Some(10.0))]), ("d-2", vec![snap(Status::Succeeded, None)])]);
+        let service = Scripted::new(vec![
+            ("d-1", vec![snap(Status::InProgress, Some(10.0))]),
+            ("d-2", vec![snap(Status::Succeeded, None)]),
+        ]);
         *service.on_stop.borrow_mut() = Some(vec![stopped]);
         let interrupted = CancellationToken::new();
         interrupted.cancel();
         let (ending, _) = follow(&service, &healthy(), &clock, &follow_of("d-1", &clock), &interrupted, |_| {}).await;
-        assert!(matches!(ending, Ending::Stopped { cause: Cause::Stopped, rollback: Rollback::Confirmed { .. } }), "{ending:?}");
+        assert!(
+            matches!(ending, Ending::Stopped { cause: Cause::Stopped, rollback: Rollback::Confirmed { .. } }),
+            "{ending:?}"
+        );
     }
 
     #[tokio::test]
@@ -558,7 +716,8 @@ mod tests {
         let service = Scripted::new(vec![("d-1", vec![snap(Status::InProgress, Some(100.0))])]);
         *service.on_stop.borrow_mut() = Some(vec![snap(Status::Succeeded, Some(100.0))]);
         let gate = FailsAt { looks: RefCell::new(0), fail_at: 1 };
-        let (ending, _) = follow(&service, &gate, &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
+        let (ending, _) =
+            follow(&service, &gate, &clock, &follow_of("d-1", &clock), &CancellationToken::new(), |_| {}).await;
         assert!(matches!(ending, Ending::Stopped { cause: Cause::Gate(_), rollback: Rollback::TooLate }), "{ending:?}");
     }
 }

@@ -119,11 +119,18 @@ fn log_factor([nc, ec, nb, eb]: [f64; 4], form: Form, null: f64, alternative: f6
 /// (the evidence for passing of the expected counts: `canary_requests` and
 /// `baseline_requests` per period, both erring at `error_rate`); `None` if
 /// not within `limit` periods.
-pub fn periods_to_pass(settings: &JudgeSettings, canary_requests: f64, baseline_requests: f64, error_rate: f64, limit: usize) -> Option<usize> {
+pub fn periods_to_pass(
+    settings: &JudgeSettings,
+    canary_requests: f64,
+    baseline_requests: f64,
+    error_rate: f64,
+    limit: usize,
+) -> Option<usize> {
     let form = Form::Counting { dispersion: settings.form.dispersion() };
     let expected = [canary_requests, canary_requests * error_rate, baseline_requests, baseline_requests * error_rate];
     let bound = 1.0 + settings.rule_out_increase;
-    let per_period: Vec<f64> = ALTERNATIVES.iter().map(|m| log_factor(expected, form, bound, Side::Better.alternative(bound, *m))).collect();
+    let per_period: Vec<f64> =
+        ALTERNATIVES.iter().map(|m| log_factor(expected, form, bound, Side::Better.alternative(bound, *m))).collect();
     let threshold = -(1.0 - settings.confidence).ln();
     // The mixture after n periods is the log-mean-exp of n times each,
     // divided by the upper bound the judge puts on the dispersion when
@@ -159,7 +166,9 @@ impl Form {
 
     pub fn describe(&self) -> String {
         match self {
-            Form::Counting { dispersion } if *dispersion > 1.0 => format!("errors counted one by one, weighed down by a dispersion of {dispersion:.2}"),
+            Form::Counting { dispersion } if *dispersion > 1.0 => {
+                format!("errors counted one by one, weighed down by a dispersion of {dispersion:.2}")
+            }
             Form::Counting { .. } => "errors counted one by one".into(),
             Form::Periods => "each period judged as a whole".into(),
         }
@@ -189,7 +198,11 @@ const DISPERSION_Z: f64 = 2.326;
 /// dispersion when it is above 1.
 pub fn choose_form(history: &[Counts]) -> Form {
     let Some((pearson, freedom)) = pearson(history) else { return Form::Periods };
-    if pearson > chi_square_quantile(freedom, DISPERSION_Z) { Form::Periods } else { Form::Counting { dispersion: (pearson / freedom).max(1.0) } }
+    if pearson > chi_square_quantile(freedom, DISPERSION_Z) {
+        Form::Periods
+    } else {
+        Form::Counting { dispersion: (pearson / freedom).max(1.0) }
+    }
 }
 
 /// The chi-square quantile with `freedom` degrees of freedom at the normal
@@ -459,14 +472,18 @@ impl SequentialJudge {
     /// `None` until enough periods with errors on both sides' traffic have
     /// been seen.
     fn pass_dispersion(&self) -> Option<f64> {
-        let informative: Vec<&Counts> =
-            self.periods.iter().filter(|c| c.canary_requests > 0 && c.baseline_requests > 0 && c.canary_errors + c.baseline_errors > 0).collect();
+        let informative: Vec<&Counts> = self
+            .periods
+            .iter()
+            .filter(|c| c.canary_requests > 0 && c.baseline_requests > 0 && c.canary_errors + c.baseline_errors > 0)
+            .collect();
         if informative.len() < DISPERSION_MIN_PERIODS_NOW {
             return None;
         }
         let t = &self.totals;
         // Half an error on each side keeps the pooled ratio finite and nonzero.
-        let ratio = ((t.canary_errors as f64 + 0.5) / t.canary_requests.max(1) as f64) / ((t.baseline_errors as f64 + 0.5) / t.baseline_requests.max(1) as f64);
+        let ratio = ((t.canary_errors as f64 + 0.5) / t.canary_requests.max(1) as f64)
+            / ((t.baseline_errors as f64 + 0.5) / t.baseline_requests.max(1) as f64);
         let pearson: f64 = informative
             .iter()
             .map(|c| {
@@ -527,7 +544,9 @@ mod tests {
     }
 
     fn judge(max_increase: f64, form: Form, steps: usize) -> SequentialJudge {
-        let mut judge = SequentialJudge::new(JudgeSettings { max_increase, rule_out_increase: 1.0, confidence: 0.99, form, steps }).unwrap();
+        let mut judge =
+            SequentialJudge::new(JudgeSettings { max_increase, rule_out_increase: 1.0, confidence: 0.99, form, steps })
+                .unwrap();
         judge.begin_step();
         judge
     }
@@ -667,7 +686,8 @@ mod tests {
 
     #[test]
     fn the_forecast_matches_the_evidence_of_expected_counts() {
-        let settings = JudgeSettings { max_increase: 0.25, rule_out_increase: 1.0, confidence: 0.99, form: COUNTING, steps: 1 };
+        let settings =
+            JudgeSettings { max_increase: 0.25, rule_out_increase: 1.0, confidence: 0.99, form: COUNTING, steps: 1 };
         // 10% of 50 requests/s, 60-second periods, 1% errors.
         let forecast = periods_to_pass(&settings, 300.0, 2700.0, 0.01, 1000).unwrap();
         let mut judge = judge(0.25, COUNTING, 1);
@@ -681,8 +701,18 @@ mod tests {
         assert!(forecast >= periods && forecast <= periods * 2, "forecast {forecast}, deterministic {periods}");
         assert!((5..=20).contains(&forecast), "{forecast}");
         assert_eq!(periods_to_pass(&settings, 300.0, 2700.0, 0.0, 1000), None, "no errors, no evidence");
-        let doubled = periods_to_pass(&JudgeSettings { form: Form::Counting { dispersion: 2.0 }, ..settings }, 300.0, 2700.0, 0.01, 1000).unwrap();
-        assert!(doubled > forecast * 3 / 2, "a dispersion of 2 needs about twice the periods: {doubled} against {forecast}");
+        let doubled = periods_to_pass(
+            &JudgeSettings { form: Form::Counting { dispersion: 2.0 }, ..settings },
+            300.0,
+            2700.0,
+            0.01,
+            1000,
+        )
+        .unwrap();
+        assert!(
+            doubled > forecast * 3 / 2,
+            "a dispersion of 2 needs about twice the periods: {doubled} against {forecast}"
+        );
     }
 
     #[test]
@@ -699,7 +729,14 @@ mod tests {
     #[test]
     fn bad_settings_are_errors() {
         let settings = |max_increase, rule_out_increase, confidence| {
-            SequentialJudge::new(JudgeSettings { max_increase, rule_out_increase, confidence, form: Form::Periods, steps: 1 }).map(|_| ())
+            SequentialJudge::new(JudgeSettings {
+                max_increase,
+                rule_out_increase,
+                confidence,
+                form: Form::Periods,
+                steps: 1,
+            })
+            .map(|_| ())
         };
         assert_eq!(settings(-0.1, 1.0, 0.99), Err(JudgeError::NegativeIncrease));
         assert_eq!(settings(f64::NAN, 1.0, 0.99), Err(JudgeError::NegativeIncrease));

@@ -78,7 +78,13 @@ pub async fn take(store: &dyn LeaseStore, me: &str, clock: &impl Clock) -> Resul
 
 /// Names `origin` in `me`'s lease (and in every renewal after, through
 /// `noted`), so that an apply killed from here on leaves it behind.
-pub async fn note_origin(store: &dyn LeaseStore, me: &str, origin: &str, noted: &OnceLock<String>, clock: &impl Clock) -> Result<(), RouterError> {
+pub async fn note_origin(
+    store: &dyn LeaseStore,
+    me: &str,
+    origin: &str,
+    noted: &OnceLock<String>,
+    clock: &impl Clock,
+) -> Result<(), RouterError> {
     let _ = noted.set(origin.to_owned());
     store.write_lease(&LeaseRecord::new(me, clock.now()).naming(Some(origin)).encode()).await
 }
@@ -97,7 +103,13 @@ pub async fn release(store: &dyn LeaseStore, me: &str) -> Result<(), RouterError
 /// polled, naming the origin once one is `noted`; returns only when another
 /// holder took it (ours had lapsed), as renewing then would let both run. A
 /// failed renewal is retried at the next turn (`on_error` hears of it).
-pub async fn keep(store: &dyn LeaseStore, me: &str, clock: &impl Clock, noted: &OnceLock<String>, mut on_error: impl FnMut(&RouterError)) -> LeaseRecord {
+pub async fn keep(
+    store: &dyn LeaseStore,
+    me: &str,
+    clock: &impl Clock,
+    noted: &OnceLock<String>,
+    mut on_error: impl FnMut(&RouterError),
+) -> LeaseRecord {
     loop {
         clock.sleep(LEASE_RENEW_EVERY).await;
         match store.read_lease().await {
@@ -108,7 +120,9 @@ pub async fn keep(store: &dyn LeaseStore, me: &str, clock: &impl Clock, noted: &
             }
             Err(e) => on_error(&e),
         }
-        if let Err(e) = store.write_lease(&LeaseRecord::new(me, clock.now()).naming(noted.get().map(String::as_str)).encode()).await {
+        if let Err(e) =
+            store.write_lease(&LeaseRecord::new(me, clock.now()).naming(noted.get().map(String::as_str)).encode()).await
+        {
             on_error(&e);
         }
     }
@@ -164,7 +178,11 @@ pub struct LeaseRecord {
 
 impl LeaseRecord {
     pub fn new(holder: &str, now: OffsetDateTime) -> LeaseRecord {
-        LeaseRecord { holder: holder.to_owned(), expires: (now + LEASE_TTL).replace_nanosecond(0).unwrap_or(now + LEASE_TTL), origin: None }
+        LeaseRecord {
+            holder: holder.to_owned(),
+            expires: (now + LEASE_TTL).replace_nanosecond(0).unwrap_or(now + LEASE_TTL),
+            origin: None,
+        }
     }
 
     pub fn naming(self, origin: Option<&str>) -> LeaseRecord {
@@ -188,7 +206,9 @@ impl LeaseRecord {
     pub fn decode(value: &str) -> Option<LeaseRecord> {
         let (expires, rest) = value.split_once(' ')?;
         let (holder, origin) = match rest.rsplit_once('=') {
-            Some((holder, origin)) => (holder, URL_SAFE_NO_PAD.decode(origin).ok().and_then(|o| String::from_utf8(o).ok())),
+            Some((holder, origin)) => {
+                (holder, URL_SAFE_NO_PAD.decode(origin).ok().and_then(|o| String::from_utf8(o).ok()))
+            }
             None => (rest, None),
         };
         Some(LeaseRecord { holder: holder.to_owned(), expires: OffsetDateTime::parse(expires, &Rfc3339).ok()?, origin })
@@ -282,7 +302,8 @@ mod tests {
         assert_eq!(stored().origin.as_deref(), Some(origin));
         store.rival_on_write(4, "other", clock.now() + time::Duration::seconds(10));
         keep(&store, "me", &clock, &noted, |_| {}).await;
-        let written: Vec<LeaseRecord> = store.written.lock().unwrap().iter().filter_map(|r| LeaseRecord::decode(r)).collect();
+        let written: Vec<LeaseRecord> =
+            store.written.lock().unwrap().iter().filter_map(|r| LeaseRecord::decode(r)).collect();
         assert_eq!(written.len(), 4, "take, note, and two renewals (the second lost to the rival)");
         assert_eq!(written[0].origin, None, "the origin is not known when the lease is taken");
         assert!(written[1..].iter().all(|r| r.origin.as_deref() == Some(origin)), "{written:?}");
@@ -298,7 +319,10 @@ mod tests {
 
         let store = MemoryStore::default();
         store.rival_on_write(1, "rival", clock.now());
-        assert!(matches!(take(&store, "me", &clock).await, Err(LeaseError::Held(r)) if r.holder == "rival"), "the later write wins");
+        assert!(
+            matches!(take(&store, "me", &clock).await, Err(LeaseError::Held(r)) if r.holder == "rival"),
+            "the later write wins"
+        );
     }
 
     #[tokio::test]
@@ -337,7 +361,8 @@ mod tests {
         // With an origin: every character allowed in tag values, at most 256
         // of them, the holder shortened before the origin is cut.
         let origin = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue-green-checkout-service/73e2d6bc24d8a067";
-        let long = LeaseRecord::new(&format!("apply 1a2b3c4d provider pid 4242 on {}", "h".repeat(200)), NOW).naming(Some(origin));
+        let long = LeaseRecord::new(&format!("apply 1a2b3c4d provider pid 4242 on {}", "h".repeat(200)), NOW)
+            .naming(Some(origin));
         let encoded = long.encode();
         assert!(encoded.len() <= 256, "{}", encoded.len());
         assert!(encoded.chars().all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c)), "{encoded}");
@@ -387,7 +412,8 @@ mod tests {
         assert!(refused.contains("held by rival") && refused.contains("stopped moving traffic"), "{refused}");
         assert_eq!(router.0.lock().unwrap().len(), 1, "the refused change never reached the router");
         // A rival's record that has lapsed (or none) does not hold anything up.
-        *store.record.lock().unwrap() = Some(LeaseRecord::new("rival", clock.now() - time::Duration::minutes(1)).encode());
+        *store.record.lock().unwrap() =
+            Some(LeaseRecord::new("rival", clock.now() - time::Duration::minutes(1)).encode());
         guarded.route(&Split::all_to("blue"), &stop).await.unwrap();
         store.remove_lease().await.unwrap();
         guarded.route(&Split::all_to("blue"), &stop).await.unwrap();

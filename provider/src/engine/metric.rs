@@ -88,7 +88,9 @@ impl<S: MetricSource> Gate for MetricGate<S> {
             let window = crate::duration::format(c.window);
             return Ok(match c.on_missing_data {
                 MissingData::Wait => Verdict::Pending(format!("no data for metric {:?} in the last {window}", c.name)),
-                MissingData::Fail => Verdict::Unhealthy(self.finding(format!("no data in the last {window} (on_missing_data = \"fail\")"))),
+                MissingData::Fail => Verdict::Unhealthy(
+                    self.finding(format!("no data in the last {window} (on_missing_data = \"fail\")")),
+                ),
                 MissingData::Ignore => Verdict::Healthy,
             });
         };
@@ -150,7 +152,9 @@ mod tests {
 
     #[tokio::test]
     async fn missing_data_follows_the_setting() {
-        assert!(matches!(gate(vec![None], 1, MissingData::Wait).check().await, Ok(Verdict::Pending(r)) if r.contains("last 3m")));
+        assert!(
+            matches!(gate(vec![None], 1, MissingData::Wait).check().await, Ok(Verdict::Pending(r)) if r.contains("last 3m"))
+        );
         assert!(matches!(gate(vec![None], 1, MissingData::Fail).check().await, Ok(Verdict::Unhealthy(_))));
         assert_eq!(gate(vec![None], 1, MissingData::Ignore).check().await, Ok(Verdict::Healthy));
     }

@@ -180,7 +180,11 @@ mod tests {
         let waiting = || Ok(Verdict::Pending("no data".into()));
         let both = |a, b| Both(Says(a), Some(Says(b)));
         assert_eq!(both(unreadable(), failing("metric")).check().await, failing("metric"));
-        assert_eq!(both(failing("alarm"), failing("metric")).check().await, failing("alarm"), "the first failure is reported");
+        assert_eq!(
+            both(failing("alarm"), failing("metric")).check().await,
+            failing("alarm"),
+            "the first failure is reported"
+        );
         assert_eq!(both(waiting(), unreadable()).check().await, unreadable());
         assert_eq!(both(Ok(Verdict::Healthy), waiting()).check().await, waiting());
         assert_eq!(Both(Says(Ok(Verdict::Healthy)), None::<Says>).check().await, Ok(Verdict::Healthy));

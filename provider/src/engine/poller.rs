@@ -39,7 +39,10 @@ pub trait BatchSource: Send + Sync + 'static {
     type Error: From<Unanswered> + Send + 'static;
 
     /// Answers every request, one answer each, in order.
-    fn fetch_all(&self, requests: Vec<Self::Request>) -> impl Future<Output = Vec<Result<Self::Answer, Self::Error>>> + Send;
+    fn fetch_all(
+        &self,
+        requests: Vec<Self::Request>,
+    ) -> impl Future<Output = Vec<Result<Self::Answer, Self::Error>>> + Send;
 }
 
 /// A read the poller could not answer: its fetch stopped or came back short.
@@ -104,7 +107,8 @@ impl<S: BatchSource> Poller<S> {
             }
             let batch: Vec<_> = {
                 let mut queue = self.lock();
-                let batch: Vec<_> = std::mem::take(&mut queue.waiting).into_iter().filter(|(_, reply)| !reply.is_closed()).collect();
+                let batch: Vec<_> =
+                    std::mem::take(&mut queue.waiting).into_iter().filter(|(_, reply)| !reply.is_closed()).collect();
                 if batch.is_empty() {
                     queue.in_flight = false;
                     return;
@@ -114,7 +118,9 @@ impl<S: BatchSource> Poller<S> {
             let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
             let mut answers = self.source.fetch_all(requests).await.into_iter();
             for reply in replies {
-                let answer = answers.next().unwrap_or_else(|| Err(Unanswered("the batch answered fewer reads than it was given").into()));
+                let answer = answers
+                    .next()
+                    .unwrap_or_else(|| Err(Unanswered("the batch answered fewer reads than it was given").into()));
                 let _ = reply.send(answer);
             }
         }
@@ -150,7 +156,10 @@ impl<S: AlarmSource + Send + Sync + 'static> BatchSource for AlarmBatches<S> {
         union.sort();
         union.dedup();
         let found = self.0.describe(&union).await;
-        requests.iter().map(|names| found.clone().map(|all| all.into_iter().filter(|a| names.contains(&a.name)).collect())).collect()
+        requests
+            .iter()
+            .map(|names| found.clone().map(|all| all.into_iter().filter(|a| names.contains(&a.name)).collect()))
+            .collect()
     }
 }
 
@@ -180,7 +189,10 @@ mod tests {
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.names_asked.lock().unwrap().push(names.len());
             tokio::time::sleep(Duration::from_millis(5)).await;
-            Ok(names.iter().map(|n| AlarmStatus { name: n.clone(), state: AlarmState::Ok, reason: String::new(), updated: None }).collect())
+            Ok(names
+                .iter()
+                .map(|n| AlarmStatus { name: n.clone(), state: AlarmState::Ok, reason: String::new(), updated: None })
+                .collect())
         }
     }
 

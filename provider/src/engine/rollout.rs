@@ -91,7 +91,9 @@ impl Cause {
             Cause::GateUnreadable(e) => format!("the gates could not be read: {e}"),
             Cause::Router(e) => format!("traffic could not be shifted: {e}"),
             Cause::Timeout => "the rollout ran past its timeout".into(),
-            Cause::Undecided(reason) => format!("the rollout ran past its timeout without enough evidence to pass ({reason})"),
+            Cause::Undecided(reason) => {
+                format!("the rollout ran past its timeout without enough evidence to pass ({reason})")
+            }
             Cause::Stopped => "Terraform was interrupted".into(),
         }
     }
@@ -203,13 +205,24 @@ pub async fn run(
         }
         let shift_started = clock.now();
         if step.percent != percent {
-            if let Err(e) = shift(router, clock, &Split::between(&rollout.origin, &rollout.target, step.percent), stop).await {
+            if let Err(e) =
+                shift(router, clock, &Split::between(&rollout.origin, &rollout.target, step.percent), stop).await
+            {
                 let cause = if stop.is_cancelled() { Cause::Stopped } else { Cause::Router(e) };
                 halt = Some((cause, position));
                 break;
             }
             percent = step.percent;
-            record(&mut history, percent, EventKind::Shift, format!("step {position}: {}% to the target, confirmed by {}", format_percent(percent), router.describe()));
+            record(
+                &mut history,
+                percent,
+                EventKind::Shift,
+                format!(
+                    "step {position}: {}% to the target, confirmed by {}",
+                    format_percent(percent),
+                    router.describe()
+                ),
+            );
         }
         gate.begin_step(shift_started..clock.now(), percent);
         let left = (rollout.deadline - clock.now()).try_into().unwrap_or(Duration::ZERO);
@@ -221,14 +234,24 @@ pub async fn run(
                 break;
             }
             Ok(BakeOutcome::Passed { checks }) => {
-                let mut detail = format!("step {position}: baked {} at {}% ({checks} gate checks, all healthy)", crate::duration::format(step.bake), format_percent(percent));
+                let mut detail = format!(
+                    "step {position}: baked {} at {}% ({checks} gate checks, all healthy)",
+                    crate::duration::format(step.bake),
+                    format_percent(percent)
+                );
                 if let Some(summary) = gate.summary() {
                     detail = format!("{detail}; {summary}");
                 }
                 record(&mut history, percent, EventKind::Baked, detail);
             }
             Ok(BakeOutcome::Failed { finding, elapsed }) => {
-                let detail = format!("step {position}: {} after {} at {}%: {}", finding.source, crate::duration::format(elapsed), format_percent(percent), finding.reason);
+                let detail = format!(
+                    "step {position}: {} after {} at {}%: {}",
+                    finding.source,
+                    crate::duration::format(elapsed),
+                    format_percent(percent),
+                    finding.reason
+                );
                 record(&mut history, percent, EventKind::GateFailed, detail);
                 halt = Some((Cause::Gate(finding), position));
                 break;
@@ -262,7 +285,12 @@ pub async fn run(
 
 /// Sets `split` and reads it back until the router reports it. `stop`
 /// only cuts short a router's wait for its change to propagate.
-pub async fn shift(router: &dyn TrafficRouter, clock: &impl Clock, split: &Split, stop: &CancellationToken) -> Result<(), RouterError> {
+pub async fn shift(
+    router: &dyn TrafficRouter,
+    clock: &impl Clock,
+    split: &Split,
+    stop: &CancellationToken,
+) -> Result<(), RouterError> {
     router.route(split, stop).await?;
     let mut seen = None;
     for read in 0..VERIFY_READS {
@@ -300,7 +328,8 @@ async fn roll_back(router: &dyn TrafficRouter, clock: &impl Clock, origin: &str)
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        let attempts = if matches!(error, RouterError::Transient(_)) { ROLLBACK_ATTEMPTS_TRANSIENT } else { ROLLBACK_ATTEMPTS };
+        let attempts =
+            if matches!(error, RouterError::Transient(_)) { ROLLBACK_ATTEMPTS_TRANSIENT } else { ROLLBACK_ATTEMPTS };
         if attempt >= attempts {
             return Err(error);
         }
@@ -312,8 +341,8 @@ async fn roll_back(router: &dyn TrafficRouter, clock: &impl Clock, origin: &str)
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::sync::Mutex;
     use crate::engine::EventName;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
@@ -338,7 +367,14 @@ pub(crate) mod tests {
 
     impl FakeRouter {
         pub fn new(split: Split) -> FakeRouter {
-            FakeRouter { split: Mutex::new(split), routes: Mutex::default(), failing_routes: Mutex::default(), failures_are_transient: AtomicBool::new(false), stuck: AtomicBool::new(false), interrupt_next_route: Mutex::default() }
+            FakeRouter {
+                split: Mutex::new(split),
+                routes: Mutex::default(),
+                failing_routes: Mutex::default(),
+                failures_are_transient: AtomicBool::new(false),
+                stuck: AtomicBool::new(false),
+                interrupt_next_route: Mutex::default(),
+            }
         }
         fn percents(&self) -> Vec<f64> {
             self.routes.lock().unwrap().iter().map(|s| s.percent_of("green")).collect()
@@ -394,7 +430,11 @@ pub(crate) mod tests {
             let elapsed: Duration = (self.clock.now() - self.start).try_into().unwrap();
             match self.fail_at {
                 Some(at) if elapsed >= at && self.error => Err(GateError("AccessDenied".into())),
-                Some(at) if elapsed >= at => Ok(Verdict::Unhealthy(Finding { source: "alarm \"5xx\"".into(), reason: "5xx above 1%".into(), since: None })),
+                Some(at) if elapsed >= at => Ok(Verdict::Unhealthy(Finding {
+                    source: "alarm \"5xx\"".into(),
+                    reason: "5xx above 1%".into(),
+                    since: None,
+                })),
                 _ => Ok(Verdict::Healthy),
             }
         }
@@ -416,7 +456,14 @@ pub(crate) mod tests {
         TimedGate { clock, start: clock.now(), fail_at, error: false }
     }
 
-    async fn go(router: &FakeRouter, gate: &TimedGate<'_>, clock: &SimClock, r: &Rollout, start: f64, stop: &CancellationToken) -> (Outcome, Vec<Event>) {
+    async fn go(
+        router: &FakeRouter,
+        gate: &TimedGate<'_>,
+        clock: &SimClock,
+        r: &Rollout,
+        start: f64,
+        stop: &CancellationToken,
+    ) -> (Outcome, Vec<Event>) {
         run(router, gate, clock, r, start, stop, |_| {}).await
     }
 
@@ -424,17 +471,32 @@ pub(crate) mod tests {
     fn the_start_follows_the_split_and_the_recorded_target() {
         let run = |origin: &str, from: f64| Start::Run { origin: origin.into(), from_percent: from };
         let all_blue = Split::all_to("blue");
-        assert_eq!(decide_start(&all_blue, "green", None, false), run("blue", 0.0), "create: whatever serves is the origin");
+        assert_eq!(
+            decide_start(&all_blue, "green", None, false),
+            run("blue", 0.0),
+            "create: whatever serves is the origin"
+        );
         assert_eq!(decide_start(&all_blue, "green", Some("blue"), false), run("blue", 0.0));
         assert_eq!(decide_start(&Split::all_to("green"), "green", Some("blue"), false), Start::AlreadyThere);
-        assert_eq!(decide_start(&Split::all_to("green"), "green", None, true), Start::AlreadyThere, "nothing to roll back to");
-        assert_eq!(decide_start(&Split::all_to("green"), "green", Some("blue"), true), run("blue", 100.0), "a killed apply still owes its final bake");
+        assert_eq!(
+            decide_start(&Split::all_to("green"), "green", None, true),
+            Start::AlreadyThere,
+            "nothing to roll back to"
+        );
+        assert_eq!(
+            decide_start(&Split::all_to("green"), "green", Some("blue"), true),
+            run("blue", 100.0),
+            "a killed apply still owes its final bake"
+        );
         let split = Split::between("blue", "green", 30.0);
         assert_eq!(decide_start(&split, "green", Some("blue"), true), run("blue", 30.0), "resumed from the split");
         assert_eq!(decide_start(&split, "blue", Some("blue"), true), Start::Restore, "reverted while split");
         // The state says blue served last: a third destination is a stranger, not the origin.
         let three = Split([("blue".to_owned(), 50.0), ("green".to_owned(), 25.0), ("red".to_owned(), 25.0)].into());
-        assert_eq!(decide_start(&three, "green", Some("blue"), false), Start::NotOneOrigin { others: vec!["red".into(), "blue".into()] });
+        assert_eq!(
+            decide_start(&three, "green", Some("blue"), false),
+            Start::NotOneOrigin { others: vec!["red".into(), "blue".into()] }
+        );
         // The state's origin no longer serves and something else does: that is the origin.
         assert_eq!(decide_start(&Split::all_to("red"), "green", Some("blue"), false), run("red", 0.0));
         // ...unless a killed apply left it there: killed during green's final
@@ -465,12 +527,18 @@ pub(crate) mod tests {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
         let r = rollout(&clock, Strategy::Linear { step_percent: 25.0, interval: M });
-        assert_eq!(go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await.0, Outcome::Promoted);
+        assert_eq!(
+            go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await.0,
+            Outcome::Promoted
+        );
         assert_eq!(router.percents(), [25.0, 50.0, 75.0, 100.0]);
 
         let router = FakeRouter::new(Split::all_to("blue"));
         let r = rollout(&clock, Strategy::AllAtOnce);
-        assert_eq!(go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await.0, Outcome::Promoted);
+        assert_eq!(
+            go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await.0,
+            Outcome::Promoted
+        );
         assert_eq!(router.percents(), [100.0]);
     }
 
@@ -481,7 +549,8 @@ pub(crate) mod tests {
         let steps = vec![Step { percent: 5.0, bake: M }, Step { percent: 25.0, bake: 5 * M }];
         let r = rollout(&clock, Strategy::Steps(steps));
         // Fails 3 minutes in: during the 25% bake (which started at 1m).
-        let (outcome, history) = go(&router, &gate(&clock, Some(3 * M)), &clock, &r, 0.0, &CancellationToken::new()).await;
+        let (outcome, history) =
+            go(&router, &gate(&clock, Some(3 * M)), &clock, &r, 0.0, &CancellationToken::new()).await;
         let Outcome::Halted(halt) = outcome else { panic!("expected a rollback") };
         assert_eq!((halt.step, halt.percent), (2, 25.0));
         assert!(matches!(halt.cause, Cause::Gate(ref f) if f.reason == "5xx above 1%"));
@@ -576,7 +645,11 @@ pub(crate) mod tests {
         let r = rollout(&clock, Strategy::Canary { percent: 10.0, bake: 5 * M });
         let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 0.0, &CancellationToken::new()).await;
         let Outcome::Halted(halt) = outcome else { panic!("expected a halt") };
-        assert!(matches!(&halt.cause, Cause::Router(e) if e.to_string().contains("did not take the change")), "{:?}", halt.cause);
+        assert!(
+            matches!(&halt.cause, Cause::Router(e) if e.to_string().contains("did not take the change")),
+            "{:?}",
+            halt.cause
+        );
         assert!(history.iter().all(|e| e.kind != EventKind::Shift), "an unconfirmed shift is not recorded");
         // The origin still has everything, which is what the rollback confirms.
         assert_eq!(halt.rollback, Ok(()));
@@ -611,7 +684,10 @@ pub(crate) mod tests {
         let refused = FakeRouter::new(Split::all_to("blue"));
         *refused.failing_routes.lock().unwrap() = failing.clone();
         let (outcome, _) = go(&refused, &gate(&clock, Some(M)), &clock, &r, 0.0, &CancellationToken::new()).await;
-        assert!(matches!(outcome, Outcome::Halted(Halt { rollback: Err(RouterError::Failed(_)), .. })), "a refusal stops after {ROLLBACK_ATTEMPTS} attempts");
+        assert!(
+            matches!(outcome, Outcome::Halted(Halt { rollback: Err(RouterError::Failed(_)), .. })),
+            "a refusal stops after {ROLLBACK_ATTEMPTS} attempts"
+        );
         assert_eq!(refused.routes.lock().unwrap().len(), 1 + ROLLBACK_ATTEMPTS as usize);
 
         let throttled = FakeRouter::new(Split::all_to("blue"));

@@ -124,14 +124,30 @@ mod tests {
 
     #[test]
     fn bad_strategies_are_errors() {
-        assert_eq!(Schedule::new(&Strategy::Canary { percent: 100.0, bake: M }, M), Err(ScheduleError::PercentOutOfRange(100.0)));
-        assert_eq!(Schedule::new(&Strategy::Linear { step_percent: 0.0, interval: M }, M), Err(ScheduleError::PercentOutOfRange(0.0)));
+        assert_eq!(
+            Schedule::new(&Strategy::Canary { percent: 100.0, bake: M }, M),
+            Err(ScheduleError::PercentOutOfRange(100.0))
+        );
+        assert_eq!(
+            Schedule::new(&Strategy::Linear { step_percent: 0.0, interval: M }, M),
+            Err(ScheduleError::PercentOutOfRange(0.0))
+        );
         let down = vec![Step { percent: 50.0, bake: M }, Step { percent: 20.0, bake: M }];
-        assert_eq!(Schedule::new(&Strategy::Steps(down), M), Err(ScheduleError::NotIncreasing { previous: 50.0, next: 20.0 }));
+        assert_eq!(
+            Schedule::new(&Strategy::Steps(down), M),
+            Err(ScheduleError::NotIncreasing { previous: 50.0, next: 20.0 })
+        );
         let same = vec![Step { percent: 20.0, bake: M }, Step { percent: 20.0, bake: M }];
         assert!(Schedule::new(&Strategy::Steps(same), M).is_err());
-        assert_eq!(Schedule::new(&Strategy::Linear { step_percent: 1e-7, interval: M }, M), Err(ScheduleError::TooManySteps(1e-7)), "refused before anything is built");
-        assert_eq!(Schedule::new(&Strategy::Linear { step_percent: 0.1, interval: M }, M).unwrap().steps().len(), MAX_STEPS);
+        assert_eq!(
+            Schedule::new(&Strategy::Linear { step_percent: 1e-7, interval: M }, M),
+            Err(ScheduleError::TooManySteps(1e-7)),
+            "refused before anything is built"
+        );
+        assert_eq!(
+            Schedule::new(&Strategy::Linear { step_percent: 0.1, interval: M }, M).unwrap().steps().len(),
+            MAX_STEPS
+        );
     }
 
     #[test]

@@ -74,12 +74,14 @@ impl Split {
     /// Whether this split sends the same shares as `other`.
     pub fn same_shares(&self, other: &Split) -> bool {
         let (mine, theirs) = (self.percentages(), other.percentages());
-        mine.len() == theirs.len() && mine.iter().all(|(d, p)| theirs.get(d).is_some_and(|q| (p - q).abs() < SAME_SHARE))
+        mine.len() == theirs.len()
+            && mine.iter().all(|(d, p)| theirs.get(d).is_some_and(|q| (p - q).abs() < SAME_SHARE))
     }
 
     /// Percentages for messages, e.g. `{blue: 90%, green: 10%}`.
     pub fn describe(&self) -> String {
-        let parts: Vec<String> = self.percentages().iter().map(|(d, p)| format!("{d}: {}%", format_percent(*p))).collect();
+        let parts: Vec<String> =
+            self.percentages().iter().map(|(d, p)| format!("{d}: {}%", format_percent(*p))).collect();
         format!("{{{}}}", parts.join(", "))
     }
 }

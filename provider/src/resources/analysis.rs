@@ -35,7 +35,11 @@ fn source_block() -> Block {
         Block::new(description)
             .attribute(Attribute::required("namespace", Type::String, "Such as `Checkout`."))
             .attribute(Attribute::required("metric_name", Type::String, "Such as `Requests`."))
-            .attribute(Attribute::optional("dimensions", Type::map(Type::String), "The metric's whole dimension set (CloudWatch matches all of them, in any order)."))
+            .attribute(Attribute::optional(
+                "dimensions",
+                Type::map(Type::String),
+                "The metric's whole dimension set (CloudWatch matches all of them, in any order).",
+            ))
     };
     Block::new("The metrics to judge, instead of the router's own: any CloudWatch metrics that count the canary's and the baseline's requests and errors, such as an application's own metrics with a `Version` or `Variant` dimension. Each is summed per `period` (statistic `Sum`). With a source, any router can be judged, `route53` included, and `metric` is not set.")
         .required_block("canary_requests", metric("Requests served by the canary (the target)."))
@@ -91,7 +95,11 @@ pub fn parse(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Di
             let threshold = duration_of(given, at("latency_threshold"), d).filter(|t| {
                 let ok = !t.is_zero();
                 if !ok {
-                    d.error_at(at("latency_threshold"), "Invalid latency_threshold", "latency_threshold must be longer than 0s.");
+                    d.error_at(
+                        at("latency_threshold"),
+                        "Invalid latency_threshold",
+                        "latency_threshold must be longer than 0s.",
+                    );
                 }
                 ok
             });
@@ -121,7 +129,11 @@ pub fn parse(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Di
             let default_metric = match router.default_error_metric() {
                 Ok(metric) => metric,
                 Err(reason) => {
-                    d.error_at(AttributePath::root("analysis"), "No analysis with this router", format!("{reason} Or name the metrics to judge in a source block."));
+                    d.error_at(
+                        AttributePath::root("analysis"),
+                        "No analysis with this router",
+                        format!("{reason} Or name the metrics to judge in a source block."),
+                    );
                     return None;
                 }
             };
@@ -141,7 +153,11 @@ pub fn parse(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Di
     let max_increase = number("max_increase").filter(|m| {
         let ok = (0.0..=100.0).contains(m);
         if !ok {
-            d.error_at(at("max_increase"), "Invalid max_increase", format!("max_increase must be from 0 to 100, not {m}."));
+            d.error_at(
+                at("max_increase"),
+                "Invalid max_increase",
+                format!("max_increase must be from 0 to 100, not {m}."),
+            );
         }
         ok
     });
@@ -159,14 +175,22 @@ pub fn parse(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Di
     let confidence = number("confidence").filter(|c| {
         let ok = 0.5 < *c && *c < 1.0;
         if !ok {
-            d.error_at(at("confidence"), "Invalid confidence", format!("confidence must be above 0.5 and below 1 (such as 0.99), not {c}."));
+            d.error_at(
+                at("confidence"),
+                "Invalid confidence",
+                format!("confidence must be above 0.5 and below 1 (such as 0.99), not {c}."),
+            );
         }
         ok
     });
     let min_requests = block.get("min_requests").as_number().and_then(|n| match n.as_i64() {
         Some(n) if n >= 0 => Some(n as u64),
         _ => {
-            d.error_at(at("min_requests"), "Invalid min_requests", format!("min_requests must be a whole number of at least 0, not {n}."));
+            d.error_at(
+                at("min_requests"),
+                "Invalid min_requests",
+                format!("min_requests must be a whole number of at least 0, not {n}."),
+            );
             None
         }
     });
@@ -191,7 +215,10 @@ pub fn parse(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Di
 
 /// The metrics of an analysis `source` block: errors `(canary, baseline)`,
 /// and slow requests when it names them.
-fn source(block: &Value, d: &mut Diagnostics) -> (Option<(DestinationMetrics, DestinationMetrics)>, Option<(DestinationMetrics, DestinationMetrics)>) {
+fn source(
+    block: &Value,
+    d: &mut Diagnostics,
+) -> (Option<(DestinationMetrics, DestinationMetrics)>, Option<(DestinationMetrics, DestinationMetrics)>) {
     let metric = |name: &str, d: &mut Diagnostics| -> Option<MetricId> {
         let given = block.get(name);
         let at = |field: &str| AttributePath::root("analysis").attribute("source").attribute(name).attribute(field);
@@ -206,7 +233,9 @@ fn source(block: &Value, d: &mut Diagnostics) -> (Option<(DestinationMetrics, De
         let (namespace, metric_name) = (text("namespace", d), text("metric_name", d));
         let dimensions = match given.get("dimensions") {
             Value::Null => Some(Vec::new()),
-            v => v.entries().and_then(|entries| entries.iter().map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect::<Option<Vec<_>>>()),
+            v => v.entries().and_then(|entries| {
+                entries.iter().map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect::<Option<Vec<_>>>()
+            }),
         };
         Some(MetricId { namespace: namespace?, name: metric_name?, dimensions: dimensions? })
     };
@@ -229,7 +258,11 @@ fn source(block: &Value, d: &mut Diagnostics) -> (Option<(DestinationMetrics, De
         (true, true) => None,
         (false, false) => pair("canary_slow_requests", "baseline_slow_requests", d),
         _ => {
-            d.error_at(AttributePath::root("analysis").attribute("source"), "One side of the slow requests", "Name both canary_slow_requests and baseline_slow_requests, or neither.");
+            d.error_at(
+                AttributePath::root("analysis").attribute("source"),
+                "One side of the slow requests",
+                "Name both canary_slow_requests and baseline_slow_requests, or neither.",
+            );
             None
         }
     };
@@ -252,18 +285,33 @@ pub type Judged<'a> = (&'a dyn Routing, &'a str, &'a str);
 
 /// The gates; the metrics come from the `source` block, else from `router`
 /// (none: the source is required).
-pub fn gates(analysis: &Analysis, router: Option<Judged<'_>>, steps: usize, clients: &Clients) -> Result<Vec<AnalysisGate<'static, GroupMetrics, SystemClock>>, Unjudgeable> {
+pub fn gates(
+    analysis: &Analysis,
+    router: Option<Judged<'_>>,
+    steps: usize,
+    clients: &Clients,
+) -> Result<Vec<AnalysisGate<'static, GroupMetrics, SystemClock>>, Unjudgeable> {
     let settings = &analysis.settings;
-    let errors = analysis.source.clone().or_else(|| router.and_then(|(routing, origin, target)| routing.analysis_metrics(origin, target, &settings.label)));
-    let errors = errors.ok_or_else(|| Unjudgeable { summary: "No analysis with this router", detail: "This router names no per-destination metrics; name them in a source block.".into() })?;
+    let errors = analysis.source.clone().or_else(|| {
+        router.and_then(|(routing, origin, target)| routing.analysis_metrics(origin, target, &settings.label))
+    });
+    let errors = errors.ok_or_else(|| Unjudgeable {
+        summary: "No analysis with this router",
+        detail: "This router names no per-destination metrics; name them in a source block.".into(),
+    })?;
     let mut judged = vec![(settings.label.clone(), errors)];
     match &analysis.latency {
         Some(Latency::Threshold(threshold)) => {
             let slow = router.and_then(|(routing, origin, target)| routing.latency_metrics(origin, target, *threshold));
-            let slow = slow.ok_or_else(|| Unjudgeable { summary: "No latency analysis with this router", detail: "This router's service publishes no per-request durations per destination.".into() })?;
+            let slow = slow.ok_or_else(|| Unjudgeable {
+                summary: "No latency analysis with this router",
+                detail: "This router's service publishes no per-request durations per destination.".into(),
+            })?;
             judged.push((format!("requests over {}", duration::format(*threshold)), slow));
         }
-        Some(Latency::Counted(canary, baseline)) => judged.push((canary.errors.name.clone(), (canary.clone(), baseline.clone()))),
+        Some(Latency::Counted(canary, baseline)) => {
+            judged.push((canary.errors.name.clone(), (canary.clone(), baseline.clone())))
+        }
         None => {}
     }
     let confidence = 1.0 - (1.0 - settings.confidence) / judged.len() as f64;
@@ -272,8 +320,8 @@ pub fn gates(analysis: &Analysis, router: Option<Judged<'_>>, steps: usize, clie
         .map(|(label, (canary, baseline))| {
             let metrics = GroupMetrics { reader: clients.metrics.clone(), canary, baseline };
             let settings = AnalysisSettings { label, confidence, steps, ..settings.clone() };
-            AnalysisGate::new(metrics, &SystemClock, settings).map_err(|e| Unjudgeable { summary: "Invalid analysis settings", detail: e.to_string() })
+            AnalysisGate::new(metrics, &SystemClock, settings)
+                .map_err(|e| Unjudgeable { summary: "Invalid analysis settings", detail: e.to_string() })
         })
         .collect()
 }
-

@@ -25,16 +25,23 @@ pub enum Deploys {
 
 /// The lifecycle hooks each platform runs (AppSpec reference, "hooks").
 const LAMBDA_HOOKS: [&str; 2] = ["BeforeAllowTraffic", "AfterAllowTraffic"];
-const ECS_HOOKS: [&str; 5] = ["BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"];
+const ECS_HOOKS: [&str; 5] =
+    ["BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"];
 
 /// Reads an AppSpec and checks it; what it deploys, or why it cannot be used.
 pub fn read(text: &str) -> Result<Deploys, String> {
     let spec = parse(text)?;
     let resources = field(&spec, "Resources").and_then(Json::as_array).ok_or("it has no Resources list")?;
     let [resource] = resources.as_slice() else {
-        return Err(format!("its Resources list names {} resources; a Lambda or ECS AppSpec names exactly one", resources.len()));
+        return Err(format!(
+            "its Resources list names {} resources; a Lambda or ECS AppSpec names exactly one",
+            resources.len()
+        ));
     };
-    let (name, resource) = resource.as_object().and_then(|r| r.iter().next()).ok_or("its resource is not a name with a Type and Properties")?;
+    let (name, resource) = resource
+        .as_object()
+        .and_then(|r| r.iter().next())
+        .ok_or("its resource is not a name with a Type and Properties")?;
     let properties = field(resource, "Properties").ok_or_else(|| format!("resource {name} has no Properties"))?;
     let text = |value: Option<&Json>, what: &str| -> Result<String, String> {
         match value {
@@ -47,19 +54,35 @@ pub fn read(text: &str) -> Result<Deploys, String> {
         Some("AWS::Lambda::Function") => {
             let version = |key: &str| -> Result<String, String> {
                 let v = text(field(properties, key), key)?;
-                if v.chars().all(|c| c.is_ascii_digit()) { Ok(v) } else { Err(format!("{key} {v:?} of resource {name} is not a published version number")) }
+                if v.chars().all(|c| c.is_ascii_digit()) {
+                    Ok(v)
+                } else {
+                    Err(format!("{key} {v:?} of resource {name} is not a published version number"))
+                }
             };
             let (current_version, target_version) = (version("CurrentVersion")?, version("TargetVersion")?);
             if current_version == target_version {
-                return Err(format!("resource {name} has the same CurrentVersion and TargetVersion ({target_version}): nothing to deploy"));
+                return Err(format!(
+                    "resource {name} has the same CurrentVersion and TargetVersion ({target_version}): nothing to deploy"
+                ));
             }
-            let deploys = Deploys::Lambda { function_name: text(field(properties, "Name"), "Name")?, alias: text(field(properties, "Alias"), "Alias")?, current_version, target_version };
+            let deploys = Deploys::Lambda {
+                function_name: text(field(properties, "Name"), "Name")?,
+                alias: text(field(properties, "Alias"), "Alias")?,
+                current_version,
+                target_version,
+            };
             (deploys, &LAMBDA_HOOKS)
         }
         Some("AWS::ECS::Service") => {
-            let balancer = field(properties, "LoadBalancerInfo").ok_or_else(|| format!("resource {name} has no LoadBalancerInfo"))?;
-            let port = field(balancer, "ContainerPort").and_then(|p| p.as_u64().or_else(|| p.as_str().and_then(|s| s.parse().ok())));
-            let port = port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).ok_or_else(|| format!("resource {name} has no LoadBalancerInfo.ContainerPort from 1 to 65535"))?;
+            let balancer = field(properties, "LoadBalancerInfo")
+                .ok_or_else(|| format!("resource {name} has no LoadBalancerInfo"))?;
+            let port = field(balancer, "ContainerPort")
+                .and_then(|p| p.as_u64().or_else(|| p.as_str().and_then(|s| s.parse().ok())));
+            let port = port
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("resource {name} has no LoadBalancerInfo.ContainerPort from 1 to 65535"))?;
             let deploys = Deploys::Ecs {
                 task_definition_arn: text(field(properties, "TaskDefinition"), "TaskDefinition")?,
                 container_name: text(field(balancer, "ContainerName"), "LoadBalancerInfo.ContainerName")?,
@@ -67,15 +90,26 @@ pub fn read(text: &str) -> Result<Deploys, String> {
             };
             (deploys, &ECS_HOOKS)
         }
-        Some(other) => return Err(format!("resource {name} is of type {other}; this resource deploys AWS::Lambda::Function or AWS::ECS::Service")),
+        Some(other) => {
+            return Err(format!(
+                "resource {name} is of type {other}; this resource deploys AWS::Lambda::Function or AWS::ECS::Service"
+            ));
+        }
         None => return Err(format!("resource {name} has no Type")),
     };
     if let Some(given) = field(&spec, "Hooks") {
         let entries = given.as_array().ok_or("its Hooks is not a list")?;
         for entry in entries {
-            let (event, function) = entry.as_object().filter(|e| e.len() == 1).and_then(|e| e.iter().next()).ok_or("each of its Hooks is one lifecycle event and the function it runs")?;
+            let (event, function) = entry
+                .as_object()
+                .filter(|e| e.len() == 1)
+                .and_then(|e| e.iter().next())
+                .ok_or("each of its Hooks is one lifecycle event and the function it runs")?;
             if !hooks.iter().any(|h| h.eq_ignore_ascii_case(event)) {
-                return Err(format!("its Hooks name {event:?}, which is not a hook of this platform ({})", hooks.join(", ")));
+                return Err(format!(
+                    "its Hooks name {event:?}, which is not a hook of this platform ({})",
+                    hooks.join(", ")
+                ));
             }
             if function.as_str().is_none_or(|f| f.trim().is_empty()) {
                 return Err(format!("its {event} hook names no function"));
@@ -114,7 +148,9 @@ fn yaml(text: &str) -> Result<Json, String> {
         let (event, mark) = parser.next_token().map_err(|e| format!("it is not valid JSON or YAML ({e})"))?;
         let finished = match event {
             Event::StreamEnd => break,
-            Event::Alias(_) => return Err(format!("its YAML uses an alias (line {}); write the value out", mark.line())),
+            Event::Alias(_) => {
+                return Err(format!("its YAML uses an alias (line {}); write the value out", mark.line()));
+            }
             Event::SequenceStart(..) | Event::MappingStart(..) if open.len() >= MAX_DEPTH => {
                 return Err(format!("its YAML nests deeper than {MAX_DEPTH} levels (line {})", mark.line()));
             }
@@ -171,7 +207,14 @@ fn scalar(value: String, style: TScalarStyle) -> Json {
             .parse::<i64>()
             .map(Json::from)
             .ok()
-            .or_else(|| number.parse::<f64>().ok().filter(|f| f.is_finite()).and_then(serde_json::Number::from_f64).map(Json::Number))
+            .or_else(|| {
+                number
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Json::Number)
+            })
             .unwrap_or(Json::String(value)),
     }
 }
@@ -186,10 +229,22 @@ mod tests {
     fn lambda_and_ecs_appspecs_in_yaml_and_json() {
         assert_eq!(
             read(LAMBDA_YAML),
-            Ok(Deploys::Lambda { function_name: "checkout".into(), alias: "live".into(), current_version: "1".into(), target_version: "2".into() })
+            Ok(Deploys::Lambda {
+                function_name: "checkout".into(),
+                alias: "live".into(),
+                current_version: "1".into(),
+                target_version: "2".into()
+            })
         );
         let ecs = r#"{"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {"TaskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3", "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8080}}}}]}"#;
-        assert_eq!(read(ecs), Ok(Deploys::Ecs { task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into(), container_name: "web".into(), container_port: 8080 }));
+        assert_eq!(
+            read(ecs),
+            Ok(Deploys::Ecs {
+                task_definition_arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into(),
+                container_name: "web".into(),
+                container_port: 8080
+            })
+        );
     }
 
     #[test]
@@ -200,8 +255,13 @@ mod tests {
         assert!(refused("version: 0.0\n").contains("no Resources"));
         assert!(refused(&LAMBDA_YAML.replace("TargetVersion: 2", "TargetVersion: 1")).contains("nothing to deploy"));
         assert!(refused(&LAMBDA_YAML.replace("        Alias: \"live\"\n", "")).contains("no Alias"));
-        assert!(refused(&LAMBDA_YAML.replace("BeforeAllowTraffic", "BeforeInstall")).contains("not a hook of this platform"));
-        assert!(refused(&LAMBDA_YAML.replace("AWS::Lambda::Function", "AWS::EC2::Instance")).contains("AWS::EC2::Instance"));
+        assert!(
+            refused(&LAMBDA_YAML.replace("BeforeAllowTraffic", "BeforeInstall"))
+                .contains("not a hook of this platform")
+        );
+        assert!(
+            refused(&LAMBDA_YAML.replace("AWS::Lambda::Function", "AWS::EC2::Instance")).contains("AWS::EC2::Instance")
+        );
     }
 
     #[test]

@@ -93,18 +93,37 @@ fn validate(config: &Value) -> Diagnostics {
     let metrics = gates::metrics(config, &mut d);
     gates::on_missing_data(config, &mut d);
     if names.is_some_and(|n| n.is_empty()) && metrics.is_some_and(|m| m.is_empty()) {
-        d.error_at(AttributePath::root("alarm_names"), "Nothing to watch", "Give alarm_names or metric blocks; a gate that watches nothing would always pass.");
+        d.error_at(
+            AttributePath::root("alarm_names"),
+            "Nothing to watch",
+            "Give alarm_names or metric blocks; a gate that watches nothing would always pass.",
+        );
     }
     let duration = duration_of(config.get("duration"), AttributePath::root("duration"), &mut d);
     let poll = duration_of(config.get("poll_interval"), AttributePath::root("poll_interval"), &mut d);
     if let Some(poll) = poll {
         if poll < MIN_POLL_INTERVAL {
-            d.error_at(AttributePath::root("poll_interval"), "Poll interval too short", format!("poll_interval must be at least 1s (it is {}), so that CloudWatch is not polled into throttling.", duration::format(poll)));
+            d.error_at(
+                AttributePath::root("poll_interval"),
+                "Poll interval too short",
+                format!(
+                    "poll_interval must be at least 1s (it is {}), so that CloudWatch is not polled into throttling.",
+                    duration::format(poll)
+                ),
+            );
         }
     }
     if let (Some(duration), Some(poll)) = (duration, poll) {
         if poll > duration {
-            d.error_at(AttributePath::root("poll_interval"), "Poll interval longer than the gate", format!("poll_interval ({}) must not be longer than duration ({}).", duration::format(poll), duration::format(duration)));
+            d.error_at(
+                AttributePath::root("poll_interval"),
+                "Poll interval longer than the gate",
+                format!(
+                    "poll_interval ({}) must not be longer than duration ({}).",
+                    duration::format(poll),
+                    duration::format(duration)
+                ),
+            );
         }
     }
     d
@@ -112,7 +131,8 @@ fn validate(config: &Value) -> Diagnostics {
 
 fn inputs(value: &Value) -> Result<Inputs, Diagnostics> {
     let mut d = validate(value);
-    let alarm_names = string_list_of(value.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).unwrap_or_default();
+    let alarm_names =
+        string_list_of(value.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).unwrap_or_default();
     let metrics = gates::metrics(value, &mut Diagnostics::default()).unwrap_or_default();
     let duration = duration_of(value.get("duration"), AttributePath::root("duration"), &mut d);
     let poll_interval = duration_of(value.get("poll_interval"), AttributePath::root("poll_interval"), &mut d);
@@ -122,7 +142,10 @@ fn inputs(value: &Value) -> Result<Inputs, Diagnostics> {
         }
         _ => {
             if !d.has_errors() {
-                d.error("Canary gate inputs unknown at apply", "duration and poll_interval must be known when the gate runs.");
+                d.error(
+                    "Canary gate inputs unknown at apply",
+                    "duration and poll_interval must be known when the gate runs.",
+                );
             }
             Err(d)
         }
@@ -228,15 +251,21 @@ async fn run(
                 ),
             ));
         }
-        Err(ResolveError::Source(e)) => return Outcome::NotStarted(Diagnostics::single("Could not read the alarms", e.0)),
+        Err(ResolveError::Source(e)) => {
+            return Outcome::NotStarted(Diagnostics::single("Could not read the alarms", e.0));
+        }
     };
     let states: Vec<_> = initial.iter().map(|a| format!("{}={:?}", a.name, a.state)).collect();
-    log::info(MODULE, "canary gate watching alarms", &[
-        ("gate", id.into()),
-        ("alarms", states.join(", ").into()),
-        ("duration", duration::format(plan.duration).into()),
-        ("poll_interval", duration::format(plan.poll_interval).into()),
-    ]);
+    log::info(
+        MODULE,
+        "canary gate watching alarms",
+        &[
+            ("gate", id.into()),
+            ("alarms", states.join(", ").into()),
+            ("duration", duration::format(plan.duration).into()),
+            ("poll_interval", duration::format(plan.poll_interval).into()),
+        ],
+    );
     let mut next_report = Duration::from_secs(60);
     let metrics: Vec<_> = metrics.iter().map(|m| m.gate(metric_reader)).collect();
     let gate = Both(alarms, Some(metrics));
@@ -244,24 +273,37 @@ async fn run(
         log::debug(MODULE, "alarms checked", &[("gate", id.into()), ("checks", p.checks.into())]);
         if p.elapsed >= next_report {
             next_report += Duration::from_secs(60);
-            log::info(MODULE, "canary gate still healthy", &[
-                ("gate", id.into()),
-                ("elapsed", duration::format(p.elapsed).into()),
-                ("of", duration::format(plan.duration).into()),
-            ]);
+            log::info(
+                MODULE,
+                "canary gate still healthy",
+                &[
+                    ("gate", id.into()),
+                    ("elapsed", duration::format(p.elapsed).into()),
+                    ("of", duration::format(plan.duration).into()),
+                ],
+            );
         }
     })
     .await;
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(e) => return Outcome::Errored(Diagnostics::single("Canary gate could not read the alarms", format!("{} The gate reached no verdict; the next plan runs it again.", e.0))),
+        Err(e) => {
+            return Outcome::Errored(Diagnostics::single(
+                "Canary gate could not read the alarms",
+                format!("{} The gate reached no verdict; the next plan runs it again.", e.0),
+            ));
+        }
     };
     log::info(MODULE, "canary gate finished", &[("gate", id.into()), ("outcome", format!("{outcome:?}").into())]);
     match outcome {
         BakeOutcome::Passed { .. } => Outcome::Passed,
         BakeOutcome::Failed { finding, elapsed } => {
             let since = finding.since.map(|t| format!(" since {}", rfc3339(t))).unwrap_or_default();
-            let (is, has_been) = if finding.source.starts_with("alarm") { ("is in ALARM", "has been in ALARM") } else { ("is failing", "is failing") };
+            let (is, has_been) = if finding.source.starts_with("alarm") {
+                ("is in ALARM", "has been in ALARM")
+            } else {
+                ("is failing", "is failing")
+            };
             Outcome::Failed(Diagnostics::single(
                 format!("Canary gate failed: {} {is}", finding.source),
                 format!(
@@ -276,11 +318,18 @@ async fn run(
         // Alarm gates are never pending, so this is only for completeness.
         BakeOutcome::Undecided { reason, .. } => Outcome::Errored(Diagnostics::single(
             "Canary gate reached no verdict",
-            format!("{reason} when the {} gate ended, and on_missing_data is \"wait\": no evidence is not a pass. The next plan runs the gate again.", duration::format(plan.duration)),
+            format!(
+                "{reason} when the {} gate ended, and on_missing_data is \"wait\": no evidence is not a pass. The next plan runs the gate again.",
+                duration::format(plan.duration)
+            ),
         )),
         BakeOutcome::Interrupted { elapsed } => Outcome::Errored(Diagnostics::single(
             "Canary gate interrupted",
-            format!("Terraform was interrupted {} into a {} gate; no verdict was reached. The state is unchanged, so the next plan runs the gate again.", duration::format(elapsed), duration::format(plan.duration)),
+            format!(
+                "Terraform was interrupted {} into a {} gate; no verdict was reached. The state is unchanged, so the next plan runs the gate again.",
+                duration::format(elapsed),
+                duration::format(plan.duration)
+            ),
         )),
     }
 }
@@ -302,7 +351,9 @@ impl Outcome {
                 state.set_attr("triggers", prior.get("triggers").clone());
                 Applied { state, diagnostics }
             }
-            Outcome::NotStarted(diagnostics) | Outcome::Errored(diagnostics) => Applied { state: prior.clone(), diagnostics },
+            Outcome::NotStarted(diagnostics) | Outcome::Errored(diagnostics) => {
+                Applied { state: prior.clone(), diagnostics }
+            }
         }
     }
 }
@@ -328,13 +379,25 @@ mod tests {
     #[test]
     fn bad_inputs_are_reported_on_their_attribute() {
         assert!(validate(&config(&[])).is_empty());
-        assert_eq!(error_paths(&validate(&config(&[("alarm_names", Value::List(vec![])), ("metric", Value::List(vec![]))]))), ["alarm_names"]);
+        assert_eq!(
+            error_paths(&validate(&config(&[("alarm_names", Value::List(vec![])), ("metric", Value::List(vec![]))]))),
+            ["alarm_names"]
+        );
         assert_eq!(error_paths(&validate(&config(&[("duration", "ten minutes".into())]))), ["duration"]);
         assert_eq!(error_paths(&validate(&config(&[("poll_interval", "500ms".into())]))), ["poll_interval"]);
         assert_eq!(error_paths(&validate(&config(&[("poll_interval", "2m".into())]))), ["poll_interval"]);
-        assert_eq!(error_paths(&validate(&config(&[("alarm_names", Value::List(vec!["".into()]))]))), ["alarm_names[0]"]);
-        assert_eq!(error_paths(&validate(&config(&[("alarm_names", Value::List(vec!["a".into(), "x".repeat(256).into()]))]))), ["alarm_names[1]"]);
-        assert_eq!(error_paths(&validate(&config(&[("alarm_names", Value::List(vec!["a".into(), "a".into()]))]))), ["alarm_names[1]"]);
+        assert_eq!(
+            error_paths(&validate(&config(&[("alarm_names", Value::List(vec!["".into()]))]))),
+            ["alarm_names[0]"]
+        );
+        assert_eq!(
+            error_paths(&validate(&config(&[("alarm_names", Value::List(vec!["a".into(), "x".repeat(256).into()]))]))),
+            ["alarm_names[1]"]
+        );
+        assert_eq!(
+            error_paths(&validate(&config(&[("alarm_names", Value::List(vec!["a".into(), "a".into()]))]))),
+            ["alarm_names[1]"]
+        );
     }
 
     #[test]
@@ -364,11 +427,17 @@ mod tests {
     #[tokio::test]
     async fn unchanged_passed_gate_plans_no_change_and_failed_gate_reruns() {
         // A state from before `metric` and `on_missing_data` existed.
-        let mut prior = config(&[("poll_interval", "10s".into()), ("id", "g".into()), ("status", "passed".into()), ("checked_at", "t".into())]);
+        let mut prior = config(&[
+            ("poll_interval", "10s".into()),
+            ("id", "g".into()),
+            ("status", "passed".into()),
+            ("checked_at", "t".into()),
+        ]);
         let unchanged = plan(&prior, &config(&[("metric", Value::List(Vec::new()))])).await;
         assert_eq!(unchanged.get("status"), &Value::from("passed"), "no re-run");
         assert_eq!(unchanged.get("on_missing_data"), &Value::from("wait"));
-        let retriggered = plan(&prior, &config(&[("triggers", Value::Map([("image".to_owned(), "v2".into())].into()))])).await;
+        let retriggered =
+            plan(&prior, &config(&[("triggers", Value::Map([("image".to_owned(), "v2".into())].into()))])).await;
         assert_eq!(retriggered.get("status"), &Value::Unknown);
         assert_eq!(retriggered.get("id"), &Value::from("g"));
         prior.set_attr("status", "failed".into());

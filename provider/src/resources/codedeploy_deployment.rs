@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tfplugin::log;
-use tfplugin::{Applied, ApplyRequest, Attribute, AttributePath, Block, Diagnostics, Nesting, PlanRequest, Planned, ReadRequest, Resource, Schema, Type, Value};
+use tfplugin::{
+    Applied, ApplyRequest, Attribute, AttributePath, Block, Diagnostics, Nesting, PlanRequest, Planned, ReadRequest,
+    Resource, Schema, Type, Value,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::analysis::{self, Analysis};
@@ -44,19 +47,67 @@ const DESCRIPTION_PREFIX: &str = "progressive_codedeploy_deployment revision ";
 /// documents them, known without a call.
 const PREDEFINED: [(&str, Platform, TrafficRouting); 14] = [
     ("CodeDeployDefault.LambdaAllAtOnce", Platform::Lambda, TrafficRouting::AllAtOnce),
-    ("CodeDeployDefault.LambdaCanary10Percent5Minutes", Platform::Lambda, TrafficRouting::Canary { percent: 10.0, minutes: 5 }),
-    ("CodeDeployDefault.LambdaCanary10Percent10Minutes", Platform::Lambda, TrafficRouting::Canary { percent: 10.0, minutes: 10 }),
-    ("CodeDeployDefault.LambdaCanary10Percent15Minutes", Platform::Lambda, TrafficRouting::Canary { percent: 10.0, minutes: 15 }),
-    ("CodeDeployDefault.LambdaCanary10Percent30Minutes", Platform::Lambda, TrafficRouting::Canary { percent: 10.0, minutes: 30 }),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery1Minute", Platform::Lambda, TrafficRouting::Linear { percent: 10.0, minutes: 1 }),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", Platform::Lambda, TrafficRouting::Linear { percent: 10.0, minutes: 2 }),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery3Minutes", Platform::Lambda, TrafficRouting::Linear { percent: 10.0, minutes: 3 }),
-    ("CodeDeployDefault.LambdaLinear10PercentEvery10Minutes", Platform::Lambda, TrafficRouting::Linear { percent: 10.0, minutes: 10 }),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        Platform::Lambda,
+        TrafficRouting::Canary { percent: 10.0, minutes: 5 },
+    ),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent10Minutes",
+        Platform::Lambda,
+        TrafficRouting::Canary { percent: 10.0, minutes: 10 },
+    ),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent15Minutes",
+        Platform::Lambda,
+        TrafficRouting::Canary { percent: 10.0, minutes: 15 },
+    ),
+    (
+        "CodeDeployDefault.LambdaCanary10Percent30Minutes",
+        Platform::Lambda,
+        TrafficRouting::Canary { percent: 10.0, minutes: 30 },
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+        Platform::Lambda,
+        TrafficRouting::Linear { percent: 10.0, minutes: 1 },
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+        Platform::Lambda,
+        TrafficRouting::Linear { percent: 10.0, minutes: 2 },
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes",
+        Platform::Lambda,
+        TrafficRouting::Linear { percent: 10.0, minutes: 3 },
+    ),
+    (
+        "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes",
+        Platform::Lambda,
+        TrafficRouting::Linear { percent: 10.0, minutes: 10 },
+    ),
     ("CodeDeployDefault.ECSAllAtOnce", Platform::Ecs, TrafficRouting::AllAtOnce),
-    ("CodeDeployDefault.ECSCanary10Percent5Minutes", Platform::Ecs, TrafficRouting::Canary { percent: 10.0, minutes: 5 }),
-    ("CodeDeployDefault.ECSCanary10Percent15Minutes", Platform::Ecs, TrafficRouting::Canary { percent: 10.0, minutes: 15 }),
-    ("CodeDeployDefault.ECSLinear10PercentEvery1Minutes", Platform::Ecs, TrafficRouting::Linear { percent: 10.0, minutes: 1 }),
-    ("CodeDeployDefault.ECSLinear10PercentEvery3Minutes", Platform::Ecs, TrafficRouting::Linear { percent: 10.0, minutes: 3 }),
+    (
+        "CodeDeployDefault.ECSCanary10Percent5Minutes",
+        Platform::Ecs,
+        TrafficRouting::Canary { percent: 10.0, minutes: 5 },
+    ),
+    (
+        "CodeDeployDefault.ECSCanary10Percent15Minutes",
+        Platform::Ecs,
+        TrafficRouting::Canary { percent: 10.0, minutes: 15 },
+    ),
+    (
+        "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+        Platform::Ecs,
+        TrafficRouting::Linear { percent: 10.0, minutes: 1 },
+    ),
+    (
+        "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+        Platform::Ecs,
+        TrafficRouting::Linear { percent: 10.0, minutes: 3 },
+    ),
 ];
 
 const ANALYSIS: &str = "Judge the canary against the baseline while CodeDeploy shifts traffic: the replacement's error rate against the original's, from the metrics the service publishes per destination (ECS: per target group of the deployment group's pair, behind its production listener; Lambda: per executed version of the alias), or from any CloudWatch metrics a `source` block names. The judgement is anytime-valid, as in `progressive_rollout` (docs/analysis.md). A failing judgement stops the deployment with a rollback; a judgement still waiting for evidence does not hold CodeDeploy's schedule.";
@@ -137,12 +188,16 @@ impl Revision {
     /// The AppSpec, as JSON, with `current_version` for Lambda.
     fn appspec(&self, current_version: Option<&str>) -> String {
         let resource = match self {
-            Revision::Lambda { function_name, alias, target_version, .. } => serde_json::json!({ "Deployed": { "Type": "AWS::Lambda::Function", "Properties": {
+            Revision::Lambda { function_name, alias, target_version, .. } => {
+                serde_json::json!({ "Deployed": { "Type": "AWS::Lambda::Function", "Properties": {
                 "Name": function_name, "Alias": alias, "CurrentVersion": current_version.unwrap_or_default(), "TargetVersion": target_version,
-            } } }),
-            Revision::Ecs { task_definition_arn, container_name, container_port } => serde_json::json!({ "TargetService": { "Type": "AWS::ECS::Service", "Properties": {
+            } } })
+            }
+            Revision::Ecs { task_definition_arn, container_name, container_port } => {
+                serde_json::json!({ "TargetService": { "Type": "AWS::ECS::Service", "Properties": {
                 "TaskDefinition": task_definition_arn, "LoadBalancerInfo": { "ContainerName": container_name, "ContainerPort": container_port },
-            } } }),
+            } } })
+            }
         };
         serde_json::json!({ "version": 0.0, "Resources": [resource] }).to_string()
     }
@@ -204,18 +259,52 @@ impl Parsed {
             _ => name_of(config, "deployment_config_name", &mut d).map(Some),
         };
         let (revision, appspec) = revision(config, &mut d);
-        let alarm_names = string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).or_else(|| config.get("alarm_names").is_null().then(Vec::new));
+        let alarm_names = string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d)
+            .or_else(|| config.get("alarm_names").is_null().then(Vec::new));
         let metrics = gates::metrics(config, &mut d);
         let analysis = analysis::parse(config, revision.as_ref().map(Revision::router_kind), &mut d);
         let poll_interval = super::poll_interval_of(config, &mut d);
         let (create_timeout, update_timeout) = super::timeouts_of(config, "A deployment", &mut d);
-        Parsed { application, group, config_name, revision, appspec, alarm_names, metrics, analysis, poll_interval, create_timeout, update_timeout, diagnostics: d }
+        Parsed {
+            application,
+            group,
+            config_name,
+            revision,
+            appspec,
+            alarm_names,
+            metrics,
+            analysis,
+            poll_interval,
+            create_timeout,
+            update_timeout,
+            diagnostics: d,
+        }
     }
 
     fn complete(self) -> Result<Model, Diagnostics> {
         let mut d = self.diagnostics;
-        match (self.application, self.group, self.config_name, self.revision, self.appspec, self.alarm_names, self.metrics, self.analysis, self.poll_interval) {
-            (Some(application), Some(group), Some(config_name), Some(revision), Some(appspec), Some(alarm_names), Some(metrics), Some(analysis), Some(poll_interval)) if !d.has_errors() => Ok(Model {
+        match (
+            self.application,
+            self.group,
+            self.config_name,
+            self.revision,
+            self.appspec,
+            self.alarm_names,
+            self.metrics,
+            self.analysis,
+            self.poll_interval,
+        ) {
+            (
+                Some(application),
+                Some(group),
+                Some(config_name),
+                Some(revision),
+                Some(appspec),
+                Some(alarm_names),
+                Some(metrics),
+                Some(analysis),
+                Some(poll_interval),
+            ) if !d.has_errors() => Ok(Model {
                 application,
                 group,
                 config_name,
@@ -230,7 +319,10 @@ impl Parsed {
             }),
             _ => {
                 if !d.has_errors() {
-                    d.error("Deployment inputs unknown at apply", "Every input of the deployment must be known when it runs.");
+                    d.error(
+                        "Deployment inputs unknown at apply",
+                        "Every input of the deployment must be known when it runs.",
+                    );
                 }
                 Err(d)
             }
@@ -242,9 +334,14 @@ impl Parsed {
 /// `appspec_content`; with the AppSpec when the configuration gives it.
 fn revision(config: &Value, d: &mut Diagnostics) -> (Option<Revision>, Option<Option<String>>) {
     let given = config.get("appspec_content");
-    let present: Vec<&str> = ["lambda", "ecs", "appspec_content"].into_iter().filter(|name| !config.get(name).is_null()).collect();
+    let present: Vec<&str> =
+        ["lambda", "ecs", "appspec_content"].into_iter().filter(|name| !config.get(name).is_null()).collect();
     if present.len() > 1 {
-        d.error_at(AttributePath::root(present[1]), "One revision", format!("Use one of a lambda block, an ecs block or appspec_content, not {}.", present.join(" and ")));
+        d.error_at(
+            AttributePath::root(present[1]),
+            "One revision",
+            format!("Use one of a lambda block, an ecs block or appspec_content, not {}.", present.join(" and ")),
+        );
         return (None, None);
     }
     if given.is_null() {
@@ -254,13 +351,21 @@ fn revision(config: &Value, d: &mut Diagnostics) -> (Option<Revision>, Option<Op
     match appspec::read(text) {
         Ok(deploys) => {
             let revision = match deploys {
-                appspec::Deploys::Lambda { function_name, alias, current_version, target_version } => Revision::Lambda { function_name, alias, current_version: Some(current_version), target_version },
-                appspec::Deploys::Ecs { task_definition_arn, container_name, container_port } => Revision::Ecs { task_definition_arn, container_name, container_port },
+                appspec::Deploys::Lambda { function_name, alias, current_version, target_version } => {
+                    Revision::Lambda { function_name, alias, current_version: Some(current_version), target_version }
+                }
+                appspec::Deploys::Ecs { task_definition_arn, container_name, container_port } => {
+                    Revision::Ecs { task_definition_arn, container_name, container_port }
+                }
             };
             (Some(revision), Some(Some(text.to_owned())))
         }
         Err(why) => {
-            d.error_at(AttributePath::root("appspec_content"), "Invalid AppSpec", format!("The AppSpec cannot be deployed: {why}."));
+            d.error_at(
+                AttributePath::root("appspec_content"),
+                "Invalid AppSpec",
+                format!("The AppSpec cannot be deployed: {why}."),
+            );
             (None, None)
         }
     }
@@ -294,11 +399,16 @@ fn block_revision(config: &Value, d: &mut Diagnostics) -> Option<Revision> {
                 }
             };
             // Unknown in a planned state when left out: the apply reads it.
-            let current_version = if lambda.get("current_version").is_known() { version("current_version", d) } else { Some(None) };
+            let current_version =
+                if lambda.get("current_version").is_known() { version("current_version", d) } else { Some(None) };
             let target_version = version("target_version", d);
             // The function and alias are checked as the lambda_alias router checks them.
             let mut block_check = Diagnostics::default();
-            let routing_block = Value::object([("function_name", lambda.get("function_name").clone()), ("alias", lambda.get("alias").clone()), ("version", Value::Null)]);
+            let routing_block = Value::object([
+                ("function_name", lambda.get("function_name").clone()),
+                ("alias", lambda.get("alias").clone()),
+                ("version", Value::Null),
+            ]);
             lambda_alias::LambdaAlias.parse(&routing_block, &AttributePath::root("lambda"), &mut block_check);
             d.extend(block_check);
             let (current_version, target_version) = (current_version?, target_version??);
@@ -321,11 +431,17 @@ fn block_revision(config: &Value, d: &mut Diagnostics) -> Option<Revision> {
                     d.error_at(at("task_definition_arn"), "Not a task definition ARN", format!("{arn:?} is not a task definition ARN (arn:aws:ecs:<region>:<account>:task-definition/<family>:<revision>)."));
                 }
             }
-            let port = ecs.get("container_port").as_number().and_then(|n| match n.as_i64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0) {
-                Some(p) => Some(p),
-                None => {
-                    d.error_at(at("container_port"), "Invalid container_port", format!("container_port must be a port number from 1 to 65535, not {n}."));
-                    None
+            let port = ecs.get("container_port").as_number().and_then(|n| {
+                match n.as_i64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0) {
+                    Some(p) => Some(p),
+                    None => {
+                        d.error_at(
+                            at("container_port"),
+                            "Invalid container_port",
+                            format!("container_port must be a port number from 1 to 65535, not {n}."),
+                        );
+                        None
+                    }
                 }
             });
             let name = ecs.get("container_name").as_str().map(str::to_owned);
@@ -340,7 +456,9 @@ fn schedule_of(routing: TrafficRouting) -> Option<Schedule> {
     let strategy = match routing {
         TrafficRouting::AllAtOnce => Strategy::AllAtOnce,
         TrafficRouting::Canary { percent, minutes: m } => Strategy::Canary { percent, bake: minutes(m) },
-        TrafficRouting::Linear { percent, minutes: m } => Strategy::Linear { step_percent: percent, interval: minutes(m) },
+        TrafficRouting::Linear { percent, minutes: m } => {
+            Strategy::Linear { step_percent: percent, interval: minutes(m) }
+        }
     };
     Schedule::new(&strategy, Duration::ZERO).ok()
 }
@@ -358,12 +476,22 @@ struct Resolved {
 
 /// Reads the application, the group and the deployment config, and checks
 /// that they exist and match the revision's platform.
-async fn resolve(clients: &Clients, application: &str, group: &str, config_name: Option<&str>, platform: Platform) -> Result<Resolved, Diagnostics> {
+async fn resolve(
+    clients: &Clients,
+    application: &str,
+    group: &str,
+    config_name: Option<&str>,
+    platform: Platform,
+) -> Result<Resolved, Diagnostics> {
     let codedeploy = &clients.codedeploy;
     let cannot = |e: deployment::ServiceError| not_started("Cannot read CodeDeploy", e);
     let app_platform = codedeploy.application(application).await.map_err(cannot)?;
     let Some(app_platform) = app_platform else {
-        return Err(Diagnostics::single_at(AttributePath::root("application_name"), "Application not found", format!("CodeDeploy has no application {application:?} in this region. No deployment was started.")));
+        return Err(Diagnostics::single_at(
+            AttributePath::root("application_name"),
+            "Application not found",
+            format!("CodeDeploy has no application {application:?} in this region. No deployment was started."),
+        ));
     };
     let block = if platform == Platform::Lambda { "lambda" } else { "ecs" };
     if app_platform != Some(platform) {
@@ -371,36 +499,63 @@ async fn resolve(clients: &Clients, application: &str, group: &str, config_name:
         return Err(Diagnostics::single_at(
             AttributePath::root(block),
             "Platform does not match",
-            format!("Application {application:?} deploys to {theirs}, and a {block} block deploys to {}. No deployment was started.", platform.as_str()),
+            format!(
+                "Application {application:?} deploys to {theirs}, and a {block} block deploys to {}. No deployment was started.",
+                platform.as_str()
+            ),
         ));
     }
     let Some(found) = codedeploy.group(application, group).await.map_err(cannot)? else {
-        return Err(Diagnostics::single_at(AttributePath::root("deployment_group_name"), "Deployment group not found", format!("Application {application:?} has no deployment group {group:?}. No deployment was started.")));
+        return Err(Diagnostics::single_at(
+            AttributePath::root("deployment_group_name"),
+            "Deployment group not found",
+            format!("Application {application:?} has no deployment group {group:?}. No deployment was started."),
+        ));
     };
     if platform == Platform::Ecs && found.ecs_route.as_ref().is_none_or(|r| r.target_group_names.len() != 2) {
         return Err(Diagnostics::single_at(
             AttributePath::root("deployment_group_name"),
             "Not a blue/green ECS group",
-            format!("Deployment group {group:?} has no target group pair with a production listener; an ECS deployment needs both target groups and the listener. No deployment was started."),
+            format!(
+                "Deployment group {group:?} has no target group pair with a production listener; an ECS deployment needs both target groups and the listener. No deployment was started."
+            ),
         ));
     }
     let config_name = match config_name.map(str::to_owned).or(found.config_name.clone()) {
         Some(name) => name,
-        None => return Err(Diagnostics::single_at(AttributePath::root("deployment_config_name"), "No deployment config", format!("Deployment group {group:?} names no deployment config; set deployment_config_name. No deployment was started."))),
+        None => {
+            return Err(Diagnostics::single_at(
+                AttributePath::root("deployment_config_name"),
+                "No deployment config",
+                format!(
+                    "Deployment group {group:?} names no deployment config; set deployment_config_name. No deployment was started."
+                ),
+            ));
+        }
     };
     let at_config = AttributePath::root("deployment_config_name");
     let (config_platform, routing) = match PREDEFINED.iter().find(|(name, _, _)| *name == config_name) {
         Some((_, p, r)) => (Some(*p), *r),
         None => match codedeploy.config(&config_name).await.map_err(cannot)? {
             Some(c) => (c.platform, c.routing),
-            None => return Err(Diagnostics::single_at(at_config, "Deployment config not found", format!("CodeDeploy has no deployment config {config_name:?}. No deployment was started."))),
+            None => {
+                return Err(Diagnostics::single_at(
+                    at_config,
+                    "Deployment config not found",
+                    format!("CodeDeploy has no deployment config {config_name:?}. No deployment was started."),
+                ));
+            }
         },
     };
     if config_platform.is_some_and(|p| p != platform) {
         return Err(Diagnostics::single_at(
             at_config,
             "Deployment config for another platform",
-            format!("{config_name:?} is a deployment config for {}; this deployment is to {}. No deployment was started.", config_platform.map_or("?", Platform::as_str), platform.as_str()),
+            format!(
+                "{config_name:?} is a deployment config for {}; this deployment is to {}. No deployment was started.",
+                config_platform.map_or("?", Platform::as_str),
+                platform.as_str()
+            ),
         ));
     }
     Ok(Resolved { config_name, schedule: schedule_of(routing), ecs_route: found.ecs_route })
@@ -410,25 +565,56 @@ async fn resolve(clients: &Clients, application: &str, group: &str, config_name:
 /// Where a Lambda deployment's errors point: into the `lambda` block, or at
 /// the AppSpec that names the function.
 fn lambda_path(given_appspec: bool) -> impl Fn(&str) -> AttributePath {
-    move |name: &str| if given_appspec { AttributePath::root("appspec_content") } else { AttributePath::root("lambda").attribute(name) }
+    move |name: &str| {
+        if given_appspec {
+            AttributePath::root("appspec_content")
+        } else {
+            AttributePath::root("lambda").attribute(name)
+        }
+    }
 }
 
-async fn lambda_current(clients: &Clients, function_name: &str, alias: &str, target_version: &str, configured: Option<&str>, at: impl Fn(&str) -> AttributePath) -> Result<(Box<dyn Routing>, String), Diagnostics> {
-    let block = Value::object([("function_name", function_name.into()), ("alias", alias.into()), ("version", target_version.into())]);
+async fn lambda_current(
+    clients: &Clients,
+    function_name: &str,
+    alias: &str,
+    target_version: &str,
+    configured: Option<&str>,
+    at: impl Fn(&str) -> AttributePath,
+) -> Result<(Box<dyn Routing>, String), Diagnostics> {
+    let block = Value::object([
+        ("function_name", function_name.into()),
+        ("alias", alias.into()),
+        ("version", target_version.into()),
+    ]);
     let mut d = Diagnostics::default();
     let routing = lambda_alias::LambdaAlias.parse(&block, &AttributePath::root("lambda"), &mut d).ok_or(d)?;
     let router = routing.connect(clients);
-    let split = router.read().await.map_err(|e| Diagnostics::single_at(at("alias"), "Cannot use the alias", format!("{e}. No deployment was started.")))?;
-    router.check_destination(target_version).await.map_err(|e| Diagnostics::single_at(at("target_version"), "Version not found", format!("{e}. No deployment was started.")))?;
+    let split = router.read().await.map_err(|e| {
+        Diagnostics::single_at(at("alias"), "Cannot use the alias", format!("{e}. No deployment was started."))
+    })?;
+    router.check_destination(target_version).await.map_err(|e| {
+        Diagnostics::single_at(at("target_version"), "Version not found", format!("{e}. No deployment was started."))
+    })?;
     let Some(serving) = split.sole_server().map(str::to_owned) else {
-        return Err(not_started("The alias is split", format!("{} sends traffic to {}; a deployment moves an alias from one version to another. A deployment may be under way.", router.describe(), split.describe())));
+        return Err(not_started(
+            "The alias is split",
+            format!(
+                "{} sends traffic to {}; a deployment moves an alias from one version to another. A deployment may be under way.",
+                router.describe(),
+                split.describe()
+            ),
+        ));
     };
     // Already on the target (an earlier apply's deployment succeeded): nothing to check.
     if let Some(configured) = configured.filter(|c| *c != serving && serving != target_version) {
         return Err(Diagnostics::single_at(
             at("current_version"),
             "Not the current version",
-            format!("The deployment would start from version {configured}, but {} points to version {serving}. (In a lambda block, leave current_version out to start from whatever the alias serves.) No deployment was started.", router.describe()),
+            format!(
+                "The deployment would start from version {configured}, but {} points to version {serving}. (In a lambda block, leave current_version out to start from whatever the alias serves.) No deployment was started.",
+                router.describe()
+            ),
         ));
     }
     Ok((routing, serving))
@@ -438,7 +624,9 @@ async fn lambda_current(clients: &Clients, function_name: &str, alias: &str, tar
 /// group and config, and for Lambda the alias and the target version. The
 /// schedule when the config is known.
 async fn check_before_deploying(clients: &Clients, parsed: &Parsed) -> (Diagnostics, Option<Schedule>) {
-    let (Some(application), Some(group), Some(config_name), Some(revision)) = (&parsed.application, &parsed.group, &parsed.config_name, &parsed.revision) else {
+    let (Some(application), Some(group), Some(config_name), Some(revision)) =
+        (&parsed.application, &parsed.group, &parsed.config_name, &parsed.revision)
+    else {
         return (Diagnostics::default(), None);
     };
     let resolved = match resolve(clients, application, group, config_name.as_deref(), revision.platform()).await {
@@ -446,7 +634,9 @@ async fn check_before_deploying(clients: &Clients, parsed: &Parsed) -> (Diagnost
         Err(d) => return (d, None),
     };
     let mut d = Diagnostics::default();
-    match under_way(clients, application, group, &revision.marker(parsed.appspec.as_ref().and_then(Option::as_deref))).await {
+    match under_way(clients, application, group, &revision.marker(parsed.appspec.as_ref().and_then(Option::as_deref)))
+        .await
+    {
         Err(e) => return (e, resolved.schedule),
         Ok(Some(found)) => {
             d.warning("Deployment under way", format!("Deployment {} of this revision, started by an earlier apply, is {}; the apply follows it instead of starting another.", found.id, found.status.as_str()));
@@ -464,7 +654,11 @@ async fn check_before_deploying(clients: &Clients, parsed: &Parsed) -> (Diagnost
     }
     if let Some(alarms) = parsed.alarm_names.as_ref().filter(|a| !a.is_empty()) {
         if let Err(ResolveError::Missing(missing)) = AlarmGate::resolve(clients.alarms.clone(), alarms.clone()).await {
-            d.error_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{}. No deployment was started.", ResolveError::Missing(missing)));
+            d.error_at(
+                AttributePath::root("alarm_names"),
+                "Alarms not found",
+                format!("{}. No deployment was started.", ResolveError::Missing(missing)),
+            );
         }
     }
     (d, resolved.schedule)
@@ -473,8 +667,20 @@ async fn check_before_deploying(clients: &Clients, parsed: &Parsed) -> (Diagnost
 /// The revision recorded in a state or configuration, for comparing.
 fn revision_inputs(value: &Value) -> Value {
     let lambda = value.get("lambda");
-    let lambda = if lambda.is_null() { Value::Null } else { Value::object([("function_name", lambda.get("function_name").clone()), ("alias", lambda.get("alias").clone()), ("target_version", lambda.get("target_version").clone())]) };
-    Value::object([("lambda", lambda), ("ecs", value.get("ecs").clone()), ("appspec_content", value.get("appspec_content").clone())])
+    let lambda = if lambda.is_null() {
+        Value::Null
+    } else {
+        Value::object([
+            ("function_name", lambda.get("function_name").clone()),
+            ("alias", lambda.get("alias").clone()),
+            ("target_version", lambda.get("target_version").clone()),
+        ])
+    };
+    Value::object([
+        ("lambda", lambda),
+        ("ecs", value.get("ecs").clone()),
+        ("appspec_content", value.get("appspec_content").clone()),
+    ])
 }
 
 impl Revision {
@@ -485,7 +691,9 @@ impl Revision {
     fn marker(&self, given: Option<&str>) -> String {
         let identity = match (given, self) {
             (Some(given), _) => given.to_owned(),
-            (None, Revision::Lambda { function_name, alias, target_version, .. }) => format!("lambda\n{function_name}\n{alias}\n{target_version}"),
+            (None, Revision::Lambda { function_name, alias, target_version, .. }) => {
+                format!("lambda\n{function_name}\n{alias}\n{target_version}")
+            }
             (None, ecs @ Revision::Ecs { .. }) => ecs.appspec(None),
         };
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, identity.as_bytes());
@@ -497,8 +705,17 @@ impl Revision {
 /// The group's deployment under way, if any: `Some` when it is this
 /// resource's for this revision (an apply was killed while following it);
 /// an error when it is anyone else's.
-async fn under_way(clients: &Clients, application: &str, group: &str, marker: &str) -> Result<Option<Found>, Diagnostics> {
-    let unfinished = clients.codedeploy.unfinished(application, group).await.map_err(|e| not_started("Cannot list the group's deployments", e))?;
+async fn under_way(
+    clients: &Clients,
+    application: &str,
+    group: &str,
+    marker: &str,
+) -> Result<Option<Found>, Diagnostics> {
+    let unfinished = clients
+        .codedeploy
+        .unfinished(application, group)
+        .await
+        .map_err(|e| not_started("Cannot list the group's deployments", e))?;
     match unfinished.into_iter().next() {
         None => Ok(None),
         Some(found) if found.description == marker => Ok(Some(found)),
@@ -508,7 +725,11 @@ async fn under_way(clients: &Clients, application: &str, group: &str, marker: &s
                 "Deployment group {group:?} is running deployment {} ({}), which this resource did not start for this revision{}. CodeDeploy runs one deployment per group at a time; wait for it to end, or stop it.",
                 found.id,
                 found.status.as_str(),
-                if found.description.is_empty() { String::new() } else { format!(" (its description: {:?})", found.description) }
+                if found.description.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (its description: {:?})", found.description)
+                }
             ),
         )),
     }
@@ -539,7 +760,12 @@ impl Resource for CodeDeployDeployment {
         state.set_attr("id", id);
         // A new revision, an unknown one, or a last deployment that did not
         // succeed: the apply deploys.
-        let deploys = prior.is_null() || !config.get("lambda").is_known() || !config.get("ecs").is_known() || !config.get("appspec_content").is_known() || revision_inputs(prior) != revision_inputs(config) || prior.get("status").as_str() != Some("succeeded");
+        let deploys = prior.is_null()
+            || !config.get("lambda").is_known()
+            || !config.get("ecs").is_known()
+            || !config.get("appspec_content").is_known()
+            || revision_inputs(prior) != revision_inputs(config)
+            || prior.get("status").as_str() != Some("succeeded");
         let mut diagnostics = Diagnostics::default();
         if !deploys {
             return Planned { state, requires_replace: Vec::new(), diagnostics };
@@ -552,7 +778,12 @@ impl Resource for CodeDeployDeployment {
             lambda.set_attr("current_version", Value::Unknown);
             state.set_attr("lambda", lambda);
         }
-        let predefined = parsed.config_name.as_ref().and_then(Option::as_deref).and_then(|name| PREDEFINED.iter().find(|(n, _, _)| *n == name)).and_then(|(_, _, r)| schedule_of(*r));
+        let predefined = parsed
+            .config_name
+            .as_ref()
+            .and_then(Option::as_deref)
+            .and_then(|name| PREDEFINED.iter().find(|(n, _, _)| *n == name))
+            .and_then(|(_, _, r)| schedule_of(*r));
         let mut schedule = predefined;
         match self.shared.clients() {
             Ok(clients) => {
@@ -600,7 +831,11 @@ impl Resource for CodeDeployDeployment {
             return Ok(state.clone());
         }
         let clients = self.shared.clients()?;
-        let (Some(application), Some(group)) = (state.get("application_name").as_str(), state.get("deployment_group_name").as_str()) else { return Ok(state.clone()) };
+        let (Some(application), Some(group)) =
+            (state.get("application_name").as_str(), state.get("deployment_group_name").as_str())
+        else {
+            return Ok(state.clone());
+        };
         // A group deleted outside Terraform: the resource is gone too.
         match clients.codedeploy.group(application, group).await {
             Ok(None) => Ok(Value::Null),
@@ -617,9 +852,14 @@ impl Resource for CodeDeployDeployment {
             return Err(cannot(format!("{id:?} is not <application_name>:<deployment_group_name>.")));
         };
         let found = clients.codedeploy.group(application, group).await.map_err(|e| cannot(e.to_string()))?;
-        let found = found.ok_or_else(|| cannot(format!("Application {application:?} has no deployment group {group:?}.")))?;
-        let appspec = found.deployed_appspec.ok_or_else(|| cannot(format!("Deployment group {group:?} has no successful deployment of an AppSpec to adopt.")))?;
-        let (block, revision) = adopted(&appspec).map_err(|why| cannot(format!("The last revision of deployment group {group:?} cannot be adopted: {why}.")))?;
+        let found =
+            found.ok_or_else(|| cannot(format!("Application {application:?} has no deployment group {group:?}.")))?;
+        let appspec = found.deployed_appspec.ok_or_else(|| {
+            cannot(format!("Deployment group {group:?} has no successful deployment of an AppSpec to adopt."))
+        })?;
+        let (block, revision) = adopted(&appspec).map_err(|why| {
+            cannot(format!("The last revision of deployment group {group:?} cannot be adopted: {why}."))
+        })?;
         let ty = schema().ty();
         let mut state = Value::null_object(&ty);
         schema().block.apply_defaults(&Value::null_object(&ty), &mut state);
@@ -630,7 +870,11 @@ impl Resource for CodeDeployDeployment {
         state.set_attr("metric", Value::List(Vec::new()));
         state.set_attr("status", "succeeded".into());
         state.set_attr("history", Value::List(Vec::new()));
-        let schedule = found.config_name.as_deref().and_then(|name| PREDEFINED.iter().find(|(n, _, _)| *n == name)).and_then(|(_, _, r)| schedule_of(*r));
+        let schedule = found
+            .config_name
+            .as_deref()
+            .and_then(|name| PREDEFINED.iter().find(|(n, _, _)| *n == name))
+            .and_then(|(_, _, r)| schedule_of(*r));
         state.set_attr("schedule", schedule.as_ref().map_or(Value::Null, schedule_value));
         Ok(state)
     }
@@ -642,11 +886,20 @@ fn adopted(text: &str) -> Result<(&'static str, Value), String> {
     Ok(match appspec::read(text)? {
         appspec::Deploys::Lambda { function_name, alias, current_version, target_version } => (
             "lambda",
-            Value::object([("function_name", function_name.into()), ("alias", alias.into()), ("current_version", current_version.into()), ("target_version", target_version.into())]),
+            Value::object([
+                ("function_name", function_name.into()),
+                ("alias", alias.into()),
+                ("current_version", current_version.into()),
+                ("target_version", target_version.into()),
+            ]),
         ),
         appspec::Deploys::Ecs { task_definition_arn, container_name, container_port } => (
             "ecs",
-            Value::object([("task_definition_arn", task_definition_arn.into()), ("container_name", container_name.into()), ("container_port", number(container_port))]),
+            Value::object([
+                ("task_definition_arn", task_definition_arn.into()),
+                ("container_name", container_name.into()),
+                ("container_port", number(container_port)),
+            ]),
         ),
     })
 }
@@ -654,59 +907,120 @@ fn adopted(text: &str) -> Result<(&'static str, Value), String> {
 /// What an apply did.
 enum Done {
     /// The alias already served the target version; nothing was deployed.
-    AlreadyDeployed { current_version: String, schedule: Option<Schedule> },
-    Ran { id: String, current_version: Option<String>, ending: Ending, history: Vec<Event>, schedule: Option<Schedule> },
+    AlreadyDeployed {
+        current_version: String,
+        schedule: Option<Schedule>,
+    },
+    Ran {
+        id: String,
+        current_version: Option<String>,
+        ending: Ending,
+        history: Vec<Event>,
+        schedule: Option<Schedule>,
+    },
 }
 
 /// Checks everything, starts the deployment (or finds the one a killed
 /// apply of this resource started), and follows it with the gates.
 async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
-    let resolved = resolve(clients, &model.application, &model.group, model.config_name.as_deref(), model.revision.platform()).await?;
+    let resolved =
+        resolve(clients, &model.application, &model.group, model.config_name.as_deref(), model.revision.platform())
+            .await?;
     let marker = model.revision.marker(model.appspec.as_deref());
     let found = under_way(clients, &model.application, &model.group, &marker).await?;
     // The analysis compares the new destination (canary) with the one
     // serving before (baseline), through the router that reads them.
-    let (routing, origin, target, current_version): (Box<dyn Routing>, String, String, Option<String>) = match &model.revision {
+    let (routing, origin, target, current_version): (Box<dyn Routing>, String, String, Option<String>) = match &model
+        .revision
+    {
         Revision::Lambda { function_name, alias, current_version, target_version } => {
             // A deployment under way has split the alias; its AppSpec names where it started.
-            let started_from = found.as_ref().and_then(|f| f.appspec.as_deref()).and_then(|spec| match appspec::read(spec) {
-                Ok(appspec::Deploys::Lambda { current_version, .. }) => Some(current_version),
-                _ => None,
-            });
+            let started_from =
+                found.as_ref().and_then(|f| f.appspec.as_deref()).and_then(|spec| match appspec::read(spec) {
+                    Ok(appspec::Deploys::Lambda { current_version, .. }) => Some(current_version),
+                    _ => None,
+                });
             let (routing, serving) = match started_from {
                 Some(from) => {
-                    let block = Value::object([("function_name", function_name.as_str().into()), ("alias", alias.as_str().into()), ("version", target_version.as_str().into())]);
+                    let block = Value::object([
+                        ("function_name", function_name.as_str().into()),
+                        ("alias", alias.as_str().into()),
+                        ("version", target_version.as_str().into()),
+                    ]);
                     let mut d = Diagnostics::default();
                     (lambda_alias::LambdaAlias.parse(&block, &AttributePath::root("lambda"), &mut d).ok_or(d)?, from)
                 }
-                None => lambda_current(clients, function_name, alias, target_version, current_version.as_deref(), lambda_path(model.appspec.is_some())).await?,
+                None => {
+                    lambda_current(
+                        clients,
+                        function_name,
+                        alias,
+                        target_version,
+                        current_version.as_deref(),
+                        lambda_path(model.appspec.is_some()),
+                    )
+                    .await?
+                }
             };
             if &serving == target_version {
-                log::info(MODULE, "the alias already serves the target version; nothing to deploy", &[("alias", alias.clone().into()), ("version", serving.clone().into())]);
-                return Ok(Done::AlreadyDeployed { current_version: prior.get("lambda").get("current_version").as_str().unwrap_or(&serving).to_owned(), schedule: resolved.schedule });
+                log::info(
+                    MODULE,
+                    "the alias already serves the target version; nothing to deploy",
+                    &[("alias", alias.clone().into()), ("version", serving.clone().into())],
+                );
+                return Ok(Done::AlreadyDeployed {
+                    current_version: prior.get("lambda").get("current_version").as_str().unwrap_or(&serving).to_owned(),
+                    schedule: resolved.schedule,
+                });
             }
             (routing, serving.clone(), target_version.clone(), Some(serving))
         }
         Revision::Ecs { .. } => {
-            let route = resolved.ecs_route.clone().ok_or_else(|| not_started("Not a blue/green ECS group", "The deployment group has no target group pair."))?;
-            let arns = clients.elbv2.target_group_arns(&route.target_group_names).await.map_err(|e| not_started("Cannot read the group's target groups", e))?;
-            let block = Value::object([("listener_arn", route.listener_arn.clone().into()), ("rule_arn", Value::Null), ("target_group_arn", arns[0].clone().into())]);
+            let route = resolved.ecs_route.clone().ok_or_else(|| {
+                not_started("Not a blue/green ECS group", "The deployment group has no target group pair.")
+            })?;
+            let arns = clients
+                .elbv2
+                .target_group_arns(&route.target_group_names)
+                .await
+                .map_err(|e| not_started("Cannot read the group's target groups", e))?;
+            let block = Value::object([
+                ("listener_arn", route.listener_arn.clone().into()),
+                ("rule_arn", Value::Null),
+                ("target_group_arn", arns[0].clone().into()),
+            ]);
             let mut d = Diagnostics::default();
             let routing = alb::Alb.parse(&block, &AttributePath::root("ecs"), &mut d).ok_or(d)?;
-            let split = routing.connect(clients).read().await.map_err(|e| not_started("Cannot read the production listener", e))?;
+            let split = routing
+                .connect(clients)
+                .read()
+                .await
+                .map_err(|e| not_started("Cannot read the production listener", e))?;
             // The original serves the most (all of it, unless a deployment under way shifted past half).
-            let serving = arns.iter().max_by(|a, b| split.percent_of(a).total_cmp(&split.percent_of(b))).cloned().unwrap_or_else(|| arns[0].clone());
+            let serving = arns
+                .iter()
+                .max_by(|a, b| split.percent_of(a).total_cmp(&split.percent_of(b)))
+                .cloned()
+                .unwrap_or_else(|| arns[0].clone());
             let other = arns.iter().find(|a| **a != serving).cloned().unwrap_or_else(|| arns[1].clone());
             (routing, serving, other, None)
         }
     };
-    let (alarms, _) = AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
-        ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. No deployment was started.")),
-        ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
-    })?;
+    let (alarms, _) =
+        AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
+            ResolveError::Missing(_) => Diagnostics::single_at(
+                AttributePath::root("alarm_names"),
+                "Alarms not found",
+                format!("{e}. No deployment was started."),
+            ),
+            ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
+        })?;
     let steps = resolved.schedule.as_ref().map_or(1, |s| s.steps().len());
     let analysis = match &model.analysis {
-        Some(analysis) => Some(analysis::gates(analysis, Some((routing.as_ref(), &origin, &target)), steps, clients).map_err(|e| not_started(e.summary, e.detail))?),
+        Some(analysis) => Some(
+            analysis::gates(analysis, Some((routing.as_ref(), &origin, &target)), steps, clients)
+                .map_err(|e| not_started(e.summary, e.detail))?,
+        ),
         None => None,
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
@@ -714,26 +1028,43 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     let codedeploy = &clients.codedeploy;
     let id = match found {
         Some(found) => {
-            log::info(MODULE, "following the deployment an earlier apply of this revision started", &[("deployment_id", found.id.clone().into()), ("status", found.status.as_str().into())]);
+            log::info(
+                MODULE,
+                "following the deployment an earlier apply of this revision started",
+                &[("deployment_id", found.id.clone().into()), ("status", found.status.as_str().into())],
+            );
             found.id
         }
         None => {
             let appspec = model.appspec.clone().unwrap_or_else(|| model.revision.appspec(current_version.as_deref()));
-            let id = codedeploy.create(&model.application, &model.group, model.config_name.as_deref(), &appspec, &marker).await.map_err(|e| not_started("Cannot create the deployment", e))?;
-            log::info(MODULE, "deployment created", &[
-                ("deployment_id", id.clone().into()),
-                ("application", model.application.clone().into()),
-                ("group", model.group.clone().into()),
-                ("config", resolved.config_name.clone().into()),
-                ("from", origin.clone().into()),
-                ("to", target.clone().into()),
-            ]);
+            let id = codedeploy
+                .create(&model.application, &model.group, model.config_name.as_deref(), &appspec, &marker)
+                .await
+                .map_err(|e| not_started("Cannot create the deployment", e))?;
+            log::info(
+                MODULE,
+                "deployment created",
+                &[
+                    ("deployment_id", id.clone().into()),
+                    ("application", model.application.clone().into()),
+                    ("group", model.group.clone().into()),
+                    ("config", resolved.config_name.clone().into()),
+                    ("from", origin.clone().into()),
+                    ("to", target.clone().into()),
+                ],
+            );
             id
         }
     };
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
-    let log_event = |e: &Event| log::info(MODULE, &format!("deployment {}", e.kind.as_str()), &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())]);
+    let log_event = |e: &Event| {
+        log::info(
+            MODULE,
+            &format!("deployment {}", e.kind.as_str()),
+            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
+        )
+    };
     let (ending, history) = deployment::follow(codedeploy, &gate, &SystemClock, &follow, stop, log_event).await;
     Ok(Done::Ran { id, current_version, ending, history, schedule: resolved.schedule })
 }
@@ -751,7 +1082,9 @@ impl Done {
         };
         // Unknown at plan when the names were (resources created by the same apply).
         let schedule = match &self {
-            Done::AlreadyDeployed { schedule, .. } | Done::Ran { schedule, .. } => schedule.as_ref().map_or(Value::Null, schedule_value),
+            Done::AlreadyDeployed { schedule, .. } | Done::Ran { schedule, .. } => {
+                schedule.as_ref().map_or(Value::Null, schedule_value)
+            }
         };
         if !state.get("schedule").is_known() {
             state.set_attr("schedule", schedule);
@@ -773,8 +1106,15 @@ impl Done {
                     Ending::Succeeded => ("succeeded", None, Diagnostics::default()),
                     Ending::EndedByService { status, error, rollback } => {
                         let what = error.unwrap_or_else(|| "CodeDeploy gave no reason".into());
-                        let summary = format!("CodeDeploy deployment {id} {}", if status == Status::Stopped { "was stopped" } else { "failed" });
-                        ("failed", rollback_id(&rollback), Diagnostics::single(summary, format!("{what}.\n\n{}", rollback_sentence(&rollback))))
+                        let summary = format!(
+                            "CodeDeploy deployment {id} {}",
+                            if status == Status::Stopped { "was stopped" } else { "failed" }
+                        );
+                        (
+                            "failed",
+                            rollback_id(&rollback),
+                            Diagnostics::single(summary, format!("{what}.\n\n{}", rollback_sentence(&rollback))),
+                        )
                     }
                     Ending::Stopped { cause, rollback } => {
                         let status = match (&cause, &rollback) {
@@ -784,13 +1124,27 @@ impl Done {
                             _ => "rolled_back",
                         };
                         let summary = match &rollback {
-                            Rollback::TooLate => format!("Deployment {id} succeeded while a gate was failing: {}", cause.describe()),
-                            Rollback::NotConfirmed { .. } => format!("Deployment {id} stopped and the ROLLBACK WAS NOT CONFIRMED: {}", cause.describe()),
+                            Rollback::TooLate => {
+                                format!("Deployment {id} succeeded while a gate was failing: {}", cause.describe())
+                            }
+                            Rollback::NotConfirmed { .. } => format!(
+                                "Deployment {id} stopped and the ROLLBACK WAS NOT CONFIRMED: {}",
+                                cause.describe()
+                            ),
                             _ => format!("Deployment {id} stopped and rolled back: {}", cause.describe()),
                         };
                         (status, rollback_id(&rollback), Diagnostics::single(summary, rollback_sentence(&rollback)))
                     }
-                    Ending::Lost(why) => ("failed", None, Diagnostics::single(format!("Lost track of deployment {id}"), format!("{why}. Check the deployment in CodeDeploy; the next apply follows it again if it is still running."))),
+                    Ending::Lost(why) => (
+                        "failed",
+                        None,
+                        Diagnostics::single(
+                            format!("Lost track of deployment {id}"),
+                            format!(
+                                "{why}. Check the deployment in CodeDeploy; the next apply follows it again if it is still running."
+                            ),
+                        ),
+                    ),
                 };
                 state.set_attr("status", status.into());
                 state.set_attr("rollback_deployment_id", rollback.map_or(Value::Null, Value::from));
@@ -842,7 +1196,12 @@ mod tests {
     }
 
     fn lambda(current: Option<&str>, target: &str) -> Value {
-        Value::object([("function_name", "checkout".into()), ("alias", "live".into()), ("current_version", current.map_or(Value::Null, Value::from)), ("target_version", target.into())])
+        Value::object([
+            ("function_name", "checkout".into()),
+            ("alias", "live".into()),
+            ("current_version", current.map_or(Value::Null, Value::from)),
+            ("target_version", target.into()),
+        ])
     }
 
     fn paths(d: &Diagnostics) -> Vec<String> {
@@ -853,18 +1212,34 @@ mod tests {
     fn exactly_one_revision_block_and_published_versions() {
         assert!(Parsed::new(&config(&[("lambda", lambda(None, "7"))])).diagnostics.is_empty());
         assert_eq!(paths(&Parsed::new(&config(&[])).diagnostics), [""], "no revision block");
-        let ecs = Value::object([("task_definition_arn", "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into()), ("container_name", "web".into()), ("container_port", Value::Number(tfplugin::Number::parse("8080").unwrap()))]);
+        let ecs = Value::object([
+            ("task_definition_arn", "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into()),
+            ("container_name", "web".into()),
+            ("container_port", Value::Number(tfplugin::Number::parse("8080").unwrap())),
+        ]);
         assert!(Parsed::new(&config(&[("ecs", ecs.clone())])).diagnostics.is_empty());
         assert_eq!(paths(&Parsed::new(&config(&[("ecs", ecs), ("lambda", lambda(None, "7"))])).diagnostics), ["ecs"]);
-        assert_eq!(paths(&Parsed::new(&config(&[("lambda", lambda(None, "$LATEST"))])).diagnostics), ["lambda.target_version"]);
-        assert_eq!(paths(&Parsed::new(&config(&[("lambda", lambda(Some("7"), "7"))])).diagnostics), ["lambda.target_version"], "nothing to deploy");
-        let bad_port = Value::object([("task_definition_arn", "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into()), ("container_name", "web".into()), ("container_port", Value::Number(tfplugin::Number::parse("70000").unwrap()))]);
+        assert_eq!(
+            paths(&Parsed::new(&config(&[("lambda", lambda(None, "$LATEST"))])).diagnostics),
+            ["lambda.target_version"]
+        );
+        assert_eq!(
+            paths(&Parsed::new(&config(&[("lambda", lambda(Some("7"), "7"))])).diagnostics),
+            ["lambda.target_version"],
+            "nothing to deploy"
+        );
+        let bad_port = Value::object([
+            ("task_definition_arn", "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3".into()),
+            ("container_name", "web".into()),
+            ("container_port", Value::Number(tfplugin::Number::parse("70000").unwrap())),
+        ]);
         assert_eq!(paths(&Parsed::new(&config(&[("ecs", bad_port)])).diagnostics), ["ecs.container_port"]);
     }
 
     #[test]
     fn predefined_configs_give_codedeploys_schedules() {
-        let schedule = |name: &str| PREDEFINED.iter().find(|(n, _, _)| *n == name).and_then(|(_, _, r)| schedule_of(*r)).unwrap();
+        let schedule =
+            |name: &str| PREDEFINED.iter().find(|(n, _, _)| *n == name).and_then(|(_, _, r)| schedule_of(*r)).unwrap();
         let steps = |s: Schedule| s.steps().iter().map(|s| (s.percent, s.bake.as_secs())).collect::<Vec<_>>();
         assert_eq!(steps(schedule("CodeDeployDefault.ECSCanary10Percent5Minutes")), [(10.0, 300), (100.0, 0)]);
         assert_eq!(steps(schedule("CodeDeployDefault.LambdaLinear10PercentEvery1Minute")).len(), 10);
@@ -873,11 +1248,24 @@ mod tests {
 
     #[test]
     fn the_appspec_names_both_versions_and_the_marker_the_revision() {
-        let revision = Revision::Lambda { function_name: "checkout".into(), alias: "live".into(), current_version: None, target_version: "8".into() };
+        let revision = Revision::Lambda {
+            function_name: "checkout".into(),
+            alias: "live".into(),
+            current_version: None,
+            target_version: "8".into(),
+        };
         let appspec: serde_json::Value = serde_json::from_str(&revision.appspec(Some("7"))).unwrap();
         let properties = &appspec["Resources"][0]["Deployed"]["Properties"];
-        assert_eq!((properties["CurrentVersion"].as_str(), properties["TargetVersion"].as_str(), properties["Alias"].as_str()), (Some("7"), Some("8"), Some("live")));
-        let other = Revision::Lambda { function_name: "checkout".into(), alias: "live".into(), current_version: Some("6".into()), target_version: "9".into() };
+        assert_eq!(
+            (properties["CurrentVersion"].as_str(), properties["TargetVersion"].as_str(), properties["Alias"].as_str()),
+            (Some("7"), Some("8"), Some("live"))
+        );
+        let other = Revision::Lambda {
+            function_name: "checkout".into(),
+            alias: "live".into(),
+            current_version: Some("6".into()),
+            target_version: "9".into(),
+        };
         assert_ne!(revision.marker(None), other.marker(None));
         assert_ne!(revision.marker(Some("version: 0.0")), revision.marker(None), "a given AppSpec is its own identity");
         assert!(revision.marker(None).starts_with(DESCRIPTION_PREFIX));

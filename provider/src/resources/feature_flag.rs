@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tfplugin::log;
-use tfplugin::{Applied, ApplyRequest, Attribute, AttributePath, Block, Diagnostics, Nesting, PlanRequest, Planned, ReadRequest, Resource, Schema, Type, Value};
+use tfplugin::{
+    Applied, ApplyRequest, Attribute, AttributePath, Block, Diagnostics, Nesting, PlanRequest, Planned, ReadRequest,
+    Resource, Schema, Type, Value,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::analysis::{self, Analysis};
@@ -34,7 +37,8 @@ use crate::engine::{Both, Clock, EventName, SystemClock};
 
 pub const TYPE_NAME: &str = "progressive_feature_flag";
 const MODULE: &str = "progressive.feature_flag";
-const OUTCOME_ATTRIBUTES: [&str; 6] = ["status", "version_number", "deployment_number", "exposure", "history", "rollback_reason"];
+const OUTCOME_ATTRIBUTES: [&str; 6] =
+    ["status", "version_number", "deployment_number", "exposure", "history", "rollback_reason"];
 /// How a deployment of this resource is described in AppConfig, followed
 /// by the flag and a hash of its value.
 const DESCRIPTION_PREFIX: &str = "progressive_feature_flag ";
@@ -139,7 +143,9 @@ struct Model {
 /// Whether `id` has the shape AppConfig gives strategy ids.
 fn strategy_id_shape(id: &str) -> bool {
     let custom = (4..=7).contains(&id.len()) && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let predefined = id.strip_prefix("AppConfig.").is_some_and(|rest| (9..=40).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric()));
+    let predefined = id
+        .strip_prefix("AppConfig.")
+        .is_some_and(|rest| (9..=40).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric()));
     custom || predefined
 }
 
@@ -161,7 +167,9 @@ impl Parsed {
         let mut d = Diagnostics::default();
         let flag = text_of(config, "flag", &mut d);
         if let Some(key) = &flag {
-            let valid = key.len() <= 64 && key.starts_with(|c: char| c.is_ascii_lowercase()) && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let valid = key.len() <= 64
+                && key.starts_with(|c: char| c.is_ascii_lowercase())
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !valid {
                 d.error_at(AttributePath::root("flag"), "Invalid flag key", format!("{key:?} is not a flag key: AppConfig keys start with a lowercase letter, then up to 63 letters, digits, `_` or `-`."));
             }
@@ -172,7 +180,9 @@ impl Parsed {
         }
         let attributes = match config.get("attributes") {
             Value::Null => Some(BTreeMap::new()),
-            v => v.entries().and_then(|entries| entries.iter().map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()),
+            v => v
+                .entries()
+                .and_then(|entries| entries.iter().map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()),
         };
         let value = match (config.get("enabled").as_bool(), attributes) {
             (Some(enabled), Some(attributes)) => Some(FlagValue { enabled, attributes }),
@@ -192,7 +202,8 @@ impl Parsed {
             value,
             strategy,
             exposure,
-            alarm_names: string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).or_else(|| config.get("alarm_names").is_null().then(Vec::new)),
+            alarm_names: string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d)
+                .or_else(|| config.get("alarm_names").is_null().then(Vec::new)),
             metrics: gates::metrics(config, &mut d),
             analysis,
             poll_interval: super::poll_interval_of(config, &mut d),
@@ -204,8 +215,32 @@ impl Parsed {
 
     fn complete(self) -> Result<Model, Diagnostics> {
         let mut d = self.diagnostics;
-        match (self.application, self.environment, self.profile, self.flag, self.value, self.strategy, self.exposure, self.alarm_names, self.metrics, self.analysis, self.poll_interval) {
-            (Some(application), Some(environment), Some(profile), Some(flag), Some(value), Some(strategy), Some(exposure), Some(alarm_names), Some(metrics), Some(analysis), Some(poll_interval)) if !d.has_errors() => Ok(Model {
+        match (
+            self.application,
+            self.environment,
+            self.profile,
+            self.flag,
+            self.value,
+            self.strategy,
+            self.exposure,
+            self.alarm_names,
+            self.metrics,
+            self.analysis,
+            self.poll_interval,
+        ) {
+            (
+                Some(application),
+                Some(environment),
+                Some(profile),
+                Some(flag),
+                Some(value),
+                Some(strategy),
+                Some(exposure),
+                Some(alarm_names),
+                Some(metrics),
+                Some(analysis),
+                Some(poll_interval),
+            ) if !d.has_errors() => Ok(Model {
                 application,
                 environment,
                 profile,
@@ -222,7 +257,10 @@ impl Parsed {
             }),
             _ => {
                 if !d.has_errors() {
-                    d.error("Release inputs unknown at apply", "Every input of the release must be known when it runs.");
+                    d.error(
+                        "Release inputs unknown at apply",
+                        "Every input of the release must be known when it runs.",
+                    );
                 }
                 Err(d)
             }
@@ -236,7 +274,11 @@ fn exposure(config: &Value, d: &mut Diagnostics) -> Option<Option<Exposure>> {
     let split_by = config.get("split_by");
     if items.is_empty() {
         if !split_by.is_null() {
-            d.error_at(AttributePath::root("split_by"), "split_by without steps", "split_by names the context key exposure steps split users by; add step blocks, or remove it.");
+            d.error_at(
+                AttributePath::root("split_by"),
+                "split_by without steps",
+                "split_by names the context key exposure steps split users by; add step blocks, or remove it.",
+            );
         }
         return Some(None);
     }
@@ -245,12 +287,25 @@ fn exposure(config: &Value, d: &mut Diagnostics) -> Option<Option<Exposure>> {
         let at = |name: &str| AttributePath::root("step").index(i).attribute(name);
         let percent = item.get("percent").as_number().map(tfplugin::Number::as_f64);
         if let Some(p) = percent.filter(|p| !(*p > 0.0 && *p < 100.0)) {
-            d.error_at(at("percent"), "Invalid percent", format!("percent must be above 0 and below 100, not {}.", format_percent(p)));
+            d.error_at(
+                at("percent"),
+                "Invalid percent",
+                format!("percent must be above 0 and below 100, not {}.", format_percent(p)),
+            );
             return None;
         }
         if let (Some(p), Some(previous)) = (percent, steps.last().map(|s: &Step| s.percent)) {
             if p <= previous {
-                d.error_at(at("percent"), "Steps must increase", format!("step {} exposes {}%, not more than the {}% of the step before it.", i + 1, format_percent(p), format_percent(previous)));
+                d.error_at(
+                    at("percent"),
+                    "Steps must increase",
+                    format!(
+                        "step {} exposes {}%, not more than the {}% of the step before it.",
+                        i + 1,
+                        format_percent(p),
+                        format_percent(previous)
+                    ),
+                );
                 return None;
             }
         }
@@ -264,7 +319,11 @@ fn exposure(config: &Value, d: &mut Diagnostics) -> Option<Option<Exposure>> {
         return None;
     };
     if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        d.error_at(AttributePath::root("split_by"), "Invalid split_by", format!("{key:?} is not a context key a rule can name (letters, digits, `_` and `-`)."));
+        d.error_at(
+            AttributePath::root("split_by"),
+            "Invalid split_by",
+            format!("{key:?} is not a context key a rule can name (letters, digits, `_` and `-`)."),
+        );
         return None;
     }
     let schedule = Schedule::new(&Steps::Steps(steps), Duration::ZERO).ok()?;
@@ -286,29 +345,74 @@ fn schedule_of(strategy: &Strategy) -> Option<Schedule> {
 
 /// Checks the profile, environment, strategy and the flag in the latest
 /// document; the strategy, and the latest version (number and document).
-async fn resolve(clients: &Clients, application: &str, environment: &str, profile: &str, strategy: &str, flag: &str, value: &FlagValue) -> Result<(Strategy, Option<(i32, serde_json::Value)>), Diagnostics> {
+async fn resolve(
+    clients: &Clients,
+    application: &str,
+    environment: &str,
+    profile: &str,
+    strategy: &str,
+    flag: &str,
+    value: &FlagValue,
+) -> Result<(Strategy, Option<(i32, serde_json::Value)>), Diagnostics> {
     let appconfig = &clients.appconfig;
     let cannot = |e: deployment::ServiceError| nothing_written("Cannot read AppConfig", e);
     match appconfig.profile_type(application, profile).await.map_err(cannot)? {
-        None => return Err(Diagnostics::single_at(AttributePath::root("configuration_profile_id"), "Configuration profile not found", format!("Application {application:?} has no configuration profile {profile:?}. Nothing was written or deployed."))),
+        None => {
+            return Err(Diagnostics::single_at(
+                AttributePath::root("configuration_profile_id"),
+                "Configuration profile not found",
+                format!(
+                    "Application {application:?} has no configuration profile {profile:?}. Nothing was written or deployed."
+                ),
+            ));
+        }
         Some(kind) if kind != FEATURE_FLAGS => {
-            return Err(Diagnostics::single_at(AttributePath::root("configuration_profile_id"), "Not a feature flag profile", format!("Profile {profile:?} is of type {kind:?}, not {FEATURE_FLAGS}. Nothing was written or deployed.")));
+            return Err(Diagnostics::single_at(
+                AttributePath::root("configuration_profile_id"),
+                "Not a feature flag profile",
+                format!(
+                    "Profile {profile:?} is of type {kind:?}, not {FEATURE_FLAGS}. Nothing was written or deployed."
+                ),
+            ));
         }
         Some(_) => {}
     }
     if !appconfig.environment_exists(application, environment).await.map_err(cannot)? {
-        return Err(Diagnostics::single_at(AttributePath::root("environment_id"), "Environment not found", format!("Application {application:?} has no environment {environment:?}. Nothing was written or deployed.")));
+        return Err(Diagnostics::single_at(
+            AttributePath::root("environment_id"),
+            "Environment not found",
+            format!("Application {application:?} has no environment {environment:?}. Nothing was written or deployed."),
+        ));
     }
     let found = appconfig.strategy(strategy).await.map_err(cannot)?;
-    let found = found.ok_or_else(|| Diagnostics::single_at(AttributePath::root("deployment_strategy_id"), "Deployment strategy not found", format!("AppConfig has no deployment strategy {strategy:?}. Nothing was written or deployed.")))?;
+    let found = found.ok_or_else(|| {
+        Diagnostics::single_at(
+            AttributePath::root("deployment_strategy_id"),
+            "Deployment strategy not found",
+            format!("AppConfig has no deployment strategy {strategy:?}. Nothing was written or deployed."),
+        )
+    })?;
     let latest = appconfig.latest_version(application, profile).await.map_err(cannot)?;
     let latest = match latest {
-        Some((number, content)) => Some((number, serde_json::from_slice::<serde_json::Value>(&content).map_err(|_| nothing_written("Unreadable flags document", format!("Version {number} of profile {profile:?} is not JSON.")))?)),
+        Some((number, content)) => Some((
+            number,
+            serde_json::from_slice::<serde_json::Value>(&content).map_err(|_| {
+                nothing_written(
+                    "Unreadable flags document",
+                    format!("Version {number} of profile {profile:?} is not JSON."),
+                )
+            })?,
+        )),
         None => None,
     };
-    let document = latest.as_ref().map_or_else(|| serde_json::json!({ "version": "1", "flags": {} }), |(_, d)| d.clone());
+    let document =
+        latest.as_ref().map_or_else(|| serde_json::json!({ "version": "1", "flags": {} }), |(_, d)| d.clone());
     if let Err(why) = flags::with_flag(&document, flag, value) {
-        return Err(Diagnostics::single_at(AttributePath::root("flag"), "Cannot set the flag", format!("In the latest version of profile {profile:?}, {why}. Nothing was written or deployed.")));
+        return Err(Diagnostics::single_at(
+            AttributePath::root("flag"),
+            "Cannot set the flag",
+            format!("In the latest version of profile {profile:?}, {why}. Nothing was written or deployed."),
+        ));
     }
     Ok((found, latest))
 }
@@ -347,7 +451,11 @@ impl Resource for FeatureFlag {
         // A new value, an unknown one, or a last release that did not end
         // released: the apply deploys.
         let inputs = |v: &Value| (v.get("enabled").clone(), v.get("attributes").clone());
-        let deploys = prior.is_null() || !config.get("enabled").is_known() || !config.get("attributes").is_known() || inputs(prior) != inputs(config) || prior.get("status").as_str() != Some("released");
+        let deploys = prior.is_null()
+            || !config.get("enabled").is_known()
+            || !config.get("attributes").is_known()
+            || inputs(prior) != inputs(config)
+            || prior.get("status").as_str() != Some("released");
         let mut diagnostics = Diagnostics::default();
         if !deploys {
             return Planned { state, requires_replace: Vec::new(), diagnostics };
@@ -423,12 +531,19 @@ impl Resource for FeatureFlag {
             return Ok(state.clone());
         }
         let clients = self.shared.clients()?;
-        let (Some(application), Some(environment), Some(profile), Some(flag)) =
-            (state.get("application_id").as_str(), state.get("environment_id").as_str(), state.get("configuration_profile_id").as_str(), state.get("flag").as_str())
-        else {
+        let (Some(application), Some(environment), Some(profile), Some(flag)) = (
+            state.get("application_id").as_str(),
+            state.get("environment_id").as_str(),
+            state.get("configuration_profile_id").as_str(),
+            state.get("flag").as_str(),
+        ) else {
             return Ok(state.clone());
         };
-        let served = clients.appconfig.served(application, environment, profile).await.map_err(|e| Diagnostics::single("Cannot read what clients receive", e.to_string()))?;
+        let served = clients
+            .appconfig
+            .served(application, environment, profile)
+            .await
+            .map_err(|e| Diagnostics::single("Cannot read what clients receive", e.to_string()))?;
         let mut fresh = state.clone();
         if let Some(value) = flags::served_value(&served, flag) {
             fresh.set_attr("enabled", Value::Bool(value.enabled));
@@ -442,21 +557,33 @@ impl Resource for FeatureFlag {
         let clients = self.shared.clients()?;
         let parts: Vec<&str> = id.split('/').collect();
         let [application, environment, profile, flag] = parts[..] else {
-            return Err(cannot(format!("{id:?} is not <application_id>/<environment_id>/<configuration_profile_id>/<flag>.")));
+            return Err(cannot(format!(
+                "{id:?} is not <application_id>/<environment_id>/<configuration_profile_id>/<flag>."
+            )));
         };
         let appconfig = &clients.appconfig;
         let served = appconfig.served(application, environment, profile).await.map_err(|e| cannot(e.to_string()))?;
-        let value = flags::served_value(&served, flag).ok_or_else(|| cannot(format!("Clients of environment {environment:?} receive no flag {flag:?}.")))?;
+        let value = flags::served_value(&served, flag)
+            .ok_or_else(|| cannot(format!("Clients of environment {environment:?} receive no flag {flag:?}.")))?;
         let strategy = appconfig.last_strategy(application, environment).await.map_err(|e| cannot(e.to_string()))?;
         let ty = schema().ty();
         let mut state = Value::null_object(&ty);
         schema().block.apply_defaults(&Value::null_object(&ty), &mut state);
-        for (name, text) in [("id", id), ("application_id", application), ("environment_id", environment), ("configuration_profile_id", profile), ("flag", flag)] {
+        for (name, text) in [
+            ("id", id),
+            ("application_id", application),
+            ("environment_id", environment),
+            ("configuration_profile_id", profile),
+            ("flag", flag),
+        ] {
             state.set_attr(name, text.into());
         }
         state.set_attr("enabled", Value::Bool(value.enabled));
         if !value.attributes.is_empty() {
-            state.set_attr("attributes", Value::Map(value.attributes.into_iter().map(|(k, v)| (k, Value::from(v))).collect()));
+            state.set_attr(
+                "attributes",
+                Value::Map(value.attributes.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
+            );
         }
         state.set_attr("deployment_strategy_id", strategy.map_or(Value::Null, Value::from));
         state.set_attr("metric", Value::List(Vec::new()));
@@ -471,72 +598,136 @@ impl Resource for FeatureFlag {
 enum Done {
     /// Clients already receive the value; nothing was written.
     AlreadyReleased,
-    Ran { version: Option<i32>, number: i32, ending: Ending, history: Vec<Event>, before: Option<FlagValue> },
+    Ran {
+        version: Option<i32>,
+        number: i32,
+        ending: Ending,
+        history: Vec<Event>,
+        before: Option<FlagValue>,
+    },
 }
 
 async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
     let appconfig = &clients.appconfig;
-    let (strategy, latest) = resolve(clients, &model.application, &model.environment, &model.profile, &model.strategy, &model.flag, &model.value).await?;
+    let (strategy, latest) = resolve(
+        clients,
+        &model.application,
+        &model.environment,
+        &model.profile,
+        &model.strategy,
+        &model.flag,
+        &model.value,
+    )
+    .await?;
     let document = latest.map_or_else(|| serde_json::json!({ "version": "1", "flags": {} }), |(_, d)| d);
     let cannot = |e: deployment::ServiceError| nothing_written("Cannot read AppConfig", e);
     let before = appconfig.served(&model.application, &model.environment, &model.profile).await.map_err(cannot)?;
-    let (alarms, _) = AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
-        ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. Nothing was written or deployed.")),
-        ResolveError::Source(e) => nothing_written("Could not read the alarms", e.0),
-    })?;
+    let (alarms, _) =
+        AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
+            ResolveError::Missing(_) => Diagnostics::single_at(
+                AttributePath::root("alarm_names"),
+                "Alarms not found",
+                format!("{e}. Nothing was written or deployed."),
+            ),
+            ResolveError::Source(e) => nothing_written("Could not read the alarms", e.0),
+        })?;
     let steps = model.exposure.as_ref().map_or(strategy.steps().len(), |e| e.schedule.steps().len());
     let analysis = match &model.analysis {
-        Some(analysis) => Some(analysis::gates(analysis, None, steps, clients).map_err(|e| nothing_written(e.summary, e.detail))?),
+        Some(analysis) => {
+            Some(analysis::gates(analysis, None, steps, clients).map_err(|e| nothing_written(e.summary, e.detail))?)
+        }
         None => None,
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
     let gate = Both(Both(alarms, Some(metrics)), analysis);
     let mark = marker(&model.profile, &model.flag, &model.value);
     let under_way = appconfig.under_way(&model.application, &model.environment).await.map_err(cannot)?;
-    if under_way.as_ref().is_none_or(|(_, description)| *description != mark) && flags::serves(&before, &document, &model.flag, &model.value) {
-        log::info(MODULE, "clients already receive this value; nothing to release", &[("flag", model.flag.clone().into())]);
+    if under_way.as_ref().is_none_or(|(_, description)| *description != mark)
+        && flags::serves(&before, &document, &model.flag, &model.value)
+    {
+        log::info(
+            MODULE,
+            "clients already receive this value; nothing to release",
+            &[("flag", model.flag.clone().into())],
+        );
         return Ok(Done::AlreadyReleased);
     }
     let (version, number) = match under_way {
         Some((number, description)) if description == mark => {
-            log::info(MODULE, "following the deployment an earlier apply of this release started", &[("deployment_number", number.into())]);
+            log::info(
+                MODULE,
+                "following the deployment an earlier apply of this release started",
+                &[("deployment_number", number.into())],
+            );
             (None, number)
         }
         Some((number, description)) => {
             return Err(nothing_written(
                 "Another deployment is under way",
-                format!("Environment {:?} is running deployment {number} ({description:?}). AppConfig deploys one configuration at a time per environment; wait for it to end.", model.environment),
+                format!(
+                    "Environment {:?} is running deployment {number} ({description:?}). AppConfig deploys one configuration at a time per environment; wait for it to end.",
+                    model.environment
+                ),
             ));
         }
         None => {
             if let Some(exposure) = &model.exposure {
-                let previous = flags::current(&document, &model.flag).ok().flatten().unwrap_or_else(|| serde_json::json!({ "enabled": false }));
+                let previous = flags::current(&document, &model.flag)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| serde_json::json!({ "enabled": false }));
                 return run_steps(clients, model, &gate, exposure, &document, &before, &previous, prior, stop).await;
             }
             let version = write(clients, model, |doc| flags::with_flag(doc, &model.flag, &model.value)).await?;
-            let number = match appconfig.start(&model.application, &model.environment, &model.profile, &model.strategy, version, &mark).await {
+            let number = match appconfig
+                .start(&model.application, &model.environment, &model.profile, &model.strategy, version, &mark)
+                .await
+            {
                 Ok(number) => number,
                 Err(e) => {
-                    let previous = flags::current(&document, &model.flag).ok().flatten().unwrap_or_else(|| serde_json::json!({ "enabled": false }));
+                    let previous = flags::current(&document, &model.flag)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| serde_json::json!({ "enabled": false }));
                     return Err(nothing_deployed(clients, model, version, &previous, e).await);
                 }
             };
-            log::info(MODULE, "deployment started", &[("flag", model.flag.clone().into()), ("version", version.into()), ("deployment_number", number.into()), ("strategy", model.strategy.clone().into())]);
+            log::info(
+                MODULE,
+                "deployment started",
+                &[
+                    ("flag", model.flag.clone().into()),
+                    ("version", version.into()),
+                    ("deployment_number", number.into()),
+                    ("strategy", model.strategy.clone().into()),
+                ],
+            );
             (Some(version), number)
         }
     };
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let id = number.to_string();
     let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
-    let log_event = |e: &Event| log::info(MODULE, &format!("release {}", e.kind.as_str()), &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())]);
-    let deployments = appconfig.deployments(&model.application, &model.environment, &model.profile, Some(before.clone()));
+    let log_event = |e: &Event| {
+        log::info(
+            MODULE,
+            &format!("release {}", e.kind.as_str()),
+            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
+        )
+    };
+    let deployments =
+        appconfig.deployments(&model.application, &model.environment, &model.profile, Some(before.clone()));
     let (ending, history) = deployment::follow(&deployments, &gate, &SystemClock, &follow, stop, log_event).await;
     // A release counts once a new client is served the new value.
     let ending = match ending {
         Ending::Succeeded => match appconfig.served(&model.application, &model.environment, &model.profile).await {
             Ok(served) if flags::serves(&served, &document, &model.flag, &model.value) => Ending::Succeeded,
-            Ok(_) => Ending::Lost("AppConfig reports the deployment complete, but a new client is not served the new value".into()),
-            Err(e) => Ending::Lost(format!("the deployment completed, but what clients receive could not be read: {e}")),
+            Ok(_) => Ending::Lost(
+                "AppConfig reports the deployment complete, but a new client is not served the new value".into(),
+            ),
+            Err(e) => {
+                Ending::Lost(format!("the deployment completed, but what clients receive could not be read: {e}"))
+            }
         },
         other => other,
     };
@@ -545,11 +736,23 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     // release of another flag) would deploy it. The flag's value from
     // before is written back, so the latest version says what is served.
     let mut history = history;
-    if matches!(ending, Ending::Stopped { rollback: Rollback::Confirmed { .. }, .. } | Ending::EndedByService { rollback: Rollback::Confirmed { .. }, .. }) {
-        let previous = flags::current(&document, &model.flag).ok().flatten().unwrap_or_else(|| serde_json::json!({ "enabled": false }));
+    if matches!(
+        ending,
+        Ending::Stopped { rollback: Rollback::Confirmed { .. }, .. }
+            | Ending::EndedByService { rollback: Rollback::Confirmed { .. }, .. }
+    ) {
+        let previous = flags::current(&document, &model.flag)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| serde_json::json!({ "enabled": false }));
         let detail = match write(clients, model, |doc| flags::with_entry(doc, &model.flag, &previous)).await {
-            Ok(restored) => format!("version {restored} written with the flag's value from before, so that the next deployment of the document does not release it again"),
-            Err(d) => format!("the flag's value from before could not be written back ({}); the latest version still has the new value", d.0.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().join(" ")),
+            Ok(restored) => format!(
+                "version {restored} written with the flag's value from before, so that the next deployment of the document does not release it again"
+            ),
+            Err(d) => format!(
+                "the flag's value from before could not be written back ({}); the latest version still has the new value",
+                d.0.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().join(" ")
+            ),
         };
         let event = Event { at: SystemClock.now(), percent: 0.0, kind: deployment::EventKind::Rollback, detail };
         log_event(&event);
@@ -562,12 +765,28 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
 /// the gates; 100% last. Anything that stops it deploys what clients
 /// received before (`previous`, the flag's value then) and confirms it.
 #[allow(clippy::too_many_arguments)]
-async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gate: &G, exposure: &Exposure, document: &serde_json::Value, before: &[u8], previous: &serde_json::Value, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+async fn run_steps<G: crate::engine::Gate>(
+    clients: &Clients,
+    model: &Model,
+    gate: &G,
+    exposure: &Exposure,
+    document: &serde_json::Value,
+    before: &[u8],
+    previous: &serde_json::Value,
+    prior: &Value,
+    stop: &CancellationToken,
+) -> Result<Done, Diagnostics> {
     let appconfig = &clients.appconfig;
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let deadline = SystemClock.now() + timeout;
     let mut history: Vec<Event> = Vec::new();
-    let log_event = |e: &Event| log::info(MODULE, &format!("release {}", e.kind.as_str()), &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())]);
+    let log_event = |e: &Event| {
+        log::info(
+            MODULE,
+            &format!("release {}", e.kind.as_str()),
+            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
+        )
+    };
     let (mut version, mut number) = (None, 0);
     let mut stopped = None;
     for (i, step) in exposure.schedule.steps().iter().enumerate() {
@@ -575,16 +794,38 @@ async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gat
         let last = percent >= 100.0;
         // Once a step has been deployed, any failure must undo it.
         let deployed = version.is_some();
-        let written = match write(clients, model, |doc| if last { flags::with_flag(doc, &model.flag, &model.value) } else { flags::with_exposure(doc, &model.flag, &model.value, percent, &exposure.split_by) }).await {
+        let written = match write(clients, model, |doc| {
+            if last {
+                flags::with_flag(doc, &model.flag, &model.value)
+            } else {
+                flags::with_exposure(doc, &model.flag, &model.value, percent, &exposure.split_by)
+            }
+        })
+        .await
+        {
             Ok(written) => written,
             Err(d) if !deployed => return Err(d),
             Err(d) => {
-                stopped = Some(Cause::GateUnreadable(format!("step {} could not be written: {}", i + 1, d.0.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().join(" "))));
+                stopped = Some(Cause::GateUnreadable(format!(
+                    "step {} could not be written: {}",
+                    i + 1,
+                    d.0.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().join(" ")
+                )));
                 break;
             }
         };
         let shift_started = SystemClock.now();
-        number = match appconfig.start(&model.application, &model.environment, &model.profile, &model.strategy, written, &format!("{} step {}", marker(&model.profile, &model.flag, &model.value), i + 1)).await {
+        number = match appconfig
+            .start(
+                &model.application,
+                &model.environment,
+                &model.profile,
+                &model.strategy,
+                written,
+                &format!("{} step {}", marker(&model.profile, &model.flag, &model.value), i + 1),
+            )
+            .await
+        {
             Ok(number) => number,
             Err(e) if !deployed => return Err(nothing_deployed(clients, model, written, previous, e).await),
             Err(e) => {
@@ -596,7 +837,8 @@ async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gat
         let id = number.to_string();
         let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline };
         let deployments = appconfig.deployments(&model.application, &model.environment, &model.profile, None);
-        let (ending, events) = deployment::follow(&deployments, gate, &SystemClock, &follow, stop, |e| log_event(e)).await;
+        let (ending, events) =
+            deployment::follow(&deployments, gate, &SystemClock, &follow, stop, |e| log_event(e)).await;
         // A step's deployment gives its version to every client at once; its
         // own events matter only when it did not complete.
         if ending != Ending::Succeeded {
@@ -605,14 +847,28 @@ async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gat
         let cause = match ending {
             Ending::Succeeded => None,
             Ending::Stopped { cause, .. } => Some(cause),
-            Ending::EndedByService { error, .. } => Some(Cause::GateUnreadable(format!("AppConfig rolled back step {}: {}", i + 1, error.unwrap_or_default()))),
+            Ending::EndedByService { error, .. } => Some(Cause::GateUnreadable(format!(
+                "AppConfig rolled back step {}: {}",
+                i + 1,
+                error.unwrap_or_default()
+            ))),
             Ending::Lost(why) => Some(Cause::GateUnreadable(why)),
         };
         if let Some(cause) = cause {
             stopped = Some(cause);
             break;
         }
-        let event = Event { at: SystemClock.now(), percent, kind: deployment::EventKind::Shift, detail: format!("step {}: {}% of users split by {} get the new value, version {written} deployed", i + 1, format_percent(percent), exposure.split_by) };
+        let event = Event {
+            at: SystemClock.now(),
+            percent,
+            kind: deployment::EventKind::Shift,
+            detail: format!(
+                "step {}: {}% of users split by {} get the new value, version {written} deployed",
+                i + 1,
+                format_percent(percent),
+                exposure.split_by
+            ),
+        };
         log_event(&event);
         history.push(event);
         gate.begin_step(shift_started..SystemClock.now(), percent);
@@ -620,7 +876,14 @@ async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gat
             continue;
         }
         let left: Duration = (deadline - SystemClock.now()).try_into().unwrap_or(Duration::ZERO);
-        let outcome = crate::engine::bake(&SystemClock, gate, crate::engine::Bake { duration: step.bake.min(left), poll_interval: model.poll_interval, hold_limit: left }, stop, |_| {}).await;
+        let outcome = crate::engine::bake(
+            &SystemClock,
+            gate,
+            crate::engine::Bake { duration: step.bake.min(left), poll_interval: model.poll_interval, hold_limit: left },
+            stop,
+            |_| {},
+        )
+        .await;
         let cause = match outcome {
             Ok(crate::engine::BakeOutcome::Passed { .. }) if step.bake > left => Some(Cause::Timeout),
             Ok(crate::engine::BakeOutcome::Passed { .. }) => None,
@@ -631,14 +894,24 @@ async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gat
         };
         if let Some(cause) = cause {
             if let Cause::Gate(finding) = &cause {
-                let event = Event { at: SystemClock.now(), percent, kind: deployment::EventKind::GateFailed, detail: format!("{} is failing: {}", finding.source, finding.reason) };
+                let event = Event {
+                    at: SystemClock.now(),
+                    percent,
+                    kind: deployment::EventKind::GateFailed,
+                    detail: format!("{} is failing: {}", finding.source, finding.reason),
+                };
                 log_event(&event);
                 history.push(event);
             }
             stopped = Some(cause);
             break;
         }
-        let event = Event { at: SystemClock.now(), percent, kind: deployment::EventKind::Baked, detail: format!("step {} baked for {}", i + 1, crate::duration::format(step.bake)) };
+        let event = Event {
+            at: SystemClock.now(),
+            percent,
+            kind: deployment::EventKind::Baked,
+            detail: format!("step {} baked for {}", i + 1, crate::duration::format(step.bake)),
+        };
         log_event(&event);
         history.push(event);
     }
@@ -658,13 +931,34 @@ async fn run_steps<G: crate::engine::Gate>(clients: &Clients, model: &Model, gat
 
 /// Deploys the flag's value from before the release (`previous`) and
 /// confirms that a new client is served what it received before.
-async fn restore(clients: &Clients, model: &Model, previous: &serde_json::Value, before: &[u8], history: &mut Vec<Event>) -> Rollback {
+async fn restore(
+    clients: &Clients,
+    model: &Model,
+    previous: &serde_json::Value,
+    before: &[u8],
+    history: &mut Vec<Event>,
+) -> Rollback {
     let appconfig = &clients.appconfig;
     let written = match write(clients, model, |doc| flags::with_entry(doc, &model.flag, previous)).await {
         Ok(version) => version,
-        Err(d) => return Rollback::NotConfirmed { id: None, why: d.0.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().join(" ") },
+        Err(d) => {
+            return Rollback::NotConfirmed {
+                id: None,
+                why: d.0.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().join(" "),
+            };
+        }
     };
-    let number = match appconfig.start(&model.application, &model.environment, &model.profile, &model.strategy, written, &format!("{TYPE_NAME} rollback of {}", model.flag)).await {
+    let number = match appconfig
+        .start(
+            &model.application,
+            &model.environment,
+            &model.profile,
+            &model.strategy,
+            written,
+            &format!("{TYPE_NAME} rollback of {}", model.flag),
+        )
+        .await
+    {
         Ok(number) => number,
         Err(e) => return Rollback::NotConfirmed { id: None, why: e.to_string() },
     };
@@ -675,55 +969,132 @@ async fn restore(clients: &Clients, model: &Model, previous: &serde_json::Value,
     let forever = SystemClock.now() + Duration::from_secs(10 * 365 * 24 * 3600);
     let follow = Follow { id: &id, poll_interval: model.poll_interval.min(Duration::from_secs(5)), deadline: forever };
     let deployments = appconfig.deployments(&model.application, &model.environment, &model.profile, None);
-    let followed = tokio::time::timeout(deployment::ROLLBACK_WAIT, deployment::follow(&deployments, &crate::engine::NoGate, &SystemClock, &follow, &CancellationToken::new(), |_| {})).await;
+    let followed = tokio::time::timeout(
+        deployment::ROLLBACK_WAIT,
+        deployment::follow(
+            &deployments,
+            &crate::engine::NoGate,
+            &SystemClock,
+            &follow,
+            &CancellationToken::new(),
+            |_| {},
+        ),
+    )
+    .await;
     let Ok((ending, events)) = followed else {
-        return Rollback::NotConfirmed { id: Some(id), why: format!("the deployment of the previous value had not completed after {}", crate::duration::format(deployment::ROLLBACK_WAIT)) };
+        return Rollback::NotConfirmed {
+            id: Some(id),
+            why: format!(
+                "the deployment of the previous value had not completed after {}",
+                crate::duration::format(deployment::ROLLBACK_WAIT)
+            ),
+        };
     };
     history.extend(events);
     match (ending, appconfig.served(&model.application, &model.environment, &model.profile).await) {
-        (Ending::Succeeded, Ok(served)) if flags::served_value(&served, &model.flag) == flags::served_value(before, &model.flag) => Rollback::Confirmed { id },
-        (Ending::Succeeded, _) => Rollback::NotConfirmed { id: Some(id), why: "the previous value was deployed, but a new client is not served it".into() },
-        (other, _) => Rollback::NotConfirmed { id: Some(id), why: format!("deploying the previous value did not complete: {other:?}") },
+        (Ending::Succeeded, Ok(served))
+            if flags::served_value(&served, &model.flag) == flags::served_value(before, &model.flag) =>
+        {
+            Rollback::Confirmed { id }
+        }
+        (Ending::Succeeded, _) => Rollback::NotConfirmed {
+            id: Some(id),
+            why: "the previous value was deployed, but a new client is not served it".into(),
+        },
+        (other, _) => Rollback::NotConfirmed {
+            id: Some(id),
+            why: format!("deploying the previous value did not complete: {other:?}"),
+        },
     }
 }
 
 /// A deployment that could not be started after `version` was written:
 /// the flag's value from before (`previous`) is written back, so that the
 /// next deployment of the document, anyone's, does not release it unwatched.
-async fn nothing_deployed(clients: &Clients, model: &Model, version: i32, previous: &serde_json::Value, e: impl std::fmt::Display) -> Diagnostics {
+async fn nothing_deployed(
+    clients: &Clients,
+    model: &Model,
+    version: i32,
+    previous: &serde_json::Value,
+    e: impl std::fmt::Display,
+) -> Diagnostics {
     let after = match write(clients, model, |doc| flags::with_entry(doc, &model.flag, previous)).await {
-        Ok(restored) => format!("Version {version} was written but not deployed; version {restored} puts the flag's value from before back, so the next deployment of the document does not release it."),
-        Err(_) => format!("Version {version} was written but not deployed, and the flag's value from before could not be written back: the next deployment of the document would release it. Write it back by hand or apply again."),
+        Ok(restored) => format!(
+            "Version {version} was written but not deployed; version {restored} puts the flag's value from before back, so the next deployment of the document does not release it."
+        ),
+        Err(_) => format!(
+            "Version {version} was written but not deployed, and the flag's value from before could not be written back: the next deployment of the document would release it. Write it back by hand or apply again."
+        ),
     };
-    Diagnostics::single("Cannot start the deployment", format!("{e}\n\n{after} Clients still receive the previous configuration."))
+    Diagnostics::single(
+        "Cannot start the deployment",
+        format!("{e}\n\n{after} Clients still receive the previous configuration."),
+    )
 }
 
 /// Writes the latest document with the flag changed, naming the version it
 /// read; another writer's version in between is read and the change made
 /// again on top of it.
-async fn write(clients: &Clients, model: &Model, change: impl Fn(&serde_json::Value) -> Result<serde_json::Value, String>) -> Result<i32, Diagnostics> {
+async fn write(
+    clients: &Clients,
+    model: &Model,
+    change: impl Fn(&serde_json::Value) -> Result<serde_json::Value, String>,
+) -> Result<i32, Diagnostics> {
     let appconfig = &clients.appconfig;
     for attempt in 1..=WRITE_ATTEMPTS {
-        let latest = appconfig.latest_version(&model.application, &model.profile).await.map_err(|e| nothing_written("Cannot read the flags document", e))?;
+        let latest = appconfig
+            .latest_version(&model.application, &model.profile)
+            .await
+            .map_err(|e| nothing_written("Cannot read the flags document", e))?;
         let (number, document) = match latest {
-            Some((number, content)) => (Some(number), serde_json::from_slice(&content).map_err(|_| nothing_written("Unreadable flags document", format!("Version {number} is not JSON.")))?),
+            Some((number, content)) => (
+                Some(number),
+                serde_json::from_slice(&content).map_err(|_| {
+                    nothing_written("Unreadable flags document", format!("Version {number} is not JSON."))
+                })?,
+            ),
             None => (None, serde_json::json!({ "version": "1", "flags": {} })),
         };
-        let changed = change(&document).map_err(|why| Diagnostics::single_at(AttributePath::root("flag"), "Cannot set the flag", format!("{why}. Nothing was written or deployed.")))?;
+        let changed = change(&document).map_err(|why| {
+            Diagnostics::single_at(
+                AttributePath::root("flag"),
+                "Cannot set the flag",
+                format!("{why}. Nothing was written or deployed."),
+            )
+        })?;
         let content = serde_json::to_vec(&changed).unwrap_or_default();
-        match appconfig.write_version(&model.application, &model.profile, &content, number, &format!("{TYPE_NAME}: {}", model.flag)).await {
+        match appconfig
+            .write_version(
+                &model.application,
+                &model.profile,
+                &content,
+                number,
+                &format!("{TYPE_NAME}: {}", model.flag),
+            )
+            .await
+        {
             Ok(version) => return Ok(version),
-            Err(WriteError::Conflict) => log::warn(MODULE, "another writer changed the flags document; reading it again", &[("attempt", attempt.into())]),
+            Err(WriteError::Conflict) => log::warn(
+                MODULE,
+                "another writer changed the flags document; reading it again",
+                &[("attempt", attempt.into())],
+            ),
             Err(WriteError::Failed(e)) => return Err(nothing_written("Cannot write the flags document", e)),
         }
     }
-    Err(nothing_written("The flags document keeps changing", format!("Another writer changed it {WRITE_ATTEMPTS} times while this release tried to write it.")))
+    Err(nothing_written(
+        "The flags document keeps changing",
+        format!("Another writer changed it {WRITE_ATTEMPTS} times while this release tried to write it."),
+    ))
 }
 
 impl Done {
     fn into_applied(self, planned: &Value, model: &Model) -> Applied {
         let mut state = planned.clone();
-        state.set_attr("id", format!("{}/{}/{}/{}", model.application, model.environment, model.profile, model.flag).into());
+        state.set_attr(
+            "id",
+            format!("{}/{}/{}/{}", model.application, model.environment, model.profile, model.flag).into(),
+        );
         match self {
             Done::AlreadyReleased => {
                 state.set_attr("status", "released".into());
@@ -743,8 +1114,16 @@ impl Done {
                     Ending::Succeeded => ("released", None, Diagnostics::default()),
                     Ending::EndedByService { error, rollback, .. } => {
                         let why = error.unwrap_or_else(|| "AppConfig rolled it back".into());
-                        let status = if matches!(rollback, Rollback::Confirmed { .. }) { "rolled_back" } else { "failed" };
-                        (status, Some(why.clone()), Diagnostics::single(format!("AppConfig rolled back deployment {number}"), format!("{why}.\n\n{}", rollback_sentence(&rollback))))
+                        let status =
+                            if matches!(rollback, Rollback::Confirmed { .. }) { "rolled_back" } else { "failed" };
+                        (
+                            status,
+                            Some(why.clone()),
+                            Diagnostics::single(
+                                format!("AppConfig rolled back deployment {number}"),
+                                format!("{why}.\n\n{}", rollback_sentence(&rollback)),
+                            ),
+                        )
                     }
                     Ending::Stopped { cause, rollback } => {
                         let status = match (&cause, &rollback) {
@@ -753,9 +1132,25 @@ impl Done {
                             (Cause::Stopped, _) => "interrupted",
                             _ => "rolled_back",
                         };
-                        (status, Some(cause.describe()), Diagnostics::single(format!("Release of flag {:?} stopped: {}", model.flag, cause.describe()), rollback_sentence(&rollback)))
+                        (
+                            status,
+                            Some(cause.describe()),
+                            Diagnostics::single(
+                                format!("Release of flag {:?} stopped: {}", model.flag, cause.describe()),
+                                rollback_sentence(&rollback),
+                            ),
+                        )
                     }
-                    Ending::Lost(why) => ("failed", Some(why.clone()), Diagnostics::single(format!("Lost track of deployment {number}"), format!("{why}. Check the environment in AppConfig; the next apply follows the deployment again if it is still running."))),
+                    Ending::Lost(why) => (
+                        "failed",
+                        Some(why.clone()),
+                        Diagnostics::single(
+                            format!("Lost track of deployment {number}"),
+                            format!(
+                                "{why}. Check the environment in AppConfig; the next apply follows the deployment again if it is still running."
+                            ),
+                        ),
+                    ),
                 };
                 state.set_attr("status", status.into());
                 state.set_attr("rollback_reason", reason.map_or(Value::Null, Value::from));
@@ -788,16 +1183,26 @@ mod tests {
     #[test]
     fn a_strategy_becomes_the_plans_schedule() {
         let linear = Strategy { duration_minutes: 30, bake_minutes: 30, growth_factor: 20.0, exponential: false };
-        let steps: Vec<(f64, u64)> = schedule_of(&linear).unwrap().steps().iter().map(|s| (s.percent, s.bake.as_secs())).collect();
+        let steps: Vec<(f64, u64)> =
+            schedule_of(&linear).unwrap().steps().iter().map(|s| (s.percent, s.bake.as_secs())).collect();
         assert_eq!(steps, [(20.0, 360), (40.0, 360), (60.0, 360), (80.0, 360), (100.0, 1800)]);
         let at_once = Strategy { duration_minutes: 0, bake_minutes: 10, growth_factor: 100.0, exponential: false };
-        assert_eq!(schedule_of(&at_once).unwrap().steps().iter().map(|s| (s.percent, s.bake.as_secs())).collect::<Vec<_>>(), [(100.0, 600)]);
+        assert_eq!(
+            schedule_of(&at_once).unwrap().steps().iter().map(|s| (s.percent, s.bake.as_secs())).collect::<Vec<_>>(),
+            [(100.0, 600)]
+        );
     }
 
     #[test]
     fn flag_keys_and_the_analysis_source_are_checked() {
         let mut config = Value::null_object(&schema().ty());
-        for (k, v) in [("application_id", "abc1234"), ("environment_id", "env1234"), ("configuration_profile_id", "prf1234"), ("flag", "Checkout"), ("deployment_strategy_id", "AppConfig.AllAtOnce")] {
+        for (k, v) in [
+            ("application_id", "abc1234"),
+            ("environment_id", "env1234"),
+            ("configuration_profile_id", "prf1234"),
+            ("flag", "Checkout"),
+            ("deployment_strategy_id", "AppConfig.AllAtOnce"),
+        ] {
             config.set_attr(k, v.into());
         }
         config.set_attr("enabled", Value::Bool(true));
@@ -812,13 +1217,23 @@ mod tests {
         let mut filled = with_analysis.clone();
         schema().block.apply_defaults(&with_analysis, &mut filled);
         with_analysis.set_attr("analysis", filled.get("analysis").clone());
-        assert!(Parsed::new(&with_analysis).diagnostics.0.iter().any(|d| d.summary.contains("Analysis needs a source")));
+        assert!(
+            Parsed::new(&with_analysis).diagnostics.0.iter().any(|d| d.summary.contains("Analysis needs a source"))
+        );
     }
 
     #[test]
     fn strategy_ids_have_appconfigs_shape() {
-        assert!(strategy_id_shape("abc1234") && strategy_id_shape("AppConfig.AllAtOnce") && strategy_id_shape("AppConfig.Linear20PercentEvery6Minutes"));
-        assert!(!strategy_id_shape("no-such-strategy") && !strategy_id_shape("AppConfig.x") && !strategy_id_shape("ABC1234"));
+        assert!(
+            strategy_id_shape("abc1234")
+                && strategy_id_shape("AppConfig.AllAtOnce")
+                && strategy_id_shape("AppConfig.Linear20PercentEvery6Minutes")
+        );
+        assert!(
+            !strategy_id_shape("no-such-strategy")
+                && !strategy_id_shape("AppConfig.x")
+                && !strategy_id_shape("ABC1234")
+        );
     }
 
     #[test]
@@ -826,7 +1241,11 @@ mod tests {
         let on = FlagValue { enabled: true, attributes: BTreeMap::new() };
         let off = FlagValue { enabled: false, attributes: BTreeMap::new() };
         assert_ne!(marker("prf1234", "checkout_v2", &on), marker("prf1234", "checkout_v2", &off));
-        assert_ne!(marker("prf1234", "checkout_v2", &on), marker("prf5678", "checkout_v2", &on), "the same flag of another profile");
+        assert_ne!(
+            marker("prf1234", "checkout_v2", &on),
+            marker("prf5678", "checkout_v2", &on),
+            "the same flag of another profile"
+        );
         assert!(marker("prf1234", "checkout_v2", &on).starts_with("progressive_feature_flag checkout_v2 "));
     }
 }

@@ -19,27 +19,51 @@ pub struct FlagValue {
 /// value does not meet its constraints.
 pub fn with_flag(document: &Json, flag: &str, value: &FlagValue) -> Result<Json, String> {
     let definition = document.get("flags").and_then(|f| f.get(flag)).ok_or_else(|| {
-        let known: Vec<&str> = document.get("flags").and_then(Json::as_object).map(|f| f.keys().map(String::as_str).collect()).unwrap_or_default();
-        format!("the profile defines no flag {flag:?} (it defines {})", if known.is_empty() { "none".to_owned() } else { known.join(", ") })
+        let known: Vec<&str> = document
+            .get("flags")
+            .and_then(Json::as_object)
+            .map(|f| f.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        format!(
+            "the profile defines no flag {flag:?} (it defines {})",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        )
     })?;
     current(document, flag)?;
     let declared = definition.get("attributes").and_then(Json::as_object).cloned().unwrap_or_default();
     let mut entry = Map::new();
     entry.insert("enabled".into(), Json::Bool(value.enabled));
     for (name, text) in &value.attributes {
-        let constraints = declared.get(name).ok_or_else(|| format!("flag {flag:?} declares no attribute {name:?} (it declares {})", if declared.is_empty() { "none".to_owned() } else { declared.keys().cloned().collect::<Vec<_>>().join(", ") }))?;
-        entry.insert(name.clone(), attribute_value(flag, name, text, constraints.get("constraints").unwrap_or(&Json::Null))?);
+        let constraints = declared.get(name).ok_or_else(|| {
+            format!(
+                "flag {flag:?} declares no attribute {name:?} (it declares {})",
+                if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
+            )
+        })?;
+        entry.insert(
+            name.clone(),
+            attribute_value(flag, name, text, constraints.get("constraints").unwrap_or(&Json::Null))?,
+        );
     }
     if value.enabled {
         for (name, spec) in &declared {
-            let required = spec.get("constraints").and_then(|c| c.get("required")).and_then(Json::as_bool).unwrap_or(false);
+            let required =
+                spec.get("constraints").and_then(|c| c.get("required")).and_then(Json::as_bool).unwrap_or(false);
             if required && !entry.contains_key(name) {
                 return Err(format!("attribute {name:?} of flag {flag:?} is required when the flag is enabled"));
             }
         }
     }
     let mut changed = document.clone();
-    let values = changed.as_object_mut().ok_or("the document is not a JSON object")?.entry("values").or_insert_with(|| Json::Object(Map::new()));
+    let values = changed
+        .as_object_mut()
+        .ok_or("the document is not a JSON object")?
+        .entry("values")
+        .or_insert_with(|| Json::Object(Map::new()));
     let values = values.as_object_mut().ok_or("the document's values are not an object")?;
     values.insert(flag.to_owned(), Json::Object(entry));
     Ok(changed)
@@ -49,7 +73,11 @@ pub fn with_flag(document: &Json, flag: &str, value: &FlagValue) -> Result<Json,
 /// read from the document before), nothing else changed.
 pub fn with_entry(document: &Json, flag: &str, entry: &Json) -> Result<Json, String> {
     let mut changed = document.clone();
-    let values = changed.as_object_mut().ok_or("the document is not a JSON object")?.entry("values").or_insert_with(|| Json::Object(Map::new()));
+    let values = changed
+        .as_object_mut()
+        .ok_or("the document is not a JSON object")?
+        .entry("values")
+        .or_insert_with(|| Json::Object(Map::new()));
     values.as_object_mut().ok_or("the document's values are not an object")?.insert(flag.to_owned(), entry.clone());
     Ok(changed)
 }
@@ -66,7 +94,10 @@ pub fn current(document: &Json, flag: &str) -> Result<Option<Json>, String> {
     let Some(variants) = entry.get("_variants").and_then(Json::as_array) else { return Ok(Some(entry.clone())) };
     let names: Vec<&str> = variants.iter().filter_map(|v| v.get("name").and_then(Json::as_str)).collect();
     if names != [RELEASED_VARIANT, PREVIOUS_VARIANT] {
-        return Err(format!("flag {flag:?} has variants of its own ({}); this resource releases flags without variants", names.join(", ")));
+        return Err(format!(
+            "flag {flag:?} has variants of its own ({}); this resource releases flags without variants",
+            names.join(", ")
+        ));
     }
     let previous = &variants[1];
     let mut plain = previous.get("attributeValues").and_then(Json::as_object).cloned().unwrap_or_default();
@@ -76,7 +107,13 @@ pub fn current(document: &Json, flag: &str) -> Result<Option<Json>, String> {
 
 /// The document with `flag` split between `value` (a share `percent` of
 /// the users, by the context key `split_by`) and what it held before.
-pub fn with_exposure(document: &Json, flag: &str, value: &FlagValue, percent: f64, split_by: &str) -> Result<Json, String> {
+pub fn with_exposure(
+    document: &Json,
+    flag: &str,
+    value: &FlagValue,
+    percent: f64,
+    split_by: &str,
+) -> Result<Json, String> {
     let before = current(document, flag)?.unwrap_or_else(|| serde_json::json!({ "enabled": false }));
     let released = with_flag(document, flag, value)?;
     let variant = |name: &str, entry: &Json, rule: Option<String>| {
@@ -86,7 +123,13 @@ pub fn with_exposure(document: &Json, flag: &str, value: &FlagValue, percent: f6
         if let Some(rule) = rule {
             v.insert("rule".into(), Json::String(rule));
         }
-        let attributes: Map<String, Json> = entry.as_object().into_iter().flatten().filter(|(k, _)| k.as_str() != "enabled").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let attributes: Map<String, Json> = entry
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != "enabled")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if !attributes.is_empty() {
             v.insert("attributeValues".into(), Json::Object(attributes));
         }
@@ -125,7 +168,9 @@ fn attribute_value(flag: &str, name: &str, text: &str, constraints: &Json) -> Re
         }
     }
     if let Some(n) = value.as_f64() {
-        if constraints.get("minimum").and_then(Json::as_f64).is_some_and(|min| n < min) || constraints.get("maximum").and_then(Json::as_f64).is_some_and(|max| n > max) {
+        if constraints.get("minimum").and_then(Json::as_f64).is_some_and(|min| n < min)
+            || constraints.get("maximum").and_then(Json::as_f64).is_some_and(|max| n > max)
+        {
             return refuse(format!("{text} is outside the declared minimum and maximum"));
         }
     }
@@ -148,7 +193,9 @@ fn same(a: &Json, b: &Json) -> bool {
     match (a, b) {
         (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
         (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y)),
-        (Json::Object(x), Json::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
         _ => a == b,
     }
 }
@@ -188,8 +235,12 @@ mod tests {
 
     #[test]
     fn only_the_flag_changes() {
-        let changed = with_flag(&document(), "checkout_v2", &value(true, &[("limit", "10"), ("color", "green")])).unwrap();
-        assert_eq!(changed["values"]["checkout_v2"], serde_json::json!({ "enabled": true, "limit": 10.0, "color": "green" }));
+        let changed =
+            with_flag(&document(), "checkout_v2", &value(true, &[("limit", "10"), ("color", "green")])).unwrap();
+        assert_eq!(
+            changed["values"]["checkout_v2"],
+            serde_json::json!({ "enabled": true, "limit": 10.0, "color": "green" })
+        );
         assert_eq!(changed["values"]["dark_mode"], document()["values"]["dark_mode"], "another flag survives");
         assert_eq!(changed["flags"], document()["flags"]);
     }
@@ -198,7 +249,10 @@ mod tests {
     fn undefined_flags_attributes_and_constraint_violations_are_refused() {
         let refused = |flag: &str, v: FlagValue| with_flag(&document(), flag, &v).unwrap_err();
         assert!(refused("nope", value(true, &[])).contains("defines no flag \"nope\""));
-        assert!(refused("checkout_v2", value(true, &[("limit", "10"), ("size", "2")])).contains("declares no attribute \"size\""));
+        assert!(
+            refused("checkout_v2", value(true, &[("limit", "10"), ("size", "2")]))
+                .contains("declares no attribute \"size\"")
+        );
         assert!(refused("checkout_v2", value(true, &[("limit", "ten")])).contains("not a number"));
         assert!(refused("checkout_v2", value(true, &[("limit", "1000")])).contains("minimum and maximum"));
         assert!(refused("checkout_v2", value(true, &[("limit", "5"), ("color", "red")])).contains("not one of"));
@@ -211,7 +265,15 @@ mod tests {
         let on = value(true, &[("limit", "25")]);
         assert!(serves(br#"{"checkout_v2": {"enabled": true, "limit": 25}}"#, &document(), "checkout_v2", &on));
         assert!(!serves(br#"{"checkout_v2": {"enabled": true, "limit": 26}}"#, &document(), "checkout_v2", &on));
-        assert!(serves(br#"{"checkout_v2": {"enabled": false}}"#, &document(), "checkout_v2", &value(false, &[("limit", "25")])), "attributes are not served while off");
+        assert!(
+            serves(
+                br#"{"checkout_v2": {"enabled": false}}"#,
+                &document(),
+                "checkout_v2",
+                &value(false, &[("limit", "25")])
+            ),
+            "attributes are not served while off"
+        );
     }
 
     #[test]
@@ -234,7 +296,8 @@ mod tests {
 
     #[test]
     fn the_served_value_is_read_from_the_retrieval_format() {
-        let served = br#"{"checkout_v2": {"enabled": true, "limit": 10, "color": "green"}, "dark_mode": {"enabled": false}}"#;
+        let served =
+            br#"{"checkout_v2": {"enabled": true, "limit": 10, "color": "green"}, "dark_mode": {"enabled": false}}"#;
         assert_eq!(served_value(served, "checkout_v2"), Some(value(true, &[("limit", "10"), ("color", "green")])));
         assert_eq!(served_value(served, "missing"), None);
     }

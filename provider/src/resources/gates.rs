@@ -45,7 +45,9 @@ pub fn on_missing_data_attribute(what: &str) -> Attribute {
         "on_missing_data",
         Type::String,
         DEFAULT_ON_MISSING_DATA,
-        &format!("What {what} do while there is no data: `wait` (no evidence is not a pass: the gate holds until data comes, up to the time limit), `fail` or `ignore` (pass). Alarms are not affected: their `INSUFFICIENT_DATA` never fails a gate."),
+        &format!(
+            "What {what} do while there is no data: `wait` (no evidence is not a pass: the gate holds until data comes, up to the time limit), `fail` or `ignore` (pass). Alarms are not affected: their `INSUFFICIENT_DATA` never fails a gate."
+        ),
     )
 }
 
@@ -55,7 +57,11 @@ pub fn on_missing_data(config: &Value, d: &mut Diagnostics) -> MissingData {
         Some("fail") => MissingData::Fail,
         Some("ignore") => MissingData::Ignore,
         Some(other) => {
-            d.error_at(AttributePath::root("on_missing_data"), "Invalid on_missing_data", format!("on_missing_data must be \"wait\", \"fail\" or \"ignore\", not {other:?}."));
+            d.error_at(
+                AttributePath::root("on_missing_data"),
+                "Invalid on_missing_data",
+                format!("on_missing_data must be \"wait\", \"fail\" or \"ignore\", not {other:?}."),
+            );
             MissingData::Wait
         }
     }
@@ -73,7 +79,11 @@ pub fn period_of(value: &Value, at: AttributePath, default: Duration, d: &mut Di
     }
     let period = duration_of(value, at.clone(), d)?;
     if !valid_period(period) {
-        d.error_at(at, "Invalid period", format!("CloudWatch periods are 1s, 5s, 10s, 30s or a multiple of 60s, not {}.", duration::format(period)));
+        d.error_at(
+            at,
+            "Invalid period",
+            format!("CloudWatch periods are 1s, 5s, 10s, 30s or a multiple of 60s, not {}.", duration::format(period)),
+        );
         return None;
     }
     Some(period)
@@ -85,7 +95,9 @@ fn valid_stat(stat: &str) -> bool {
 }
 
 fn valid_id(id: &str) -> bool {
-    id.len() <= 255 && id.starts_with(|c: char| c.is_ascii_lowercase()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    id.len() <= 255
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A threshold gate, ready for the engine and the CloudWatch adapter.
@@ -98,7 +110,11 @@ pub struct MetricGateSpec {
 impl MetricGateSpec {
     /// The engine's gate over CloudWatch for this block.
     pub fn gate(&self, reader: &Arc<Poller<MetricData>>) -> MetricGate<CloudWatchMetric> {
-        let source = CloudWatchMetric { reader: reader.clone(), queries: self.queries.clone(), expression: self.expression.clone() };
+        let source = CloudWatchMetric {
+            reader: reader.clone(),
+            queries: self.queries.clone(),
+            expression: self.expression.clone(),
+        };
         MetricGate::new(source, self.check.clone())
     }
 }
@@ -113,14 +129,20 @@ pub fn metrics(config: &Value, d: &mut Diagnostics) -> Option<Vec<MetricGateSpec
     for (i, block) in blocks.iter().enumerate() {
         let at = |name: &str| AttributePath::root("metric").index(i).attribute(name);
         match block.get("name").as_str() {
-            Some(n) if names.contains(&n) => d.error_at(at("name"), "Duplicate metric name", format!("{n:?} names more than one metric block.")),
+            Some(n) if names.contains(&n) => {
+                d.error_at(at("name"), "Duplicate metric name", format!("{n:?} names more than one metric block."))
+            }
             Some(n) => names.push(n),
             None => complete = false,
         }
         let comparison = block.get("comparison").as_str().and_then(|text| {
             let parsed = Comparison::parse(text);
             if parsed.is_none() {
-                d.error_at(at("comparison"), "Invalid comparison", format!("comparison must be <, <=, > or >=, not {text:?}."));
+                d.error_at(
+                    at("comparison"),
+                    "Invalid comparison",
+                    format!("comparison must be <, <=, > or >=, not {text:?}."),
+                );
             }
             parsed
         });
@@ -139,7 +161,11 @@ pub fn metrics(config: &Value, d: &mut Diagnostics) -> Option<Vec<MetricGateSpec
             v => v.as_number().and_then(|n| match n.as_i64() {
                 Some(f @ 1..=1000) => Some(f as u32),
                 _ => {
-                    d.error_at(at("failures"), "Invalid failures", format!("failures must be a whole number of at least 1, not {n}."));
+                    d.error_at(
+                        at("failures"),
+                        "Invalid failures",
+                        format!("failures must be a whole number of at least 1, not {n}."),
+                    );
                     None
                 }
             }),
@@ -147,8 +173,17 @@ pub fn metrics(config: &Value, d: &mut Diagnostics) -> Option<Vec<MetricGateSpec
         let expression = block.get("expression").as_str().map(str::to_owned);
         let queries = queries(block, i, expression.is_some(), d);
         match (block.get("name").as_str(), comparison, threshold, window, failures, queries) {
-            (Some(name), Some(comparison), Some(threshold), Some(window), Some(failures), Some(queries)) if complete && block.get("expression").is_known() => {
-                let check = MetricCheck { name: name.to_owned(), comparison, threshold, window, failures, on_missing_data: missing };
+            (Some(name), Some(comparison), Some(threshold), Some(window), Some(failures), Some(queries))
+                if complete && block.get("expression").is_known() =>
+            {
+                let check = MetricCheck {
+                    name: name.to_owned(),
+                    comparison,
+                    threshold,
+                    window,
+                    failures,
+                    on_missing_data: missing,
+                };
                 out.push(MetricGateSpec { check, queries, expression });
             }
             _ => complete = false,
@@ -161,7 +196,11 @@ fn queries(block: &Value, metric: usize, with_expression: bool, d: &mut Diagnost
     let list = block.get("query").elements()?;
     let at_metric = || AttributePath::root("metric").index(metric);
     if list.is_empty() || (!with_expression && list.len() > 1) {
-        let detail = if list.is_empty() { "A metric block needs a query block." } else { "Several query blocks need an expression that combines them." };
+        let detail = if list.is_empty() {
+            "A metric block needs a query block."
+        } else {
+            "Several query blocks need an expression that combines them."
+        };
         d.error_at(at_metric(), "Invalid metric queries", detail);
         return None;
     }
@@ -178,13 +217,20 @@ fn queries(block: &Value, metric: usize, with_expression: bool, d: &mut Diagnost
         }
         if let Some(stat) = q.get("stat").as_str() {
             if !valid_stat(stat) {
-                d.error_at(at("stat"), "Invalid stat", format!("{stat:?} is not Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99."));
+                d.error_at(
+                    at("stat"),
+                    "Invalid stat",
+                    format!("{stat:?} is not Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99."),
+                );
             }
         }
         let period = period_of(q.get("period"), at("period"), DEFAULT_PERIOD, d);
         let dimensions = match q.get("dimensions") {
             Value::Null => Some(Vec::new()),
-            v => v.entries().filter(|e| e.values().all(Value::is_known)).map(|e| e.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()),
+            v => v
+                .entries()
+                .filter(|e| e.values().all(Value::is_known))
+                .map(|e| e.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()),
         };
         let text = |name: &str| q.get(name).as_str().map(str::to_owned);
         out.push(match (text("namespace"), text("metric_name"), text("stat"), period, dimensions) {
@@ -247,13 +293,20 @@ mod tests {
 
     #[test]
     fn bad_blocks_are_reported_on_their_path() {
-        let math_without_ids = metric(&[("expression", "100*m1/m2".into())], vec![query(None, "Sum"), query(Some("m2"), "Sum")]);
+        let math_without_ids =
+            metric(&[("expression", "100*m1/m2".into())], vec![query(None, "Sum"), query(Some("m2"), "Sum")]);
         assert_eq!(check(vec![math_without_ids]).1, ["metric[0].query[0].id"]);
         assert_eq!(check(vec![metric(&[], vec![query(None, "Sum"), query(None, "Sum")])]).1, ["metric[0]"]);
         assert_eq!(check(vec![metric(&[], vec![query(None, "median")])]).1, ["metric[0].query[0].stat"]);
-        assert_eq!(check(vec![metric(&[("comparison", "==".into())], vec![query(None, "Sum")])]).1, ["metric[0].comparison"]);
+        assert_eq!(
+            check(vec![metric(&[("comparison", "==".into())], vec![query(None, "Sum")])]).1,
+            ["metric[0].comparison"]
+        );
         assert_eq!(check(vec![metric(&[("failures", 0.into())], vec![query(None, "Sum")])]).1, ["metric[0].failures"]);
-        assert_eq!(check(vec![metric(&[], vec![query(None, "Sum")]), metric(&[], vec![query(None, "Sum")])]).1, ["metric[1].name"]);
+        assert_eq!(
+            check(vec![metric(&[], vec![query(None, "Sum")]), metric(&[], vec![query(None, "Sum")])]).1,
+            ["metric[1].name"]
+        );
         let mut q = query(None, "Sum");
         q.set_attr("period", "45s".into());
         assert_eq!(check(vec![metric(&[], vec![q])]).1, ["metric[0].query[0].period"]);

@@ -2,10 +2,10 @@
 
 mod analysis;
 mod appspec;
-mod flags;
 pub mod canary_gate;
 pub mod codedeploy_deployment;
 pub mod feature_flag;
+mod flags;
 mod gates;
 pub mod rollout;
 
@@ -72,9 +72,17 @@ fn string_list_of(value: &Value, at: AttributePath, d: &mut Diagnostics) -> Opti
         if s.trim().is_empty() {
             d.error_at(item_at, format!("Empty name in {name}"), format!("Element {i} of {name} is empty."));
         } else if s.chars().count() > AWS_NAME_LIMIT {
-            d.error_at(item_at, format!("Name too long in {name}"), format!("Element {i} of {name} is longer than AWS allows ({AWS_NAME_LIMIT} characters)."));
+            d.error_at(
+                item_at,
+                format!("Name too long in {name}"),
+                format!("Element {i} of {name} is longer than AWS allows ({AWS_NAME_LIMIT} characters)."),
+            );
         } else if out.iter().any(|seen| seen == s) {
-            d.error_at(item_at, format!("Duplicate name in {name}"), format!("{s:?} appears more than once in {name}."));
+            d.error_at(
+                item_at,
+                format!("Duplicate name in {name}"),
+                format!("{s:?} appears more than once in {name}."),
+            );
         }
         out.push(s.to_owned());
     }
@@ -90,7 +98,12 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// Every resource type with its schema, for documentation.
 pub fn documented() -> Vec<(&'static str, tfplugin::Schema)> {
-    vec![(canary_gate::TYPE_NAME, canary_gate::schema()), (rollout::TYPE_NAME, rollout::schema()), (codedeploy_deployment::TYPE_NAME, codedeploy_deployment::schema()), (feature_flag::TYPE_NAME, feature_flag::schema())]
+    vec![
+        (canary_gate::TYPE_NAME, canary_gate::schema()),
+        (rollout::TYPE_NAME, rollout::schema()),
+        (codedeploy_deployment::TYPE_NAME, codedeploy_deployment::schema()),
+        (feature_flag::TYPE_NAME, feature_flag::schema()),
+    ]
 }
 
 /// A percentage as a Terraform number: whole when it is whole, so that
@@ -104,18 +117,36 @@ fn schedule_type() -> Type {
 }
 
 fn schedule_value(schedule: &Schedule) -> Value {
-    Value::List(schedule.steps().iter().map(|s| Value::object([("percent", percent_value(s.percent)), ("bake", duration::format(s.bake).into())])).collect())
+    Value::List(
+        schedule
+            .steps()
+            .iter()
+            .map(|s| Value::object([("percent", percent_value(s.percent)), ("bake", duration::format(s.bake).into())]))
+            .collect(),
+    )
 }
 
 fn history_type() -> Type {
-    Type::list(Type::object([("at", Type::String), ("percent", Type::Number), ("event", Type::String), ("detail", Type::String)]))
+    Type::list(Type::object([
+        ("at", Type::String),
+        ("percent", Type::Number),
+        ("event", Type::String),
+        ("detail", Type::String),
+    ]))
 }
 
 fn history_value<K: EventName>(history: &[Event<K>]) -> Value {
     Value::List(
         history
             .iter()
-            .map(|e| Value::object([("at", rfc3339(e.at).into()), ("percent", percent_value(e.percent)), ("event", e.kind.as_str().into()), ("detail", e.detail.clone().into())]))
+            .map(|e| {
+                Value::object([
+                    ("at", rfc3339(e.at).into()),
+                    ("percent", percent_value(e.percent)),
+                    ("event", e.kind.as_str().into()),
+                    ("detail", e.detail.clone().into()),
+                ])
+            })
             .collect(),
     )
 }
@@ -136,7 +167,11 @@ fn timeouts_of(config: &Value, what: &str, d: &mut Diagnostics) -> (Duration, Du
         let at = AttributePath::root("timeouts").attribute(which);
         match duration_of(config.get("timeouts").get(which), at.clone(), d) {
             Some(Duration::ZERO) => {
-                d.error_at(at, "Timeout of zero", format!("{what} needs time; give a positive duration or leave the timeout out."));
+                d.error_at(
+                    at,
+                    "Timeout of zero",
+                    format!("{what} needs time; give a positive duration or leave the timeout out."),
+                );
                 DEFAULT_TIMEOUT
             }
             Some(t) => t,
@@ -150,7 +185,11 @@ fn timeouts_of(config: &Value, what: &str, d: &mut Diagnostics) -> (Duration, Du
 fn poll_interval_of(config: &Value, d: &mut Diagnostics) -> Option<Duration> {
     duration_of(config.get("poll_interval"), AttributePath::root("poll_interval"), d).filter(|poll| {
         if *poll < MIN_POLL_INTERVAL {
-            d.error_at(AttributePath::root("poll_interval"), "Poll interval too short", format!("poll_interval must be at least 1s (it is {}).", duration::format(*poll)));
+            d.error_at(
+                AttributePath::root("poll_interval"),
+                "Poll interval too short",
+                format!("poll_interval must be at least 1s (it is {}).", duration::format(*poll)),
+            );
         }
         *poll >= MIN_POLL_INTERVAL
     })

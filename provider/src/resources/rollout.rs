@@ -17,14 +17,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::analysis::{self, Analysis};
 use super::gates::{self, MetricGateSpec};
-use super::{duration_of, history_type, history_value, percent_value, rfc3339, schedule_type, schedule_value, string_list_of};
+use super::{
+    duration_of, history_type, history_value, percent_value, rfc3339, schedule_type, schedule_value, string_list_of,
+};
 use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::cloudwatch::GroupMetrics;
 use crate::duration;
-use crate::engine::bake;
 use crate::engine::alarms::{AlarmGate, ResolveError};
 use crate::engine::analysis::{GroupCounts, expected_first_pass};
+use crate::engine::bake;
 use crate::engine::judge;
 use crate::engine::lease::{self, LeaseError};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout, Start};
@@ -39,7 +41,8 @@ const STRATEGIES: [&str; 3] = ["canary", "linear", "step"];
 const ANALYSIS: &str = "Judge the canary against the baseline while both serve: the new destination's error rate against the origin's, from the metrics the router's service publishes per destination (`alb`: per target group; `lambda_alias`: per executed version), or from any CloudWatch metrics a `source` block names (an application's own per-version metrics; the only way to judge a `route53` rollout, as Route 53 publishes none). The judgement is anytime-valid: however often it looks, the chance of rolling back a canary that is not worse than `max_increase` allows is at most `1 - confidence` for the whole rollout, as long as, period by period, each error (or burst of errors) lands on the canary in proportion to its traffic times its error rate: true of independent errors, bursts and incidents shared by both sides. Noise of each destination's own can bias a small canary's share upward; the default `max_increase` absorbs it (docs/analysis.md has the method, the measured numbers and this limit). A step passes only once the data rule out `rule_out_increase`.";
 const ANALYSIS_METRIC: &str = "What counts as an error. `alb`: `5xx` (`HTTPCode_Target_5XX_Count`, the default) or `4xx` (`HTTPCode_Target_4XX_Count`); the load balancer's own 5xx (`elb_5xx`) cannot be judged here, as CloudWatch publishes it per load balancer, not per target group: watch it with an alarm or a `metric` block. `lambda_alias`: `errors` (`Errors`, the default).";
 /// The computed attributes that say what an apply did to traffic.
-const OUTCOME_ATTRIBUTES: [&str; 6] = ["status", "previous_target", "previous_target_group_arn", "traffic", "history", "rollback_reason"];
+const OUTCOME_ATTRIBUTES: [&str; 6] =
+    ["status", "previous_target", "previous_target_group_arn", "traffic", "history", "rollback_reason"];
 
 pub struct RolloutResource {
     shared: Arc<Shared>,
@@ -58,12 +61,31 @@ pub fn schema() -> Schema {
             .attribute(Attribute::required(bake, Type::String, bake_doc))
     };
     let share = "above 0 and below 100, in steps the router can send exactly (`alb` 1 in 1000, `route53` weights up to 255, `lambda_alias` any)";
-    let mut canary = step_fields("percent", &format!("Share of traffic the canary gets, in percent: {share}."), "bake", "How long to watch the canary before going to 100%, as a Go duration.");
-    canary.description = "Shift `percent` of traffic, bake, then shift the rest (like CodeDeploy's `Canary10Percent5Minutes`).".into();
-    let mut linear = step_fields("step_percent", &format!("Increment, in percent: {share}; steps are `step_percent`, twice that, ... below 100, then 100."), "interval", "Bake at each step, as a Go duration.");
+    let mut canary = step_fields(
+        "percent",
+        &format!("Share of traffic the canary gets, in percent: {share}."),
+        "bake",
+        "How long to watch the canary before going to 100%, as a Go duration.",
+    );
+    canary.description =
+        "Shift `percent` of traffic, bake, then shift the rest (like CodeDeploy's `Canary10Percent5Minutes`).".into();
+    let mut linear = step_fields(
+        "step_percent",
+        &format!("Increment, in percent: {share}; steps are `step_percent`, twice that, ... below 100, then 100."),
+        "interval",
+        "Bake at each step, as a Go duration.",
+    );
     linear.description = "Shift traffic in equal increments (like CodeDeploy's `Linear10PercentEvery1Minute`).".into();
-    let mut step = step_fields("percent", &format!("Share of traffic on the target during this step, in percent: {share}; strictly increasing from step to step."), "bake", "How long to watch this step, as a Go duration.");
-    step.description = "One step of a custom schedule; repeat the block for each step. 100% follows the last step.".into();
+    let mut step = step_fields(
+        "percent",
+        &format!(
+            "Share of traffic on the target during this step, in percent: {share}; strictly increasing from step to step."
+        ),
+        "bake",
+        "How long to watch this step, as a Go duration.",
+    );
+    step.description =
+        "One step of a custom schedule; repeat the block for each step. 100% follows the last step.".into();
     let mut block = Block::new(&format!(
         "Moves traffic to a new destination step by step inside `terraform apply`: an Application Load Balancer's target groups, a Lambda alias's versions, or Route 53 weighted records (exactly one of the {} blocks). \
          During every step it watches CloudWatch alarms, metric thresholds and, where the router publishes per-destination metrics, a canary-vs-baseline analysis; if one fails, the rollout runs past its timeout, or Terraform is interrupted, all traffic goes back to the origin at once, \
@@ -160,7 +182,8 @@ impl Parsed {
             (Some(strategy), Some(final_bake)) => Schedule::new(strategy, final_bake).ok(),
             _ => None,
         };
-        let alarm_names = string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d).or_else(|| config.get("alarm_names").is_null().then(Vec::new));
+        let alarm_names = string_list_of(config.get("alarm_names"), AttributePath::root("alarm_names"), &mut d)
+            .or_else(|| config.get("alarm_names").is_null().then(Vec::new));
         let poll_interval = super::poll_interval_of(config, &mut d);
         let analysis = analysis::parse(config, router, &mut d);
         if matches!(analysis, Some(Some(_))) && matches!(strategy, Some(Strategy::AllAtOnce)) {
@@ -172,14 +195,44 @@ impl Parsed {
         }
         let metrics = gates::metrics(config, &mut d);
         let (create_timeout, update_timeout) = super::timeouts_of(config, "A rollout", &mut d);
-        Parsed { router, routing, target, schedule, alarm_names, poll_interval, analysis, metrics, create_timeout, update_timeout, diagnostics: d }
+        Parsed {
+            router,
+            routing,
+            target,
+            schedule,
+            alarm_names,
+            poll_interval,
+            analysis,
+            metrics,
+            create_timeout,
+            update_timeout,
+            diagnostics: d,
+        }
     }
 
     /// The model, when everything is known and valid.
     fn complete(self) -> Result<Model, Diagnostics> {
         let mut d = self.diagnostics;
-        match (self.router, self.routing, self.target, self.schedule, self.alarm_names, self.poll_interval, self.analysis, self.metrics) {
-            (Some(router), Some(routing), Some(target), Some(schedule), Some(alarm_names), Some(poll_interval), Some(analysis), Some(metrics)) if !d.has_errors() => Ok(Model {
+        match (
+            self.router,
+            self.routing,
+            self.target,
+            self.schedule,
+            self.alarm_names,
+            self.poll_interval,
+            self.analysis,
+            self.metrics,
+        ) {
+            (
+                Some(router),
+                Some(routing),
+                Some(target),
+                Some(schedule),
+                Some(alarm_names),
+                Some(poll_interval),
+                Some(analysis),
+                Some(metrics),
+            ) if !d.has_errors() => Ok(Model {
                 router,
                 routing,
                 target,
@@ -193,7 +246,10 @@ impl Parsed {
             }),
             _ => {
                 if !d.has_errors() {
-                    d.error("Rollout inputs unknown at apply", "Every input of the rollout must be known when it runs.");
+                    d.error(
+                        "Rollout inputs unknown at apply",
+                        "Every input of the rollout must be known when it runs.",
+                    );
                 }
                 Err(d)
             }
@@ -203,11 +259,20 @@ impl Parsed {
 
 /// A known share for a step: above 0, below 100, and one the router can
 /// send exactly (`granularity`, when the router is known).
-fn step_percent_of(value: &Value, at: AttributePath, granularity: Option<Granularity>, d: &mut Diagnostics) -> Option<f64> {
+fn step_percent_of(
+    value: &Value,
+    at: AttributePath,
+    granularity: Option<Granularity>,
+    d: &mut Diagnostics,
+) -> Option<f64> {
     let name = super::last_name(&at);
     let percent = value.as_number()?.as_f64();
     if !(percent > 0.0 && percent < 100.0) {
-        d.error_at(at, format!("Invalid {name}"), format!("{name} must be above 0 and below 100, not {}.", format_percent(percent)));
+        d.error_at(
+            at,
+            format!("Invalid {name}"),
+            format!("{name} must be above 0 and below 100, not {}.", format_percent(percent)),
+        );
         return None;
     }
     if let Some(g) = granularity {
@@ -248,7 +313,11 @@ fn strategy(config: &Value, granularity: Option<Granularity>, d: &mut Diagnostic
         })
         .collect();
     if present.len() > 1 {
-        d.error_at(AttributePath::root(present[1]), "Only one strategy", format!("Use one of canary, linear or step blocks, not {}.", present.join(" and ")));
+        d.error_at(
+            AttributePath::root(present[1]),
+            "Only one strategy",
+            format!("Use one of canary, linear or step blocks, not {}.", present.join(" and ")),
+        );
         return None;
     }
     match present.first().copied() {
@@ -267,10 +336,13 @@ fn strategy(config: &Value, granularity: Option<Granularity>, d: &mut Diagnostic
             let interval = duration_of(l.get("interval"), at("interval"), d);
             let linear = Strategy::Linear { step_percent, interval: interval.unwrap_or_default() };
             // Every multiple of the increment is a step the router must send.
-            let checked = Schedule::new(&linear, Duration::ZERO).map_err(|e| e.to_string()).and_then(|schedule| match granularity {
-                Some(g) => schedule.steps().iter().try_for_each(|step| representable(g, step.percent)),
-                None => Ok(()),
-            });
+            let checked =
+                Schedule::new(&linear, Duration::ZERO).map_err(|e| e.to_string()).and_then(
+                    |schedule| match granularity {
+                        Some(g) => schedule.steps().iter().try_for_each(|step| representable(g, step.percent)),
+                        None => Ok(()),
+                    },
+                );
             if let Err(why) = checked {
                 d.error_at(at("step_percent"), "Invalid step_percent", why);
                 return None;
@@ -288,7 +360,16 @@ fn strategy(config: &Value, granularity: Option<Granularity>, d: &mut Diagnostic
                 let bake = duration_of(item.get("bake"), at().attribute("bake"), d);
                 if let (Some(p), Some(previous)) = (percent, steps.last().map(|s: &Step| s.percent)) {
                     if p <= previous {
-                        d.error_at(at().attribute("percent"), "Steps must increase", format!("step {} sends {}%, not more than the {}% of the step before it.", i + 1, format_percent(p), format_percent(previous)));
+                        d.error_at(
+                            at().attribute("percent"),
+                            "Steps must increase",
+                            format!(
+                                "step {} sends {}%, not more than the {}% of the step before it.",
+                                i + 1,
+                                format_percent(p),
+                                format_percent(previous)
+                            ),
+                        );
                         complete = false;
                     }
                 }
@@ -366,10 +447,13 @@ impl Resource for RolloutResource {
             for name in OUTCOME_ATTRIBUTES {
                 state.set_attr(name, Value::Unknown);
             }
-            if let (Some(router), Some(routing), Some(target), Some(schedule), Ok(clients)) = (parsed.router, &parsed.routing, &parsed.target, &parsed.schedule, self.shared.clients()) {
+            if let (Some(router), Some(routing), Some(target), Some(schedule), Ok(clients)) =
+                (parsed.router, &parsed.routing, &parsed.target, &parsed.schedule, self.shared.clients())
+            {
                 let analysis = parsed.analysis.as_ref().and_then(Option::as_ref);
                 let timeout = if prior.is_null() { parsed.create_timeout } else { parsed.update_timeout };
-                diagnostics = check_before_moving(router, routing.as_ref(), &clients, target, schedule, analysis, timeout).await;
+                diagnostics =
+                    check_before_moving(router, routing.as_ref(), &clients, target, schedule, analysis, timeout).await;
             } else if self.shared.deferred() {
                 diagnostics.warning(
                     "Checks deferred to apply",
@@ -409,7 +493,9 @@ impl Resource for RolloutResource {
             return Ok(state.clone());
         }
         let clients = self.shared.clients()?;
-        let Some((kind, Some(target))) = recorded(state).map(|(k, t)| (k, t.as_str())) else { return Ok(state.clone()) };
+        let Some((kind, Some(target))) = recorded(state).map(|(k, t)| (k, t.as_str())) else {
+            return Ok(state.clone());
+        };
         let mut invalid = Diagnostics::default();
         let Some(routing) = kind.parse(state.get(kind.name()), &AttributePath::root(kind.name()), &mut invalid) else {
             // A state that no longer parses cannot be refreshed; say so rather than go stale.
@@ -439,15 +525,24 @@ impl Resource for RolloutResource {
     async fn import(&self, id: &str, _stop: &CancellationToken) -> Result<Value, Diagnostics> {
         let clients = self.shared.clients()?;
         let cannot = |detail: String| Diagnostics::single("Cannot import", detail);
-        let (kind, routing) = ROUTERS
-            .iter()
-            .find_map(|kind| kind.import(id).map(|routing| (*kind, routing)))
-            .ok_or_else(|| cannot(format!("{id:?} is not an import id of any router: {}.", ROUTERS.iter().map(|r| format!("{} ({})", r.import_id_format(), r.name())).collect::<Vec<_>>().join("; "))))?;
+        let (kind, routing) =
+            ROUTERS.iter().find_map(|kind| kind.import(id).map(|routing| (*kind, routing))).ok_or_else(|| {
+                cannot(format!(
+                    "{id:?} is not an import id of any router: {}.",
+                    ROUTERS
+                        .iter()
+                        .map(|r| format!("{} ({})", r.import_id_format(), r.name()))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })?;
         let routing = routing.map_err(cannot)?;
         let router = routing.connect(&clients);
         let split = router.read().await.map_err(|e| cannot(e.to_string()))?;
         // The destination with the most traffic is taken as the target.
-        let Some((target, _)) = split.0.iter().filter(|(_, w)| **w > 0.0).max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0))) else {
+        let Some((target, _)) =
+            split.0.iter().filter(|(_, w)| **w > 0.0).max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        else {
             return Err(cannot(format!("{} sends traffic nowhere.", router.describe())));
         };
         let schedule = Schedule::new(&Strategy::AllAtOnce, Duration::ZERO).map_err(|e| cannot(e.to_string()))?;
@@ -459,7 +554,11 @@ impl Resource for RolloutResource {
         let mut invalid = Diagnostics::default();
         kind.parse(&block, &AttributePath::root(kind.name()), &mut invalid);
         if invalid.has_errors() {
-            return Err(cannot(format!("{} serves {target:?}, which a rollout cannot record: {}", router.describe(), invalid.0.iter().map(|d| d.detail.as_str()).collect::<Vec<_>>().join(" "))));
+            return Err(cannot(format!(
+                "{} serves {target:?}, which a rollout cannot record: {}",
+                router.describe(),
+                invalid.0.iter().map(|d| d.detail.as_str()).collect::<Vec<_>>().join(" ")
+            )));
         }
         state.set_attr(kind.name(), block);
         state.set_attr("schedule", schedule_value(&schedule));
@@ -496,7 +595,9 @@ async fn check_before_moving(
             }
             let origins: Vec<&str> = split.serving().filter(|s| *s != target).collect();
             if let (Some(analysis), [origin]) = (analysis, &origins[..]) {
-                if let Some(warning) = evidence_warning(analysis, routing, clients, origin, target, schedule, timeout).await {
+                if let Some(warning) =
+                    evidence_warning(analysis, routing, clients, origin, target, schedule, timeout).await
+                {
                     d.warning("Steps will hold for evidence", warning);
                 }
             }
@@ -527,7 +628,9 @@ fn target_not_found(kind: &dyn RouterKind, e: RouterError) -> Diagnostics {
             format!("{e}. No traffic was moved."),
         ),
         RouterError::Gone(e) => not_started("Routing not found", e),
-        RouterError::Transient(e) | RouterError::Failed(e) => not_started(&format!("Cannot check the {}", kind.destination_kind()), e),
+        RouterError::Transient(e) | RouterError::Failed(e) => {
+            not_started(&format!("Cannot check the {}", kind.destination_kind()), e)
+        }
     }
 }
 
@@ -539,14 +642,30 @@ const FORECAST_PERIODS: u32 = 30;
 /// lack of evidence, at the traffic and error rate the origin's own metrics
 /// show over the last periods. Nothing when those cannot be read: a plan
 /// does not fail over a forecast.
-async fn evidence_warning(analysis: &Analysis, routing: &dyn Routing, clients: &Clients, origin: &str, target: &str, schedule: &Schedule, timeout: Duration) -> Option<String> {
+async fn evidence_warning(
+    analysis: &Analysis,
+    routing: &dyn Routing,
+    clients: &Clients,
+    origin: &str,
+    target: &str,
+    schedule: &Schedule,
+    timeout: Duration,
+) -> Option<String> {
     let first = schedule.steps().first().filter(|s| s.percent < 100.0)?;
     let settings = &analysis.settings;
-    let (canary, baseline) = analysis.source.clone().or_else(|| routing.analysis_metrics(origin, target, &settings.label))?;
+    let (canary, baseline) =
+        analysis.source.clone().or_else(|| routing.analysis_metrics(origin, target, &settings.label))?;
     let reader = GroupMetrics { reader: clients.metrics.clone(), canary, baseline };
     let now = SystemClock.now();
     let window = settings.period * FORECAST_PERIODS;
-    let history: Vec<_> = reader.counts(now - window - settings.period, now - settings.period, settings.period).await.ok()?.into_iter().map(|(_, c)| c).filter(|c| c.baseline_requests > 0).collect();
+    let history: Vec<_> = reader
+        .counts(now - window - settings.period, now - settings.period, settings.period)
+        .await
+        .ok()?
+        .into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| c.baseline_requests > 0)
+        .collect();
     let requests: u64 = history.iter().map(|c| c.baseline_requests).sum();
     let errors: u64 = history.iter().map(|c| c.baseline_errors).sum();
     if requests == 0 {
@@ -575,7 +694,11 @@ async fn evidence_warning(analysis: &Analysis, routing: &dyn Routing, clients: &
         format_percent(first.percent),
         100.0 * error_rate,
         settings.label,
-        if dispersion > 1.0 { format!(", its errors {dispersion:.1} times as variable as independent ones") } else { String::new() }
+        if dispersion > 1.0 {
+            format!(", its errors {dispersion:.1} times as variable as independent ones")
+        } else {
+            String::new()
+        }
     );
     let Some(needed) = expected_first_pass(settings, dispersion, first.percent, rate, error_rate) else {
         return Some(format!(
@@ -588,9 +711,17 @@ async fn evidence_warning(analysis: &Analysis, routing: &dyn Routing, clients: &
     }
     let total = schedule.steps().iter().map(|s| s.bake).sum::<Duration>() + (needed - first.bake);
     let verdict = if total > timeout {
-        format!("The rollout would then take about {}, longer than its timeout ({}): it would roll back.", duration::format(total), duration::format(timeout))
+        format!(
+            "The rollout would then take about {}, longer than its timeout ({}): it would roll back.",
+            duration::format(total),
+            duration::format(timeout)
+        )
     } else {
-        format!("The rollout would then take about {} of its {} timeout.", duration::format(total), duration::format(timeout))
+        format!(
+            "The rollout would then take about {} of its {} timeout.",
+            duration::format(total),
+            duration::format(timeout)
+        )
     };
     Some(format!(
         "{traffic}, a canary as good as the origin needs about {} before the data rule out {bound:.2} times its error rate, so step 1 will hold that long instead of its {} bake. {verdict} More canary share, a longer first step or a larger rule_out_increase shorten the wait.",
@@ -612,16 +743,28 @@ fn capitalized(text: &str) -> String {
 /// What an apply did to traffic.
 enum Done {
     /// The target already served everything; nothing moved.
-    AlreadyThere { split: Split },
+    AlreadyThere {
+        split: Split,
+    },
     /// All traffic went straight back to the recorded target, without gates.
-    Restored { history: Vec<Event>, split: Option<Split> },
-    Ran { origin: String, outcome: Outcome, history: Vec<Event>, split: Option<Split> },
+    Restored {
+        history: Vec<Event>,
+        split: Option<Split>,
+    },
+    Ran {
+        origin: String,
+        outcome: Outcome,
+        history: Vec<Event>,
+        split: Option<Split>,
+    },
 }
 
 /// Who holds a lease taken by this apply; unique per apply. Only letters,
 /// digits, spaces and `.-:` (tag values on AWS allow few characters).
 fn holder() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown-host".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown-host".into());
     let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect();
     let apply = uuid::Uuid::new_v4().simple().to_string();
     format!("apply {} provider pid {} on {host}", &apply[..8], std::process::id())
@@ -630,7 +773,13 @@ fn holder() -> String {
 /// Checks everything before moving anything, takes the lease, runs the
 /// rollout from the split read under the lease (renewing the lease while it
 /// runs), and releases the lease.
-async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Value, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+async fn run(
+    router: &dyn Router,
+    clients: &Clients,
+    model: &Model,
+    prior: &Value,
+    stop: &CancellationToken,
+) -> Result<Done, Diagnostics> {
     router.read().await.map_err(|e| not_started("Cannot use the routing", e))?;
     router.check_destination(&model.target).await.map_err(|e| target_not_found(model.router, e))?;
     let me = holder();
@@ -652,7 +801,9 @@ async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Valu
         let noted = OnceLock::new();
         let held = Lease { me: &me, leftover: &leftover, noted: &noted };
         let rollout = run_leased(router, clients, model, prior, &held, stop);
-        let renewal = lease::keep(router, &me, &SystemClock, &noted, |e| log::warn(MODULE, "could not renew the rollout lease", &[("error", e.to_string().into())]));
+        let renewal = lease::keep(router, &me, &SystemClock, &noted, |e| {
+            log::warn(MODULE, "could not renew the rollout lease", &[("error", e.to_string().into())])
+        });
         tokio::pin!(rollout, renewal);
         tokio::select! {
             done = &mut rollout => done,
@@ -665,7 +816,11 @@ async fn run(router: &dyn Router, clients: &Clients, model: &Model, prior: &Valu
         // renewal still queued must not write the lease back afterwards.
     };
     if let Err(e) = lease::release(router, &me).await {
-        log::warn(MODULE, "could not remove the rollout lease; it expires by itself", &[("error", e.to_string().into())]);
+        log::warn(
+            MODULE,
+            "could not remove the rollout lease; it expires by itself",
+            &[("error", e.to_string().into())],
+        );
     }
     done
 }
@@ -679,23 +834,44 @@ struct Lease<'a> {
 }
 
 /// The part of a rollout that runs under the lease.
-async fn run_leased(router: &dyn Router, clients: &Clients, model: &Model, prior: &Value, held: &Lease<'_>, stop: &CancellationToken) -> Result<Done, Diagnostics> {
+async fn run_leased(
+    router: &dyn Router,
+    clients: &Clients,
+    model: &Model,
+    prior: &Value,
+    held: &Lease<'_>,
+    stop: &CancellationToken,
+) -> Result<Done, Diagnostics> {
     let split = router.read().await.map_err(|e| not_started("Cannot use the routing", e))?;
     // Every move from here checks that the lease is still this apply's.
     let guarded = lease::Guarded { router, store: router, me: held.me, clock: &SystemClock };
     // What served last: the state's record, or for a create that a killed
     // apply left unfinished, the origin its lease named.
-    let recorded_target = recorded(prior).filter(|(r, _)| r.name() == model.router.name()).and_then(|(_, t)| t.as_str()).or(held.leftover.origin.as_deref());
-    let (origin, start) = match rollout::decide_start(&split, &model.target, recorded_target, held.leftover.unfinished) {
+    let recorded_target = recorded(prior)
+        .filter(|(r, _)| r.name() == model.router.name())
+        .and_then(|(_, t)| t.as_str())
+        .or(held.leftover.origin.as_deref());
+    let (origin, start) = match rollout::decide_start(&split, &model.target, recorded_target, held.leftover.unfinished)
+    {
         Start::AlreadyThere => {
-            log::info(MODULE, "target already serves all traffic; nothing to shift", &[("router", router.describe().into())]);
+            log::info(
+                MODULE,
+                "target already serves all traffic; nothing to shift",
+                &[("router", router.describe().into())],
+            );
             return Ok(Done::AlreadyThere { split });
         }
         Start::Restore => {
-            rollout::shift(&guarded, &SystemClock, &Split::all_to(&model.target), &CancellationToken::new()).await.map_err(|e| not_started("Cannot restore the recorded target", e))?;
-            let detail = format!("restored all traffic to the recorded target without gates: an interrupted rollout had left {}", split.describe());
+            rollout::shift(&guarded, &SystemClock, &Split::all_to(&model.target), &CancellationToken::new())
+                .await
+                .map_err(|e| not_started("Cannot restore the recorded target", e))?;
+            let detail = format!(
+                "restored all traffic to the recorded target without gates: an interrupted rollout had left {}",
+                split.describe()
+            );
             log::info(MODULE, "rollout restore", &[("detail", detail.clone().into())]);
-            let history = vec![Event { at: SystemClock.now(), percent: 100.0, kind: rollout::EventKind::Shift, detail }];
+            let history =
+                vec![Event { at: SystemClock.now(), percent: 100.0, kind: rollout::EventKind::Shift, detail }];
             return Ok(Done::Restored { history, split: router.read().await.ok() });
         }
         Start::UnverifiedOrigin { serving, recorded } => {
@@ -726,7 +902,11 @@ async fn run_leased(router: &dyn Router, clients: &Clients, model: &Model, prior
         Start::Run { origin, from_percent } => (origin, from_percent),
     };
     if let Err(e) = lease::note_origin(router, held.me, &origin, held.noted, &SystemClock).await {
-        log::warn(MODULE, "could not name the origin in the rollout lease; a killed create would not know it", &[("error", e.to_string().into())]);
+        log::warn(
+            MODULE,
+            "could not name the origin in the rollout lease; a killed create would not know it",
+            &[("error", e.to_string().into())],
+        );
     }
     // The alarms are checked at the next look of the poll grid, just before
     // the first shift: rollouts of one apply then check, shift and end their
@@ -734,33 +914,67 @@ async fn run_leased(router: &dyn Router, clients: &Clients, model: &Model, prior
     if !bake::until_the_next_look(&SystemClock, model.poll_interval, stop).await {
         return Err(not_started("Rollout stopped", "Terraform asked the provider to stop before the rollout began."));
     }
-    let (alarms, _) = AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
-        ResolveError::Missing(_) => Diagnostics::single_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{e}. No traffic was moved.")),
-        ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
-    })?;
+    let (alarms, _) =
+        AlarmGate::resolve(clients.alarms.clone(), model.alarm_names.clone()).await.map_err(|e| match e {
+            ResolveError::Missing(_) => Diagnostics::single_at(
+                AttributePath::root("alarm_names"),
+                "Alarms not found",
+                format!("{e}. No traffic was moved."),
+            ),
+            ResolveError::Source(e) => not_started("Could not read the alarms", e.0),
+        })?;
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
-    let rollout = Rollout { origin: origin.clone(), target: model.target.clone(), schedule: model.schedule.clone(), poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
-    log::info(MODULE, "rollout starting", &[
-        ("router", router.describe().into()),
-        ("origin", origin.clone().into()),
-        ("target", model.target.clone().into()),
-        ("from_percent", format_percent(start).into()),
-        ("steps", model.schedule.steps().len().into()),
-        ("timeout", duration::format(timeout).into()),
-    ]);
+    let rollout = Rollout {
+        origin: origin.clone(),
+        target: model.target.clone(),
+        schedule: model.schedule.clone(),
+        poll_interval: model.poll_interval,
+        deadline: SystemClock.now() + timeout,
+    };
+    log::info(
+        MODULE,
+        "rollout starting",
+        &[
+            ("router", router.describe().into()),
+            ("origin", origin.clone().into()),
+            ("target", model.target.clone().into()),
+            ("from_percent", format_percent(start).into()),
+            ("steps", model.schedule.steps().len().into()),
+            ("timeout", duration::format(timeout).into()),
+        ],
+    );
     let analysis = match &model.analysis {
-        Some(analysis) => Some(analysis::gates(analysis, Some((model.routing.as_ref(), &origin, &model.target)), model.schedule.remaining_from(start).len(), clients).map_err(|e| not_started(e.summary, e.detail))?),
+        Some(analysis) => Some(
+            analysis::gates(
+                analysis,
+                Some((model.routing.as_ref(), &origin, &model.target)),
+                model.schedule.remaining_from(start).len(),
+                clients,
+            )
+            .map_err(|e| not_started(e.summary, e.detail))?,
+        ),
         None => None,
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
     let gate = Both(Both(alarms, Some(metrics)), analysis);
-    let log_event = |e: &Event| log::info(MODULE, &format!("rollout {}", e.kind.as_str()), &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())]);
+    let log_event = |e: &Event| {
+        log::info(
+            MODULE,
+            &format!("rollout {}", e.kind.as_str()),
+            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
+        )
+    };
     // The plan showed this warning; the history keeps it beside the bakes it concerns.
     let warning = match shortest_bake(&model.schedule) {
         Some(bake) => router.bake_warning(bake).await,
         None => None,
     };
-    let warning = warning.map(|detail| Event { at: SystemClock.now(), percent: start, kind: rollout::EventKind::Warning, detail });
+    let warning = warning.map(|detail| Event {
+        at: SystemClock.now(),
+        percent: start,
+        kind: rollout::EventKind::Warning,
+        detail,
+    });
     warning.iter().for_each(log_event);
     let (outcome, ran) = rollout::run(&guarded, &gate, &SystemClock, &rollout, start, stop, log_event).await;
     let history = warning.into_iter().chain(ran).collect();
@@ -797,7 +1011,11 @@ impl Done {
             Done::Ran { origin, outcome: Outcome::Promoted, history, split } => {
                 promoted(&mut state, split.as_ref(), history_value(&history));
                 state.set_attr("previous_target", origin.as_str().into());
-                let alb_only = if model.router.name() == routers::alb::Alb.name() { Value::from(origin.as_str()) } else { Value::Null };
+                let alb_only = if model.router.name() == routers::alb::Alb.name() {
+                    Value::from(origin.as_str())
+                } else {
+                    Value::Null
+                };
                 state.set_attr("previous_target_group_arn", alb_only);
                 Applied { state, diagnostics: Diagnostics::default() }
             }
@@ -813,15 +1031,22 @@ impl Done {
                 state.set_attr("rollback_reason", reason.into());
                 // What really serves is the origin, so the next plan shows the rollout again.
                 state.set_attr(model.router.name(), model.routing.block_value(&origin));
-                let (origin_name, target_name) = (model.routing.destination_name(&origin), model.routing.destination_name(&model.target));
+                let (origin_name, target_name) =
+                    (model.routing.destination_name(&origin), model.routing.destination_name(&model.target));
                 let (summary, after) = match &halt.rollback {
                     Ok(()) => (
                         format!("Rollout {}: {}", status.replace('_', " "), halt.cause.describe()),
-                        format!("All traffic is back on {origin_name}, confirmed by reading {} back.", router.describe()),
+                        format!(
+                            "All traffic is back on {origin_name}, confirmed by reading {} back.",
+                            router.describe()
+                        ),
                     ),
                     Err(e) => (
                         format!("Rollout stopped and the ROLLBACK WAS NOT CONFIRMED: {}", halt.cause.describe()),
-                        format!("Sending all traffic back to {origin_name} failed: {e}. Check {} now; the state's `traffic` shows the last split read.", router.describe()),
+                        format!(
+                            "Sending all traffic back to {origin_name} failed: {e}. Check {} now; the state's `traffic` shows the last split read.",
+                            router.describe()
+                        ),
                     ),
                 };
                 let detail = format!(
@@ -842,12 +1067,17 @@ mod tests {
     use super::*;
     use crate::resources::analysis::Latency;
 
-    const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
+    const LISTENER: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
     const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/73e2d6bc24d8a067";
     const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/green/9683b2d02a6cabee";
 
     fn alb(listener: &str, target: &str) -> Value {
-        Value::object([("listener_arn", listener.into()), ("rule_arn", Value::Null), ("target_group_arn", target.into())])
+        Value::object([
+            ("listener_arn", listener.into()),
+            ("rule_arn", Value::Null),
+            ("target_group_arn", target.into()),
+        ])
     }
 
     fn config(extra: &[(&str, Value)]) -> Value {
@@ -884,7 +1114,11 @@ mod tests {
         assert!(validate(&analysis(&[])).is_empty());
         let decimal = |d: &str| Value::Number(tfplugin::Number::parse(d).unwrap());
         assert_eq!(paths(&validate(&analysis(&[("metric", "elb_5xx".into())]))), ["analysis.metric"]);
-        assert_eq!(paths(&validate(&analysis(&[("metric", "errors".into())]))), ["analysis.metric"], "a Lambda metric on a load balancer");
+        assert_eq!(
+            paths(&validate(&analysis(&[("metric", "errors".into())]))),
+            ["analysis.metric"],
+            "a Lambda metric on a load balancer"
+        );
         assert_eq!(paths(&validate(&analysis(&[("confidence", decimal("1"))]))), ["analysis.confidence"]);
         assert_eq!(paths(&validate(&analysis(&[("max_increase", decimal("-0.1"))]))), ["analysis.max_increase"]);
         assert_eq!(paths(&validate(&analysis(&[("min_requests", decimal("2.5"))]))), ["analysis.min_requests"]);
@@ -893,17 +1127,33 @@ mod tests {
         let all_at_once = config(&[("analysis", Value::object([]))]);
         assert_eq!(paths(&validate(&all_at_once)), ["analysis"], "no baseline to compare with");
         let settings = Parsed::new(&analysis(&[("confidence", decimal("0.95"))])).analysis.unwrap().unwrap().settings;
-        assert_eq!((settings.confidence, settings.max_increase, settings.min_requests, settings.label.as_str()), (0.95, 0.25, 200, "5xx"));
+        assert_eq!(
+            (settings.confidence, settings.max_increase, settings.min_requests, settings.label.as_str()),
+            (0.95, 0.25, 200, "5xx")
+        );
         assert_eq!(settings.rule_out_increase, 1.0, "a doubling must be ruled out by default");
-        assert_eq!(paths(&validate(&analysis(&[("max_increase", decimal("1")), ("rule_out_increase", decimal("1"))]))), ["analysis.rule_out_increase"]);
+        assert_eq!(
+            paths(&validate(&analysis(&[("max_increase", decimal("1")), ("rule_out_increase", decimal("1"))]))),
+            ["analysis.rule_out_increase"]
+        );
         assert_eq!(paths(&validate(&analysis(&[("latency_threshold", "0s".into())]))), ["analysis.latency_threshold"]);
-        assert_eq!(paths(&validate(&analysis(&[("latency_threshold", "fast".into())]))), ["analysis.latency_threshold"]);
-        let latency = Parsed::new(&analysis(&[("latency_threshold", "500ms".into())])).analysis.unwrap().unwrap().latency;
+        assert_eq!(
+            paths(&validate(&analysis(&[("latency_threshold", "fast".into())]))),
+            ["analysis.latency_threshold"]
+        );
+        let latency =
+            Parsed::new(&analysis(&[("latency_threshold", "500ms".into())])).analysis.unwrap().unwrap().latency;
         assert_eq!(latency, Some(Latency::Threshold(Duration::from_millis(500))));
     }
 
     fn source(canary_variant: &str, baseline_variant: &str) -> Value {
-        let metric = |name: &str, variant: &str| Value::object([("namespace", "Checkout".into()), ("metric_name", name.into()), ("dimensions", Value::Map([("Variant".to_owned(), variant.into())].into()))]);
+        let metric = |name: &str, variant: &str| {
+            Value::object([
+                ("namespace", "Checkout".into()),
+                ("metric_name", name.into()),
+                ("dimensions", Value::Map([("Variant".to_owned(), variant.into())].into())),
+            ])
+        };
         Value::object([
             ("canary_requests", metric("Requests", canary_variant)),
             ("canary_errors", metric("Errors", canary_variant)),
@@ -923,29 +1173,59 @@ mod tests {
         assert_eq!(parsed.settings.label, "Errors", "messages name the source's error metric");
         assert_eq!(canary.requests.dimensions, [("Variant".to_owned(), "green".to_owned())]);
         assert_eq!(baseline.errors.name, "Errors");
-        assert_eq!(paths(&validate(&with_source(&[("metric", "5xx".into())]))), ["analysis.metric"], "the router's metric does not apply");
-        let same = config(&[("analysis", Value::object([("source", source("green", "green"))])), ("canary", step("10", "1m"))]);
+        assert_eq!(
+            paths(&validate(&with_source(&[("metric", "5xx".into())]))),
+            ["analysis.metric"],
+            "the router's metric does not apply"
+        );
+        let same = config(&[
+            ("analysis", Value::object([("source", source("green", "green"))])),
+            ("canary", step("10", "1m")),
+        ]);
         assert_eq!(paths(&validate(&same)), ["analysis.source"], "a destination compared with itself");
         assert_eq!(parsed.latency, None);
-        assert_eq!(paths(&validate(&with_source(&[("latency_threshold", "500ms".into())]))), ["analysis.latency_threshold"], "a source names its own slow requests");
+        assert_eq!(
+            paths(&validate(&with_source(&[("latency_threshold", "500ms".into())]))),
+            ["analysis.latency_threshold"],
+            "a source names its own slow requests"
+        );
         let slow = |sides: &[(&str, &str)]| {
             let mut block = source("green", "blue");
             for (side, variant) in sides {
-                let metric = Value::object([("namespace", "Checkout".into()), ("metric_name", "Slow".into()), ("dimensions", Value::Map([("Variant".to_owned(), (*variant).into())].into()))]);
+                let metric = Value::object([
+                    ("namespace", "Checkout".into()),
+                    ("metric_name", "Slow".into()),
+                    ("dimensions", Value::Map([("Variant".to_owned(), (*variant).into())].into())),
+                ]);
                 block.set_attr(side, metric);
             }
             config(&[("analysis", Value::object([("source", block)])), ("canary", step("10", "1m"))])
         };
-        assert_eq!(paths(&validate(&slow(&[("canary_slow_requests", "green")]))), ["analysis.source"], "both sides or neither");
-        let both = Parsed::new(&slow(&[("canary_slow_requests", "green"), ("baseline_slow_requests", "blue")])).analysis.unwrap().unwrap();
-        let Some(Latency::Counted(canary, baseline)) = both.latency else { panic!("slow requests counted by the source: {:?}", both.latency) };
-        assert_eq!((canary.errors.name.as_str(), canary.requests.name.as_str(), baseline.errors_statistic.as_str()), ("Slow", "Requests", "Sum"));
+        assert_eq!(
+            paths(&validate(&slow(&[("canary_slow_requests", "green")]))),
+            ["analysis.source"],
+            "both sides or neither"
+        );
+        let both = Parsed::new(&slow(&[("canary_slow_requests", "green"), ("baseline_slow_requests", "blue")]))
+            .analysis
+            .unwrap()
+            .unwrap();
+        let Some(Latency::Counted(canary, baseline)) = both.latency else {
+            panic!("slow requests counted by the source: {:?}", both.latency)
+        };
+        assert_eq!(
+            (canary.errors.name.as_str(), canary.requests.name.as_str(), baseline.errors_statistic.as_str()),
+            ("Slow", "Requests", "Sum")
+        );
     }
 
     #[test]
     fn every_field_is_checked_on_its_path() {
         assert!(validate(&config(&[])).is_empty());
-        let two = config(&[("canary", step("10", "5m")), ("linear", Value::object([("step_percent", 10.into()), ("interval", "1m".into())]))]);
+        let two = config(&[
+            ("canary", step("10", "5m")),
+            ("linear", Value::object([("step_percent", 10.into()), ("interval", "1m".into())])),
+        ]);
         assert_eq!(paths(&validate(&two)), ["linear"]);
         assert_eq!(paths(&validate(&config(&[("canary", step("100", "5m"))]))), ["canary.percent"]);
         assert_eq!(paths(&validate(&config(&[("canary", step("10", "soon"))]))), ["canary.bake"]);
@@ -954,8 +1234,15 @@ mod tests {
         assert_eq!(paths(&validate(&config(&[("step", Value::List(vec![step("0", "1m")]))]))), ["step[0].percent"]);
         assert_eq!(paths(&validate(&config(&[("poll_interval", "100ms".into())]))), ["poll_interval"]);
         assert_eq!(paths(&validate(&config(&[("final_bake", "1 hour".into())]))), ["final_bake"]);
-        assert_eq!(paths(&validate(&config(&[("timeouts", Value::object([("create", "0s".into())]))]))), ["timeouts.create"]);
-        let swapped = Value::object([("listener_arn", GREEN.into()), ("rule_arn", Value::Null), ("target_group_arn", LISTENER.into())]);
+        assert_eq!(
+            paths(&validate(&config(&[("timeouts", Value::object([("create", "0s".into())]))]))),
+            ["timeouts.create"]
+        );
+        let swapped = Value::object([
+            ("listener_arn", GREEN.into()),
+            ("rule_arn", Value::Null),
+            ("target_group_arn", LISTENER.into()),
+        ]);
         assert_eq!(paths(&validate(&config(&[("alb", swapped)]))), ["alb.listener_arn", "alb.target_group_arn"]);
     }
 
@@ -966,7 +1253,13 @@ mod tests {
         let d = validate(&config(&[("canary", step("0.05", "1m"))]));
         assert_eq!(paths(&d), ["canary.percent"]);
         assert!(d.0[0].detail.contains("nearest share it can send is 0.1%"), "{}", d.0[0].detail);
-        let linear = config(&[("linear", Value::object([("step_percent", Value::Number(tfplugin::Number::parse("0.05").unwrap())), ("interval", "1m".into())]))]);
+        let linear = config(&[(
+            "linear",
+            Value::object([
+                ("step_percent", Value::Number(tfplugin::Number::parse("0.05").unwrap())),
+                ("interval", "1m".into()),
+            ]),
+        )]);
         assert_eq!(paths(&validate(&linear)), ["linear.step_percent"]);
     }
 
@@ -981,7 +1274,16 @@ mod tests {
     async fn plan(prior: &Value, config: &Value) -> Planned {
         let resource = RolloutResource::new(Arc::new(Shared::default()));
         let mut proposed = config.clone();
-        for a in ["id", "status", "previous_target", "previous_target_group_arn", "traffic", "schedule", "history", "rollback_reason"] {
+        for a in [
+            "id",
+            "status",
+            "previous_target",
+            "previous_target_group_arn",
+            "traffic",
+            "schedule",
+            "history",
+            "rollback_reason",
+        ] {
             proposed.set_attr(a, prior.get(a).clone());
         }
         schema().block.apply_defaults(config, &mut proposed);
@@ -990,7 +1292,8 @@ mod tests {
 
     #[tokio::test]
     async fn plan_shows_the_schedule_and_unknown_outcome() {
-        let planned = plan(&Value::Null, &config(&[("canary", step("10", "5m")), ("final_bake", "2m".into())])).await.state;
+        let planned =
+            plan(&Value::Null, &config(&[("canary", step("10", "5m")), ("final_bake", "2m".into())])).await.state;
         assert_eq!(planned.get("schedule"), &Value::List(vec![step("10", "5m"), step("100", "2m")]));
         assert_eq!(planned.get("id"), &Value::from(LISTENER));
         assert_eq!(planned.get("poll_interval"), &Value::from("10s"));
@@ -1019,14 +1322,21 @@ mod tests {
 
         let mut split = prior.clone();
         split.set_attr("traffic", traffic_value(&Split::between(BLUE, GREEN, 30.0)));
-        assert_eq!(plan(&split, &config(&[])).await.state.get("traffic"), &Value::Unknown, "a split left behind is resumed");
+        assert_eq!(
+            plan(&split, &config(&[])).await.state.get("traffic"),
+            &Value::Unknown,
+            "a split left behind is resumed"
+        );
     }
 
     #[tokio::test]
     async fn another_listener_means_replacement() {
         let moved = config(&[("alb", alb(&LISTENER.replace("f2f7", "aaaa"), GREEN))]);
         let planned = plan(&promoted(GREEN), &moved).await;
-        assert_eq!(schema().block.replacing_changes(&promoted(GREEN), &planned.state), vec![AttributePath::root("alb").attribute("listener_arn")]);
+        assert_eq!(
+            schema().block.replacing_changes(&promoted(GREEN), &planned.state),
+            vec![AttributePath::root("alb").attribute("listener_arn")]
+        );
     }
 
     #[test]

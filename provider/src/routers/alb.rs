@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{LEASE_TAG, Router, RouterKind, Routing, check_arn};
 use crate::aws::Clients;
-use crate::aws::elbv2::{Elbv2, error as elbv2_error};
 use crate::aws::cloudwatch::{DestinationMetrics, MetricId};
+use crate::aws::elbv2::{Elbv2, error as elbv2_error};
 use crate::engine::lease::LeaseStore;
 use crate::engine::traffic::{Granularity, RouterError, Split, TrafficRouter};
 
@@ -71,8 +71,22 @@ impl RouterKind for Alb {
         let path = |name: &str| at.clone().attribute(name);
         let errors_before = d.0.len();
         check_arn(block.get("listener_arn"), path("listener_arn"), "elasticloadbalancing", "listener/", "listener", d);
-        check_arn(block.get("rule_arn"), path("rule_arn"), "elasticloadbalancing", "listener-rule/", "listener rule", d);
-        check_arn(block.get("target_group_arn"), path("target_group_arn"), "elasticloadbalancing", "targetgroup/", "target group", d);
+        check_arn(
+            block.get("rule_arn"),
+            path("rule_arn"),
+            "elasticloadbalancing",
+            "listener-rule/",
+            "listener rule",
+            d,
+        );
+        check_arn(
+            block.get("target_group_arn"),
+            path("target_group_arn"),
+            "elasticloadbalancing",
+            "targetgroup/",
+            "target group",
+            d,
+        );
         let listener_arn = block.get("listener_arn").as_str()?.to_owned();
         let rule_arn = match block.get("rule_arn") {
             Value::Null => None,
@@ -80,7 +94,11 @@ impl RouterKind for Alb {
         };
         if let Some(rule) = &rule_arn {
             if listener_of_rule(rule) != listener_arn {
-                d.error_at(path("rule_arn"), "Rule of another listener", format!("{rule} is not a rule of {listener_arn}."));
+                d.error_at(
+                    path("rule_arn"),
+                    "Rule of another listener",
+                    format!("{rule} is not a rule of {listener_arn}."),
+                );
             }
         }
         (d.0.len() == errors_before).then(|| Box::new(AlbRouting { listener_arn, rule_arn }) as Box<dyn Routing>)
@@ -147,24 +165,41 @@ impl Routing for AlbRouting {
         }
     }
 
-    fn analysis_metrics(&self, origin: &str, target: &str, error_metric: &str) -> Option<(DestinationMetrics, DestinationMetrics)> {
+    fn analysis_metrics(
+        &self,
+        origin: &str,
+        target: &str,
+        error_metric: &str,
+    ) -> Option<(DestinationMetrics, DestinationMetrics)> {
         let errors = if error_metric == "4xx" { "HTTPCode_Target_4XX_Count" } else { "HTTPCode_Target_5XX_Count" };
         let load_balancer = load_balancer_dimension(&self.listener_arn);
         let of = |group: &str| {
             let group = target_group_dimension(group);
             let dimensions = [("TargetGroup", group.as_str()), ("LoadBalancer", load_balancer.as_str())];
-            DestinationMetrics::counts(MetricId::new(NAMESPACE, "RequestCount", &dimensions), MetricId::new(NAMESPACE, errors, &dimensions))
+            DestinationMetrics::counts(
+                MetricId::new(NAMESPACE, "RequestCount", &dimensions),
+                MetricId::new(NAMESPACE, errors, &dimensions),
+            )
         };
         Some((of(target), of(origin)))
     }
 
-    fn latency_metrics(&self, origin: &str, target: &str, threshold: Duration) -> Option<(DestinationMetrics, DestinationMetrics)> {
+    fn latency_metrics(
+        &self,
+        origin: &str,
+        target: &str,
+        threshold: Duration,
+    ) -> Option<(DestinationMetrics, DestinationMetrics)> {
         let load_balancer = load_balancer_dimension(&self.listener_arn);
         let of = |group: &str| {
             let group = target_group_dimension(group);
             let dimensions = [("TargetGroup", group.as_str()), ("LoadBalancer", load_balancer.as_str())];
             // TargetResponseTime is published per request, in seconds.
-            DestinationMetrics::slow(MetricId::new(NAMESPACE, "RequestCount", &dimensions), MetricId::new(NAMESPACE, "TargetResponseTime", &dimensions), threshold.as_secs_f64())
+            DestinationMetrics::slow(
+                MetricId::new(NAMESPACE, "RequestCount", &dimensions),
+                MetricId::new(NAMESPACE, "TargetResponseTime", &dimensions),
+                threshold.as_secs_f64(),
+            )
         };
         Some((of(target), of(origin)))
     }
@@ -194,10 +229,17 @@ impl AlbRouter {
 
     async fn actions(&self) -> Result<Vec<Action>, RouterError> {
         match &self.rule_arn {
-            Some(rule) => self.elbv2.rule_actions(rule).await?.ok_or_else(|| RouterError::Gone(format!("listener rule {rule} does not exist"))),
+            Some(rule) => self
+                .elbv2
+                .rule_actions(rule)
+                .await?
+                .ok_or_else(|| RouterError::Gone(format!("listener rule {rule} does not exist"))),
             None => {
                 let arn = &self.listener_arn;
-                self.elbv2.listener_actions(arn).await?.ok_or_else(|| RouterError::Gone(format!("listener {arn} does not exist")))
+                self.elbv2
+                    .listener_actions(arn)
+                    .await?
+                    .ok_or_else(|| RouterError::Gone(format!("listener {arn} does not exist")))
             }
         }
     }
@@ -205,7 +247,10 @@ impl AlbRouter {
     fn forward_index(&self, actions: &[Action]) -> Result<usize, RouterError> {
         actions.iter().position(|a| a.r#type() == Some(&ActionTypeEnum::Forward)).ok_or_else(|| {
             let action = actions.last().and_then(|a| a.r#type()).map_or("none".into(), |t| t.as_str().to_owned());
-            RouterError::Failed(format!("{} does not forward traffic (its action is {action}); a rollout needs a forward action", self.describe()))
+            RouterError::Failed(format!(
+                "{} does not forward traffic (its action is {action}); a rollout needs a forward action",
+                self.describe()
+            ))
         })
     }
 }
@@ -221,7 +266,12 @@ impl TrafficRouter for AlbRouter {
         let split = if groups.is_empty() {
             forward.target_group_arn().map(Split::all_to).unwrap_or_default()
         } else {
-            Split(groups.iter().filter_map(|g| Some((g.target_group_arn()?.to_owned(), f64::from(g.weight().unwrap_or(1).max(0))))).collect())
+            Split(
+                groups
+                    .iter()
+                    .filter_map(|g| Some((g.target_group_arn()?.to_owned(), f64::from(g.weight().unwrap_or(1).max(0)))))
+                    .collect(),
+            )
         };
         Ok(split)
     }
@@ -234,27 +284,42 @@ impl TrafficRouter for AlbRouter {
         let groups: Vec<TargetGroupTuple> = match &split.0.keys().collect::<Vec<_>>()[..] {
             [only] => vec![TargetGroupTuple::builder().target_group_arn(*only).weight(100).build()],
             [a, b] => {
-                let (weight_a, weight_b) = granularity
-                    .weights(split.percent_of(b))
-                    .ok_or_else(|| RouterError::Failed(format!("a load balancer cannot send exactly {}", split.describe())))?;
+                let (weight_a, weight_b) = granularity.weights(split.percent_of(b)).ok_or_else(|| {
+                    RouterError::Failed(format!("a load balancer cannot send exactly {}", split.describe()))
+                })?;
                 vec![
                     TargetGroupTuple::builder().target_group_arn(*a).weight(weight_a as i32).build(),
                     TargetGroupTuple::builder().target_group_arn(*b).weight(weight_b as i32).build(),
                 ]
             }
-            _ => return Err(RouterError::Failed(format!("a rollout splits between one or two target groups, not {}", split.describe()))),
+            _ => {
+                return Err(RouterError::Failed(format!(
+                    "a rollout splits between one or two target groups, not {}",
+                    split.describe()
+                )));
+            }
         };
         let config = ForwardActionConfig::builder()
             .set_target_groups(Some(groups))
-            .set_target_group_stickiness_config(old.forward_config().and_then(|c| c.target_group_stickiness_config().cloned()))
+            .set_target_group_stickiness_config(
+                old.forward_config().and_then(|c| c.target_group_stickiness_config().cloned()),
+            )
             .build();
         // A forward action names its groups either in TargetGroupArn or in
         // ForwardConfig; only the latter can carry weights.
-        let forward = Action::builder().r#type(ActionTypeEnum::Forward).set_order(old.order()).forward_config(config).build();
+        let forward =
+            Action::builder().r#type(ActionTypeEnum::Forward).set_order(old.order()).forward_config(config).build();
         actions[at] = forward;
         match &self.rule_arn {
             Some(rule) => {
-                self.elbv2.client.modify_rule().rule_arn(rule).set_actions(Some(actions)).send().await.map_err(|e| elbv2_error("ModifyRule", &e))?;
+                self.elbv2
+                    .client
+                    .modify_rule()
+                    .rule_arn(rule)
+                    .set_actions(Some(actions))
+                    .send()
+                    .await
+                    .map_err(|e| elbv2_error("ModifyRule", &e))?;
             }
             None => {
                 self.elbv2
@@ -284,18 +349,36 @@ impl TrafficRouter for AlbRouter {
 #[async_trait]
 impl LeaseStore for AlbRouter {
     async fn read_lease(&self) -> Result<Option<String>, RouterError> {
-        let tags = self.elbv2.tags(self.arn()).await?.ok_or_else(|| RouterError::Gone(format!("{} does not exist", self.describe())))?;
+        let tags = self
+            .elbv2
+            .tags(self.arn())
+            .await?
+            .ok_or_else(|| RouterError::Gone(format!("{} does not exist", self.describe())))?;
         Ok(tags.iter().find(|t| t.key() == Some(LEASE_TAG)).and_then(|t| t.value().map(str::to_owned)))
     }
 
     async fn write_lease(&self, record: &str) -> Result<(), RouterError> {
         let tag = Tag::builder().key(LEASE_TAG).value(record).build();
-        self.elbv2.client.add_tags().resource_arns(self.arn()).tags(tag).send().await.map_err(|e| elbv2_error("AddTags", &e))?;
+        self.elbv2
+            .client
+            .add_tags()
+            .resource_arns(self.arn())
+            .tags(tag)
+            .send()
+            .await
+            .map_err(|e| elbv2_error("AddTags", &e))?;
         Ok(())
     }
 
     async fn remove_lease(&self) -> Result<(), RouterError> {
-        self.elbv2.client.remove_tags().resource_arns(self.arn()).tag_keys(LEASE_TAG).send().await.map_err(|e| elbv2_error("RemoveTags", &e))?;
+        self.elbv2
+            .client
+            .remove_tags()
+            .resource_arns(self.arn())
+            .tag_keys(LEASE_TAG)
+            .send()
+            .await
+            .map_err(|e| elbv2_error("RemoveTags", &e))?;
         Ok(())
     }
 }
@@ -303,7 +386,11 @@ impl LeaseStore for AlbRouter {
 #[async_trait]
 impl Router for AlbRouter {
     async fn check_destination(&self, arn: &str) -> Result<(), RouterError> {
-        if self.elbv2.target_group_exists(arn).await? { Ok(()) } else { Err(RouterError::Missing(format!("target group {arn} does not exist"))) }
+        if self.elbv2.target_group_exists(arn).await? {
+            Ok(())
+        } else {
+            Err(RouterError::Missing(format!("target group {arn} does not exist")))
+        }
     }
 }
 
@@ -311,7 +398,8 @@ impl Router for AlbRouter {
 mod tests {
     use super::*;
 
-    const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
+    const LISTENER: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2";
     const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
     const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/73e2d6bc24d8a067";
 
@@ -333,7 +421,11 @@ mod tests {
 
     #[test]
     fn a_rule_of_another_listener_is_refused() {
-        let block = Value::object([("listener_arn", LISTENER.replace("f2f7", "aaaa").into()), ("rule_arn", RULE.into()), ("target_group_arn", BLUE.into())]);
+        let block = Value::object([
+            ("listener_arn", LISTENER.replace("f2f7", "aaaa").into()),
+            ("rule_arn", RULE.into()),
+            ("target_group_arn", BLUE.into()),
+        ]);
         let mut d = Diagnostics::default();
         assert!(Alb.parse(&block, &AttributePath::root("alb"), &mut d).is_none());
         assert_eq!(d.0[0].attribute.as_ref().unwrap().to_string(), "alb.rule_arn");

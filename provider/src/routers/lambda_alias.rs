@@ -19,9 +19,9 @@ use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing};
-use crate::aws::sdk_error;
 use crate::aws::Clients;
 use crate::aws::cloudwatch::{DestinationMetrics, MetricId};
+use crate::aws::sdk_error;
 use crate::engine::lease::LeaseStore;
 use crate::engine::traffic::{Granularity, RouterError, Split, TrafficRouter};
 
@@ -74,7 +74,9 @@ impl RouterKind for LambdaAlias {
     fn check_error_metric(&self, name: &str) -> Result<(), String> {
         match name {
             "errors" => Ok(()),
-            other => Err(format!("With a lambda_alias block, metric must be \"errors\" (the function's Errors metric, per version invoked through the alias), not {other:?}.")),
+            other => Err(format!(
+                "With a lambda_alias block, metric must be \"errors\" (the function's Errors metric, per version invoked through the alias), not {other:?}."
+            )),
         }
     }
 
@@ -110,7 +112,9 @@ impl RouterKind for LambdaAlias {
             }
             match rest.split_once(':') {
                 Some((name, alias)) => (name, alias),
-                None => return Some(Err(format!("{id} is a function ARN; import the alias by its ARN ({id}:<alias>)."))),
+                None => {
+                    return Some(Err(format!("{id} is a function ARN; import the alias by its ARN ({id}:<alias>).")));
+                }
             }
         } else {
             // `<name>:<alias>`: exactly one colon, names on both sides.
@@ -123,7 +127,13 @@ impl RouterKind for LambdaAlias {
         let checked = check_function_name(name).and_then(|()| check_alias(alias)).map_err(|why| format!("{id}: {why}"));
         // Configurations usually name the function by name; the state
         // records it so, lest the first plan replace the resource.
-        Some(checked.map(|()| Box::new(LambdaAliasRouting { function_name: name.to_owned(), bare_name: name.to_owned(), alias: alias.to_owned() }) as Box<dyn Routing>))
+        Some(checked.map(|()| {
+            Box::new(LambdaAliasRouting {
+                function_name: name.to_owned(),
+                bare_name: name.to_owned(),
+                alias: alias.to_owned(),
+            }) as Box<dyn Routing>
+        }))
     }
 }
 
@@ -140,7 +150,9 @@ fn check_function_name(name: &str) -> Result<(), String> {
         return Err(format!("{name:?} is not a function name: use only letters, digits, - and _."));
     }
     if name.len() > MAX_FUNCTION_NAME_LEN {
-        return Err(format!("{name:?} is longer than {MAX_FUNCTION_NAME_LEN} characters, the most a function name has."));
+        return Err(format!(
+            "{name:?} is longer than {MAX_FUNCTION_NAME_LEN} characters, the most a function name has."
+        ));
     }
     Ok(())
 }
@@ -168,10 +180,15 @@ fn check_version(version: &str) -> Result<(), String> {
         return Err("An alias can split traffic only between published versions, and $LATEST is not one. Publish the code (aws lambda publish-version, or publish = true on aws_lambda_function) and set version to the number it returns.".into());
     }
     if version.is_empty() || !version.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("{version:?} is not a version number. An alias routes to published versions, which are numbered (\"1\", \"2\", ...); set version to one of them."));
+        return Err(format!(
+            "{version:?} is not a version number. An alias routes to published versions, which are numbered (\"1\", \"2\", ...); set version to one of them."
+        ));
     }
     if version.len() > 1 && version.starts_with('0') {
-        return Err(format!("Lambda numbers versions without leading zeros: write {:?}, not {version:?}.", version.trim_start_matches('0')));
+        return Err(format!(
+            "Lambda numbers versions without leading zeros: write {:?}, not {version:?}.",
+            version.trim_start_matches('0')
+        ));
     }
     Ok(())
 }
@@ -187,7 +204,9 @@ impl FunctionRef {
     fn parse(value: &str) -> Result<FunctionRef, String> {
         let Some((before, name)) = value.split_once(":function:") else {
             if value.contains(':') {
-                return Err(format!("{value:?} is not a function name, partial ARN (<account>:function:<name>) or ARN (arn:aws:lambda:<region>:<account>:function:<name>)."));
+                return Err(format!(
+                    "{value:?} is not a function name, partial ARN (<account>:function:<name>) or ARN (arn:aws:lambda:<region>:<account>:function:<name>)."
+                ));
             }
             check_function_name(value)?;
             return Ok(FunctionRef { name: value.to_owned() });
@@ -196,14 +215,20 @@ impl FunctionRef {
         let account_ok = |a: &str| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit());
         let shape_ok = match prefix[..] {
             [account] => account_ok(account),
-            [arn, partition, "lambda", region, account] => arn == "arn" && partition.starts_with("aws") && !region.is_empty() && account_ok(account),
+            [arn, partition, "lambda", region, account] => {
+                arn == "arn" && partition.starts_with("aws") && !region.is_empty() && account_ok(account)
+            }
             _ => false,
         };
         if !shape_ok {
-            return Err(format!("{value:?} is not a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>) or partial ARN (<account>:function:<name>)."));
+            return Err(format!(
+                "{value:?} is not a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>) or partial ARN (<account>:function:<name>)."
+            ));
         }
         if let Some((function, qualifier)) = name.split_once(':') {
-            return Err(format!("{value:?} names a version or alias ({qualifier}); set function_name to the function alone ({before}:function:{function}) and the alias in alias."));
+            return Err(format!(
+                "{value:?} names a version or alias ({qualifier}); set function_name to the function alone ({before}:function:{function}) and the alias in alias."
+            ));
         }
         check_function_name(name)?;
         Ok(FunctionRef { name: name.to_owned() })
@@ -225,37 +250,71 @@ impl Routing for LambdaAliasRouting {
     }
 
     fn block_value(&self, target: &str) -> Value {
-        Value::object([("function_name", self.function_name.as_str().into()), ("alias", self.alias.as_str().into()), ("version", target.into())])
+        Value::object([
+            ("function_name", self.function_name.as_str().into()),
+            ("alias", self.alias.as_str().into()),
+            ("version", target.into()),
+        ])
     }
 
     fn destination_name(&self, version: &str) -> String {
         format!("version {version}")
     }
 
-    fn analysis_metrics(&self, origin: &str, target: &str, _error_metric: &str) -> Option<(DestinationMetrics, DestinationMetrics)> {
+    fn analysis_metrics(
+        &self,
+        origin: &str,
+        target: &str,
+        _error_metric: &str,
+    ) -> Option<(DestinationMetrics, DestinationMetrics)> {
         // Invocations through an alias are published per executed version
         // with the dimension set FunctionName, Resource (`<name>:<alias>`)
         // and ExecutedVersion.
         let resource = format!("{}:{}", self.bare_name, self.alias);
         let of = |version: &str| {
-            let dimensions = [("FunctionName", self.bare_name.as_str()), ("Resource", resource.as_str()), ("ExecutedVersion", version)];
-            DestinationMetrics::counts(MetricId::new(NAMESPACE, "Invocations", &dimensions), MetricId::new(NAMESPACE, "Errors", &dimensions))
+            let dimensions = [
+                ("FunctionName", self.bare_name.as_str()),
+                ("Resource", resource.as_str()),
+                ("ExecutedVersion", version),
+            ];
+            DestinationMetrics::counts(
+                MetricId::new(NAMESPACE, "Invocations", &dimensions),
+                MetricId::new(NAMESPACE, "Errors", &dimensions),
+            )
         };
         Some((of(target), of(origin)))
     }
 
-    fn latency_metrics(&self, origin: &str, target: &str, threshold: Duration) -> Option<(DestinationMetrics, DestinationMetrics)> {
+    fn latency_metrics(
+        &self,
+        origin: &str,
+        target: &str,
+        threshold: Duration,
+    ) -> Option<(DestinationMetrics, DestinationMetrics)> {
         let resource = format!("{}:{}", self.bare_name, self.alias);
         let of = |version: &str| {
-            let dimensions = [("FunctionName", self.bare_name.as_str()), ("Resource", resource.as_str()), ("ExecutedVersion", version)];
+            let dimensions = [
+                ("FunctionName", self.bare_name.as_str()),
+                ("Resource", resource.as_str()),
+                ("ExecutedVersion", version),
+            ];
             // Duration is published per invocation, in milliseconds.
-            DestinationMetrics::slow(MetricId::new(NAMESPACE, "Invocations", &dimensions), MetricId::new(NAMESPACE, "Duration", &dimensions), threshold.as_secs_f64() * 1000.0)
+            DestinationMetrics::slow(
+                MetricId::new(NAMESPACE, "Invocations", &dimensions),
+                MetricId::new(NAMESPACE, "Duration", &dimensions),
+                threshold.as_secs_f64() * 1000.0,
+            )
         };
         Some((of(target), of(origin)))
     }
 
     fn connect(&self, aws: &Clients) -> Box<dyn Router> {
-        Box::new(LambdaAliasRouter::new(client(aws), self.function_name.clone(), self.bare_name.clone(), self.alias.clone()))
+        Box::new(LambdaAliasRouter::new(
+            client(aws),
+            self.function_name.clone(),
+            self.bare_name.clone(),
+            self.alias.clone(),
+        ))
     }
 }
 
@@ -268,14 +327,19 @@ pub fn client(aws: &Clients) -> Client {
     Client::from_conf(config.build())
 }
 
-fn lambda_error<E>(operation: &str, e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> RouterError
+fn lambda_error<E>(
+    operation: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> RouterError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
     sdk_error("Lambda", operation, e, &[NOT_FOUND])
 }
 
-fn is_not_found<E>(e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> bool
+fn is_not_found<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
@@ -303,13 +367,17 @@ pub fn alias_routing(current: Option<&str>, shares: &[(String, f64)]) -> Result<
                 Some(c) if c == b => false,
                 _ => share_a >= share_b,
             };
-            let ((primary, _), (extra, extra_share)) = if a_primary { ((a, share_a), (b, share_b)) } else { ((b, share_b), (a, share_a)) };
+            let ((primary, _), (extra, extra_share)) =
+                if a_primary { ((a, share_a), (b, share_b)) } else { ((b, share_b), (a, share_a)) };
             AliasRouting { primary: primary.clone(), additional: Some((extra.clone(), extra_share / 100.0)) }
         }
         [] => return Err("no version would receive traffic".into()),
         more => return Err(format!("an alias splits traffic between at most two versions, not {}", more.len())),
     };
-    let unpublished = routing.additional.as_ref().and_then(|(extra, _)| [&routing.primary, extra].into_iter().find(|v| !is_published(v)));
+    let unpublished = routing
+        .additional
+        .as_ref()
+        .and_then(|(extra, _)| [&routing.primary, extra].into_iter().find(|v| !is_published(v)));
     if let Some(version) = unpublished {
         return Err(format!(
             "an alias can split traffic only between published versions, and {version} is not one; point the alias at a published version first, or roll out all at once"
@@ -344,8 +412,17 @@ impl LambdaAliasRouter {
     }
 
     async fn get_alias(&self) -> Result<aws_sdk_lambda::operation::get_alias::GetAliasOutput, RouterError> {
-        let out = self.client.get_alias().function_name(&self.function_name).name(&self.alias).send().await.map_err(|e| lambda_error("GetAlias", &e))?;
-        if let Some(function_arn) = out.alias_arn().and_then(|arn| arn.rsplit_once(':')).map(|(function, _)| function.to_owned()) {
+        let out = self
+            .client
+            .get_alias()
+            .function_name(&self.function_name)
+            .name(&self.alias)
+            .send()
+            .await
+            .map_err(|e| lambda_error("GetAlias", &e))?;
+        if let Some(function_arn) =
+            out.alias_arn().and_then(|arn| arn.rsplit_once(':')).map(|(function, _)| function.to_owned())
+        {
             let _ = self.function_arn.set(function_arn);
         }
         Ok(out)
@@ -357,7 +434,10 @@ impl LambdaAliasRouter {
             return Ok(arn.clone());
         }
         self.get_alias().await?;
-        self.function_arn.get().cloned().ok_or_else(|| RouterError::Failed(format!("Lambda GetAlias of {} gave no AliasArn", self.describe())))
+        self.function_arn
+            .get()
+            .cloned()
+            .ok_or_else(|| RouterError::Failed(format!("Lambda GetAlias of {} gave no AliasArn", self.describe())))
     }
 }
 
@@ -365,7 +445,9 @@ impl LambdaAliasRouter {
 impl TrafficRouter for LambdaAliasRouter {
     async fn read(&self) -> Result<Split, RouterError> {
         let out = self.get_alias().await?;
-        let primary = out.function_version().ok_or_else(|| RouterError::Failed(format!("Lambda GetAlias of {} gave no FunctionVersion", self.describe())))?;
+        let primary = out.function_version().ok_or_else(|| {
+            RouterError::Failed(format!("Lambda GetAlias of {} gave no FunctionVersion", self.describe()))
+        })?;
         let extra = out.routing_config().and_then(|r| r.additional_version_weights()).cloned().unwrap_or_default();
         let mut split = Split::default();
         let rest: f64 = extra.values().map(|w| w.clamp(0.0, 1.0)).sum();
@@ -378,8 +460,14 @@ impl TrafficRouter for LambdaAliasRouter {
 
     async fn route(&self, split: &Split, _stop: &CancellationToken) -> Result<(), RouterError> {
         let shares: Vec<(String, f64)> = split.percentages().into_iter().collect();
-        let current = if shares.len() == 2 { Some(self.get_alias().await?.function_version().map(str::to_owned)).flatten() } else { None };
-        let routing = alias_routing(current.as_deref(), &shares).map_err(|why| RouterError::Failed(format!("cannot send {} through {}: {why}", split.describe(), self.describe())))?;
+        let current = if shares.len() == 2 {
+            Some(self.get_alias().await?.function_version().map(str::to_owned)).flatten()
+        } else {
+            None
+        };
+        let routing = alias_routing(current.as_deref(), &shares).map_err(|why| {
+            RouterError::Failed(format!("cannot send {} through {}: {why}", split.describe(), self.describe()))
+        })?;
         let weights = routing.additional.into_iter().collect();
         // An empty AdditionalVersionWeights clears the routing in the same
         // call that moves FunctionVersion.
@@ -411,13 +499,25 @@ impl LeaseStore for LambdaAliasRouter {
 
     async fn write_lease(&self, record: &str) -> Result<(), RouterError> {
         let arn = self.function_arn().await?;
-        self.client.tag_resource().resource(arn).tags(self.lease_tag(), record).send().await.map_err(|e| lambda_error("TagResource", &e))?;
+        self.client
+            .tag_resource()
+            .resource(arn)
+            .tags(self.lease_tag(), record)
+            .send()
+            .await
+            .map_err(|e| lambda_error("TagResource", &e))?;
         Ok(())
     }
 
     async fn remove_lease(&self) -> Result<(), RouterError> {
         let arn = self.function_arn().await?;
-        self.client.untag_resource().resource(arn).tag_keys(self.lease_tag()).send().await.map_err(|e| lambda_error("UntagResource", &e))?;
+        self.client
+            .untag_resource()
+            .resource(arn)
+            .tag_keys(self.lease_tag())
+            .send()
+            .await
+            .map_err(|e| lambda_error("UntagResource", &e))?;
         Ok(())
     }
 }
@@ -427,17 +527,27 @@ impl Router for LambdaAliasRouter {
     async fn check_destination(&self, version: &str) -> Result<(), RouterError> {
         let function = &self.bare_name;
         if !is_published(version) {
-            return Err(RouterError::Missing(format!("{version} is not a published version of function {function}: an alias routes only to published versions; publish one and set version to its number")));
+            return Err(RouterError::Missing(format!(
+                "{version} is not a published version of function {function}: an alias routes only to published versions; publish one and set version to its number"
+            )));
         }
-        let found = self.client.get_function_configuration().function_name(&self.function_name).qualifier(version).send().await;
+        let found =
+            self.client.get_function_configuration().function_name(&self.function_name).qualifier(version).send().await;
         match found {
             Ok(out) if out.version() == Some(version) => Ok(()),
-            Ok(out) => Err(RouterError::Failed(format!("Lambda answered version {} of function {function} for version {version}", out.version().unwrap_or("(none)")))),
+            Ok(out) => Err(RouterError::Failed(format!(
+                "Lambda answered version {} of function {function} for version {version}",
+                out.version().unwrap_or("(none)")
+            ))),
             Err(e) if is_not_found(&e) => {
                 // Tell a missing version from a missing function.
                 match self.client.get_function_configuration().function_name(&self.function_name).send().await {
-                    Err(e) if is_not_found(&e) => Err(RouterError::Gone(format!("function {} does not exist", self.function_name))),
-                    _ => Err(RouterError::Missing(format!("function {function} has no version {version}: publish it (aws lambda publish-version) and set version to the number it returns"))),
+                    Err(e) if is_not_found(&e) => {
+                        Err(RouterError::Gone(format!("function {} does not exist", self.function_name)))
+                    }
+                    _ => Err(RouterError::Missing(format!(
+                        "function {function} has no version {version}: publish it (aws lambda publish-version) and set version to the number it returns"
+                    ))),
                 }
             }
             Err(e) => Err(lambda_error("GetFunctionConfiguration", &e)),
@@ -487,18 +597,27 @@ mod tests {
 
     #[test]
     fn an_unknown_version_still_names_the_routing() {
-        let unknown = Value::object([("function_name", "checkout".into()), ("alias", "live".into()), ("version", Value::Unknown)]);
+        let unknown = Value::object([
+            ("function_name", "checkout".into()),
+            ("alias", "live".into()),
+            ("version", Value::Unknown),
+        ]);
         let mut d = Diagnostics::default();
         let routing = LambdaAlias.parse(&unknown, &AttributePath::root("lambda_alias"), &mut d).expect("routing");
         assert_eq!(routing.id(), "checkout:live");
-        let unknown_alias = Value::object([("function_name", "checkout".into()), ("alias", Value::Unknown), ("version", "3".into())]);
+        let unknown_alias =
+            Value::object([("function_name", "checkout".into()), ("alias", Value::Unknown), ("version", "3".into())]);
         assert!(LambdaAlias.parse(&unknown_alias, &AttributePath::root("lambda_alias"), &mut d).is_none());
         assert!(!d.has_errors());
     }
 
     #[test]
     fn ids_follow_the_function_name_as_configured() {
-        let parse = |function: &str| LambdaAlias.parse(&block(function, "live", "3"), &AttributePath::root("lambda_alias"), &mut Diagnostics::default()).unwrap();
+        let parse = |function: &str| {
+            LambdaAlias
+                .parse(&block(function, "live", "3"), &AttributePath::root("lambda_alias"), &mut Diagnostics::default())
+                .unwrap()
+        };
         assert_eq!(parse("checkout").id(), "checkout:live");
         assert_eq!(parse(FUNCTION_ARN).id(), ALIAS_ARN);
         assert_eq!(parse("checkout").destination_name("3"), "version 3");
@@ -521,9 +640,17 @@ mod tests {
 
     #[test]
     fn metrics_are_per_executed_version_through_the_alias() {
-        let routing = LambdaAlias.parse(&block(FUNCTION_ARN, "live", "3"), &AttributePath::root("lambda_alias"), &mut Diagnostics::default()).unwrap();
+        let routing = LambdaAlias
+            .parse(&block(FUNCTION_ARN, "live", "3"), &AttributePath::root("lambda_alias"), &mut Diagnostics::default())
+            .unwrap();
         let (canary, baseline) = routing.analysis_metrics("2", "3", "errors").unwrap();
-        let dims = |v: &str| vec![("FunctionName".to_owned(), "checkout".to_owned()), ("Resource".to_owned(), "checkout:live".to_owned()), ("ExecutedVersion".to_owned(), v.to_owned())];
+        let dims = |v: &str| {
+            vec![
+                ("FunctionName".to_owned(), "checkout".to_owned()),
+                ("Resource".to_owned(), "checkout:live".to_owned()),
+                ("ExecutedVersion".to_owned(), v.to_owned()),
+            ]
+        };
         assert_eq!((canary.requests.namespace.as_str(), canary.requests.name.as_str()), ("AWS/Lambda", "Invocations"));
         assert_eq!(canary.errors.name, "Errors");
         assert_eq!(canary.requests.dimensions, dims("3"));
@@ -541,23 +668,42 @@ mod tests {
     #[test]
     fn the_version_serving_now_stays_primary() {
         let split = shares(&[("2", 90.0), ("3", 10.0)]);
-        assert_eq!(alias_routing(Some("2"), &split), Ok(AliasRouting { primary: "2".into(), additional: Some(("3".into(), 0.1)) }));
+        assert_eq!(
+            alias_routing(Some("2"), &split),
+            Ok(AliasRouting { primary: "2".into(), additional: Some(("3".into(), 0.1)) })
+        );
         // Late in a rollout the target serves most, still as the additional version.
         let late = shares(&[("2", 20.0), ("3", 80.0)]);
-        assert_eq!(alias_routing(Some("2"), &late), Ok(AliasRouting { primary: "2".into(), additional: Some(("3".into(), 0.8)) }));
+        assert_eq!(
+            alias_routing(Some("2"), &late),
+            Ok(AliasRouting { primary: "2".into(), additional: Some(("3".into(), 0.8)) })
+        );
         // Rolling back from a promoted 3 to 2: 3 stays primary.
-        assert_eq!(alias_routing(Some("3"), &late), Ok(AliasRouting { primary: "3".into(), additional: Some(("2".into(), 0.2)) }));
+        assert_eq!(
+            alias_routing(Some("3"), &late),
+            Ok(AliasRouting { primary: "3".into(), additional: Some(("2".into(), 0.2)) })
+        );
         // Neither serves now: the larger share is primary.
-        assert_eq!(alias_routing(Some("9"), &late), Ok(AliasRouting { primary: "3".into(), additional: Some(("2".into(), 0.2)) }));
+        assert_eq!(
+            alias_routing(Some("9"), &late),
+            Ok(AliasRouting { primary: "3".into(), additional: Some(("2".into(), 0.2)) })
+        );
         assert_eq!(alias_routing(None, &split).unwrap().primary, "2");
     }
 
     #[test]
     fn one_version_takes_everything_and_clears_the_weights() {
-        assert_eq!(alias_routing(Some("2"), &shares(&[("3", 100.0)])), Ok(AliasRouting { primary: "3".into(), additional: None }));
+        assert_eq!(
+            alias_routing(Some("2"), &shares(&[("3", 100.0)])),
+            Ok(AliasRouting { primary: "3".into(), additional: None })
+        );
         // All at once from $LATEST is fine; a split with it is not.
         assert!(alias_routing(Some("$LATEST"), &shares(&[("3", 100.0)])).is_ok());
-        assert!(alias_routing(Some("$LATEST"), &shares(&[("$LATEST", 90.0), ("3", 10.0)])).unwrap_err().contains("$LATEST is not one"));
+        assert!(
+            alias_routing(Some("$LATEST"), &shares(&[("$LATEST", 90.0), ("3", 10.0)]))
+                .unwrap_err()
+                .contains("$LATEST is not one")
+        );
         assert!(alias_routing(None, &shares(&[("1", 40.0), ("2", 30.0), ("3", 30.0)])).is_err());
         assert!(alias_routing(None, &[]).is_err());
     }

@@ -26,11 +26,7 @@ pub const LEASE_TAG: &str = "progressive:rollout-lease";
 pub const LEASE_TAG_PREFIX: &str = "progressive:rollout-lease:";
 
 /// Every router, in documentation order.
-pub static ROUTERS: [&dyn RouterKind; 3] = [
-    &alb::Alb,
-    &lambda_alias::LambdaAlias,
-    &route53::Route53,
-];
+pub static ROUTERS: [&dyn RouterKind; 3] = [&alb::Alb, &lambda_alias::LambdaAlias, &route53::Route53];
 
 /// A kind of router: one block of `progressive_rollout`, known without AWS.
 pub trait RouterKind: Send + Sync {
@@ -75,11 +71,21 @@ pub trait Routing: Send + Sync {
     fn destination_name(&self, destination: &str) -> String;
     /// The CloudWatch metrics of the canary (`target`) and the baseline
     /// (`origin`), `(canary, baseline)`, counting `error_metric` as errors.
-    fn analysis_metrics(&self, origin: &str, target: &str, error_metric: &str) -> Option<(DestinationMetrics, DestinationMetrics)>;
+    fn analysis_metrics(
+        &self,
+        origin: &str,
+        target: &str,
+        error_metric: &str,
+    ) -> Option<(DestinationMetrics, DestinationMetrics)>;
     /// `(canary, baseline)` requests and the requests among them slower than
     /// `threshold`, as the service publishes them per destination; `None`
     /// when it publishes no per-request durations per destination.
-    fn latency_metrics(&self, origin: &str, target: &str, threshold: std::time::Duration) -> Option<(DestinationMetrics, DestinationMetrics)> {
+    fn latency_metrics(
+        &self,
+        origin: &str,
+        target: &str,
+        threshold: std::time::Duration,
+    ) -> Option<(DestinationMetrics, DestinationMetrics)> {
         let _ = (origin, target, threshold);
         None
     }
@@ -109,12 +115,16 @@ pub fn chosen(config: &Value) -> Result<Option<&'static dyn RouterKind>, String>
     if ROUTERS.iter().any(|r| !config.get(r.name()).is_known()) {
         return Ok(None);
     }
-    let present: Vec<&'static dyn RouterKind> = ROUTERS.iter().copied().filter(|r| !config.get(r.name()).is_null()).collect();
+    let present: Vec<&'static dyn RouterKind> =
+        ROUTERS.iter().copied().filter(|r| !config.get(r.name()).is_null()).collect();
     match present[..] {
         [one] => Ok(Some(one)),
         [] if !config.is_known() => Ok(None),
         [] => Err(format!("Add one router block: {}.", names())),
-        _ => Err(format!("Use one router block, not {}.", present.iter().map(|r| r.name()).collect::<Vec<_>>().join(" and "))),
+        _ => Err(format!(
+            "Use one router block, not {}.",
+            present.iter().map(|r| r.name()).collect::<Vec<_>>().join(" and ")
+        )),
     }
 }
 
@@ -130,12 +140,23 @@ pub fn names() -> String {
 
 /// Checks that `value` is a known string ARN of `service` whose resource
 /// part starts with `resource_prefix` (e.g. `listener/`).
-pub fn check_arn(value: &Value, at: AttributePath, service: &str, resource_prefix: &str, what: &str, d: &mut Diagnostics) {
+pub fn check_arn(
+    value: &Value,
+    at: AttributePath,
+    service: &str,
+    resource_prefix: &str,
+    what: &str,
+    d: &mut Diagnostics,
+) {
     let Some(arn) = value.as_str() else { return };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let ok = parts.len() == 6 && parts[0] == "arn" && parts[2] == service && parts[5].starts_with(resource_prefix);
     if !ok {
-        d.error_at(at, format!("Not a {what} ARN"), format!("{arn:?} is not the ARN of a {what} (arn:aws:{service}:<region>:<account>:{resource_prefix}...)."));
+        d.error_at(
+            at,
+            format!("Not a {what} ARN"),
+            format!("{arn:?} is not the ARN of a {what} (arn:aws:{service}:<region>:<account>:{resource_prefix}...)."),
+        );
     }
 }
 
@@ -164,12 +185,22 @@ mod tests {
 
     #[test]
     fn exactly_one_router_block() {
-        let with = |names: &[&str]| Value::object(ROUTERS.iter().map(|r| (r.name(), if names.contains(&r.name()) { Value::object([]) } else { Value::Null })));
+        let with = |names: &[&str]| {
+            Value::object(
+                ROUTERS
+                    .iter()
+                    .map(|r| (r.name(), if names.contains(&r.name()) { Value::object([]) } else { Value::Null })),
+            )
+        };
         assert_eq!(chosen(&with(&["alb"])).unwrap().unwrap().name(), "alb");
         let refused = |names: &[&str]| chosen(&with(names)).err().unwrap_or_default();
         assert!(refused(&[]).contains(&names()), "{}", refused(&[]));
         if let [first, second, ..] = ROUTERS[..] {
-            assert!(refused(&[first.name(), second.name()]).contains(&format!("{} and {}", first.name(), second.name())));
+            assert!(refused(&[first.name(), second.name()]).contains(&format!(
+                "{} and {}",
+                first.name(),
+                second.name()
+            )));
         }
     }
 }

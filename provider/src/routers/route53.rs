@@ -18,14 +18,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_route53::Client;
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType, Tag, TagResourceType};
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecordSet, RrType, Tag, TagResourceType,
+};
 use tfplugin::{Attribute, AttributePath, Block, Diagnostics, Type, Value, log};
 use tokio_util::sync::CancellationToken;
 
 use super::{LEASE_TAG_PREFIX, Router, RouterKind, Routing};
-use crate::aws::sdk_error;
 use crate::aws::Clients;
 use crate::aws::cloudwatch::DestinationMetrics;
+use crate::aws::sdk_error;
 use crate::engine::lease::LeaseStore;
 use crate::engine::traffic::{Granularity, RouterError, Split, TrafficRouter};
 
@@ -36,7 +38,10 @@ const MAX_WEIGHT: u32 = 255;
 /// A set identifier is 1 to 128 characters (ResourceRecordSetIdentifier).
 const MAX_SET_IDENTIFIER: usize = 128;
 /// The record types Route 53 documents (RRType), in its order.
-const RECORD_TYPES: [&str; 17] = ["SOA", "A", "TXT", "NS", "CNAME", "MX", "NAPTR", "PTR", "SRV", "SPF", "AAAA", "CAA", "DS", "TLSA", "SSHFP", "SVCB", "HTTPS"];
+const RECORD_TYPES: [&str; 17] = [
+    "SOA", "A", "TXT", "NS", "CNAME", "MX", "NAPTR", "PTR", "SRV", "SPF", "AAAA", "CAA", "DS", "TLSA", "SSHFP", "SVCB",
+    "HTTPS",
+];
 /// Why this router offers the analysis nothing to judge.
 const NO_METRICS: &str = "Route 53 publishes no per-record request or error metrics, so nothing can tell a canary record set from the baseline. With a route53 block, judge the rollout with alarms (alarm_names) or `metric` blocks on the services behind the records.";
 /// How often, and how long, a change is polled until it is INSYNC.
@@ -126,7 +131,9 @@ impl RouterKind for Route53 {
     }
 
     fn import(&self, id: &str) -> Option<Result<Box<dyn Routing>, String>> {
-        Some(parse_import_id(id)?.map(|(zone, name, record_type, ids)| Box::new(Route53Routing::new(zone.clone(), zone, name, record_type, ids)) as Box<dyn Routing>))
+        Some(parse_import_id(id)?.map(|(zone, name, record_type, ids)| {
+            Box::new(Route53Routing::new(zone.clone(), zone, name, record_type, ids)) as Box<dyn Routing>
+        }))
     }
 }
 
@@ -138,7 +145,11 @@ fn parse_set_identifiers(value: &Value, at: &AttributePath, d: &mut Diagnostics)
         // An unknown element: checked once it is known.
         let id = element.as_str()?;
         if id.is_empty() || id.chars().count() > MAX_SET_IDENTIFIER {
-            d.error_at(at.clone(), "Invalid set identifier", format!("{id:?} is not a Route 53 set identifier (1 to {MAX_SET_IDENTIFIER} characters)."));
+            d.error_at(
+                at.clone(),
+                "Invalid set identifier",
+                format!("{id:?} is not a Route 53 set identifier (1 to {MAX_SET_IDENTIFIER} characters)."),
+            );
             return None;
         }
         ids.push(id.to_owned());
@@ -149,11 +160,25 @@ fn parse_set_identifiers(value: &Value, at: &AttributePath, d: &mut Diagnostics)
     match <[String; 2]>::try_from(ids) {
         Ok(pair) if count == 2 => Some(pair),
         Ok(pair) => {
-            d.error_at(at.clone(), "Two set identifiers needed", format!("set_identifiers names {} twice; a rollout moves traffic between two distinct record sets.", quoted(&pair)));
+            d.error_at(
+                at.clone(),
+                "Two set identifiers needed",
+                format!(
+                    "set_identifiers names {} twice; a rollout moves traffic between two distinct record sets.",
+                    quoted(&pair)
+                ),
+            );
             None
         }
         Err(ids) if count == 2 => {
-            d.error_at(at.clone(), "Two set identifiers needed", format!("set_identifiers names {} twice; a rollout moves traffic between two distinct record sets.", quoted(&ids)));
+            d.error_at(
+                at.clone(),
+                "Two set identifiers needed",
+                format!(
+                    "set_identifiers names {} twice; a rollout moves traffic between two distinct record sets.",
+                    quoted(&ids)
+                ),
+            );
             None
         }
         Err(ids) => {
@@ -177,14 +202,18 @@ pub fn normalise_zone_id(raw: &str) -> Result<String, String> {
         return Err(format!("{raw:?} is not a hosted zone ID; give the zone's ID, e.g. Z0123456789ABCDEFGHIJ."));
     }
     if bare.contains('/') || bare.chars().any(char::is_whitespace) {
-        return Err(format!("{raw:?} is not a hosted zone ID (e.g. Z0123456789ABCDEFGHIJ, optionally with a /hostedzone/ prefix)."));
+        return Err(format!(
+            "{raw:?} is not a hosted zone ID (e.g. Z0123456789ABCDEFGHIJ, optionally with a /hostedzone/ prefix)."
+        ));
     }
     Ok(bare.to_owned())
 }
 
 fn check_name(raw: &str) -> Result<(), String> {
     if comparable_name(raw).is_empty() {
-        return Err(format!("{raw:?} is not a record name; give the name of the weighted record sets, e.g. app.example.com."));
+        return Err(format!(
+            "{raw:?} is not a record name; give the name of the weighted record sets, e.g. app.example.com."
+        ));
     }
     Ok(())
 }
@@ -275,8 +304,14 @@ fn parse_import_id(id: &str) -> Option<Result<ImportedRouting, String>> {
         check_type(record_type)?;
         let ids = match ids {
             None => None,
-            Some((a, b)) if a.is_empty() || b.is_empty() => return Err(format!("{id:?} names an empty set identifier.")),
-            Some((a, b)) if a == b => return Err(format!("{id:?} names set identifier {a:?} twice; name the two record sets the rollout moves between.")),
+            Some((a, b)) if a.is_empty() || b.is_empty() => {
+                return Err(format!("{id:?} names an empty set identifier."));
+            }
+            Some((a, b)) if a == b => {
+                return Err(format!(
+                    "{id:?} names set identifier {a:?} twice; name the two record sets the rollout moves between."
+                ));
+            }
             Some((a, b)) => {
                 let mut pair = [a.to_owned(), b.to_owned()];
                 pair.sort();
@@ -304,8 +339,20 @@ struct Route53Routing {
 }
 
 impl Route53Routing {
-    fn new(zone_id: String, zone_written: String, name: String, record_type: String, set_identifiers: Option<[String; 2]>) -> Route53Routing {
-        Route53Routing { zone_id, zone_written, name, record_type, set_identifiers: Arc::new(Mutex::new(set_identifiers)) }
+    fn new(
+        zone_id: String,
+        zone_written: String,
+        name: String,
+        record_type: String,
+        set_identifiers: Option<[String; 2]>,
+    ) -> Route53Routing {
+        Route53Routing {
+            zone_id,
+            zone_written,
+            name,
+            record_type,
+            set_identifiers: Arc::new(Mutex::new(set_identifiers)),
+        }
     }
 }
 
@@ -333,7 +380,12 @@ impl Routing for Route53Routing {
         format!("record set {set_identifier}")
     }
 
-    fn analysis_metrics(&self, _origin: &str, _target: &str, _error_metric: &str) -> Option<(DestinationMetrics, DestinationMetrics)> {
+    fn analysis_metrics(
+        &self,
+        _origin: &str,
+        _target: &str,
+        _error_metric: &str,
+    ) -> Option<(DestinationMetrics, DestinationMetrics)> {
         None
     }
 
@@ -357,7 +409,10 @@ pub fn client(aws: &Clients) -> Client {
     Client::from_conf(config.build())
 }
 
-fn route53_error<E>(operation: &str, e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> RouterError
+fn route53_error<E>(
+    operation: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> RouterError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -416,7 +471,10 @@ impl Route53Router {
             }
             let next = (name.to_owned(), next_type.clone(), page.next_record_identifier().map(str::to_owned));
             if next == start {
-                return Err(RouterError::Failed(format!("Route 53 ListResourceRecordSets paging of {} does not advance", self.describe())));
+                return Err(RouterError::Failed(format!(
+                    "Route 53 ListResourceRecordSets paging of {} does not advance",
+                    self.describe()
+                )));
             }
             start = next;
         }
@@ -425,18 +483,22 @@ impl Route53Router {
     /// The routing's two set identifiers; after an import by
     /// `<zone>/<name>/<type>`, the two weighted record sets found in `sets`.
     fn set_identifiers(&self, sets: &[ResourceRecordSet]) -> Result<[String; 2], RouterError> {
-        let mut known = self.set_identifiers.lock().map_err(|_| RouterError::Failed("set identifiers lock poisoned".into()))?;
+        let mut known =
+            self.set_identifiers.lock().map_err(|_| RouterError::Failed("set identifiers lock poisoned".into()))?;
         if let Some(ids) = known.as_ref() {
             return Ok(ids.clone());
         }
-        let mut weighted: Vec<String> = sets.iter().filter(|s| s.weight.is_some()).filter_map(|s| s.set_identifier.clone()).collect();
+        let mut weighted: Vec<String> =
+            sets.iter().filter(|s| s.weight.is_some()).filter_map(|s| s.set_identifier.clone()).collect();
         weighted.sort();
         match <[String; 2]>::try_from(weighted) {
             Ok(pair) => {
                 *known = Some(pair.clone());
                 Ok(pair)
             }
-            Err(others) if others.is_empty() => Err(RouterError::Gone(format!("{} has no weighted record sets", self.describe()))),
+            Err(others) if others.is_empty() => {
+                Err(RouterError::Gone(format!("{} has no weighted record sets", self.describe())))
+            }
             Err(others) => Err(RouterError::Failed(format!(
                 "{} has {} weighted record sets ({}), not two; import it as {}/<set identifier>/<set identifier>, naming the two the rollout moves between",
                 self.describe(),
@@ -449,7 +511,11 @@ impl Route53Router {
 
     /// The record set with `set_identifier` in `sets`, if it is there; an
     /// error if it is there but not weighted.
-    fn weighted<'a>(&self, sets: &'a [ResourceRecordSet], set_identifier: &str) -> Result<Option<&'a ResourceRecordSet>, RouterError> {
+    fn weighted<'a>(
+        &self,
+        sets: &'a [ResourceRecordSet],
+        set_identifier: &str,
+    ) -> Result<Option<&'a ResourceRecordSet>, RouterError> {
         match sets.iter().find(|s| s.set_identifier.as_deref() == Some(set_identifier)) {
             Some(set) if set.weight.is_none() => Err(RouterError::Failed(format!(
                 "record set {set_identifier} of {} is not weighted (it has another routing policy); a rollout moves traffic between weighted record sets",
@@ -463,15 +529,24 @@ impl Route53Router {
     /// [`INSYNC_WAIT`] or until `stop` is cancelled.
     async fn wait_until_in_sync(&self, change_id: &str, stop: &CancellationToken) -> Result<(), RouterError> {
         let started = Instant::now();
-        log::info(MODULE, "waiting for Route 53 to report the change INSYNC", &[("record", self.describe().into()), ("change", change_id.into())]);
+        log::info(
+            MODULE,
+            "waiting for Route 53 to report the change INSYNC",
+            &[("record", self.describe().into()), ("change", change_id.into())],
+        );
         loop {
-            let out = self.client.get_change().id(change_id).send().await.map_err(|e| route53_error("GetChange", &e))?;
+            let out =
+                self.client.get_change().id(change_id).send().await.map_err(|e| route53_error("GetChange", &e))?;
             if out.change_info().is_some_and(|info| *info.status() == ChangeStatus::Insync) {
-                log::info(MODULE, "Route 53 change is INSYNC", &[
-                    ("record", self.describe().into()),
-                    ("change", change_id.into()),
-                    ("waited_ms", i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX).into()),
-                ]);
+                log::info(
+                    MODULE,
+                    "Route 53 change is INSYNC",
+                    &[
+                        ("record", self.describe().into()),
+                        ("change", change_id.into()),
+                        ("waited_ms", i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX).into()),
+                    ],
+                );
                 return Ok(());
             }
             if started.elapsed() >= INSYNC_WAIT {
@@ -496,7 +571,8 @@ impl Route53Router {
 /// with each record set with equal probability. Other weighted record sets of
 /// the name and type than the routing's two take their share too.
 fn split_of(sets: &[ResourceRecordSet]) -> Split {
-    let weighted: Vec<(&str, i64)> = sets.iter().filter_map(|s| Some((s.set_identifier.as_deref()?, s.weight?))).collect();
+    let weighted: Vec<(&str, i64)> =
+        sets.iter().filter_map(|s| Some((s.set_identifier.as_deref()?, s.weight?))).collect();
     let all_zero = weighted.iter().all(|(_, w)| *w <= 0);
     Split(weighted.into_iter().map(|(id, w)| (id.to_owned(), if all_zero { 1.0 } else { w.max(0) as f64 })).collect())
 }
@@ -523,7 +599,12 @@ impl TrafficRouter for Route53Router {
             present += usize::from(self.weighted(&sets, id)?.is_some());
         }
         if present == 0 {
-            return Err(RouterError::Gone(format!("{} has no weighted record set {} or {}", self.describe(), ids[0], ids[1])));
+            return Err(RouterError::Gone(format!(
+                "{} has no weighted record set {} or {}",
+                self.describe(),
+                ids[0],
+                ids[1]
+            )));
         }
         Ok(split_of(&sets))
     }
@@ -532,12 +613,21 @@ impl TrafficRouter for Route53Router {
         let sets = self.record_sets().await?;
         let ids = self.set_identifiers(&sets)?;
         if let Some(other) = split.0.keys().find(|d| !ids.contains(d)) {
-            return Err(RouterError::Failed(format!("record set {other} is not one of {}'s set identifiers ({})", self.describe(), quoted(&ids))));
+            return Err(RouterError::Failed(format!(
+                "record set {other} is not one of {}'s set identifiers ({})",
+                self.describe(),
+                quoted(&ids)
+            )));
         }
         if split.serving().next().is_none() {
-            return Err(RouterError::Failed(format!("a split that serves nothing cannot be sent to {}", self.describe())));
+            return Err(RouterError::Failed(format!(
+                "a split that serves nothing cannot be sent to {}",
+                self.describe()
+            )));
         }
-        let (first, second) = weights_for(&ids, split).ok_or_else(|| RouterError::Failed(format!("Route 53's weights (0 to 255) cannot send exactly {}", split.describe())))?;
+        let (first, second) = weights_for(&ids, split).ok_or_else(|| {
+            RouterError::Failed(format!("Route 53's weights (0 to 255) cannot send exactly {}", split.describe()))
+        })?;
         let mut changes = Vec::new();
         for (id, weight) in [(&ids[0], first), (&ids[1], second)] {
             match self.weighted(&sets, id)? {
@@ -548,10 +638,17 @@ impl TrafficRouter for Route53Router {
                     let mut upsert = set.clone();
                     upsert.weight = Some(i64::from(weight));
                     let change = Change::builder().action(ChangeAction::Upsert).resource_record_set(upsert).build();
-                    changes.push(change.map_err(|e| RouterError::Failed(format!("cannot build the change to record set {id}: {e}")))?);
+                    changes.push(change.map_err(|e| {
+                        RouterError::Failed(format!("cannot build the change to record set {id}: {e}"))
+                    })?);
                 }
                 None if weight == 0 => {}
-                None => return Err(RouterError::Failed(format!("record set {id} of {} does not exist; a rollout does not create record sets", self.describe()))),
+                None => {
+                    return Err(RouterError::Failed(format!(
+                        "record set {id} of {} does not exist; a rollout does not create record sets",
+                        self.describe()
+                    )));
+                }
             }
         }
         if changes.is_empty() {
@@ -565,7 +662,11 @@ impl TrafficRouter for Route53Router {
             }
             comment.truncate(end);
         }
-        let batch = ChangeBatch::builder().comment(comment).set_changes(Some(changes)).build().map_err(|e| RouterError::Failed(format!("cannot build the change batch: {e}")))?;
+        let batch = ChangeBatch::builder()
+            .comment(comment)
+            .set_changes(Some(changes))
+            .build()
+            .map_err(|e| RouterError::Failed(format!("cannot build the change batch: {e}")))?;
         let out = self
             .client
             .change_resource_record_sets()
@@ -633,7 +734,10 @@ impl Router for Route53Router {
         let sets = self.record_sets().await?;
         let ids = self.set_identifiers(&sets)?;
         if !ids.iter().any(|id| id == set_identifier) {
-            return Err(RouterError::Missing(format!("record set {set_identifier} is not one of set_identifiers ({})", quoted(&ids))));
+            return Err(RouterError::Missing(format!(
+                "record set {set_identifier} is not one of set_identifiers ({})",
+                quoted(&ids)
+            )));
         }
         match self.weighted(&sets, set_identifier)? {
             Some(_) => Ok(()),
@@ -652,7 +756,11 @@ impl Router for Route53Router {
         let sets = self.record_sets().await.ok()?;
         let ids = self.set_identifiers(&sets).ok()?;
         // Alias record sets have no TTL of their own.
-        let ttl = sets.iter().filter(|s| s.set_identifier.as_ref().is_some_and(|id| ids.contains(id))).filter_map(|s| s.ttl).max()?;
+        let ttl = sets
+            .iter()
+            .filter(|s| s.set_identifier.as_ref().is_some_and(|id| ids.contains(id)))
+            .filter_map(|s| s.ttl)
+            .max()?;
         let ttl = Duration::from_secs(u64::try_from(ttl).ok()?);
         (shortest_bake < ttl).then(|| {
             format!(
@@ -690,7 +798,13 @@ mod tests {
     #[test]
     fn a_valid_block_parses_to_its_routing() {
         let mut d = Diagnostics::default();
-        let routing = Route53.parse(&block("/hostedzone/Z1ABC", "App.Example.com.", "A", &["green", "blue"], "green"), &AttributePath::root("route53"), &mut d).unwrap();
+        let routing = Route53
+            .parse(
+                &block("/hostedzone/Z1ABC", "App.Example.com.", "A", &["green", "blue"], "green"),
+                &AttributePath::root("route53"),
+                &mut d,
+            )
+            .unwrap();
         assert!(d.is_empty());
         assert_eq!(routing.id(), "Z1ABC/App.Example.com./A", "the zone without its prefix, the name as written");
         let value = routing.block_value("blue");
@@ -704,29 +818,56 @@ mod tests {
 
     #[test]
     fn parse_errors_point_at_the_attribute() {
-        assert_eq!(errors(&block("Z1", "app.example.com", "A", &["blue", "green"], "red")), ["route53.target_set_identifier"]);
+        assert_eq!(
+            errors(&block("Z1", "app.example.com", "A", &["blue", "green"], "red")),
+            ["route53.target_set_identifier"]
+        );
         assert_eq!(errors(&block("Z1", "app.example.com", "A", &["blue"], "blue")), ["route53.set_identifiers"]);
-        assert_eq!(errors(&block("Z1", "app.example.com", "A", &["blue", "green", "red"], "blue")), ["route53.set_identifiers"]);
-        assert_eq!(errors(&block("Z1", "app.example.com", "A", &["blue", "blue"], "blue")), ["route53.set_identifiers"]);
+        assert_eq!(
+            errors(&block("Z1", "app.example.com", "A", &["blue", "green", "red"], "blue")),
+            ["route53.set_identifiers"]
+        );
+        assert_eq!(
+            errors(&block("Z1", "app.example.com", "A", &["blue", "blue"], "blue")),
+            ["route53.set_identifiers"]
+        );
         assert_eq!(errors(&block("Z1", "app.example.com", "A", &["blue", ""], "blue")), ["route53.set_identifiers"]);
         assert_eq!(errors(&block("Z1", "app.example.com", "a", &["blue", "green"], "blue")), ["route53.type"]);
         assert_eq!(errors(&block("Z1", "app.example.com", "ALIAS", &["blue", "green"], "blue")), ["route53.type"]);
         assert_eq!(errors(&block("", "app.example.com", "A", &["blue", "green"], "blue")), ["route53.zone_id"]);
-        assert_eq!(errors(&block("/hostedzone/", "app.example.com", "A", &["blue", "green"], "blue")), ["route53.zone_id"]);
+        assert_eq!(
+            errors(&block("/hostedzone/", "app.example.com", "A", &["blue", "green"], "blue")),
+            ["route53.zone_id"]
+        );
         assert_eq!(errors(&block("Z1", ".", "A", &["blue", "green"], "blue")), ["route53.name"]);
-        assert_eq!(errors(&block("", "app.example.com", "TXTX", &["blue"], "blue")), ["route53.zone_id", "route53.type", "route53.set_identifiers"]);
+        assert_eq!(
+            errors(&block("", "app.example.com", "TXTX", &["blue"], "blue")),
+            ["route53.zone_id", "route53.type", "route53.set_identifiers"]
+        );
     }
 
     #[test]
     fn messages_say_what_is_wrong() {
         let mut d = Diagnostics::default();
         Route53.parse(&block("Z1", "app.example.com", "A", &["blue"], "blue"), &AttributePath::root("route53"), &mut d);
-        assert!(d.0[0].detail.contains("exactly two") && d.0[0].detail.contains("it names 1: \"blue\""), "{}", d.0[0].detail);
+        assert!(
+            d.0[0].detail.contains("exactly two") && d.0[0].detail.contains("it names 1: \"blue\""),
+            "{}",
+            d.0[0].detail
+        );
         let mut d = Diagnostics::default();
-        Route53.parse(&block("Z1", "app.example.com", "A", &["blue", "green"], "red"), &AttributePath::root("route53"), &mut d);
+        Route53.parse(
+            &block("Z1", "app.example.com", "A", &["blue", "green"], "red"),
+            &AttributePath::root("route53"),
+            &mut d,
+        );
         assert!(d.0[0].detail.contains("\"blue\", \"green\""), "{}", d.0[0].detail);
         let mut d = Diagnostics::default();
-        Route53.parse(&block("Z1", "app.example.com", "cname", &["blue", "green"], "blue"), &AttributePath::root("route53"), &mut d);
+        Route53.parse(
+            &block("Z1", "app.example.com", "cname", &["blue", "green"], "blue"),
+            &AttributePath::root("route53"),
+            &mut d,
+        );
         assert!(d.0[0].detail.contains("A, TXT, NS, CNAME"), "{}", d.0[0].detail);
     }
 
@@ -740,7 +881,10 @@ mod tests {
         let mut target_unknown = block("Z1", "app.example.com", "A", &["blue", "green"], "blue");
         target_unknown.set_attr("target_set_identifier", Value::Unknown);
         let mut d = Diagnostics::default();
-        assert!(Route53.parse(&target_unknown, &AttributePath::root("route53"), &mut d).is_some(), "the routing does not need the target");
+        assert!(
+            Route53.parse(&target_unknown, &AttributePath::root("route53"), &mut d).is_some(),
+            "the routing does not need the target"
+        );
     }
 
     #[test]
@@ -790,7 +934,10 @@ mod tests {
 
         let routing = Route53.import("Z1ABC/app.example.com/A/blue/green").unwrap().unwrap();
         assert_eq!(routing.id(), "Z1ABC/app.example.com/A");
-        assert_eq!(routing.block_value("green").get("set_identifiers"), &Value::Set(vec!["blue".into(), "green".into()]));
+        assert_eq!(
+            routing.block_value("green").get("set_identifiers"),
+            &Value::Set(vec!["blue".into(), "green".into()])
+        );
         let routing = Route53.import("Z1ABC/app.example.com/A").unwrap().unwrap();
         assert_eq!(routing.block_value("green").get("set_identifiers"), &Value::Set(vec![]), "found on the first read");
 
@@ -804,14 +951,25 @@ mod tests {
     }
 
     fn set(id: &str, weight: Option<i64>) -> ResourceRecordSet {
-        ResourceRecordSet::builder().name("app.example.com.").r#type(RrType::A).set_identifier(id).set_weight(weight).ttl(60).build().unwrap()
+        ResourceRecordSet::builder()
+            .name("app.example.com.")
+            .r#type(RrType::A)
+            .set_identifier(id)
+            .set_weight(weight)
+            .ttl(60)
+            .build()
+            .unwrap()
     }
 
     #[test]
     fn splits_follow_route53s_weights() {
         let split = split_of(&[set("blue", Some(255)), set("green", Some(1))]);
         assert_eq!(split.percent_of("green"), 100.0 / 256.0);
-        assert_eq!(split_of(&[set("blue", Some(0)), set("green", Some(7))]).sole_server(), Some("green"), "weight 0 takes no traffic");
+        assert_eq!(
+            split_of(&[set("blue", Some(0)), set("green", Some(7))]).sole_server(),
+            Some("green"),
+            "weight 0 takes no traffic"
+        );
         let all_zero = split_of(&[set("blue", Some(0)), set("green", Some(0))]);
         assert_eq!(all_zero.percent_of("blue"), 50.0, "all weights 0: equal shares");
         let third = split_of(&[set("blue", Some(90)), set("canary", Some(10)), set("green", Some(0))]);

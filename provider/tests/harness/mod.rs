@@ -30,11 +30,7 @@ pub fn client_identity() -> ClientIdentity {
     let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let cert = params.self_signed(&key).unwrap();
-    ClientIdentity {
-        pem: cert.pem(),
-        der: cert.der().clone(),
-        key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    }
+    ClientIdentity { pem: cert.pem(), der: cert.der().clone(), key: PrivateKeyDer::Pkcs8(key.serialize_der().into()) }
 }
 
 /// The plugin process, killed when the test ends however it ends.
@@ -92,11 +88,21 @@ impl ServerCertVerifier for PinnedServer {
             Err(rustls::Error::General("not the handshake certificate".into()))
         }
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
         rustls::crypto::verify_tls12_signature(m, c, d, &algs)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
         rustls::crypto::verify_tls13_signature(m, c, d, &algs)
     }
@@ -107,7 +113,10 @@ impl ServerCertVerifier for PinnedServer {
 
 /// Opens a gRPC channel to the plugin, presenting `identity` (or no client
 /// certificate at all).
-pub async fn connect(plugin: &Plugin, identity: Option<&ClientIdentity>) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+pub async fn connect(
+    plugin: &Plugin,
+    identity: Option<&ClientIdentity>,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
