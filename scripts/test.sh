@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, the plugin-process tests, and the acceptance
+# Runs every test: rustfmt and clippy, unit tests, the plugin-process tests, and the acceptance
 # tests that drive the real Terraform CLI (1.15.5) against the built provider
 # and a local AWS emulator (moto). Installs what it needs first (a Python
 # virtualenv with pinned packages, see scripts/bootstrap.sh). Extra arguments
@@ -15,6 +15,10 @@ cd "$root"
 if compgen -G "$root/testbed/tests/test_*.py" >/dev/null; then
     "$root/.venv/bin/python" -m unittest discover -s "$root/testbed/tests" -t "$root/testbed"
 fi
+
+# Style and lints first: a failure here costs seconds, not a test run.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # One build: nextest compiles the provider binary along with the provider
 # package's integration tests, and the acceptance tests use that binary.

@@ -57,22 +57,20 @@ fn main() {
         if all_shifted && !promoting {
             baking_from.get_or_insert((Instant::now(), ticks));
             baking_rss.push(rss);
-        } else if promoting {
-            if let Some((from, from_ticks)) = baking_from.take() {
-                let cpu = (ticks - from_ticks) as f64 / ticks_per_second / from.elapsed().as_secs_f64();
-                baking_rss.sort_unstable();
-                println!(
-                    "| rollouts | baking for | provider RSS while baking, median | peak RSS, whole apply so far | CPU while baking |"
-                );
-                println!("|---|---|---|---|---|");
-                println!(
-                    "| {ROLLOUTS} | {:.0} s | {:.1} MiB | {:.1} MiB | {:.2}% of one core |",
-                    from.elapsed().as_secs_f64(),
-                    baking_rss[baking_rss.len() / 2] as f64 / 1024.0,
-                    peak_rss as f64 / 1024.0,
-                    cpu * 100.0
-                );
-            }
+        } else if promoting && let Some((from, from_ticks)) = baking_from.take() {
+            let cpu = (ticks - from_ticks) as f64 / ticks_per_second / from.elapsed().as_secs_f64();
+            baking_rss.sort_unstable();
+            println!(
+                "| rollouts | baking for | provider RSS while baking, median | peak RSS, whole apply so far | CPU while baking |"
+            );
+            println!("|---|---|---|---|---|");
+            println!(
+                "| {ROLLOUTS} | {:.0} s | {:.1} MiB | {:.1} MiB | {:.2}% of one core |",
+                from.elapsed().as_secs_f64(),
+                baking_rss[baking_rss.len() / 2] as f64 / 1024.0,
+                peak_rss as f64 / 1024.0,
+                cpu * 100.0
+            );
         }
     };
     assert!(out.success(), "{}", out.combined());

@@ -280,7 +280,7 @@ fn analysis_rolls_back_a_canary_with_slow_requests() {
     // Equal errors; green's median response time is 4 times blue's, so
     // about half its requests take longer than 150ms against 1% of blue's.
     let _traffic = latency_traffic(&b, 0.05, 0.2);
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"2m\"\n  }}\n  analysis {{\n    period = \"5s\"\n    latency_threshold = \"150ms\"\n  }}")));
+    b.tf.write_config(&config(&b, "  canary {\n    percent = 20\n    bake = \"2m\"\n  }\n  analysis {\n    period = \"5s\"\n    latency_threshold = \"150ms\"\n  }"));
     let started = Instant::now();
     let out = b.tf.apply();
     out.assert_failed_with(&[
@@ -299,7 +299,7 @@ fn analysis_rolls_back_a_canary_with_slow_requests() {
 fn analysis_promotes_a_canary_as_fast_as_its_baseline_judging_both_metrics() {
     let b = bed();
     let _traffic = start(&b, (0.05, 0.1), (0.05, 0.1), &[]);
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 50\n    bake = \"5s\"\n  }}\n  analysis {{\n    period = \"5s\"\n    latency_threshold = \"150ms\"\n  }}")));
+    b.tf.write_config(&config(&b, "  canary {\n    percent = 50\n    bake = \"5s\"\n  }\n  analysis {\n    period = \"5s\"\n    latency_threshold = \"150ms\"\n  }"));
     let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
     let v = values(&b.tf);

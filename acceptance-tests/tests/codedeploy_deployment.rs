@@ -183,7 +183,7 @@ fn codedeploy_refuses_a_deployment_it_did_not_start() {
     bed.tf.write_config(&deployment("2", ""));
     let out = bed.tf.apply();
     out.assert_failed_with(&["Another deployment is under way", &foreign, "No deployment was started"]);
-    assert_eq!(bed.aws.deployments(APPLICATION, GROUP), [foreign.clone()], "nothing started");
+    assert_eq!(bed.aws.deployments(APPLICATION, GROUP), std::slice::from_ref(&foreign), "nothing started");
     assert_eq!(bed.aws.deployment(&foreign)["status"], "InProgress", "the foreign deployment runs on");
 }
 

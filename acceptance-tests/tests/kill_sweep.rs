@@ -195,10 +195,10 @@ fn run_point(b: &AlbBed, index: u64, point: &Point) -> String {
             b.aws.set_alarm_state("web-5xx", "ALARM", "5xx above 1%");
             alarmed = true;
         }
-        if let (None, Trigger::OnLog { line, then }) = (kill_at, point.trigger) {
-            if log.read().contains(&format!("progressive: {line}")) {
-                kill_at = Some(Instant::now() + then);
-            }
+        if let (None, Trigger::OnLog { line, then }) = (kill_at, point.trigger)
+            && log.read().contains(&format!("progressive: {line}"))
+        {
+            kill_at = Some(Instant::now() + then);
         }
         let now = split(b);
         assert!(allowed(&now), "point {index} {point:?}: traffic on a third target group mid-apply: {now:?}");

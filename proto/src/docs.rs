@@ -47,7 +47,8 @@ pub fn render(page: &Page<'_>) -> String {
 }
 
 fn render_block(out: &mut String, block: &Block, prefix: &str) {
-    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
+    type Member = fn(&Attribute) -> bool;
+    let groups: [(&str, Member); 3] = [
         ("Required", |a| a.presence == Presence::Required),
         ("Optional", |a| matches!(a.presence, Presence::Optional | Presence::OptionalComputed)),
         ("Read-Only", |a| a.presence == Presence::Computed),

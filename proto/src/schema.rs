@@ -173,10 +173,10 @@ impl Block {
             return;
         }
         for a in &self.attributes {
-            if config.get(&a.name).is_null() {
-                if let Some(default) = a.default_value() {
-                    planned.set_attr(&a.name, default);
-                }
+            if config.get(&a.name).is_null()
+                && let Some(default) = a.default_value()
+            {
+                planned.set_attr(&a.name, default);
             }
         }
         for b in &self.blocks {

@@ -112,7 +112,6 @@ fn diagnostics(d: Diagnostics) -> Vec<pb::Diagnostic> {
             summary: d.summary,
             detail: d.detail,
             attribute: d.attribute.map(attribute_path),
-            ..Default::default()
         })
         .collect()
 }
@@ -134,7 +133,7 @@ fn attribute_path(path: AttributePath) -> pb::AttributePath {
 }
 
 fn wire_schema(schema: &Schema) -> pb::Schema {
-    pb::Schema { version: schema.version, block: Some(wire_block(&schema.block)), ..Default::default() }
+    pb::Schema { version: schema.version, block: Some(wire_block(&schema.block)) }
 }
 
 fn wire_block(block: &schema::Block) -> pb::schema::Block {
@@ -612,10 +611,10 @@ mod tests {
             version: i64,
             state: &mut serde_json::Map<String, serde_json::Value>,
         ) -> Result<(), Diagnostics> {
-            if version < 1 {
-                if let Some(name) = state.remove("name") {
-                    state.insert("title".into(), name);
-                }
+            if version < 1
+                && let Some(name) = state.remove("name")
+            {
+                state.insert("title".into(), name);
             }
             Ok(())
         }

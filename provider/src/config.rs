@@ -74,33 +74,33 @@ fn service_title(service: &str) -> &'static str {
 /// Checks what can be checked without AWS; unknown values pass.
 pub fn validate(config: &Value) -> Diagnostics {
     let mut d = Diagnostics::default();
-    if let Some(n) = config.get("max_retries").as_number() {
-        if !n.as_i64().is_some_and(|n| (0..=25).contains(&n)) {
-            d.error_at(
-                AttributePath::root("max_retries"),
-                "Invalid max_retries",
-                format!("max_retries must be a whole number from 0 to 25, not {n}."),
-            );
-        }
+    if let Some(n) = config.get("max_retries").as_number()
+        && !n.as_i64().is_some_and(|n| (0..=25).contains(&n))
+    {
+        d.error_at(
+            AttributePath::root("max_retries"),
+            "Invalid max_retries",
+            format!("max_retries must be a whole number from 0 to 25, not {n}."),
+        );
     }
-    if let Some(arn) = config.get("assume_role").get("role_arn").as_str() {
-        if !(arn.starts_with("arn:") && arn.contains(":role/")) {
-            d.error_at(
-                AttributePath::root("assume_role").attribute("role_arn"),
-                "Invalid role ARN",
-                format!("{arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)."),
-            );
-        }
+    if let Some(arn) = config.get("assume_role").get("role_arn").as_str()
+        && !(arn.starts_with("arn:") && arn.contains(":role/"))
+    {
+        d.error_at(
+            AttributePath::root("assume_role").attribute("role_arn"),
+            "Invalid role ARN",
+            format!("{arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)."),
+        );
     }
     for service in SERVICES {
-        if let Some(url) = config.get("endpoints").get(service).as_str() {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                d.error_at(
-                    AttributePath::root("endpoints").attribute(service),
-                    "Invalid endpoint URL",
-                    format!("{url:?} must be an http:// or https:// URL."),
-                );
-            }
+        if let Some(url) = config.get("endpoints").get(service).as_str()
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            d.error_at(
+                AttributePath::root("endpoints").attribute(service),
+                "Invalid endpoint URL",
+                format!("{url:?} must be an http:// or https:// URL."),
+            );
         }
     }
     d

@@ -34,13 +34,13 @@ enum Connection {
     /// attributes): AWS calls wait until Terraform configures the provider
     /// again, at apply, with them known.
     Deferred(Vec<String>),
-    Ready(Clients),
+    Ready(Box<Clients>),
 }
 
 impl Shared {
     pub fn clients(&self) -> Result<Clients, Diagnostics> {
         match self.connection.read().map(|c| c.clone()).unwrap_or_default() {
-            Connection::Ready(clients) => Ok(clients),
+            Connection::Ready(clients) => Ok(*clients),
             Connection::Deferred(unknown) => Err(Diagnostics::single(
                 "Provider configuration not known yet",
                 format!(
@@ -110,7 +110,7 @@ impl tfplugin::Provider for ProgressiveProvider {
         };
         match aws::connect(&parsed).await {
             Ok(clients) => {
-                self.shared.set(Connection::Ready(clients));
+                self.shared.set(Connection::Ready(Box::new(clients)));
                 Diagnostics::default()
             }
             Err(e) => Diagnostics::single("Cannot configure AWS", e.to_string()),

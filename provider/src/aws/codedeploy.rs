@@ -264,7 +264,7 @@ impl CodeDeploy {
             })
             .filter(|(_, f)| !f.status.is_over())
             .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
         Ok(found.into_iter().map(|(_, f)| f).collect())
     }
 

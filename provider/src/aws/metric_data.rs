@@ -27,6 +27,9 @@ use super::{describe_error, is_throttling};
 use crate::engine::GateError;
 use crate::engine::poller::BatchSource;
 
+/// One read's series, or why it has none.
+type SeriesOrError = Result<Vec<Series>, GateError>;
+
 /// GetMetricData takes at most this many queries per call.
 const QUERIES_PER_CALL: usize = 500;
 /// The longest query id and expression CloudWatch takes.
@@ -243,7 +246,7 @@ impl MetricData {
         reads: &'a [MetricRead],
         prefixed: &'a [Option<Vec<MetricDataQuery>>],
         call: Call,
-    ) -> BoxFuture<'a, Vec<(usize, Result<Vec<Series>, GateError>)>> {
+    ) -> BoxFuture<'a, Vec<(usize, SeriesOrError)>> {
         Box::pin(async move {
             match self.get(call.start, call.end, &call_queries(reads, prefixed, &call.reads)).await {
                 Ok(series) => {

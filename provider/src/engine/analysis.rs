@@ -439,17 +439,8 @@ mod tests {
         // Looking again reads nothing twice, and windows never overlap a judged period.
         clock.advance(MINUTE);
         gate.check().await.unwrap();
-        assert_eq!(
-            gate.lock().unwrap().judge.judgement().totals.canary_requests,
-            300 * 1,
-            "{:?}",
-            store.asked.borrow()
-        );
-        assert!(
-            store.asked.borrow().iter().all(|(from, _)| *from > start || *from == start),
-            "{:?}",
-            store.asked.borrow()
-        );
+        assert_eq!(gate.lock().unwrap().judge.judgement().totals.canary_requests, 300, "{:?}", store.asked.borrow());
+        assert!(store.asked.borrow().iter().all(|(from, _)| *from >= start), "{:?}", store.asked.borrow());
     }
 
     #[tokio::test]

@@ -51,6 +51,13 @@ pub struct SimClock {
 }
 
 #[cfg(test)]
+impl Default for SimClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
 impl SimClock {
     pub fn new() -> SimClock {
         SimClock { now: std::sync::Mutex::new(time::macros::datetime!(2026-01-01 00:00 UTC)) }

@@ -482,10 +482,13 @@ mod tests {
     use crate::engine::clock::SimClock;
     use crate::engine::{Finding, GateError};
 
+    /// A deployment's answers, in order.
+    type Script = VecDeque<Result<Snapshot, ServiceError>>;
+
     /// A service that answers reads from a script per deployment (the last
     /// answer repeats) and records stops.
     struct Scripted {
-        reads: RefCell<Vec<(String, VecDeque<Result<Snapshot, ServiceError>>)>>,
+        reads: RefCell<Vec<(String, Script)>>,
         stops: RefCell<Vec<String>>,
         /// What a stop does: the script that replaces the deployment's.
         on_stop: RefCell<Option<Vec<Snapshot>>>,

@@ -382,10 +382,10 @@ pub struct SequentialJudge {
 impl SequentialJudge {
     pub fn new(settings: JudgeSettings) -> Result<SequentialJudge, JudgeError> {
         let JudgeSettings { max_increase, rule_out_increase, confidence, .. } = settings;
-        if !(max_increase >= 0.0) || !max_increase.is_finite() {
+        if !max_increase.is_finite() || max_increase < 0.0 {
             return Err(JudgeError::NegativeIncrease);
         }
-        if !(rule_out_increase > max_increase) || !rule_out_increase.is_finite() {
+        if !rule_out_increase.is_finite() || rule_out_increase <= max_increase {
             return Err(JudgeError::RuleOut);
         }
         if !(0.5 < confidence && confidence < 1.0) {
@@ -718,7 +718,7 @@ mod tests {
     #[test]
     fn the_dispersion_check_picks_the_form() {
         let steady: Vec<Counts> = (0..30).map(|i| counts(0, 0, 3000, [27, 33, 30, 25, 35, 29][i % 6])).collect();
-        assert!(matches!(choose_form(&steady), Form::Counting { dispersion } if dispersion >= 1.0 && dispersion < 1.5));
+        assert!(matches!(choose_form(&steady), Form::Counting { dispersion } if (1.0..1.5).contains(&dispersion)));
         let bursty: Vec<Counts> = (0..30).map(|i| counts(0, 0, 3000, [5, 90, 10, 60, 2, 13][i % 6])).collect();
         assert_eq!(choose_form(&bursty), Form::Periods);
         assert_eq!(choose_form(&steady[..5]), Form::Periods, "too little history to tell");

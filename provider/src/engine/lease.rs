@@ -197,7 +197,7 @@ impl LeaseRecord {
         let expires = self.expires.format(&Rfc3339).unwrap_or_default();
         let origin = self.origin.as_ref().map(|o| format!("={}", URL_SAFE_NO_PAD.encode(o))).unwrap_or_default();
         let room = TAG_VALUE_MAX.saturating_sub(expires.len() + 1);
-        let origin = if origin.len() + 1 <= room { origin } else { String::new() };
+        let origin = if origin.len() < room { origin } else { String::new() };
         let mut holder = self.holder.clone();
         holder.truncate(room - origin.len());
         format!("{expires} {holder}{origin}")

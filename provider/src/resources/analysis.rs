@@ -56,9 +56,12 @@ fn source_block() -> Block {
 pub struct Analysis {
     pub settings: AnalysisSettings,
     /// `(canary, baseline)`.
-    pub source: Option<(DestinationMetrics, DestinationMetrics)>,
+    pub source: Option<CanaryAndBaseline>,
     pub latency: Option<Latency>,
 }
+
+/// One metric for each side: `(canary, baseline)`.
+pub type CanaryAndBaseline = (DestinationMetrics, DestinationMetrics);
 
 /// Which slow requests the analysis judges besides errors.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +69,7 @@ pub enum Latency {
     /// Slower than this, from the router's own per-request durations.
     Threshold(Duration),
     /// The source's own slow-request counts, `(canary, baseline)`.
-    Counted(DestinationMetrics, DestinationMetrics),
+    Counted(Box<CanaryAndBaseline>),
 }
 
 /// The analysis: `Some(None)` without the block, `None` when something is
@@ -86,7 +89,7 @@ pub fn parse(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Di
         }
     };
     let latency = match (block.get("latency_threshold"), slow) {
-        (Value::Null, slow) => Some(slow.map(|(canary, baseline)| Latency::Counted(canary, baseline))),
+        (Value::Null, slow) => Some(slow.map(|(canary, baseline)| Latency::Counted(Box::new((canary, baseline))))),
         (_, Some(_)) => {
             d.error_at(at("latency_threshold"), "latency_threshold with a source", "The source's canary_slow_requests and baseline_slow_requests already count the slow requests; remove latency_threshold.");
             None
@@ -215,10 +218,7 @@ pub fn parse(config: &Value, router: Option<&'static dyn RouterKind>, d: &mut Di
 
 /// The metrics of an analysis `source` block: errors `(canary, baseline)`,
 /// and slow requests when it names them.
-fn source(
-    block: &Value,
-    d: &mut Diagnostics,
-) -> (Option<(DestinationMetrics, DestinationMetrics)>, Option<(DestinationMetrics, DestinationMetrics)>) {
+fn source(block: &Value, d: &mut Diagnostics) -> (Option<CanaryAndBaseline>, Option<CanaryAndBaseline>) {
     let metric = |name: &str, d: &mut Diagnostics| -> Option<MetricId> {
         let given = block.get(name);
         let at = |field: &str| AttributePath::root("analysis").attribute("source").attribute(name).attribute(field);
@@ -309,9 +309,7 @@ pub fn gates(
             })?;
             judged.push((format!("requests over {}", duration::format(*threshold)), slow));
         }
-        Some(Latency::Counted(canary, baseline)) => {
-            judged.push((canary.errors.name.clone(), (canary.clone(), baseline.clone())))
-        }
+        Some(Latency::Counted(both)) => judged.push((both.0.errors.name.clone(), (**both).clone())),
         None => {}
     }
     let confidence = 1.0 - (1.0 - settings.confidence) / judged.len() as f64;

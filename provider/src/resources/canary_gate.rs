@@ -101,30 +101,30 @@ fn validate(config: &Value) -> Diagnostics {
     }
     let duration = duration_of(config.get("duration"), AttributePath::root("duration"), &mut d);
     let poll = duration_of(config.get("poll_interval"), AttributePath::root("poll_interval"), &mut d);
-    if let Some(poll) = poll {
-        if poll < MIN_POLL_INTERVAL {
-            d.error_at(
-                AttributePath::root("poll_interval"),
-                "Poll interval too short",
-                format!(
-                    "poll_interval must be at least 1s (it is {}), so that CloudWatch is not polled into throttling.",
-                    duration::format(poll)
-                ),
-            );
-        }
+    if let Some(poll) = poll
+        && poll < MIN_POLL_INTERVAL
+    {
+        d.error_at(
+            AttributePath::root("poll_interval"),
+            "Poll interval too short",
+            format!(
+                "poll_interval must be at least 1s (it is {}), so that CloudWatch is not polled into throttling.",
+                duration::format(poll)
+            ),
+        );
     }
-    if let (Some(duration), Some(poll)) = (duration, poll) {
-        if poll > duration {
-            d.error_at(
-                AttributePath::root("poll_interval"),
-                "Poll interval longer than the gate",
-                format!(
-                    "poll_interval ({}) must not be longer than duration ({}).",
-                    duration::format(poll),
-                    duration::format(duration)
-                ),
-            );
-        }
+    if let (Some(duration), Some(poll)) = (duration, poll)
+        && poll > duration
+    {
+        d.error_at(
+            AttributePath::root("poll_interval"),
+            "Poll interval longer than the gate",
+            format!(
+                "poll_interval ({}) must not be longer than duration ({}).",
+                duration::format(poll),
+                duration::format(duration)
+            ),
+        );
     }
     d
 }

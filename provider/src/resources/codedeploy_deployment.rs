@@ -426,10 +426,10 @@ fn block_revision(config: &Value, d: &mut Diagnostics) -> Option<Revision> {
         (true, false) => {
             let at = |name: &str| AttributePath::root("ecs").attribute(name);
             let arn = ecs.get("task_definition_arn").as_str().map(str::to_owned);
-            if let Some(arn) = &arn {
-                if !(arn.starts_with("arn:") && arn.contains(":task-definition/")) {
-                    d.error_at(at("task_definition_arn"), "Not a task definition ARN", format!("{arn:?} is not a task definition ARN (arn:aws:ecs:<region>:<account>:task-definition/<family>:<revision>)."));
-                }
+            if let Some(arn) = &arn
+                && !(arn.starts_with("arn:") && arn.contains(":task-definition/"))
+            {
+                d.error_at(at("task_definition_arn"), "Not a task definition ARN", format!("{arn:?} is not a task definition ARN (arn:aws:ecs:<region>:<account>:task-definition/<family>:<revision>)."));
             }
             let port = ecs.get("container_port").as_number().and_then(|n| {
                 match n.as_i64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0) {
@@ -652,14 +652,14 @@ async fn check_before_deploying(clients: &Clients, parsed: &Parsed) -> (Diagnost
             Err(e) => d.extend(e),
         }
     }
-    if let Some(alarms) = parsed.alarm_names.as_ref().filter(|a| !a.is_empty()) {
-        if let Err(ResolveError::Missing(missing)) = AlarmGate::resolve(clients.alarms.clone(), alarms.clone()).await {
-            d.error_at(
-                AttributePath::root("alarm_names"),
-                "Alarms not found",
-                format!("{}. No deployment was started.", ResolveError::Missing(missing)),
-            );
-        }
+    if let Some(alarms) = parsed.alarm_names.as_ref().filter(|a| !a.is_empty())
+        && let Err(ResolveError::Missing(missing)) = AlarmGate::resolve(clients.alarms.clone(), alarms.clone()).await
+    {
+        d.error_at(
+            AttributePath::root("alarm_names"),
+            "Alarms not found",
+            format!("{}. No deployment was started.", ResolveError::Missing(missing)),
+        );
     }
     (d, resolved.schedule)
 }

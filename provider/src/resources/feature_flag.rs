@@ -294,20 +294,20 @@ fn exposure(config: &Value, d: &mut Diagnostics) -> Option<Option<Exposure>> {
             );
             return None;
         }
-        if let (Some(p), Some(previous)) = (percent, steps.last().map(|s: &Step| s.percent)) {
-            if p <= previous {
-                d.error_at(
-                    at("percent"),
-                    "Steps must increase",
-                    format!(
-                        "step {} exposes {}%, not more than the {}% of the step before it.",
-                        i + 1,
-                        format_percent(p),
-                        format_percent(previous)
-                    ),
-                );
-                return None;
-            }
+        if let (Some(p), Some(previous)) = (percent, steps.last().map(|s: &Step| s.percent))
+            && p <= previous
+        {
+            d.error_at(
+                at("percent"),
+                "Steps must increase",
+                format!(
+                    "step {} exposes {}%, not more than the {}% of the step before it.",
+                    i + 1,
+                    format_percent(p),
+                    format_percent(previous)
+                ),
+            );
+            return None;
         }
         let bake = super::duration_of(item.get("bake"), at("bake"), d);
         steps.push(Step { percent: percent?, bake: bake? });
@@ -475,11 +475,10 @@ impl Resource for FeatureFlag {
                         Err(d) => diagnostics.extend(d),
                     }
                 }
-                if let Some(alarms) = parsed.alarm_names.as_ref().filter(|a| !a.is_empty()) {
-                    if let Err(ResolveError::Missing(missing)) = AlarmGate::resolve(clients.alarms.clone(), alarms.clone()).await {
+                if let Some(alarms) = parsed.alarm_names.as_ref().filter(|a| !a.is_empty())
+                    && let Err(ResolveError::Missing(missing)) = AlarmGate::resolve(clients.alarms.clone(), alarms.clone()).await {
                         diagnostics.error_at(AttributePath::root("alarm_names"), "Alarms not found", format!("{}. Nothing was written or deployed.", ResolveError::Missing(missing)));
                     }
-                }
             }
             Err(_) if self.shared.deferred() => diagnostics.warning(
                 "Checks deferred to apply",

@@ -162,17 +162,16 @@ fn attribute_value(flag: &str, name: &str, text: &str, constraints: &Json) -> Re
         },
         _ => Json::String(text.to_owned()),
     };
-    if let Some(allowed) = constraints.get("enum").and_then(Json::as_array) {
-        if !allowed.contains(&value) {
-            return refuse(format!("{text:?} is not one of {}", Json::Array(allowed.clone())));
-        }
+    if let Some(allowed) = constraints.get("enum").and_then(Json::as_array)
+        && !allowed.contains(&value)
+    {
+        return refuse(format!("{text:?} is not one of {}", Json::Array(allowed.clone())));
     }
-    if let Some(n) = value.as_f64() {
-        if constraints.get("minimum").and_then(Json::as_f64).is_some_and(|min| n < min)
-            || constraints.get("maximum").and_then(Json::as_f64).is_some_and(|max| n > max)
-        {
-            return refuse(format!("{text} is outside the declared minimum and maximum"));
-        }
+    if let Some(n) = value.as_f64()
+        && (constraints.get("minimum").and_then(Json::as_f64).is_some_and(|min| n < min)
+            || constraints.get("maximum").and_then(Json::as_f64).is_some_and(|max| n > max))
+    {
+        return refuse(format!("{text} is outside the declared minimum and maximum"));
     }
     Ok(value)
 }

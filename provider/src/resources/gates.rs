@@ -69,7 +69,8 @@ pub fn on_missing_data(config: &Value, d: &mut Diagnostics) -> MissingData {
 
 /// Whether CloudWatch accepts `p` as a period.
 pub fn valid_period(p: Duration) -> bool {
-    p.subsec_nanos() == 0 && ([1, 5, 10, 30].contains(&p.as_secs()) || (p.as_secs() > 0 && p.as_secs() % 60 == 0))
+    p.subsec_nanos() == 0
+        && ([1, 5, 10, 30].contains(&p.as_secs()) || (p.as_secs() > 0 && p.as_secs().is_multiple_of(60)))
 }
 
 /// A CloudWatch period attribute; errors at `at`.
@@ -215,14 +216,14 @@ fn queries(block: &Value, metric: usize, with_expression: bool, d: &mut Diagnost
             None if with_expression && q.get("id").is_null() => d.error_at(at("id"), "Query id needed", "With an expression, every query needs an id for the expression to refer to."),
             None => {}
         }
-        if let Some(stat) = q.get("stat").as_str() {
-            if !valid_stat(stat) {
-                d.error_at(
-                    at("stat"),
-                    "Invalid stat",
-                    format!("{stat:?} is not Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99."),
-                );
-            }
+        if let Some(stat) = q.get("stat").as_str()
+            && !valid_stat(stat)
+        {
+            d.error_at(
+                at("stat"),
+                "Invalid stat",
+                format!("{stat:?} is not Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99."),
+            );
         }
         let period = period_of(q.get("period"), at("period"), DEFAULT_PERIOD, d);
         let dimensions = match q.get("dimensions") {

@@ -275,11 +275,11 @@ fn step_percent_of(
         );
         return None;
     }
-    if let Some(g) = granularity {
-        if let Err(why) = representable(g, percent) {
-            d.error_at(at, format!("Invalid {name}"), why);
-            return None;
-        }
+    if let Some(g) = granularity
+        && let Err(why) = representable(g, percent)
+    {
+        d.error_at(at, format!("Invalid {name}"), why);
+        return None;
     }
     Some(percent)
 }
@@ -358,20 +358,20 @@ fn strategy(config: &Value, granularity: Option<Granularity>, d: &mut Diagnostic
                 let at = || AttributePath::root("step").index(i);
                 let percent = step_percent_of(item.get("percent"), at().attribute("percent"), granularity, d);
                 let bake = duration_of(item.get("bake"), at().attribute("bake"), d);
-                if let (Some(p), Some(previous)) = (percent, steps.last().map(|s: &Step| s.percent)) {
-                    if p <= previous {
-                        d.error_at(
-                            at().attribute("percent"),
-                            "Steps must increase",
-                            format!(
-                                "step {} sends {}%, not more than the {}% of the step before it.",
-                                i + 1,
-                                format_percent(p),
-                                format_percent(previous)
-                            ),
-                        );
-                        complete = false;
-                    }
+                if let (Some(p), Some(previous)) = (percent, steps.last().map(|s: &Step| s.percent))
+                    && p <= previous
+                {
+                    d.error_at(
+                        at().attribute("percent"),
+                        "Steps must increase",
+                        format!(
+                            "step {} sends {}%, not more than the {}% of the step before it.",
+                            i + 1,
+                            format_percent(p),
+                            format_percent(previous)
+                        ),
+                    );
+                    complete = false;
                 }
                 match (percent, bake) {
                     (Some(percent), Some(bake)) => steps.push(Step { percent, bake }),
@@ -425,11 +425,12 @@ impl Resource for RolloutResource {
         if let (Some(router), Value::Object(mut block)) = (parsed.router, state.get("analysis").clone()) {
             // Left out of the configuration means the default, whatever the
             // prior state held (Terraform proposes the prior value).
-            if config.get("analysis").get("metric").is_null() && config.get("analysis").get("source").is_null() {
-                if let Ok(metric) = router.default_error_metric() {
-                    block.insert("metric".into(), metric.into());
-                    state.set_attr("analysis", Value::Object(block));
-                }
+            if config.get("analysis").get("metric").is_null()
+                && config.get("analysis").get("source").is_null()
+                && let Ok(metric) = router.default_error_metric()
+            {
+                block.insert("metric".into(), metric.into());
+                state.set_attr("analysis", Value::Object(block));
             }
         }
         state.set_attr("schedule", parsed.schedule.as_ref().map_or(Value::Unknown, schedule_value));
@@ -594,12 +595,11 @@ async fn check_before_moving(
                 d.extend(target_not_found(kind, e));
             }
             let origins: Vec<&str> = split.serving().filter(|s| *s != target).collect();
-            if let (Some(analysis), [origin]) = (analysis, &origins[..]) {
-                if let Some(warning) =
+            if let (Some(analysis), [origin]) = (analysis, &origins[..])
+                && let Some(warning) =
                     evidence_warning(analysis, routing, clients, origin, target, schedule, timeout).await
-                {
-                    d.warning("Steps will hold for evidence", warning);
-                }
+            {
+                d.warning("Steps will hold for evidence", warning);
             }
         }
         // It may be created by the same apply (or was deleted and this
@@ -610,10 +610,10 @@ async fn check_before_moving(
         }
         (Err(e), _) => return not_started("Cannot use the routing", e),
     }
-    if let Some(shortest) = shortest_bake(schedule) {
-        if let Some(warning) = router.bake_warning(shortest).await {
-            d.warning("Bakes shorter than DNS caching", warning);
-        }
+    if let Some(shortest) = shortest_bake(schedule)
+        && let Some(warning) = router.bake_warning(shortest).await
+    {
+        d.warning("Bakes shorter than DNS caching", warning);
     }
     d
 }
@@ -1210,9 +1210,10 @@ mod tests {
             .analysis
             .unwrap()
             .unwrap();
-        let Some(Latency::Counted(canary, baseline)) = both.latency else {
+        let Some(Latency::Counted(counted)) = both.latency else {
             panic!("slow requests counted by the source: {:?}", both.latency)
         };
+        let (canary, baseline) = *counted;
         assert_eq!(
             (canary.errors.name.as_str(), canary.requests.name.as_str(), baseline.errors_statistic.as_str()),
             ("Slow", "Requests", "Sum")

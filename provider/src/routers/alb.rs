@@ -92,14 +92,14 @@ impl RouterKind for Alb {
             Value::Null => None,
             v => Some(v.as_str()?.to_owned()),
         };
-        if let Some(rule) = &rule_arn {
-            if listener_of_rule(rule) != listener_arn {
-                d.error_at(
-                    path("rule_arn"),
-                    "Rule of another listener",
-                    format!("{rule} is not a rule of {listener_arn}."),
-                );
-            }
+        if let Some(rule) = &rule_arn
+            && listener_of_rule(rule) != listener_arn
+        {
+            d.error_at(
+                path("rule_arn"),
+                "Rule of another listener",
+                format!("{rule} is not a rule of {listener_arn}."),
+            );
         }
         (d.0.len() == errors_before).then(|| Box::new(AlbRouting { listener_arn, rule_arn }) as Box<dyn Routing>)
     }
