@@ -1,5 +1,5 @@
 //! CodeDeploy rollback latency on the emulator (not a timed test; results
-//! go in docs/benchmarks.md). Run: `cargo bench -p acceptance-tests --bench codedeploy`.
+//! go in benchmarks/README.md). Run: `cargo bench -p acceptance-tests --bench codedeploy`.
 //!
 //! A Lambda deployment (`LambdaCanary10Percent30Minutes`, one real second
 //! per CodeDeploy minute) holds its canary at 10%, followed by the

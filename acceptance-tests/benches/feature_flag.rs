@@ -1,5 +1,5 @@
 //! Feature flag rollback latency on the emulator (not a timed test; results
-//! go in docs/benchmarks.md). Run: `cargo bench -p acceptance-tests --bench feature_flag`.
+//! go in benchmarks/README.md). Run: `cargo bench -p acceptance-tests --bench feature_flag`.
 //!
 //! A flag is released with a strategy that gives it to 10% more clients
 //! every AppConfig minute (one real second here), followed by the

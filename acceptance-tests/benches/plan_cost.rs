@@ -1,7 +1,7 @@
 //! What `terraform plan` costs with this provider: fifty `progressive_rollout`
 //! resources against fifty `terraform_data` (Terraform's built-in resource,
 //! no provider process), and where the difference goes (results in
-//! docs/benchmarks.md). It builds and uses the release binary.
+//! benchmarks/README.md). It builds and uses the release binary.
 //! Run: `cargo bench -p acceptance-tests --bench plan_cost`
 //!
 //! Every configuration is planned `RUNS` times (default 7), interleaved, and

@@ -1,6 +1,6 @@
 //! DescribeAlarms and GetMetricData calls made by the provider when many
 //! gates or rollouts watch the same alarms and metric in one apply (results
-//! in docs/benchmarks.md).
+//! in benchmarks/README.md).
 //! Run: `cargo bench -p acceptance-tests --bench polling`
 
 use acceptance_tests::scenarios::{GateReads, concurrent_gates, concurrent_rollouts};

@@ -1,5 +1,5 @@
 //! The provider's memory and CPU while fifty rollouts bake in one apply
-//! (results in docs/benchmarks.md). It builds and uses the release binary.
+//! (results in benchmarks/README.md). It builds and uses the release binary.
 //! Run: `cargo bench -p acceptance-tests --bench resources`
 //!
 //! Fifty rollouts, each on its own load balancer, all watching the same

@@ -1,5 +1,5 @@
 //! Rollout benchmarks on the emulator, per router (not a timed test; results
-//! go in docs/benchmarks.md). Run: `cargo bench -p acceptance-tests --bench rollback`.
+//! go in benchmarks/README.md). Run: `cargo bench -p acceptance-tests --bench rollback`.
 //!
 //! For each router (`alb`, `lambda_alias`, `route53`):
 //!

@@ -1,4 +1,4 @@
-//! What the benchmark programs share: latency rows for docs/benchmarks.md
+//! What the benchmark programs share: latency rows for benchmarks/README.md
 //! and a fixed-seed spread of moments over a poll cycle.
 
 use std::time::Duration;

@@ -22,7 +22,7 @@
 //!
 //! The test command runs a bounded sample (`KILL_POINTS`, default 3, per
 //! test); `scripts/kill-sweep.sh` runs the full sweep (4 × 30 points) and its report is in
-//! docs/kill-sweep.md. `KILL_SEED` picks another draw.
+//! benchmarks/kill-sweep.md. `KILL_SEED` picks another draw.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! One alarm reader and one metric reader per provider process: concurrent
 //! gates and rollouts on shared alarms and metrics cost about as many
 //! DescribeAlarms and GetMetricData calls as one does (figures in
-//! docs/benchmarks.md).
+//! benchmarks/README.md).
 
 use acceptance_tests::scenarios::{GateReads, concurrent_gates, concurrent_rollouts};
 
@@ -26,7 +26,7 @@ fn fifty_concurrent_gates_cost_about_as_many_calls_as_one() {
 /// left is the spread of their starts (the emulator serves one request at a
 /// time, and more so under the test command's load): rollouts that reach
 /// their check after a grid point check at the next one and end a look
-/// later. Quiet, fifty cost 1.14 and 1.17 times one (docs/benchmarks.md);
+/// later. Quiet, fifty cost 1.14 and 1.17 times one (benchmarks/README.md);
 /// under load, a call or two more.
 #[test]
 fn fifty_concurrent_rollouts_share_alarm_and_metric_reads() {

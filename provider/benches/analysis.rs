@@ -2,7 +2,7 @@
 //! loop, bakes, analysis gate and judgement, on a simulated clock, against a
 //! simulated CloudWatch that serves production-shaped data (bursts, rate
 //! noise, noisy hosts, late data points, incidents while traffic moves).
-//! Results and how to read them: docs/analysis.md.
+//! Results and how to read them: design/analysis.md.
 //!
 //! Run: `cargo bench -p terraform-provider-progressive --bench analysis`
 //! (`RUNS=1000` for a quicker, coarser pass; the docs use the default).

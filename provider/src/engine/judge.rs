@@ -2,7 +2,7 @@
 //!
 //! The question: how many times the baseline's error rate is the canary's?
 //! Both serve at the same time, so both see the same load, time of day and
-//! downstream trouble; only the version differs. `docs/analysis.md` has the
+//! downstream trouble; only the version differs. `design/analysis.md` has the
 //! method in full and the simulations that check it; in short:
 //!
 //! * **What one period says.** Given a period's request counts `n_c`, `n_b`

@@ -110,7 +110,7 @@ const PREDEFINED: [(&str, Platform, TrafficRouting); 14] = [
     ),
 ];
 
-const ANALYSIS: &str = "Judge the canary against the baseline while CodeDeploy shifts traffic: the replacement's error rate against the original's, from the metrics the service publishes per destination (ECS: per target group of the deployment group's pair, behind its production listener; Lambda: per executed version of the alias), or from any CloudWatch metrics a `source` block names. The judgement is anytime-valid, as in `progressive_rollout` (docs/analysis.md). A failing judgement stops the deployment with a rollback; a judgement still waiting for evidence does not hold CodeDeploy's schedule.";
+const ANALYSIS: &str = "Judge the canary against the baseline while CodeDeploy shifts traffic: the replacement's error rate against the original's, from the metrics the service publishes per destination (ECS: per target group of the deployment group's pair, behind its production listener; Lambda: per executed version of the alias), or from any CloudWatch metrics a `source` block names. The judgement is anytime-valid, as in `progressive_rollout` (design/analysis.md). A failing judgement stops the deployment with a rollback; a judgement still waiting for evidence does not hold CodeDeploy's schedule.";
 const ANALYSIS_METRIC: &str = "What counts as an error. `ecs`: `5xx` (`HTTPCode_Target_5XX_Count`, the default) or `4xx`; `lambda`: `errors` (`Errors`, the default).";
 
 pub struct CodeDeployDeployment {

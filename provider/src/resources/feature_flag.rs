@@ -45,7 +45,7 @@ const DESCRIPTION_PREFIX: &str = "progressive_feature_flag ";
 /// Writes retried when another writer changed the document meanwhile.
 const WRITE_ATTEMPTS: u32 = 5;
 
-const ANALYSIS: &str = "Judge the users who get the new flag value (canary) against those who do not (baseline), from metrics the application publishes per variant: a `source` block names their requests and errors (such as a `Variant` dimension). The judgement is anytime-valid, as in `progressive_rollout` (docs/analysis.md). A failing judgement stops the deployment, and AppConfig rolls back; one still waiting for evidence does not hold AppConfig's schedule.";
+const ANALYSIS: &str = "Judge the users who get the new flag value (canary) against those who do not (baseline), from metrics the application publishes per variant: a `source` block names their requests and errors (such as a `Variant` dimension). The judgement is anytime-valid, as in `progressive_rollout` (design/analysis.md). A failing judgement stops the deployment, and AppConfig rolls back; one still waiting for evidence does not hold AppConfig's schedule.";
 const ANALYSIS_METRIC: &str = "Not used: name the errors in the `source` block.";
 
 pub struct FeatureFlag {
