@@ -16,8 +16,9 @@
 //!   how traffic is split.
 //! * [`Terraform`] is a Terraform working directory in a temporary directory,
 //!   set up so that `progressive-delivery/progressive` resolves to the locally
-//!   built `terraform-provider-progressive` (a `dev_overrides` CLI config) and
-//!   AWS calls go to the emulator.
+//!   built `terraform-provider-progressive` (a `dev_overrides` CLI config, or
+//!   a filesystem mirror of release zips that `terraform init` installs from)
+//!   and AWS calls go to the emulator.
 //!
 //! ```no_run
 //! use acceptance_tests::{Emulator, Terraform};

@@ -117,6 +117,35 @@ pub fn provider_dir() -> PathBuf {
     }
 }
 
+/// Where the CLI config sends Terraform for the provider.
+enum Installation<'a> {
+    /// `dev_overrides` to the directory holding the built binary.
+    DevOverride(&'a Path),
+    /// A `filesystem_mirror` directory, the only installation method.
+    FilesystemMirror(&'a Path),
+}
+
+impl Installation<'_> {
+    /// The CLI config's `provider_installation` block.
+    fn cli_config(&self) -> String {
+        let quote = |path: &Path| serde_json::to_string(&path.to_string_lossy()).expect("quote a path");
+        match self {
+            Installation::DevOverride(dir) => format!(
+                "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_SOURCE}\" = {}\n  }}\n  direct {{}}\n}}\n",
+                quote(dir)
+            ),
+            Installation::FilesystemMirror(mirror) => {
+                let namespace = PROVIDER_SOURCE.split('/').next().expect("a namespace");
+                format!(
+                    "provider_installation {{\n  filesystem_mirror {{\n    path    = {}\n    \
+                     include = [\"registry.terraform.io/{namespace}/*\"]\n  }}\n}}\n",
+                    quote(mirror)
+                )
+            }
+        }
+    }
+}
+
 /// The result of one Terraform command.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -156,11 +185,14 @@ impl Output {
 ///
 /// Every command runs with:
 /// * `TF_CLI_CONFIG_FILE` → a CLI config whose `provider_installation` has
+///   either (from [`Terraform::new`])
 ///   `dev_overrides { "progressive-delivery/progressive" = <provider_dir()> }`
-///   and `direct {}`. `plan`/`apply` need no `terraform init` then. Do not
+///   and `direct {}`, so that `plan`/`apply` need no `terraform init` (do not
 ///   run `init` with the provider in the configuration: Terraform 1.15 skips
 ///   overridden providers, but older ones (1.11 was measured) still query
-///   registry.terraform.io for them and fail without network;
+///   registry.terraform.io for them and fail without network), or (from
+///   [`Terraform::installing_from_mirror`]) only a `filesystem_mirror`, from
+///   which `terraform init` installs the provider as a user's would;
 /// * the emulator's `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID=testing`,
 ///   `AWS_SECRET_ACCESS_KEY=testing`, `AWS_REGION=us-east-1`, with the
 ///   shared AWS config/credentials files pointed at nothing and IMDS off;
@@ -195,16 +227,17 @@ impl Terraform {
         if std::env::var_os("PROGRESSIVE_PROVIDER_DIR").is_none() {
             assert_binary_is_fresh(&dir.join(PROVIDER_BINARY));
         }
-        let mut tf = Terraform::bare(Some(&dir));
-        let aws = tf.root.join("aws");
-        tf.set_env("AWS_ENDPOINT_URL", emulator.endpoint())
-            .set_env("AWS_ACCESS_KEY_ID", "testing")
-            .set_env("AWS_SECRET_ACCESS_KEY", "testing")
-            .set_env("AWS_REGION", "us-east-1")
-            .set_env("AWS_EC2_METADATA_DISABLED", "true")
-            .set_env("AWS_CONFIG_FILE", aws.join("config"))
-            .set_env("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials"));
-        tf
+        Terraform::bare(Some(Installation::DevOverride(&dir))).with_emulator(emulator)
+    }
+
+    /// A working directory that, like a user's machine, installs the provider
+    /// with `terraform init` from the filesystem mirror `mirror` (no
+    /// `dev_overrides`, no other installation method) and whose AWS endpoint
+    /// is `emulator`. The mirror holds release zips in Terraform's packed
+    /// layout (`registry.terraform.io/<namespace>/<type>/<zip>`) or binaries
+    /// in its unpacked one.
+    pub fn installing_from_mirror(emulator: &Emulator, mirror: &Path) -> Terraform {
+        Terraform::bare(Some(Installation::FilesystemMirror(mirror))).with_emulator(emulator)
     }
 
     /// A working directory without the provider and without AWS settings,
@@ -213,17 +246,26 @@ impl Terraform {
         Terraform::bare(None)
     }
 
-    fn bare(provider_dir: Option<&Path>) -> Terraform {
+    fn with_emulator(mut self, emulator: &Emulator) -> Terraform {
+        let aws = self.root.join("aws");
+        self.set_env("AWS_ENDPOINT_URL", emulator.endpoint())
+            .set_env("AWS_ACCESS_KEY_ID", "testing")
+            .set_env("AWS_SECRET_ACCESS_KEY", "testing")
+            .set_env("AWS_REGION", "us-east-1")
+            .set_env("AWS_EC2_METADATA_DISABLED", "true")
+            .set_env("AWS_CONFIG_FILE", aws.join("config"))
+            .set_env("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials"));
+        self
+    }
+
+    fn bare(installation: Option<Installation>) -> Terraform {
         let dir = tempfile::Builder::new().prefix("terraform-").tempdir().expect("create a temporary directory");
         let root = dir.path().to_path_buf();
         fs::create_dir(root.join("work")).expect("create the working directory");
 
         let mut cli_config = String::from("# Written by the acceptance-test bed.\n");
-        if let Some(provider_dir) = provider_dir {
-            let quoted = serde_json::to_string(&provider_dir.to_string_lossy()).expect("quote a path");
-            cli_config.push_str(&format!(
-                "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_SOURCE}\" = {quoted}\n  }}\n  direct {{}}\n}}\n"
-            ));
+        if let Some(installation) = installation {
+            cli_config.push_str(&installation.cli_config());
         }
         fs::write(root.join("terraform.rc"), cli_config).expect("write the CLI config");
 
