@@ -27,7 +27,7 @@
 # file; the "h1:" hash covers the unpacked binary only.
 #
 # Other platforms (the Registry serves one zip per <os>_<arch>):
-#   linux_amd64    x86_64-unknown-linux-gnu    this machine's host
+#   linux_amd64    x86_64-unknown-linux-gnu    built natively on x86-64 Linux
 #   linux_arm64    aarch64-unknown-linux-gnu   rustup target add; a cross linker
 #                  (gcc-aarch64-linux-gnu, set CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER)
 #                  and a C cross compiler for aws-lc-sys (CC_aarch64_unknown_linux_gnu)
@@ -45,7 +45,7 @@ root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 name=terraform-provider-progressive
 
 die() { echo "release: error: $*" >&2; exit 1; }
-usage() { sed -n 's/^# \{0,1\}//; 10,20p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/{/^set/d; s/^# \{0,1\}//; p}' "${BASH_SOURCE[0]}" >&2; exit 2; }
 
 target="" binary="" out="$root/dist" version=""
 while (($#)); do
@@ -64,13 +64,14 @@ command -v python3 >/dev/null || die "python3 not found (it writes the zip and r
 cd "$root"
 
 # Cargo's view of the package: its version and the target directory (honours CARGO_TARGET_DIR).
-read -r cargo_version target_dir < <(
+metadata=$(
     cargo metadata --no-deps --format-version 1 --locked | python3 -c '
 import json, sys
 meta = json.load(sys.stdin)
 package = next(p for p in meta["packages"] if p["name"] == sys.argv[1])
 print(package["version"], meta["target_directory"])' "$name"
-)
+) || die "cargo metadata failed"
+read -r cargo_version target_dir <<<"$metadata"
 
 semver='^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$'
 [[ $version =~ $semver ]] || die "VERSION must be semver MAJOR.MINOR.PATCH[-PRERELEASE] without a leading v, got '$version'"
