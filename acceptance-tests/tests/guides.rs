@@ -16,7 +16,8 @@
 //!    references get a placeholder string.
 //! 3. The guide's own variables get values from [`GUIDE_VARIABLES`].
 //!
-//! Then `terraform validate` must pass (unknown or misspelled attributes,
+//! The whole configuration must be formatted as `terraform fmt` writes it
+//! (which also means it parses). Then `terraform validate` must pass (unknown or misspelled attributes,
 //! wrong types) and `terraform plan` must plan to create every `progressive_*`
 //! resource of the configuration, with the provider's plan-time checks
 //! against the emulator (the listener forwards, the target group exists).
@@ -249,6 +250,11 @@ fn check_guide(name: &str) {
     for (i, config) in configs.iter().enumerate() {
         let (tf, part) = prepare(&bed, config);
         let context = format!("{name}.md, configuration {} of {}", i + 1, configs.len());
+        // The whole configuration, AWS parts included, parses and is laid
+        // out as `terraform fmt` would (this needs no provider).
+        tf.write_file("whole/main.tf", config);
+        let formatted = tf.run(&["fmt", "-check", "-diff", "-no-color", "whole"]);
+        assert!(formatted.success(), "{context}: not as terraform fmt writes it:\n{}", formatted.combined());
         let validated = tf.run(&["validate", "-no-color"]);
         assert!(validated.success(), "{context}:\n{}\n{}", part.config, validated.combined());
 
