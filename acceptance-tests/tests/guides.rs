@@ -335,7 +335,7 @@ fn every_guide_has_registry_front_matter_and_is_linked() {
         assert!(!fields["description"].trim().is_empty(), "{name}.md: empty description");
         titles.push(title.clone());
 
-        assert!(index.contains(&format!("(guides/{name})")), "docs/index.md does not link {name}");
+        assert!(index.contains(&format!("/latest/docs/guides/{name})")), "docs/index.md does not link {name}");
         assert!(readme.contains(&format!("(docs/guides/{name}.md)")), "README.md does not link {name}");
         for target in relative_links(text) {
             let path = guides_dir().join(format!("{target}.md"));
@@ -347,8 +347,11 @@ fn every_guide_has_registry_front_matter_and_is_linked() {
     assert_eq!(titles.len(), guides.len(), "two guides share a title");
 }
 
-/// Registry-style links between pages (`pipeline`, `../resources/rollout`):
-/// not absolute, not anchors, no `.md`.
+/// Links between Registry pages, relative to the guide's address
+/// (`.../docs/guides/pipeline`): `aws-provider`, `../resources/rollout`; no
+/// `.md`, as the Registry serves pages without it. (docs/index.md, served at
+/// `.../docs`, links the guides by absolute URL: relative to it, `guides/x`
+/// would leave `docs/`.)
 fn relative_links(markdown: &str) -> Vec<String> {
     markdown
         .split("](")
