@@ -86,7 +86,7 @@ fn assert_binary_is_fresh(binary: &Path) {
             .max()
     }
     let built = fs::metadata(binary).and_then(|m| m.modified()).ok();
-    let sources = ["provider/src", "proto/src", "proto/proto"]
+    let sources = ["provider/src", "tfplugin/src", "tfplugin/proto"]
         .iter()
         .filter_map(|d| newest(&crate::workspace_root().join(d)))
         .max();
@@ -195,7 +195,7 @@ impl Terraform {
         if std::env::var_os("PROGRESSIVE_PROVIDER_DIR").is_none() {
             assert_binary_is_fresh(&dir.join(PROVIDER_BINARY));
         }
-        let mut tf = Terraform::bare(Some(&dir));
+        let mut tf = Terraform::bare(Some((PROVIDER_SOURCE, &dir)));
         let aws = tf.root.join("aws");
         tf.set_env("AWS_ENDPOINT_URL", emulator.endpoint())
             .set_env("AWS_ACCESS_KEY_ID", "testing")
@@ -213,16 +213,24 @@ impl Terraform {
         Terraform::bare(None)
     }
 
-    fn bare(provider_dir: Option<&Path>) -> Terraform {
+    /// A working directory whose only provider is another one than this
+    /// repository's: `source` (as `required_providers` writes it) is the
+    /// binary `terraform-provider-<name>` in `dir`. No AWS settings.
+    pub fn with_provider(source: &str, dir: &Path) -> Terraform {
+        Terraform::bare(Some((source, dir)))
+    }
+
+    /// `provider`: the source address and directory of a dev override.
+    fn bare(provider: Option<(&str, &Path)>) -> Terraform {
         let dir = tempfile::Builder::new().prefix("terraform-").tempdir().expect("create a temporary directory");
         let root = dir.path().to_path_buf();
         fs::create_dir(root.join("work")).expect("create the working directory");
 
         let mut cli_config = String::from("# Written by the acceptance-test bed.\n");
-        if let Some(provider_dir) = provider_dir {
+        if let Some((source, provider_dir)) = provider {
             let quoted = serde_json::to_string(&provider_dir.to_string_lossy()).expect("quote a path");
             cli_config.push_str(&format!(
-                "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_SOURCE}\" = {quoted}\n  }}\n  direct {{}}\n}}\n"
+                "provider_installation {{\n  dev_overrides {{\n    \"{source}\" = {quoted}\n  }}\n  direct {{}}\n}}\n"
             ));
         }
         fs::write(root.join("terraform.rc"), cli_config).expect("write the CLI config");

@@ -13,6 +13,7 @@ pub mod provider;
 pub mod schema;
 mod server;
 mod service;
+pub mod transport;
 pub mod value;
 
 pub use diag::{AttributePath, Diagnostics};
