@@ -89,9 +89,9 @@ impl fmt::Display for Address {
     }
 }
 
-/// The ports the client accepts. Unset, the system picks a free port (as
-/// go-plugin's own servers do); one bound alone extends to the unprivileged
-/// ports' end (1024 or 65535).
+/// The ports the client accepts. Neither variable set: the system picks a
+/// free port (as go-plugin's own servers do with their 0-0 default). Only
+/// one set: the other end is 1024 (the lowest unprivileged port) or 65535.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortRange {
     AnyFree,
