@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long run of the value codecs' property tests (proto/tests/codec_fuzz.rs:
+# The long run of the value codecs' property tests (tfplugin/tests/codec_fuzz.rs:
 # round trips, mutated and random input, the plan helpers, each decode held
 # to the memory bound) and of the plan path through the provider process
 # (provider/tests/plan_fuzz.rs). The test command draws 2,000 cases per codec

@@ -86,7 +86,7 @@ fn assert_binary_is_fresh(binary: &Path) {
             .max()
     }
     let built = fs::metadata(binary).and_then(|m| m.modified()).ok();
-    let sources = ["provider/src", "proto/src", "proto/proto"]
+    let sources = ["provider/src", "tfplugin/src", "tfplugin/proto"]
         .iter()
         .filter_map(|d| newest(&crate::workspace_root().join(d)))
         .max();
@@ -119,8 +119,9 @@ pub fn provider_dir() -> PathBuf {
 
 /// Where the CLI config sends Terraform for the provider.
 enum Installation<'a> {
-    /// `dev_overrides` to the directory holding the built binary.
-    DevOverride(&'a Path),
+    /// `dev_overrides` of a source address to the directory holding its
+    /// built binary.
+    DevOverride(&'a str, &'a Path),
     /// A `filesystem_mirror` directory, the only installation method.
     FilesystemMirror(&'a Path),
 }
@@ -130,8 +131,8 @@ impl Installation<'_> {
     fn cli_config(&self) -> String {
         let quote = |path: &Path| serde_json::to_string(&path.to_string_lossy()).expect("quote a path");
         match self {
-            Installation::DevOverride(dir) => format!(
-                "provider_installation {{\n  dev_overrides {{\n    \"{PROVIDER_SOURCE}\" = {}\n  }}\n  direct {{}}\n}}\n",
+            Installation::DevOverride(source, dir) => format!(
+                "provider_installation {{\n  dev_overrides {{\n    \"{source}\" = {}\n  }}\n  direct {{}}\n}}\n",
                 quote(dir)
             ),
             Installation::FilesystemMirror(mirror) => {
@@ -227,7 +228,7 @@ impl Terraform {
         if std::env::var_os("PROGRESSIVE_PROVIDER_DIR").is_none() {
             assert_binary_is_fresh(&dir.join(PROVIDER_BINARY));
         }
-        Terraform::bare(Some(Installation::DevOverride(&dir))).with_emulator(emulator)
+        Terraform::bare(Some(Installation::DevOverride(PROVIDER_SOURCE, &dir))).with_emulator(emulator)
     }
 
     /// A working directory that, like a user's machine, installs the provider
@@ -244,6 +245,13 @@ impl Terraform {
     /// for configurations that use only Terraform's built-in resources.
     pub fn without_provider() -> Terraform {
         Terraform::bare(None)
+    }
+
+    /// A working directory whose only provider is another one than this
+    /// repository's: `source` (as `required_providers` writes it) is the
+    /// binary `terraform-provider-<name>` in `dir`. No AWS settings.
+    pub fn with_provider(source: &str, dir: &Path) -> Terraform {
+        Terraform::bare(Some(Installation::DevOverride(source, dir)))
     }
 
     fn with_emulator(mut self, emulator: &Emulator) -> Terraform {

@@ -19,6 +19,10 @@ use tfplugin::{Diagnostics, Resource, Schema, Value};
 
 use crate::aws::Clients;
 
+/// The provider's name: what configurations write in `provider "…"` and
+/// before every resource type (`progressive_canary_gate`).
+pub const PROVIDER_NAME: &str = "progressive";
+
 /// What resources share: the AWS clients made at ConfigureProvider.
 #[derive(Default)]
 pub struct Shared {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use terraform_provider_progressive::{config, resources};
+use terraform_provider_progressive::{PROVIDER_NAME, config, resources};
 use tfplugin::docs::{Page, render};
 
 fn root() -> PathBuf {
@@ -25,7 +25,8 @@ fn docs_match_the_schemas() {
     let mut pages = vec![(
         "docs/index.md".to_owned(),
         render(&Page {
-            title: "progressive",
+            provider: PROVIDER_NAME,
+            title: PROVIDER_NAME,
             kind: "Provider",
             schema: &provider_schema,
             example: &read("examples/provider/provider.tf"),
@@ -38,6 +39,7 @@ fn docs_match_the_schemas() {
         pages.push((
             format!("docs/resources/{short}.md"),
             render(&Page {
+                provider: PROVIDER_NAME,
                 title: name,
                 kind: "Resource",
                 schema: &schema,

@@ -1,5 +1,6 @@
 //! The provider binary as a plugin process, driven the way go-plugin drives
-//! it (environment, handshake line, mutual TLS over a unix socket), shared
+//! it (environment, handshake line, mutual TLS over a unix socket or loopback
+//! TCP, whichever the handshake names), shared
 //! by the integration tests that talk to it. The client certificate is made
 //! like Terraform's (self-signed ECDSA P-521 with CA:TRUE), and the server
 //! certificate is pinned from the handshake.
@@ -36,7 +37,10 @@ pub fn client_identity() -> ClientIdentity {
 /// The plugin process, killed when the test ends however it ends.
 pub struct Plugin {
     pub child: Child,
-    pub socket: String,
+    /// The handshake's network type, `unix` or `tcp`.
+    pub network: String,
+    /// The socket path, or `127.0.0.1:<port>`.
+    pub address: String,
     pub server_cert: CertificateDer<'static>,
 }
 
@@ -63,10 +67,16 @@ pub fn launch(client: &ClientIdentity, env: &[(&str, &str)]) -> Plugin {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let fields: Vec<&str> = line.trim_end().split('|').collect();
-    assert_eq!(&fields[..3], ["1", "6", "unix"], "handshake line: {line}");
+    assert_eq!(fields.len(), 6, "handshake line: {line}");
+    assert_eq!(&fields[..2], ["1", "6"], "handshake line: {line}");
     assert_eq!(fields[4], "grpc");
     let der = base64::engine::general_purpose::STANDARD_NO_PAD.decode(fields[5]).expect("certificate field");
-    Plugin { socket: fields[3].to_owned(), server_cert: CertificateDer::from(der), child }
+    Plugin {
+        network: fields[2].to_owned(),
+        address: fields[3].to_owned(),
+        server_cert: CertificateDer::from(der),
+        child,
+    }
 }
 
 /// Trusts exactly the certificate from the handshake, as go-plugin does.
@@ -128,15 +138,23 @@ pub async fn connect(
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let socket = plugin.socket.clone();
+    let (network, address) = (plugin.network.clone(), plugin.address.clone());
     tonic::transport::Endpoint::from_static("http://localhost")
         .connect_with_connector(tower::service_fn(move |_| {
-            let (connector, socket) = (connector.clone(), socket.clone());
+            let (connector, network, address) = (connector.clone(), network.clone(), address.clone());
             async move {
-                let stream = tokio::net::UnixStream::connect(socket).await?;
+                let stream: Box<dyn Stream> = match network.as_str() {
+                    "unix" => Box::new(tokio::net::UnixStream::connect(address).await?),
+                    "tcp" => Box::new(tokio::net::TcpStream::connect(address).await?),
+                    other => panic!("handshake network {other:?}"),
+                };
                 let tls = connector.connect(ServerName::try_from("localhost").unwrap(), stream).await?;
                 Ok::<_, std::io::Error>(TokioIo::new(tls))
             }
         }))
         .await
 }
+
+/// A connection to the plugin, over either network.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}

@@ -75,6 +75,9 @@ impl Diagnostics {
     pub fn warning(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Severity::Warning, summary.into(), detail.into(), None);
     }
+    pub fn warning_at(&mut self, path: AttributePath, summary: impl Into<String>, detail: impl Into<String>) {
+        self.push(Severity::Warning, summary.into(), detail.into(), Some(path));
+    }
     fn push(&mut self, severity: Severity, summary: String, detail: String, attribute: Option<AttributePath>) {
         self.0.push(Diagnostic { severity, summary, detail, attribute });
     }

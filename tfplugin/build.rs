@@ -10,8 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        // RPCs for features this provider lacks (ephemeral resources, list
-        // resources, actions, state stores) answer Unimplemented by default;
+        // RPCs for features this crate does not serve (ephemeral resources,
+        // list resources, actions, state stores) answer Unimplemented by default;
         // Terraform only calls them for types a provider declares.
         .generate_default_stubs(true)
         .compile_protos(&protos, &["proto"])?;

@@ -1,7 +1,7 @@
 //! Schemas as resources declare them. The same descriptions feed Terraform
 //! (`providers schema -json`) and the generated documentation.
 
-use crate::diag::AttributePath;
+use crate::diag::{AttributePath, Diagnostics};
 use crate::value::{Number, Type, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +16,9 @@ pub struct Block {
     pub description: String,
     pub attributes: Vec<Attribute>,
     pub blocks: Vec<NestedBlock>,
+    /// Set when the block is deprecated: what to use instead. On a
+    /// resource's top-level block it deprecates the resource type.
+    pub deprecation: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +44,8 @@ pub struct Attribute {
     /// A change of this attribute replaces the resource (the server adds it
     /// to the plan's `requires_replace`, see [`Block::replacing_changes`]).
     pub requires_replace: bool,
+    /// Set when the attribute is deprecated: what to use instead.
+    pub deprecation: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +75,7 @@ impl Attribute {
             sensitive: false,
             default: None,
             requires_replace: false,
+            deprecation: None,
         }
     }
     pub fn required(name: &str, ty: Type, description: &str) -> Attribute {
@@ -102,6 +108,13 @@ impl Attribute {
         self.requires_replace = true;
         self
     }
+    /// Deprecated, with a message saying what to do instead. Terraform shows
+    /// it where a configuration references the attribute, the server warns
+    /// where a configuration sets it, and the documentation carries it.
+    pub fn deprecated(mut self, message: &str) -> Attribute {
+        self.deprecation = Some(message.to_owned());
+        self
+    }
 
     /// The description with what the schema declares about the attribute
     /// (replacement, default), as Terraform and the documentation show it.
@@ -130,6 +143,12 @@ impl Attribute {
 impl Block {
     pub fn new(description: &str) -> Block {
         Block { description: description.to_owned(), ..Block::default() }
+    }
+    /// Deprecated, with a message saying what to do instead (see
+    /// [`Attribute::deprecated`]).
+    pub fn deprecated(mut self, message: &str) -> Block {
+        self.deprecation = Some(message.to_owned());
+        self
     }
     pub fn attribute(mut self, attribute: Attribute) -> Block {
         self.attributes.push(attribute);
@@ -270,6 +289,58 @@ impl Block {
         }
     }
 
+    /// Warnings for each deprecated attribute or nested block `config` sets
+    /// (is not null), with the path and the deprecation message, as SDKs
+    /// give them at validation: Terraform itself warns only where a
+    /// deprecated value is referenced.
+    pub fn deprecated_uses(&self, config: &Value) -> Diagnostics {
+        let mut warnings = Diagnostics::default();
+        if let Some(message) = &self.deprecation
+            && !config.is_null()
+        {
+            warnings.warning("Deprecated", message.clone());
+        }
+        self.collect_deprecated(config, &AttributePath(Vec::new()), &mut warnings);
+        warnings
+    }
+
+    fn collect_deprecated(&self, config: &Value, at: &AttributePath, warnings: &mut Diagnostics) {
+        let path = |name: &str| if at.0.is_empty() { AttributePath::root(name) } else { at.clone().attribute(name) };
+        let warn = |warnings: &mut Diagnostics, path: AttributePath, message: &str| {
+            warnings.warning_at(path.clone(), "Deprecated", format!("{path} is deprecated. {message}"))
+        };
+        for a in &self.attributes {
+            if let Some(message) = &a.deprecation
+                && !config.get(&a.name).is_null()
+            {
+                warn(warnings, path(&a.name), message);
+            }
+        }
+        for b in &self.blocks {
+            let given = config.get(&b.name);
+            let present = match given {
+                Value::List(items) => !items.is_empty(),
+                other => !other.is_null(),
+            };
+            if let Some(message) = &b.block.deprecation
+                && present
+            {
+                warn(warnings, path(&b.name), message);
+            }
+            match (b.nesting, given) {
+                (Nesting::Single, given @ Value::Object(_)) => {
+                    b.block.collect_deprecated(given, &path(&b.name), warnings)
+                }
+                (Nesting::List, Value::List(items)) => {
+                    for (i, item) in items.iter().enumerate() {
+                        b.block.collect_deprecated(item, &path(&b.name).index(i), warnings);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     pub fn find_attribute(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
     }
@@ -315,6 +386,7 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diag::Severity;
 
     #[test]
     fn problems_mirror_terraforms_schema_checks() {
@@ -417,6 +489,50 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(paths, ["arn", "analysis.zone"]);
+    }
+
+    #[test]
+    fn deprecated_uses_are_warned_at_their_paths_at_every_depth() {
+        let block = Block::new("x")
+            .attribute(Attribute::optional("label", Type::String, "l").deprecated("Use name."))
+            .block(
+                "canary",
+                Nesting::Single,
+                Block::new("c").attribute(Attribute::optional("percent", Type::Number, "p").deprecated("Use weight.")),
+            )
+            .block(
+                "step",
+                Nesting::List,
+                Block::new("s").attribute(Attribute::optional("bake", Type::String, "b").deprecated("Use wait.")),
+            );
+        let config = |label: Value, percent: Value, bakes: Vec<Value>| {
+            let steps = bakes.into_iter().map(|b| Value::object([("bake", b)])).collect();
+            Value::object([
+                ("label", label),
+                ("canary", Value::object([("percent", percent)])),
+                ("step", Value::List(steps)),
+            ])
+        };
+        assert!(block.deprecated_uses(&config(Value::Null, Value::Null, vec![Value::Null])).is_empty());
+        let warnings = block.deprecated_uses(&config("a".into(), Value::from(5), vec![Value::Null, "1m".into()]));
+        let found: Vec<_> = warnings
+            .0
+            .iter()
+            .map(|d| (d.severity, d.attribute.as_ref().unwrap().to_string(), d.detail.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Severity::Warning, "label".into(), "label is deprecated. Use name."),
+                (Severity::Warning, "canary.percent".into(), "canary.percent is deprecated. Use weight."),
+                (Severity::Warning, "step[1].bake".into(), "step[1].bake is deprecated. Use wait."),
+            ]
+        );
+
+        let retired = Block::new("r").deprecated("Use example_new.");
+        let [warning] = &retired.deprecated_uses(&Value::object([])).0[..] else { panic!("one warning") };
+        assert_eq!((warning.detail.as_str(), &warning.attribute), ("Use example_new.", &None));
+        assert!(retired.deprecated_uses(&Value::Null).is_empty());
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub struct ReadRequest<'a> {
 
 #[async_trait]
 pub trait Resource: Send + Sync + 'static {
-    /// The full type name, e.g. `progressive_canary_gate`.
+    /// The full type name, prefixed by the provider name: `example_widget`.
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
     /// Static checks at validate and plan time; values may be unknown.

@@ -3,7 +3,9 @@
 //! Terraform starts the plugin with a magic cookie, the protocol versions it
 //! speaks, and (AutoMTLS) its own client certificate in `PLUGIN_CLIENT_CERT`.
 //! The plugin answers with one stdout line:
-//! `1|6|unix|<socket path>|grpc|<server cert, base64 DER without padding>`.
+//! `1|6|<network>|<address>|grpc|<server cert, base64 DER without padding>`,
+//! where network and address are `unix` and a socket path, or `tcp` and
+//! `127.0.0.1:<port>` (see [`crate::transport`]).
 //!
 //! Terraform's client certificate is a self-signed ECDSA P-521 certificate with
 //! CA:TRUE. General-purpose verifiers reject it as an end-entity certificate,
@@ -19,6 +21,8 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::transport::Address;
 
 /// The value Terraform puts in `TF_PLUGIN_MAGIC_COOKIE`.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
@@ -133,11 +137,12 @@ impl ServerIdentity {
 }
 
 /// The line go-plugin reads from the plugin's stdout.
-pub fn handshake_line(socket_path: &str, server_certificate: Option<&CertificateDer<'_>>) -> String {
+pub fn handshake_line(address: &Address, server_certificate: Option<&CertificateDer<'_>>) -> String {
     let certificate = server_certificate
         .map(|c| base64::engine::general_purpose::STANDARD_NO_PAD.encode(c.as_ref()))
         .unwrap_or_default();
-    format!("{CORE_PROTOCOL_VERSION}|{PROTOCOL_VERSION}|unix|{socket_path}|grpc|{certificate}")
+    let network = address.network();
+    format!("{CORE_PROTOCOL_VERSION}|{PROTOCOL_VERSION}|{network}|{address}|grpc|{certificate}")
 }
 
 /// Accepts exactly one client certificate, byte for byte.
@@ -222,11 +227,14 @@ mod tests {
     #[test]
     fn handshake_line_has_six_fields_and_unpadded_certificate() {
         let identity = ServerIdentity::generate().unwrap();
-        let line = handshake_line("/tmp/plugin1", Some(&identity.certificate));
+        let line = handshake_line(&Address::Unix("/tmp/plugin1".into()), Some(&identity.certificate));
         let fields: Vec<_> = line.split('|').collect();
         assert_eq!(&fields[..5], ["1", "6", "unix", "/tmp/plugin1", "grpc"]);
         assert!(!fields[5].ends_with('='));
         let der = base64::engine::general_purpose::STANDARD_NO_PAD.decode(fields[5]).unwrap();
         assert_eq!(der, identity.certificate.as_ref());
+
+        let tcp = handshake_line(&Address::Tcp(([127, 0, 0, 1], 10_002).into()), None);
+        assert_eq!(tcp, "1|6|tcp|127.0.0.1:10002|grpc|");
     }
 }

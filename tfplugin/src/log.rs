@@ -70,7 +70,7 @@ pub fn format_line(level: Level, module: &str, message: &str, fields: &[(&str, J
 }
 
 /// Writes a line if `level` is enabled. `module` names the part of the
-/// provider (e.g. `progressive.canary_gate`).
+/// provider (e.g. `example.widget`).
 pub fn log(level: Level, module: &str, message: &str, fields: &[(&str, J)]) {
     if level < threshold() {
         return;
@@ -104,14 +104,14 @@ mod tests {
     fn lines_are_hclog_json() {
         let line = format_line(
             Level::Warn,
-            "progressive.gate",
+            "example.gate",
             "alarm \"x\" in ALARM",
             &[("alarm", "x".into()), ("@level", "spoofed".into())],
         );
         let parsed: J = serde_json::from_str(&line).unwrap();
         assert_eq!(parsed["@level"], "warn");
         assert_eq!(parsed["@message"], "alarm \"x\" in ALARM");
-        assert_eq!(parsed["@module"], "progressive.gate");
+        assert_eq!(parsed["@module"], "example.gate");
         assert_eq!(parsed["alarm"], "x");
         assert!(parsed["@timestamp"].as_str().unwrap().ends_with('Z'));
         assert!(!line.contains('\n'));

@@ -150,6 +150,8 @@ fn wire_block(block: &schema::Block) -> pb::schema::Block {
             computed: matches!(a.presence, Presence::Computed | Presence::OptionalComputed),
             sensitive: a.sensitive,
             description_kind: markdown,
+            deprecated: a.deprecation.is_some(),
+            deprecation_message: a.deprecation.clone().unwrap_or_default(),
             ..Default::default()
         })
         .collect();
@@ -172,6 +174,8 @@ fn wire_block(block: &schema::Block) -> pb::schema::Block {
         block_types,
         description: block.description.clone(),
         description_kind: markdown,
+        deprecated: block.deprecation.is_some(),
+        deprecation_message: block.deprecation.clone().unwrap_or_default(),
         ..Default::default()
     }
 }
@@ -236,7 +240,13 @@ impl pb::provider_server::Provider for ProviderService {
         let request = request.into_inner();
         let d = match decode(request.config.as_ref(), &self.provider_schema.ty()) {
             Ok(config) => {
-                guarded("provider validation", async { self.provider.validate(&config) }).await.unwrap_or_else(|d| d)
+                let mut d = self.provider_schema.block.deprecated_uses(&config);
+                d.extend(
+                    guarded("provider validation", async { self.provider.validate(&config) })
+                        .await
+                        .unwrap_or_else(|d| d),
+                );
+                d
             }
             Err(d) => d,
         };
@@ -269,7 +279,9 @@ impl pb::provider_server::Provider for ProviderService {
         })();
         let d = match d {
             Ok((r, config)) => {
-                guarded("validation", async { r.resource.validate(&config) }).await.unwrap_or_else(|d| d)
+                let mut d = r.schema.block.deprecated_uses(&config);
+                d.extend(guarded("validation", async { r.resource.validate(&config) }).await.unwrap_or_else(|d| d));
+                d
             }
             Err(d) => d,
         };
@@ -665,5 +677,112 @@ mod tests {
         // One from a newer provider is refused, as is one that is not an object.
         assert_eq!(upgrade(3, current).await.diagnostics[0].summary, "State from a newer provider");
         assert_eq!(upgrade(0, b"[1, 2]").await.diagnostics[0].summary, "Stored state does not match the schema");
+    }
+
+    /// A resource that only declares a schema: `label` and the `legacy`
+    /// blocks are deprecated.
+    struct Deprecating;
+
+    #[async_trait]
+    impl Resource for Deprecating {
+        fn type_name(&self) -> &'static str {
+            "test_deprecating"
+        }
+        fn schema(&self) -> Schema {
+            let legacy = Block::new("l").deprecated("Use rule blocks.").attribute(Attribute::optional(
+                "note",
+                Type::String,
+                "n",
+            ));
+            let block = Block::new("x")
+                .attribute(Attribute::optional("name", Type::String, "n"))
+                .attribute(Attribute::optional("label", Type::String, "l").deprecated("Use name instead."))
+                .block("legacy", Nesting::List, legacy);
+            Schema { version: 0, block }
+        }
+        fn validate(&self, _: &Value) -> Diagnostics {
+            Diagnostics::default()
+        }
+        async fn plan(&self, _: PlanRequest<'_>) -> Planned {
+            unreachable!("not planned in these tests")
+        }
+        async fn apply(&self, _: ApplyRequest<'_>) -> Applied {
+            unreachable!("not applied in these tests")
+        }
+        async fn read(&self, _: ReadRequest<'_>) -> Result<Value, Diagnostics> {
+            unreachable!("not read in these tests")
+        }
+        async fn import(&self, _: &str, _: &CancellationToken) -> Result<Value, Diagnostics> {
+            unreachable!("not imported in these tests")
+        }
+    }
+
+    #[tokio::test]
+    async fn deprecation_messages_travel_in_protocol_6_10_fields() {
+        use pb::provider_server::Provider as _;
+        use prost::Message;
+        let service = ProviderService::new(Arc::new(OneResource(Arc::new(Deprecating))), CancellationToken::new());
+        let response = service
+            .get_provider_schema(Request::new(pb::get_provider_schema::Request::default()))
+            .await
+            .expect("an answer")
+            .into_inner();
+        let block = response.resource_schemas["test_deprecating"].block.clone().unwrap();
+        let label = block.attributes.iter().find(|a| a.name == "label").unwrap();
+        assert!(label.deprecated);
+        assert_eq!(label.deprecation_message, "Use name instead.");
+        let name = block.attributes.iter().find(|a| a.name == "name").unwrap();
+        assert!(!name.deprecated && name.deprecation_message.is_empty());
+        let legacy = block.block_types[0].block.clone().unwrap();
+        assert!(legacy.deprecated);
+        assert_eq!(legacy.deprecation_message, "Use rule blocks.");
+        assert!(!block.deprecated && block.deprecation_message.is_empty());
+
+        // On the wire: Attribute field 12 and Block field 7, length-delimited
+        // (tag bytes 12<<3|2 and 7<<3|2), followed by the message.
+        let field = |tag: u8, text: &str| [&[tag, text.len() as u8][..], text.as_bytes()].concat();
+        let encoded = label.encode_to_vec();
+        assert!(encoded.windows(19).any(|w| w == field(0x62, "Use name instead.")), "{encoded:?}");
+        let encoded = legacy.encode_to_vec();
+        assert!(encoded.windows(18).any(|w| w == field(0x3a, "Use rule blocks.")), "{encoded:?}");
+    }
+
+    #[tokio::test]
+    async fn validation_warns_where_a_configuration_sets_something_deprecated() {
+        use pb::provider_server::Provider as _;
+        let service = ProviderService::new(Arc::new(OneResource(Arc::new(Deprecating))), CancellationToken::new());
+        let ty = Deprecating.schema().ty();
+        let validate = |config: Value| {
+            let request = pb::validate_resource_config::Request {
+                type_name: "test_deprecating".into(),
+                config: encode(&config, &ty),
+                ..Default::default()
+            };
+            let service = &service;
+            async move { service.validate_resource_config(Request::new(request)).await.unwrap().into_inner() }
+        };
+        let legacy = |notes: Vec<Value>| Value::List(notes.into_iter().map(|n| Value::object([("note", n)])).collect());
+        let quiet = validate(Value::object([("name", "a".into()), ("label", Value::Null), ("legacy", legacy(vec![]))]));
+        assert!(quiet.await.diagnostics.is_empty(), "nothing deprecated is set");
+
+        let response = validate(Value::object([
+            ("name", Value::Null),
+            ("label", "old".into()),
+            ("legacy", legacy(vec![Value::Null])),
+        ]))
+        .await;
+        let found: Vec<_> = response
+            .diagnostics
+            .iter()
+            .map(|d| (d.severity, d.detail.as_str(), d.attribute.as_ref().map(|a| a.steps.len())))
+            .collect();
+        let warning = pb::diagnostic::Severity::Warning as i32;
+        assert_eq!(
+            found,
+            [
+                (warning, "label is deprecated. Use name instead.", Some(1)),
+                (warning, "legacy is deprecated. Use rule blocks.", Some(1)),
+            ]
+        );
     }
 }

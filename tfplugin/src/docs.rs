@@ -8,7 +8,10 @@ use crate::value::Type;
 /// One page in the Terraform Registry layout (`docs/index.md`,
 /// `docs/resources/<name>.md`).
 pub struct Page<'a> {
-    /// `progressive_canary_gate`, or the provider name for the index.
+    /// The provider's name (`example` for resources `example_*`), shown in
+    /// every page's title.
+    pub provider: &'a str,
+    /// The resource type (`example_widget`), or the provider name for the index.
     pub title: &'a str,
     /// "Resource" or "Provider".
     pub kind: &'a str,
@@ -26,10 +29,14 @@ pub fn render(page: &Page<'_>) -> String {
     let first_sentence = block.description.split(". ").next().unwrap_or_default().trim_end_matches('.');
     let mut out = String::new();
     out.push_str(&format!(
-        "---\npage_title: \"{} {} - progressive\"\ndescription: |-\n  {}.\n---\n\n",
-        page.title, page.kind, first_sentence
+        "---\npage_title: \"{} {} - {}\"\ndescription: |-\n  {}.\n---\n\n",
+        page.title, page.kind, page.provider, first_sentence
     ));
-    out.push_str(&format!("# {} ({})\n\n{}\n\n", page.title, page.kind, block.description));
+    out.push_str(&format!("# {} ({})\n\n", page.title, page.kind));
+    if let Some(message) = &block.deprecation {
+        out.push_str(&format!("{}\n\n", deprecation_note(message)));
+    }
+    out.push_str(&format!("{}\n\n", block.description));
     out.push_str(&format!("## Example Usage\n\n```terraform\n{}\n```\n\n", page.example.trim_end()));
     if !page.notes.trim().is_empty() {
         out.push_str(page.notes.trim_end());
@@ -69,7 +76,13 @@ fn render_block(out: &mut String, block: &Block, prefix: &str) {
             if a.sensitive {
                 line.push_str(", Sensitive");
             }
+            if a.deprecation.is_some() {
+                line.push_str(", Deprecated");
+            }
             line.push_str(&format!(") {}", a.full_description()));
+            if let Some(message) = &a.deprecation {
+                line.push_str(&format!(" {}", deprecation_note(message)));
+            }
             out.push_str(&line);
             out.push('\n');
         }
@@ -80,8 +93,12 @@ fn render_block(out: &mut String, block: &Block, prefix: &str) {
                 (Nesting::Single, false) => "Block, Optional, at most one",
                 (Nesting::List, _) => "Block List, Optional",
             };
+            let (deprecated, note) = match &b.block.deprecation {
+                Some(message) => (", Deprecated", format!(" {}", deprecation_note(message))),
+                None => ("", String::new()),
+            };
             out.push_str(&format!(
-                "- `{}` ({kind}) {} (see [below for nested schema](#nestedblock--{}))\n",
+                "- `{}` ({kind}{deprecated}) {}{note} (see [below for nested schema](#nestedblock--{}))\n",
                 b.name,
                 b.block.description,
                 anchor.replace('.', "--")
@@ -97,6 +114,10 @@ fn render_block(out: &mut String, block: &Block, prefix: &str) {
         ));
         render_block(out, &b.block, &format!("{anchor}."));
     }
+}
+
+fn deprecation_note(message: &str) -> String {
+    format!("**Deprecated:** {message}")
 }
 
 fn type_name(ty: &Type) -> String {
@@ -132,6 +153,7 @@ mod tests {
                 ),
         );
         let page = render(&Page {
+            provider: "example",
             title: "thing",
             kind: "Resource",
             schema: &schema,
@@ -140,7 +162,7 @@ mod tests {
             import: None,
         });
         assert!(
-            page.starts_with("---\npage_title: \"thing Resource - progressive\"\ndescription: |-\n  Does things.\n---")
+            page.starts_with("---\npage_title: \"thing Resource - example\"\ndescription: |-\n  Does things.\n---")
         );
         assert!(page.contains("### Required\n\n- `names` (List of String) Names.\n"));
         assert!(page.contains("- `every` (String) How often. Defaults to `10s`.\n"));
@@ -150,5 +172,31 @@ mod tests {
         ));
         assert!(page.contains("### Nested Schema for `inner`\n\n### Optional\n\n- `x` (Number, Sensitive) X.\n"));
         assert!(!page.contains("## Import"));
+        assert!(!page.contains("Deprecated"));
+    }
+
+    #[test]
+    fn deprecations_are_marked_with_their_messages() {
+        let schema = Schema::new(
+            0,
+            Block::new("Old things.")
+                .deprecated("Use `example_new` instead.")
+                .attribute(Attribute::optional("label", Type::String, "A label.").deprecated("Use `name` instead."))
+                .block("legacy", Nesting::List, Block::new("Legacy.").deprecated("Use `rule` blocks.")),
+        );
+        let page = render(&Page {
+            provider: "example",
+            title: "example_old",
+            kind: "Resource",
+            schema: &schema,
+            example: "",
+            notes: "",
+            import: None,
+        });
+        assert!(page.contains("# example_old (Resource)\n\n**Deprecated:** Use `example_new` instead.\n\nOld things."));
+        assert!(page.contains("- `label` (String, Deprecated) A label. **Deprecated:** Use `name` instead.\n"));
+        assert!(page.contains(
+            "- `legacy` (Block List, Optional, Deprecated) Legacy. **Deprecated:** Use `rule` blocks. (see [below"
+        ));
     }
 }
