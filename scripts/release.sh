@@ -35,7 +35,8 @@
 #   darwin_arm64   aarch64-apple-darwin        sign and notarize the binary before packaging
 #                  (codesign, notarytool) and pass it with --binary
 #   windows_amd64  x86_64-pc-windows-msvc      build on Windows (MSVC) or with a cross
-#                  toolchain; needs the plugin's TCP transport (no Unix sockets there)
+#                  toolchain; serves the plugin over TCP there (design/0014), which is
+#                  tested on Linux only: no Windows build has been run yet
 # Publishing to the Registry also needs a detached GPG signature of SHA256SUMS
 # (gpg --detach-sign → terraform-provider-progressive_VERSION_SHA256SUMS.sig) with the key
 # registered for the namespace. RELEASING.md has the whole procedure.
