@@ -19,7 +19,7 @@ that is not `http://` on a loopback address is refused.
 Faults
 ------
 SCOPE is `*` (every request), a service (`elbv2`, `cloudwatch`, `lambda`,
-`route53`: botocore's names) or `SERVICE:Operation` (`lambda:UpdateAlias`).
+`route53`, `codedeploy`, `appconfig`: botocore's names) or `SERVICE:Operation` (`lambda:UpdateAlias`).
 For each kind the most specific scope that names it wins, so
 `--fault '*=throttle:0.2' --fault 'route53:GetChange=throttle:0'` throttles
 everything but GetChange. A request's kinds share one draw: their
@@ -115,6 +115,9 @@ MODEL_OF_SIGNING_NAME = {
     "monitoring": "cloudwatch",
     "lambda": "lambda",
     "route53": "route53",
+    "codedeploy": "codedeploy",
+    # AppConfig's data plane signs as `appconfig` too; its calls are counted as operation `?`.
+    "appconfig": "appconfig",
 }
 # Route 53's model has no xmlNamespace in its metadata.
 XML_NAMESPACES = {"route53": emulator_route53.NAMESPACE}

@@ -9,7 +9,7 @@ use acceptance_tests::codedeploy::{
     ALIAS, APPLICATION, CodeDeployBed, ECS_APPLICATION, ECS_GROUP, FUNCTION, GROUP, lambda_appspec,
 };
 use acceptance_tests::rollouts::wait_until;
-use acceptance_tests::{Behaviour, Traffic};
+use acceptance_tests::{Behaviour, FaultProxy, Traffic};
 use serde_json::{Value, json};
 
 const ADDRESS: &str = "progressive_codedeploy_deployment.checkout";
@@ -172,6 +172,32 @@ fn codedeploy_killed_apply_is_followed_again_not_restarted() {
     assert_eq!(v["deployment_id"], started[0].as_str());
     assert_eq!(v["status"], "succeeded");
     assert!(serves(&bed, "2"));
+}
+
+/// CreateDeployment takes effect but its answer is lost, and so is the
+/// answer to the SDK's retry (which CodeDeploy refuses: the group runs a
+/// deployment): the apply finds its own deployment by its description and
+/// follows it to its end.
+#[test]
+fn codedeploy_start_whose_answer_is_lost_is_followed() {
+    let mut bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent10Minutes", json!({}));
+    let proxy = FaultProxy::start(&bed.emulator, &["codedeploy:CreateDeployment=late:1"], 1, Duration::ZERO);
+    bed.tf.set_env("AWS_ENDPOINT_URL", proxy.endpoint());
+    // One retry, so that the lost answers cost no more than the canary's ten seconds.
+    bed.tf.write_config(
+        &deployment("2", "").replace("provider \"progressive\" {}", "provider \"progressive\" {\n  max_retries = 1\n}"),
+    );
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    let calls = proxy.stats().requests["codedeploy"]["CreateDeployment"];
+    assert_eq!(calls, 2, "the SDK retried the lost start once");
+    let started = bed.aws.deployments(APPLICATION, GROUP);
+    assert_eq!(started.len(), 1, "one deployment: {started:?}");
+    let v = values(&bed);
+    assert_eq!(v["deployment_id"], started[0].as_str());
+    assert_eq!(v["status"], "succeeded");
+    assert_eq!(bed.aws.deployment(&started[0])["status"], "Succeeded");
+    assert!(serves(&bed, "2"), "{:?}", bed.alias());
 }
 
 #[test]

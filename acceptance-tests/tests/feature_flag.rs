@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use acceptance_tests::FaultProxy;
 use acceptance_tests::appconfig::FlagBed;
 use acceptance_tests::rollouts::wait_until;
 use serde_json::{Value, json};
@@ -374,6 +375,30 @@ fn feature_flag_killed_apply_is_followed_again_not_restarted() {
     let v = values(&bed);
     assert_eq!((v["status"].as_str(), v["deployment_number"].as_i64()), (Some("released"), number));
     assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
+}
+
+/// StartDeployment takes effect but its answer is lost, and so is the
+/// answer to the SDK's retry (which AppConfig refuses: the environment runs
+/// a deployment): the apply finds its own deployment by its description and
+/// follows it, instead of writing the previous value back while it runs.
+#[test]
+fn feature_flag_start_whose_answer_is_lost_is_followed() {
+    let mut bed = FlagBed::start();
+    let proxy = FaultProxy::start(&bed.emulator, &["appconfig:StartDeployment=late:1"], 1, Duration::ZERO);
+    bed.tf.set_env("AWS_ENDPOINT_URL", proxy.endpoint());
+    // One retry, so that the lost answers cost no more than the strategy's ten seconds.
+    let config = release(&bed, true, &bed.slow, "")
+        .replace("provider \"progressive\" {}", "provider \"progressive\" {\n  max_retries = 1\n}");
+    bed.tf.write_config(&config);
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(proxy.stats().requests["appconfig"]["StartDeployment"], 2, "the SDK retried the lost start once");
+    let number = bed.aws.latest_deployment_number(&bed.application, &bed.environment);
+    assert_eq!(number, Some(2), "one deployment after the bed's own");
+    let v = values(&bed);
+    assert_eq!((v["status"].as_str(), v["deployment_number"].as_i64()), (Some("released"), number));
+    assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
+    assert_eq!(bed.aws.latest_flags(&bed.application, &bed.profile)["values"]["checkout_v2"]["enabled"], true);
 }
 
 /// Names known only after apply (here from a `terraform_data`, as from

@@ -170,6 +170,20 @@ class FaultProxy(EmulatorCase):
             elbv2.describe_target_groups()
         self.assertEqual(self.stats()["faults"], {"elbv2": {"DescribeTargetGroups": {"throttle": 1}}})
 
+    def test_codedeploy_and_appconfig_operations_are_identified(self):
+        # The deployment resources' writes: JSON (CodeDeploy) and rest-json (AppConfig).
+        self.set_faults("codedeploy:CreateApplication=late:1", "appconfig:CreateApplication=late:1")
+        name = self.name()
+        with self.assertRaises(botocore.exceptions.ConnectionClosedError):
+            self.client("codedeploy").create_application(applicationName=name, computePlatform="Lambda")
+        with self.assertRaises(botocore.exceptions.ConnectionClosedError):
+            self.client("appconfig").create_application(Name=name)
+        aws_client("codedeploy", self.endpoint).get_application(applicationName=name)
+        self.assertIn(name, [a["Name"] for a in aws_client("appconfig", self.endpoint).list_applications()["Items"]])
+        self.client("codedeploy").list_applications()
+        self.assertEqual(self.stats()["faults"], {"codedeploy": {"CreateApplication": {"late": 1}},
+                                                  "appconfig": {"CreateApplication": {"late": 1}}})
+
     def test_the_most_specific_scope_wins(self):
         self.set_faults("*=unavailable:1", "route53:ListHostedZones=unavailable:0")
         route53 = self.client("route53")

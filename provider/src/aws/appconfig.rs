@@ -11,8 +11,9 @@
 
 use aws_sdk_appconfig::types::{DeploymentEventType, DeploymentState, GrowthType};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tfplugin::log;
 
-use super::{ErrorClass, RetryLog, classify, describe_error};
+use super::{ErrorClass, MODULE, RetryLog, classify, describe_error};
 use crate::engine::deployment::{Deployments, ServiceError, Snapshot, Status};
 
 /// Feature flag documents are JSON.
@@ -266,7 +267,10 @@ impl AppConfig {
         }
     }
 
-    /// Starts deploying `version`; the deployment's number.
+    /// Starts deploying `version`; the deployment's number. A call that
+    /// fails may have started it all the same (its answer lost, and a retry
+    /// refused because a deployment runs): then the deployment under way
+    /// with this `description` is it.
     pub async fn start(
         &self,
         application: &str,
@@ -286,9 +290,26 @@ impl AppConfig {
             .configuration_version(version.to_string())
             .description(description)
             .send()
-            .await
-            .map_err(|e| failure("StartDeployment", &e))?;
-        Ok(out.deployment_number())
+            .await;
+        let failed = match out {
+            Ok(out) => return Ok(out.deployment_number()),
+            Err(e) => failure("StartDeployment", &e),
+        };
+        match self.under_way(application, environment).await {
+            Ok(Some((number, found))) if found == description => {
+                log::warn(
+                    MODULE,
+                    "StartDeployment failed, but the deployment it asked for runs",
+                    &[("deployment_number", number.into()), ("error", failed.message.clone().into())],
+                );
+                Ok(number)
+            }
+            Ok(_) => Err(failed),
+            Err(lookup) => Err(ServiceError {
+                message: format!("{failed}; whether AppConfig started it all the same could not be checked ({lookup})"),
+                transient: failed.transient,
+            }),
+        }
     }
 
     /// What a new client receives now (a fresh data-plane session).

@@ -1037,10 +1037,37 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
         }
         None => {
             let appspec = model.appspec.clone().unwrap_or_else(|| model.revision.appspec(current_version.as_deref()));
-            let id = codedeploy
+            let created = codedeploy
                 .create(&model.application, &model.group, model.config_name.as_deref(), &appspec, &marker)
-                .await
-                .map_err(|e| not_started("Cannot create the deployment", e))?;
+                .await;
+            let id = match created {
+                Ok(id) => id,
+                // A failed call may have started it all the same (an answer
+                // lost after CodeDeploy created it, then a retry refused
+                // because it runs): ours under way is followed.
+                Err(e) => match codedeploy.unfinished(&model.application, &model.group).await {
+                    Ok(unfinished) => match unfinished.into_iter().next().filter(|f| f.description == marker) {
+                        Some(found) => {
+                            log::warn(
+                                MODULE,
+                                "CreateDeployment failed, but the deployment it asked for runs; following it",
+                                &[("deployment_id", found.id.clone().into()), ("error", e.to_string().into())],
+                            );
+                            found.id
+                        }
+                        None => return Err(not_started("Cannot create the deployment", e)),
+                    },
+                    Err(lookup) => {
+                        return Err(Diagnostics::single(
+                            "Cannot create the deployment",
+                            format!(
+                                "{e}\n\nWhether CodeDeploy started it all the same could not be checked ({lookup}): look at deployment group {:?} before applying again.",
+                                model.group
+                            ),
+                        ));
+                    }
+                },
+            };
             log::info(
                 MODULE,
                 "deployment created",
