@@ -200,6 +200,48 @@ fn codedeploy_start_whose_answer_is_lost_is_followed() {
     assert!(serves(&bed, "2"), "{:?}", bed.alias());
 }
 
+/// An update killed, then CodeDeploy's own alarm stops the deployment and
+/// rolls it back: the next apply reports that ending instead of deploying
+/// again; the one after deploys anew.
+#[test]
+fn codedeploy_killed_apply_whose_deployment_was_rolled_back_reports_it() {
+    let group = json!({
+        "alarmConfiguration": { "enabled": true, "alarms": [{ "name": "checkout-5xx" }] },
+        "autoRollbackConfiguration": { "enabled": true, "events": ["DEPLOYMENT_STOP_ON_ALARM"] },
+    });
+    let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent10Minutes", group);
+    bed.aws.put_metric_alarm("checkout-5xx");
+    // Version 2 deployed and imported: the killed apply is an update.
+    let first = bed.aws.must_codedeploy("CreateDeployment", &json!({ "applicationName": APPLICATION, "deploymentGroupName": GROUP, "deploymentConfigName": "CodeDeployDefault.LambdaAllAtOnce", "revision": lambda_appspec(FUNCTION, ALIAS, "1", "2") }));
+    let first = first["deploymentId"].as_str().unwrap().to_owned();
+    assert!(wait_until(Duration::from_secs(30), || bed.aws.deployment(&first)["status"] == "Succeeded"));
+    bed.tf.write_config(&deployment("2", ""));
+    bed.tf.run_ok(&["import", "-no-color", ADDRESS, &format!("{APPLICATION}:{GROUP}")]);
+
+    bed.tf.write_config(&deployment("3", ""));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_canary(&bed);
+    running.signal_group(libc::SIGKILL);
+    let _ = running.finish_within(Duration::from_secs(10));
+    let ours = bed.aws.deployments(APPLICATION, GROUP).into_iter().filter(|id| *id != first).collect::<Vec<_>>();
+    assert_eq!(ours.len(), 1);
+    bed.aws.set_alarm_state("checkout-5xx", "ALARM", "5xx above threshold");
+    assert!(wait_until(Duration::from_secs(30), || serves(&bed, "2")), "{:?}", bed.alias());
+    bed.aws.set_alarm_state("checkout-5xx", "OK", "5xx back to normal");
+    let rollback = bed.aws.deployment(&ours[0])["rollbackInfo"]["rollbackDeploymentId"].as_str().unwrap().to_owned();
+    assert!(wait_until(Duration::from_secs(30), || bed.aws.deployment(&rollback)["status"] == "Succeeded"));
+    let out = bed.tf.apply();
+    out.assert_failed_with(&[&format!("deployment {} was stopped", ours[0]), "ALARM_ACTIVE", "rolled it back"]);
+    assert_eq!(bed.aws.deployments(APPLICATION, GROUP).len(), 3, "the first, ours and its rollback, nothing more");
+    let v = values(&bed);
+    assert_eq!((v["status"].as_str(), v["deployment_id"].as_str()), (Some("failed"), Some(ours[0].as_str())));
+    assert_eq!(v["rollback_deployment_id"], rollback.as_str());
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(bed.aws.deployments(APPLICATION, GROUP).len(), 4, "the next apply deploys anew");
+    assert!(serves(&bed, "3"), "{:?}", bed.alias());
+}
+
 #[test]
 fn codedeploy_refuses_a_deployment_it_did_not_start() {
     let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent30Minutes", json!({}));
@@ -356,6 +398,32 @@ fn codedeploy_ecs_gate_failure_puts_the_listener_back() {
     assert_eq!(blue_green(&bed), (100, 0), "all traffic back on the original");
     assert_eq!(ecs_values(&bed)["status"], "rolled_back");
     assert_eq!(bed.tf.plan_exit_code(), 2, "the next plan shows the deployment again");
+}
+
+/// An apply killed while the deployment finishes: the next apply records
+/// the deployment's success, and starts no second one.
+#[test]
+fn codedeploy_ecs_killed_apply_whose_deployment_succeeded_is_not_redeployed() {
+    let bed = CodeDeployBed::ecs("CodeDeployDefault.ECSCanary10Percent5Minutes", json!({}));
+    bed.tf.write_config(&ecs_deployment(&bed, 2, ""));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(30), || blue_green(&bed) == (90, 10)), "{:?}", blue_green(&bed));
+    running.signal_group(libc::SIGKILL);
+    let _ = running.finish_within(Duration::from_secs(10));
+    let started = bed.aws.deployments(ECS_APPLICATION, ECS_GROUP);
+    assert_eq!(started.len(), 1);
+    assert!(
+        wait_until(Duration::from_secs(30), || bed.aws.deployment(&started[0])["status"] == "Succeeded"),
+        "{}",
+        bed.aws.deployment(&started[0])
+    );
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(bed.aws.deployments(ECS_APPLICATION, ECS_GROUP), started, "no second deployment");
+    let v = ecs_values(&bed);
+    assert_eq!((v["status"].as_str(), v["deployment_id"].as_str()), (Some("succeeded"), Some(started[0].as_str())));
+    assert_eq!(blue_green(&bed), (0, 100));
+    assert_eq!(bed.tf.plan_exit_code(), 0);
 }
 
 /// The replacement errs twenty times as often as the original; CodeDeploy's

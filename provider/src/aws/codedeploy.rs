@@ -5,8 +5,8 @@
 
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, ComputePlatform, DeploymentStatus, DeploymentTarget, LifecycleEvent, RevisionLocation,
-    RevisionLocationType, TargetLabel, TrafficRoutingType,
+    AppSpecContent, ComputePlatform, DeploymentInfo, DeploymentStatus, DeploymentTarget, LifecycleEvent,
+    RevisionLocation, RevisionLocationType, TargetLabel, TrafficRoutingType,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -90,6 +90,23 @@ pub struct Found {
     pub description: String,
     /// The AppSpec it deploys, when given as content.
     pub appspec: Option<String>,
+}
+
+impl Found {
+    fn of(d: &DeploymentInfo) -> Option<Found> {
+        let appspec = d
+            .revision()
+            .and_then(|r| {
+                r.app_spec_content().and_then(|c| c.content()).or_else(|| r.string().and_then(|s| s.content()))
+            })
+            .map(str::to_owned);
+        Some(Found {
+            id: d.deployment_id()?.to_owned(),
+            status: Status::parse(d.status()?.as_str())?,
+            description: d.description().unwrap_or_default().to_owned(),
+            appspec,
+        })
+    }
 }
 
 /// Error codes meaning what was asked for does not exist.
@@ -244,28 +261,41 @@ impl CodeDeploy {
         let mut found: Vec<_> = found
             .deployments_info()
             .iter()
-            .filter_map(|d| {
-                let status = Status::parse(d.status()?.as_str())?;
-                let appspec = d
-                    .revision()
-                    .and_then(|r| {
-                        r.app_spec_content().and_then(|c| c.content()).or_else(|| r.string().and_then(|s| s.content()))
-                    })
-                    .map(str::to_owned);
-                Some((
-                    d.create_time().map(|t| t.secs()).unwrap_or(0),
-                    Found {
-                        id: d.deployment_id()?.to_owned(),
-                        status,
-                        description: d.description().unwrap_or_default().to_owned(),
-                        appspec,
-                    },
-                ))
-            })
+            .filter_map(|d| Some((d.create_time().map(|t| t.secs()).unwrap_or(0), Found::of(d)?)))
             .filter(|(_, f)| !f.status.is_over())
             .collect();
         found.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
         Ok(found.into_iter().map(|(_, f)| f).collect())
+    }
+
+    /// The group's last deployment (GetDeploymentGroup's
+    /// `lastAttemptedDeployment`), or, when that is the rollback CodeDeploy
+    /// started, the deployment it rolled back; `None` when the group has
+    /// none.
+    pub async fn last_attempted(&self, application: &str, group: &str) -> Result<Option<Found>, ServiceError> {
+        let out = absent(
+            "GetDeploymentGroup",
+            self.client.get_deployment_group().application_name(application).deployment_group_name(group).send().await,
+        )?;
+        let last = out
+            .as_ref()
+            .and_then(|o| o.deployment_group_info())
+            .and_then(|g| g.last_attempted_deployment())
+            .and_then(|d| d.deployment_id());
+        let Some(last) = last else { return Ok(None) };
+        let Some(info) = self.info(last).await? else { return Ok(None) };
+        let rolled_back = info.rollback_info().and_then(|r| r.rollback_triggering_deployment_id());
+        let info = match rolled_back {
+            Some(id) => self.info(id).await?,
+            None => Some(info),
+        };
+        Ok(info.as_ref().and_then(Found::of))
+    }
+
+    /// `None` when there is no such deployment.
+    async fn info(&self, id: &str) -> Result<Option<DeploymentInfo>, ServiceError> {
+        let out = absent("GetDeployment", self.client.get_deployment().deployment_id(id).send().await)?;
+        Ok(out.and_then(|o| o.deployment_info().cloned()))
     }
 
     /// Starts a deployment of `appspec` (JSON); its id.

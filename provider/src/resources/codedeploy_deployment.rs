@@ -28,7 +28,7 @@ use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::codedeploy::{EcsRoute, Found, Platform, TrafficRouting};
 use crate::engine::alarms::{AlarmGate, ResolveError};
-use crate::engine::deployment::{self, Ending, Event, Follow, Rollback, Status};
+use crate::engine::deployment::{self, Ending, Event, Follow, Rollback, ServiceError, Status};
 use crate::engine::rollout::Cause;
 use crate::engine::schedule::{Schedule, Strategy};
 use crate::engine::traffic::format_percent;
@@ -735,6 +735,27 @@ async fn under_way(
     }
 }
 
+/// The group's last deployment when it is this resource's for this
+/// revision and its outcome is this apply's (an apply was killed while
+/// following it, or CreateDeployment failed after starting it), so that no
+/// second deployment starts: one that succeeded, always; one that failed or
+/// was stopped, when an update's state does not record it. A failed one is
+/// not taken up by a create: Terraform re-creates a resource whose create
+/// failed, and that retry must deploy again.
+async fn ended_unrecorded(
+    clients: &Clients,
+    model: &Model,
+    marker: &str,
+    prior: &Value,
+) -> Result<Option<Found>, ServiceError> {
+    let last = clients.codedeploy.last_attempted(&model.application, &model.group).await?;
+    let recorded = prior.get("deployment_id").as_str();
+    Ok(last.filter(|f| {
+        f.description == marker
+            && (f.status == Status::Succeeded || (!prior.is_null() && recorded != Some(f.id.as_str())))
+    }))
+}
+
 #[async_trait]
 impl Resource for CodeDeployDeployment {
     fn type_name(&self) -> &'static str {
@@ -927,7 +948,12 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
         resolve(clients, &model.application, &model.group, model.config_name.as_deref(), model.revision.platform())
             .await?;
     let marker = model.revision.marker(model.appspec.as_deref());
-    let found = under_way(clients, &model.application, &model.group, &marker).await?;
+    let found = match under_way(clients, &model.application, &model.group, &marker).await? {
+        Some(found) => Some(found),
+        None => ended_unrecorded(clients, model, &marker, prior)
+            .await
+            .map_err(|e| not_started("Cannot read the group's last deployment", e))?,
+    };
     // The analysis compares the new destination (canary) with the one
     // serving before (baseline), through the router that reads them.
     let (routing, origin, target, current_version): (Box<dyn Routing>, String, String, Option<String>) = match &model
@@ -1045,28 +1071,35 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
                 // A failed call may have started it all the same (an answer
                 // lost after CodeDeploy created it, then a retry refused
                 // because it runs): ours under way is followed.
-                Err(e) => match codedeploy.unfinished(&model.application, &model.group).await {
-                    Ok(unfinished) => match unfinished.into_iter().next().filter(|f| f.description == marker) {
-                        Some(found) => {
+                Err(e) => {
+                    let ours = match codedeploy.unfinished(&model.application, &model.group).await {
+                        Ok(unfinished) => match unfinished.into_iter().next().filter(|f| f.description == marker) {
+                            Some(found) => Ok(Some(found)),
+                            None => ended_unrecorded(clients, model, &marker, prior).await,
+                        },
+                        Err(lookup) => Err(lookup),
+                    };
+                    match ours {
+                        Ok(Some(found)) => {
                             log::warn(
                                 MODULE,
-                                "CreateDeployment failed, but the deployment it asked for runs; following it",
+                                "CreateDeployment failed, but the deployment it asked for was started; following it",
                                 &[("deployment_id", found.id.clone().into()), ("error", e.to_string().into())],
                             );
                             found.id
                         }
-                        None => return Err(not_started("Cannot create the deployment", e)),
-                    },
-                    Err(lookup) => {
-                        return Err(Diagnostics::single(
-                            "Cannot create the deployment",
-                            format!(
-                                "{e}\n\nWhether CodeDeploy started it all the same could not be checked ({lookup}): look at deployment group {:?} before applying again.",
-                                model.group
-                            ),
-                        ));
+                        Ok(None) => return Err(not_started("Cannot create the deployment", e)),
+                        Err(lookup) => {
+                            return Err(Diagnostics::single(
+                                "Cannot create the deployment",
+                                format!(
+                                    "{e}\n\nWhether CodeDeploy started it all the same could not be checked ({lookup}): look at deployment group {:?} before applying again.",
+                                    model.group
+                                ),
+                            ));
+                        }
                     }
-                },
+                }
             };
             log::info(
                 MODULE,
