@@ -74,7 +74,12 @@ fn main() {
                 poll_interval: POLL,
                 deadline: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
             };
-            let deployments = appconfig.deployments(&application, &environment, &profile, Some(before));
+            let deployments = appconfig.deployments(
+                &application,
+                &environment,
+                &profile,
+                Some(Box::new(move |served: &[u8]| served == before.as_slice())),
+            );
             let (ending, _) =
                 deployment::follow(&deployments, &gate, &SystemClock, &follow, &CancellationToken::new(), |_| {}).await;
             (ending, Instant::now())

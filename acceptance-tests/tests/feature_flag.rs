@@ -377,6 +377,38 @@ fn feature_flag_killed_apply_is_followed_again_not_restarted() {
     assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
 }
 
+/// An apply killed mid-release, then a gate fails while the next apply
+/// follows the deployment: what clients received before is the version the
+/// last completed deployment gave them (not what is served mid-release), so
+/// the rollback is confirmed and the value written back is the old one.
+#[test]
+fn feature_flag_killed_apply_then_a_failing_gate_rolls_back_to_the_old_value() {
+    let bed = FlagBed::start();
+    bed.aws.put_metric_alarm("checkout-errors");
+    bed.tf.write_config(&release(&bed, true, &bed.slow, "  alarm_names = [\"checkout-errors\"]"));
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    wait_for_exposure(&bed);
+    running.signal_group(libc::SIGKILL);
+    let _ = running.finish_within(Duration::from_secs(10));
+    let number = bed.aws.latest_deployment_number(&bed.application, &bed.environment);
+    bed.aws.set_alarm_state("checkout-errors", "ALARM", "errors above 2%");
+    let out = bed.tf.apply();
+    out.assert_failed_with(&[
+        "Release of flag \"checkout_v2\" stopped",
+        "alarm \"checkout-errors\" is failing",
+        "served the previous configuration again",
+    ]);
+    assert_eq!(bed.aws.latest_deployment_number(&bed.application, &bed.environment), number, "no second release");
+    assert_eq!(bed.served()["checkout_v2"]["enabled"], false, "clients receive the previous value");
+    let latest = bed.aws.latest_flags(&bed.application, &bed.profile);
+    assert_eq!(latest["values"]["checkout_v2"]["enabled"], false, "the old value is written back: {latest}");
+    let v = values(&bed);
+    assert_eq!(
+        (v["status"].as_str(), v["enabled"].as_bool(), v["deployment_number"].as_i64()),
+        (Some("rolled_back"), Some(false), number)
+    );
+}
+
 /// StartDeployment takes effect but its answer is lost, and so is the
 /// answer to the SDK's retry (which AppConfig refuses: the environment runs
 /// a deployment): the apply finds its own deployment by its description and

@@ -239,6 +239,59 @@ impl AppConfig {
         Ok(Some((number, out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default())))
     }
 
+    /// What the environment's last completed deployment of `profile` before
+    /// deployment `number` deployed (the hosted version's content): what
+    /// clients received before that deployment; `None` when there was none.
+    pub async fn deployed_before(
+        &self,
+        application: &str,
+        environment: &str,
+        profile: &str,
+        number: i32,
+    ) -> Result<Option<Vec<u8>>, ServiceError> {
+        let listed = self
+            .control
+            .list_deployments()
+            .application_id(application)
+            .environment_id(environment)
+            .send()
+            .await
+            .map_err(|e| failure("ListDeployments", &e))?;
+        let mut completed: Vec<_> = listed
+            .items()
+            .iter()
+            .filter(|d| d.deployment_number() < number && d.state() == Some(&DeploymentState::Complete))
+            .map(|d| d.deployment_number())
+            .collect();
+        completed.sort_unstable_by(|a, b| b.cmp(a));
+        for candidate in completed {
+            let out = self
+                .control
+                .get_deployment()
+                .application_id(application)
+                .environment_id(environment)
+                .deployment_number(candidate)
+                .send()
+                .await
+                .map_err(|e| failure("GetDeployment", &e))?;
+            if out.configuration_profile_id() != Some(profile) {
+                continue;
+            }
+            let Some(version) = out.configuration_version().and_then(|v| v.parse().ok()) else { return Ok(None) };
+            let out = self
+                .control
+                .get_hosted_configuration_version()
+                .application_id(application)
+                .configuration_profile_id(profile)
+                .version_number(version)
+                .send()
+                .await
+                .map_err(|e| failure("GetHostedConfigurationVersion", &e))?;
+            return Ok(Some(out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default()));
+        }
+        Ok(None)
+    }
+
     /// Writes `content` as the version after `latest` (AppConfig refuses it
     /// if another version was written since); its number.
     pub async fn write_version(
@@ -340,9 +393,9 @@ impl AppConfig {
         application: &'a str,
         environment: &'a str,
         profile: &'a str,
-        previous: Option<Vec<u8>>,
+        served_before: Option<ServedBefore<'a>>,
     ) -> EnvironmentDeployments<'a> {
-        EnvironmentDeployments { appconfig: self, application, environment, profile, previous }
+        EnvironmentDeployments { appconfig: self, application, environment, profile, served_before }
     }
 }
 
@@ -352,10 +405,14 @@ pub struct EnvironmentDeployments<'a> {
     application: &'a str,
     environment: &'a str,
     profile: &'a str,
-    /// What clients received before, parsed for comparison by the caller:
-    /// a rollback succeeds once a new client is served exactly this.
-    previous: Option<Vec<u8>>,
+    /// A rollback succeeds once a new client is served what clients
+    /// received before, as this says.
+    served_before: Option<ServedBefore<'a>>,
 }
+
+/// Whether what a new client is served (the data plane's bytes) is what
+/// clients received before a release.
+pub type ServedBefore<'a> = Box<dyn Fn(&[u8]) -> bool + Send + Sync + 'a>;
 
 impl EnvironmentDeployments<'_> {
     async fn get(
@@ -392,7 +449,7 @@ impl Deployments for EnvironmentDeployments<'_> {
                 Some(DeploymentState::RolledBack | DeploymentState::Reverted) => {
                     // Confirmed only once a new client is served what was in effect before.
                     let served = self.appconfig.served(self.application, self.environment, self.profile).await?;
-                    if self.previous.as_ref().is_none_or(|p| *p == served) {
+                    if self.served_before.as_ref().is_none_or(|before| before(&served)) {
                         Status::Succeeded
                     } else {
                         Status::InProgress

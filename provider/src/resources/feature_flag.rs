@@ -27,7 +27,7 @@ use super::gates::{self, MetricGateSpec};
 use super::{history_type, history_value, percent_value, schedule_type, schedule_value, string_list_of};
 use crate::Shared;
 use crate::aws::Clients;
-use crate::aws::appconfig::{FEATURE_FLAGS, Strategy, WriteError};
+use crate::aws::appconfig::{FEATURE_FLAGS, ServedBefore, Strategy, WriteError};
 use crate::engine::alarms::{AlarmGate, ResolveError};
 use crate::engine::deployment::{self, Ending, Event, Follow, Rollback};
 use crate::engine::rollout::Cause;
@@ -651,6 +651,14 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
         );
         return Ok(Done::AlreadyReleased);
     }
+    // What clients received before the release, and the flag's value then
+    // (written back after a rollback): by default the latest version and
+    // what a new client is served now.
+    let mut previous_document = document.clone();
+    let mut before = before;
+    // When following a deployment already under way: the flag's entry a
+    // client was served before it.
+    let mut resumed_from = None;
     let (version, number) = match under_way {
         Some((number, description)) if description == mark => {
             log::info(
@@ -658,6 +666,20 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
                 "following the deployment an earlier apply of this release started",
                 &[("deployment_number", number.into())],
             );
+            // Mid-deployment, the latest version and what a new client is
+            // served may be the new value already: what clients received
+            // before is the version the last completed deployment gave them.
+            let deployed = appconfig
+                .deployed_before(&model.application, &model.environment, &model.profile, number)
+                .await
+                .map_err(cannot)?;
+            previous_document = deployed
+                .and_then(|content| serde_json::from_slice(&content).ok())
+                .unwrap_or_else(|| serde_json::json!({ "version": "1", "flags": {} }));
+            let expected = flags::served_entry(flags::current(&previous_document, &model.flag).ok().flatten().as_ref());
+            before =
+                serde_json::to_vec(&serde_json::json!({ model.flag.as_str(): expected.clone() })).unwrap_or_default();
+            resumed_from = Some(expected);
             (None, number)
         }
         Some((number, description)) => {
@@ -714,8 +736,12 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
             &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
         )
     };
+    let served_before: ServedBefore = match &resumed_from {
+        Some(expected) => Box::new(move |served| flags::serves_entry(served, &model.flag, expected)),
+        None => Box::new(|served| served == before.as_slice()),
+    };
     let deployments =
-        appconfig.deployments(&model.application, &model.environment, &model.profile, Some(before.clone()));
+        appconfig.deployments(&model.application, &model.environment, &model.profile, Some(served_before));
     let (ending, history) = deployment::follow(&deployments, &gate, &SystemClock, &follow, stop, log_event).await;
     // A release counts once a new client is served the new value.
     let ending = match ending {
@@ -740,7 +766,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
         Ending::Stopped { rollback: Rollback::Confirmed { .. }, .. }
             | Ending::EndedByService { rollback: Rollback::Confirmed { .. }, .. }
     ) {
-        let previous = flags::current(&document, &model.flag)
+        let previous = flags::current(&previous_document, &model.flag)
             .ok()
             .flatten()
             .unwrap_or_else(|| serde_json::json!({ "enabled": false }));

@@ -179,12 +179,25 @@ fn attribute_value(flag: &str, name: &str, text: &str, constraints: &Json) -> Re
 /// Whether what a client receives (`{flag: {"enabled": ..., attributes}}`)
 /// holds exactly `value` for `flag`, as `with_flag` writes it into `document`.
 pub fn serves(served: &[u8], document: &Json, flag: &str, value: &FlagValue) -> bool {
-    let Ok(served) = serde_json::from_slice::<Json>(served) else { return false };
     let Ok(written) = with_flag(document, flag, value) else { return false };
-    let expected = &written["values"][flag];
+    serves_entry(served, flag, &served_entry(Some(&written["values"][flag])))
+}
+
+/// What a client is served for a flag whose value in the document is
+/// `entry` (as [`current`] reads it; `None`: no value, off).
+pub fn served_entry(entry: Option<&Json>) -> Json {
     // Attributes are served only while the flag is enabled.
-    let expected = if value.enabled { expected.clone() } else { serde_json::json!({ "enabled": false }) };
-    served.get(flag).is_some_and(|got| same(got, &expected))
+    match entry {
+        Some(entry) if entry.get("enabled") == Some(&Json::Bool(true)) => entry.clone(),
+        _ => serde_json::json!({ "enabled": false }),
+    }
+}
+
+/// Whether what a client receives holds exactly `expected` (a
+/// [`served_entry`]) for `flag`.
+pub fn serves_entry(served: &[u8], flag: &str, expected: &Json) -> bool {
+    let Ok(served) = serde_json::from_slice::<Json>(served) else { return false };
+    served.get(flag).is_some_and(|got| same(got, expected))
 }
 
 /// JSON equality with numbers compared by value (`25` is `25.0`).
@@ -273,6 +286,18 @@ mod tests {
             ),
             "attributes are not served while off"
         );
+    }
+
+    #[test]
+    fn a_documents_entry_is_served_with_attributes_only_while_on() {
+        let on = serde_json::json!({ "enabled": true, "limit": 25 });
+        assert_eq!(served_entry(Some(&on)), on);
+        let off = serde_json::json!({ "enabled": false, "limit": 25 });
+        assert_eq!(served_entry(Some(&off)), serde_json::json!({ "enabled": false }));
+        assert_eq!(served_entry(None), serde_json::json!({ "enabled": false }), "no value: off");
+        assert!(serves_entry(br#"{"checkout_v2": {"enabled": true, "limit": 25.0}}"#, "checkout_v2", &on));
+        assert!(!serves_entry(br#"{"checkout_v2": {"enabled": false}}"#, "checkout_v2", &on));
+        assert!(!serves_entry(br#"{"dark_mode": {"enabled": true}}"#, "checkout_v2", &on), "the flag not served");
     }
 
     #[test]
