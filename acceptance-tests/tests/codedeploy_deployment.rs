@@ -464,6 +464,44 @@ fn codedeploy_ecs_analysis_stops_a_bad_replacement() {
     assert_eq!(ecs_values(&bed)["status"], "rolled_back");
 }
 
+/// An apply killed after CodeDeploy shifted 60% to the replacement: the
+/// next apply judges the replacement (green, named by the deployment's task
+/// sets) against the original, though the original now serves less, and
+/// stops the bad replacement well before CodeDeploy's 2-minute canary ends.
+#[test]
+fn codedeploy_ecs_resumed_past_half_judges_the_replacement() {
+    let bed = CodeDeployBed::ecs("CodeDeployDefault.ECSAllAtOnce", json!({}));
+    bed.aws.must_codedeploy("CreateDeploymentConfig", &json!({
+        "deploymentConfigName": "canary-60-for-2h", "computePlatform": "ECS",
+        "trafficRoutingConfig": { "type": "TimeBasedCanary", "timeBasedCanary": { "canaryPercentage": 60, "canaryInterval": 120 } },
+    }));
+    let alb = bed.alb.clone().expect("an ECS bed");
+    let groups = [
+        Behaviour { target_group_arn: &alb.blue_arn, error_rate: 0.01, latency_seconds: 0.05 },
+        Behaviour { target_group_arn: &alb.green_arn, error_rate: 0.20, latency_seconds: 0.05 },
+    ];
+    let _traffic = Traffic::start_shaped(&bed.emulator, &alb.listener_arn, None, 100.0, &groups, &[]);
+    let config = ecs_deployment(&bed, 2, "  deployment_config_name = \"canary-60-for-2h\"");
+    bed.tf.write_config(&config);
+    let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    assert!(wait_until(Duration::from_secs(30), || blue_green(&bed) == (40, 60)), "{:?}", blue_green(&bed));
+    running.signal_group(libc::SIGKILL);
+    let _ = running.finish_within(Duration::from_secs(10));
+    bed.tf.write_config(&format!(
+        "{}\n",
+        config.replace(
+            "  poll_interval = \"1s\"",
+            "  poll_interval = \"1s\"\n  analysis {\n    period       = \"5s\"\n    min_requests = 100\n  }"
+        )
+    ));
+    let started = Instant::now();
+    let out = bed.tf.apply();
+    out.assert_failed_with(&["stopped and rolled back", "canary analysis (5xx) is failing", "rolled it back"]);
+    assert!(started.elapsed() < Duration::from_secs(100), "caught in {:?}", started.elapsed());
+    assert_eq!(blue_green(&bed), (100, 0));
+    assert_eq!(bed.aws.deployments(ECS_APPLICATION, ECS_GROUP).len(), 2, "ours and its rollback");
+}
+
 /// An AppSpec of the user's own, in YAML, with a hook: deployed as given;
 /// the hook's function reports a failure, CodeDeploy fails the deployment,
 /// and the apply says so with CodeDeploy's error code.

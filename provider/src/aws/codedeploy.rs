@@ -328,6 +328,20 @@ impl CodeDeploy {
         })
     }
 
+    /// The name of the target group an ECS deployment's replacement task
+    /// set (green) serves from; `None` before the deployment has one.
+    pub async fn green_target_group(&self, id: &str) -> Result<Option<String>, ServiceError> {
+        let targets = self.targets(id).await?;
+        Ok(targets
+            .iter()
+            .filter_map(|t| t.ecs_target())
+            .flat_map(|ecs| ecs.task_sets_info())
+            .find(|t| t.task_set_label() == Some(&TargetLabel::Green))
+            .and_then(|t| t.target_group())
+            .and_then(|g| g.name())
+            .map(str::to_owned))
+    }
+
     async fn targets(&self, id: &str) -> Result<Vec<DeploymentTarget>, ServiceError> {
         let listed = self
             .client

@@ -1022,12 +1022,23 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
                 .read()
                 .await
                 .map_err(|e| not_started("Cannot read the production listener", e))?;
-            // The original serves the most (all of it, unless a deployment under way shifted past half).
-            let serving = arns
-                .iter()
-                .max_by(|a, b| split.percent_of(a).total_cmp(&split.percent_of(b)))
-                .cloned()
-                .unwrap_or_else(|| arns[0].clone());
+            // A deployment under way names its replacement's target group
+            // (it may serve the most already); before one starts, the
+            // original serves all traffic.
+            let green = match &found {
+                Some(found) => clients
+                    .codedeploy
+                    .green_target_group(&found.id)
+                    .await
+                    .map_err(|e| not_started("Cannot read the deployment's task sets", e))?,
+                None => None,
+            };
+            let replacement = green.and_then(|name| route.target_group_names.iter().position(|n| *n == name));
+            let serving = match replacement {
+                Some(green) => arns.iter().enumerate().find(|(i, _)| *i != green).map(|(_, a)| a.clone()),
+                None => arns.iter().max_by(|a, b| split.percent_of(a).total_cmp(&split.percent_of(b))).cloned(),
+            }
+            .unwrap_or_else(|| arns[0].clone());
             let other = arns.iter().find(|a| **a != serving).cloned().unwrap_or_else(|| arns[1].clone());
             (routing, serving, other, None)
         }
