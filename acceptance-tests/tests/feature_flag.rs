@@ -433,6 +433,25 @@ fn feature_flag_start_whose_answer_is_lost_is_followed() {
     assert_eq!(bed.aws.latest_flags(&bed.application, &bed.profile)["values"]["checkout_v2"]["enabled"], true);
 }
 
+/// Exposure steps deployed by an immediate strategy, every start's answer
+/// lost: the deployment has completed by the time the provider looks, and
+/// it is still recognised as the one asked for (its version and
+/// description), so the release goes on.
+#[test]
+fn feature_flag_steps_whose_start_answers_are_lost_are_released() {
+    let mut bed = FlagBed::start();
+    let proxy = FaultProxy::start(&bed.emulator, &["appconfig:StartDeployment=late:1"], 1, Duration::ZERO);
+    bed.tf.set_env("AWS_ENDPOINT_URL", proxy.endpoint());
+    let config = release(&bed, true, &bed.immediate, STEPS)
+        .replace("provider \"progressive\" {}", "provider \"progressive\" {\n  max_retries = 0\n}");
+    bed.tf.write_config(&config);
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    assert_eq!(proxy.stats().requests["appconfig"]["StartDeployment"], 3, "two steps and the release");
+    assert_eq!(values(&bed)["status"], "released");
+    assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
+}
+
 /// Names known only after apply (here from a `terraform_data`, as from
 /// `aws_appconfig_*` resources created by the same apply): the plan shows
 /// the schedule as unknown, and the apply fills it in.

@@ -138,62 +138,27 @@ impl AppConfig {
 
     /// The strategy of the environment's newest deployment, if any.
     pub async fn last_strategy(&self, application: &str, environment: &str) -> Result<Option<String>, ServiceError> {
-        let listed = self
-            .control
-            .list_deployments()
-            .application_id(application)
-            .environment_id(environment)
-            .max_results(1)
-            .send()
-            .await
-            .map_err(|e| failure("ListDeployments", &e))?;
-        let Some(newest) = listed.items().first() else { return Ok(None) };
-        let out = self
-            .control
-            .get_deployment()
-            .application_id(application)
-            .environment_id(environment)
-            .deployment_number(newest.deployment_number())
-            .send()
-            .await
-            .map_err(|e| failure("GetDeployment", &e))?;
-        Ok(out.deployment_strategy_id().map(str::to_owned))
+        let newest = self.newest(application, environment).await?;
+        Ok(newest.and_then(|d| d.deployment_strategy_id().map(str::to_owned)))
     }
 
     /// The environment's newest deployment if it is still under way:
     /// `(number, description)`.
     pub async fn under_way(&self, application: &str, environment: &str) -> Result<Option<(i32, String)>, ServiceError> {
-        let listed = self
-            .control
-            .list_deployments()
-            .application_id(application)
-            .environment_id(environment)
-            .max_results(1)
-            .send()
-            .await
-            .map_err(|e| failure("ListDeployments", &e))?;
-        let Some(newest) = listed.items().first() else { return Ok(None) };
-        if !matches!(
-            newest.state(),
-            Some(
-                DeploymentState::Deploying
-                    | DeploymentState::Baking
-                    | DeploymentState::Validating
-                    | DeploymentState::RollingBack
-            )
-        ) {
-            return Ok(None);
-        }
-        let out = self
-            .control
-            .get_deployment()
-            .application_id(application)
-            .environment_id(environment)
-            .deployment_number(newest.deployment_number())
-            .send()
-            .await
-            .map_err(|e| failure("GetDeployment", &e))?;
-        Ok(Some((newest.deployment_number(), out.description().unwrap_or_default().to_owned())))
+        let newest = self.newest(application, environment).await?;
+        Ok(newest
+            .filter(|d| {
+                matches!(
+                    d.state(),
+                    Some(
+                        DeploymentState::Deploying
+                            | DeploymentState::Baking
+                            | DeploymentState::Validating
+                            | DeploymentState::RollingBack
+                    )
+                )
+            })
+            .map(|d| (d.deployment_number(), d.description().unwrap_or_default().to_owned())))
     }
 
     /// `None` when no such strategy exists.
@@ -322,8 +287,9 @@ impl AppConfig {
 
     /// Starts deploying `version`; the deployment's number. A call that
     /// fails may have started it all the same (its answer lost, and a retry
-    /// refused because a deployment runs): then the deployment under way
-    /// with this `description` is it.
+    /// refused because a deployment runs): then the environment's newest
+    /// deployment is it when it deploys this `version` with this
+    /// `description`, whatever its state (an immediate one may be complete).
     pub async fn start(
         &self,
         application: &str,
@@ -348,14 +314,21 @@ impl AppConfig {
             Ok(out) => return Ok(out.deployment_number()),
             Err(e) => failure("StartDeployment", &e),
         };
-        match self.under_way(application, environment).await {
-            Ok(Some((number, found))) if found == description => {
+        match self.newest(application, environment).await {
+            Ok(Some(newest))
+                if newest.description() == Some(description)
+                    && newest.configuration_profile_id() == Some(profile)
+                    && newest.configuration_version() == Some(version.to_string().as_str()) =>
+            {
                 log::warn(
                     MODULE,
-                    "StartDeployment failed, but the deployment it asked for runs",
-                    &[("deployment_number", number.into()), ("error", failed.message.clone().into())],
+                    "StartDeployment failed, but the deployment it asked for was started",
+                    &[
+                        ("deployment_number", newest.deployment_number().into()),
+                        ("error", failed.message.clone().into()),
+                    ],
                 );
-                Ok(number)
+                Ok(newest.deployment_number())
             }
             Ok(_) => Err(failed),
             Err(lookup) => Err(ServiceError {
@@ -363,6 +336,34 @@ impl AppConfig {
                 transient: failed.transient,
             }),
         }
+    }
+
+    /// The environment's newest deployment, whatever its state.
+    async fn newest(
+        &self,
+        application: &str,
+        environment: &str,
+    ) -> Result<Option<aws_sdk_appconfig::operation::get_deployment::GetDeploymentOutput>, ServiceError> {
+        let listed = self
+            .control
+            .list_deployments()
+            .application_id(application)
+            .environment_id(environment)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| failure("ListDeployments", &e))?;
+        let Some(newest) = listed.items().first() else { return Ok(None) };
+        let out = self
+            .control
+            .get_deployment()
+            .application_id(application)
+            .environment_id(environment)
+            .deployment_number(newest.deployment_number())
+            .send()
+            .await
+            .map_err(|e| failure("GetDeployment", &e))?;
+        Ok(Some(out))
     }
 
     /// What a new client receives now (a fresh data-plane session).
