@@ -1025,7 +1025,8 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
             // A deployment under way names its replacement's target group
             // (it may serve the most already); before one starts, the
             // original serves all traffic.
-            let green = match &found {
+            // Before it starts, a deployment has no targets yet.
+            let green = match found.as_ref().filter(|f| f.status != Status::Created) {
                 Some(found) => clients
                     .codedeploy
                     .green_target_group(&found.id)
