@@ -491,13 +491,13 @@ fn codedeploy_ecs_resumed_past_half_judges_the_replacement() {
         "{}\n",
         config.replace(
             "  poll_interval = \"1s\"",
-            "  poll_interval = \"1s\"\n  analysis {\n    period       = \"5s\"\n    min_requests = 100\n  }"
+            "  poll_interval = \"1s\"\n  analysis {\n    period       = \"1s\"\n    min_requests = 100\n  }"
         )
     ));
     let started = Instant::now();
     let out = bed.tf.apply();
     out.assert_failed_with(&["stopped and rolled back", "canary analysis (5xx) is failing", "rolled it back"]);
-    assert!(started.elapsed() < Duration::from_secs(100), "caught in {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(60), "caught in {:?}", started.elapsed());
     assert_eq!(blue_green(&bed), (100, 0));
     assert_eq!(bed.aws.deployments(ECS_APPLICATION, ECS_GROUP).len(), 2, "ours and its rollback");
 }
