@@ -1023,9 +1023,9 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
                 .await
                 .map_err(|e| not_started("Cannot read the production listener", e))?;
             // A deployment under way names its replacement's target group
-            // (it may serve the most already); before one starts, the
-            // original serves all traffic.
-            // Before it starts, a deployment has no targets yet.
+            // (it may serve the most already); before one starts (a found
+            // one still Created has no targets yet), the original serves
+            // all traffic.
             let green = match found.as_ref().filter(|f| f.status != Status::Created) {
                 Some(found) => clients
                     .codedeploy
