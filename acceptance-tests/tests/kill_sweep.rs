@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use acceptance_tests::rollouts::{events, lease_expiry, values, wait_for_lapse};
+use acceptance_tests::rollouts::{self, events, lease_expiry, values, wait_for_lapse};
 use acceptance_tests::scenarios::rollout_config;
 use acceptance_tests::{AlbBed, FaultProxy};
 use serde_json::Value;
@@ -268,7 +268,7 @@ fn check_promotion(v: &Value, target: &str, index: u64) {
     if v["status"] != "promoted" || v["alb"]["target_group_arn"] != target {
         return;
     }
-    let history = v["history"].as_array().expect("a history");
+    let history = rollouts::history(&v);
     let n = history.len();
     assert!(n >= 2, "point {index}: promoted with history {history:?}");
     let (baked, promoted) = (&history[n - 2], &history[n - 1]);

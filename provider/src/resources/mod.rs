@@ -151,6 +151,41 @@ fn history_value<K: EventName>(history: &[Event<K>]) -> Value {
     )
 }
 
+/// A history as one line per event (`<at> <event> <percent>%: <detail>`):
+/// a plan that replaces it shows one removed line per event, where a list
+/// of objects shows six.
+fn history_lines_type() -> Type {
+    Type::list(Type::String)
+}
+
+fn history_line(at: &str, event: &str, percent: &str, detail: &str) -> String {
+    format!("{at} {event} {percent}%: {detail}")
+}
+
+fn history_lines<K: EventName>(history: &[Event<K>]) -> Value {
+    Value::List(
+        history
+            .iter()
+            .map(|e| history_line(&rfc3339(e.at), e.kind.as_str(), &format_percent(e.percent), &e.detail).into())
+            .collect(),
+    )
+}
+
+/// Rewrites a stored history of objects (`history_type`) as lines.
+fn upgrade_history_to_lines(state: &mut serde_json::Map<String, serde_json::Value>) {
+    let Some(serde_json::Value::Array(events)) = state.get("history") else { return };
+    let text =
+        |e: &serde_json::Value, name: &str| e.get(name).and_then(serde_json::Value::as_str).unwrap_or("").to_owned();
+    let lines = events
+        .iter()
+        .map(|e| {
+            let percent = e.get("percent").and_then(serde_json::Value::as_f64).map(format_percent).unwrap_or_default();
+            history_line(&text(e, "at"), &text(e, "event"), &percent, &text(e, "detail")).into()
+        })
+        .collect();
+    state.insert("history".into(), serde_json::Value::Array(lines));
+}
+
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
