@@ -66,6 +66,7 @@ mod alb;
 pub mod appconfig;
 mod aws;
 pub mod bench;
+pub mod browser;
 pub mod codedeploy;
 mod elbv2;
 mod emulator;
