@@ -159,15 +159,17 @@ impl<'a> Rollout<'a> {
         }
         for i in 0..=4 {
             let at = plot.from + (plot.to - plot.from) * (i as f64 / 4.0);
+            // The outer labels stay inside the drawing.
+            let anchor = ["start", "middle", "middle", "middle", "end"][i];
             let _ = write!(
                 svg,
-                r#"<text class="tick" x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                r#"<text class="tick" x="{:.1}" y="{}" text-anchor="{anchor}">{}</text>"#,
                 plot.x(at),
                 BOTTOM + 18.0,
                 clock_time(at)
             );
         }
-        let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="end">UTC</text>"#, R, BOTTOM + 34.0);
+        let _ = write!(svg, r#"<text x="{L}" y="{}">UTC</text>"#, BOTTOM + 34.0);
         // Bakes, shaded by their verdict, with their label above.
         for span in self.spans() {
             let (x0, x1) = (plot.x(span.start), plot.x(span.end.unwrap_or(self.finished())));
@@ -218,12 +220,13 @@ impl<'a> Rollout<'a> {
         }
         if let Some(rollback) = self.rollback() {
             let x = plot.x(rollback.at);
+            // Below the time axis, clear of the looks; on the line's left unless that is the edge.
+            let anchor = if x - L > 150.0 { "end" } else { "start" };
             let _ = write!(
                 svg,
-                r#"<line class="rollback" x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{BOTTOM}"><title>{}</title></line><text class="rollback-label" x="{:.1}" y="{}" text-anchor="end">rollback {}</text>"#,
+                r#"<line class="rollback" x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{BOTTOM}"><title>{}</title></line><text class="rollback-label" x="{x:.1}" y="{}" text-anchor="{anchor}">rollback {}</text>"#,
                 escape(&rollback.detail),
-                x - 4.0,
-                TOP + 14.0,
+                BOTTOM + 34.0,
                 clock_time(rollback.at)
             );
         }
@@ -345,7 +348,8 @@ const SVG_STYLE: &str = ".bake-pass{fill:#2e7d32;fill-opacity:.14}.bake-fail{fil
 .rollback{stroke:#c62828;stroke-width:2;stroke-dasharray:6 3}.rollback-label{fill:#c62828;font-weight:bold}\
 .verdict{fill:#333}.tick{fill:#555}";
 
-const HTML_STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin-top:1em}\
+const HTML_STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}h1{font-size:1.4em;overflow-wrap:anywhere}\
+svg.timeline{max-width:100%;height:auto}table{border-collapse:collapse;margin-top:1em}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}tr.fail td{background:#fdecea}\
 .outcome.rolled-back{color:#c62828}.outcome.promoted{color:#2e7d32}.rollback{color:#c62828}.warning{color:#8d6e00}";
 
