@@ -268,7 +268,7 @@ fn check_promotion(v: &Value, target: &str, index: u64) {
     if v["status"] != "promoted" || v["alb"]["target_group_arn"] != target {
         return;
     }
-    let history = rollouts::history(&v);
+    let history = rollouts::history(v);
     let n = history.len();
     assert!(n >= 2, "point {index}: promoted with history {history:?}");
     let (baked, promoted) = (&history[n - 2], &history[n - 1]);

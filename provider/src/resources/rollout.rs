@@ -1056,11 +1056,17 @@ fn write_report(prefix: &str, done: &Done, model: &Model, router: &dyn Router) -
             Outcome::Promoted => None,
         },
     };
+    write_files(prefix, [("html", report.html()), ("svg", report.svg()), ("md", report.markdown())])
+}
+
+/// Writes `<prefix>.<extension>` for each file, creating the directory; a
+/// failure is a warning.
+fn write_files(prefix: &str, files: [(&str, String); 3]) -> Diagnostics {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = std::path::Path::new(prefix).parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        for (extension, text) in [("html", report.html()), ("svg", report.svg()), ("md", report.markdown())] {
+        for (extension, text) in files {
             std::fs::write(format!("{prefix}.{extension}"), text)?;
         }
         Ok(())
@@ -1217,6 +1223,22 @@ mod tests {
         let before = current.clone();
         RolloutResource::new(Arc::default()).upgrade_state(1, current.as_object_mut().unwrap()).unwrap();
         assert_eq!(current, before, "a current state is left as it is");
+    }
+
+    #[test]
+    fn a_report_that_cannot_be_written_is_a_warning() {
+        let dir = std::env::temp_dir().join(format!("progressive-report-test-{}", std::process::id()));
+        let files = || [("html", "<p>".to_owned()), ("svg", "<svg/>".to_owned()), ("md", "# r".to_owned())];
+        let prefix = dir.join("nested/web");
+        assert!(write_files(prefix.to_str().unwrap(), files()).0.is_empty());
+        assert_eq!(std::fs::read_to_string(dir.join("nested/web.md")).unwrap(), "# r");
+        assert!(dir.join("nested/web.html").is_file() && dir.join("nested/web.svg").is_file());
+        // Under a regular file, no directory can be made.
+        let d = write_files(dir.join("nested/web.md/x").to_str().unwrap(), files());
+        assert!(!d.has_errors(), "{d:?}");
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].summary, "Rollout report not written");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
