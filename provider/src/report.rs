@@ -203,7 +203,8 @@ impl<'a> Rollout<'a> {
             let (x, y) = (plot.x(at), plot.y(percent));
             let _ = if i == 0 { write!(path, "M{x:.1} {y:.1}") } else { write!(path, " H{x:.1} V{y:.1}") };
         }
-        let _ = write!(path, " H{:.1}", plot.x(self.finished()));
+        // The share holds to the drawing's edge.
+        let _ = write!(path, " H{R:.1}");
         let _ = write!(svg, r#"<path class="traffic" d="{path}"/>"#);
         // Each look at the gates, where the share stood.
         for event in self.events {
@@ -340,6 +341,8 @@ const H: f64 = 330.0;
 const L: f64 = 60.0;
 const R: f64 = 940.0;
 const TOP: f64 = 40.0;
+/// Room after the last event, as a share of the run's duration.
+const END_MARGIN: f64 = 0.04;
 const BOTTOM: f64 = 270.0;
 
 const SVG_STYLE: &str = ".bake-pass{fill:#2e7d32;fill-opacity:.14}.bake-fail{fill:#c62828;fill-opacity:.18}\
@@ -361,8 +364,10 @@ struct Plot {
 
 impl Plot {
     fn new(from: OffsetDateTime, to: OffsetDateTime) -> Plot {
-        // A run that took no time still gets a visible width.
-        Plot { from, to: to.max(from + time::Duration::SECOND) }
+        // A run that took no time still gets a visible width, and the last
+        // change (a rollback's drop to 0%) a margin to show in.
+        let span = (to - from).max(time::Duration::SECOND);
+        Plot { from, to: from + span * (1.0 + END_MARGIN) }
     }
 
     fn x(&self, at: OffsetDateTime) -> f64 {
@@ -516,9 +521,10 @@ pub(crate) mod tests {
     fn the_timeline_draws_each_bake_look_and_the_rollback_where_they_happened() {
         let (schedule, events) = rolled_back_canary();
         let svg = report(&schedule, &events).svg();
-        // 81 seconds over 880 pixels from x = 60.
-        let x = |s: f64| format!("{:.1}", L + (R - L) * s / 81.0);
-        let width = |from: f64, to: f64| format!("{:.1}", (R - L) * (to - from) / 81.0);
+        // 81 seconds and the margin after them over 880 pixels from x = 60.
+        let seconds = 81.0 * (1.0 + END_MARGIN);
+        let x = |s: f64| format!("{:.1}", L + (R - L) * s / seconds);
+        let width = |from: f64, to: f64| format!("{:.1}", (R - L) * (to - from) / seconds);
         let pass = format!(r#"class="bake bake-pass" data-step="1" x="60.0" y="40" width="{}""#, width(0.0, 60.0));
         assert!(svg.contains(&pass), "{svg}");
         assert!(svg.contains(&format!(r#"class="bake bake-fail" data-step="2" x="{}""#, x(61.0))), "{svg}");
@@ -527,7 +533,7 @@ pub(crate) mod tests {
         assert!(svg.contains(&format!(r#"<line class="rollback" x1="{0}" x2="{0}""#, x(81.0))), "{svg}");
         // Up to 10% at the start, 100% at 61s, back to 0% at 81s.
         assert!(
-            svg.contains(&format!(r#"d="M60.0 270.0 H60.0 V247.0 H{0} V40.0 H{1} V270.0 H{1}""#, x(61.0), x(81.0))),
+            svg.contains(&format!(r#"d="M60.0 270.0 H60.0 V247.0 H{0} V40.0 H{1} V270.0 H940.0""#, x(61.0), x(81.0))),
             "{svg}"
         );
         assert!(svg.contains("the &lt;canary&gt; | is failing"), "text is escaped");
