@@ -16,29 +16,28 @@ pub fn values(tf: &Terraform, address: &str) -> Value {
     tf.resource(address).unwrap_or_else(|| panic!("{address} not in state"))["values"].clone()
 }
 
-/// A history (from a resource's state `values`) as (event, percent) pairs:
-/// a rollout's lines (`<at> <event> <percent>%: <detail>`) or the objects of
-/// the other resources. Percents may be fractional (Route 53 sends 0.5%).
+/// A history (from a resource's state `values`) as (event, percent) pairs.
+/// Percents may be fractional (Route 53 sends 0.5%).
 pub fn events(values: &Value) -> Vec<(String, f64)> {
     history(values).iter().map(|e| (e["event"].as_str().unwrap().to_owned(), e["percent"].as_f64().unwrap())).collect()
 }
 
-/// A history as objects (`at`, `event`, `percent`, `detail`): a rollout's
-/// lines (`<at> <event> <percent>%: <detail>`) taken apart, or the other
-/// resources' objects as they are.
+/// A history (`<at> <event> <percent>%: <detail>` per line) taken apart
+/// into objects with those fields; whole percents are integers, as the
+/// provider writes them.
 pub fn history(values: &Value) -> Vec<Value> {
     let line = |text: &str| {
         let (at, rest) = text.split_once(' ').unwrap_or_else(|| panic!("no time in {text:?}"));
         let (event, rest) = rest.split_once(' ').unwrap_or_else(|| panic!("no event in {text:?}"));
         let (percent, detail) = rest.split_once("%: ").unwrap_or_else(|| panic!("no percent in {text:?}"));
-        let percent: f64 = percent.parse().unwrap_or_else(|_| panic!("bad percent in {text:?}"));
+        let percent: serde_json::Number = percent.parse().unwrap_or_else(|_| panic!("bad percent in {text:?}"));
         serde_json::json!({ "at": at, "event": event, "percent": percent, "detail": detail })
     };
     values["history"]
         .as_array()
         .unwrap_or_else(|| panic!("no history: {values}"))
         .iter()
-        .map(|e| e.as_str().map_or_else(|| e.clone(), line))
+        .map(|e| line(e.as_str().unwrap_or_else(|| panic!("a history line, not {e}"))))
         .collect()
 }
 

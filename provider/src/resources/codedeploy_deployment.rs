@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::analysis::{self, Analysis};
 use super::appspec;
 use super::gates::{self, MetricGateSpec};
-use super::{history_type, history_value, schedule_type, schedule_value, string_list_of};
+use super::{history_lines, history_lines_type, schedule_type, schedule_value, string_list_of, upgrade_history};
 use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::codedeploy::{EcsRoute, Found, Platform, TrafficRouting};
@@ -133,8 +133,9 @@ pub fn schema() -> Schema {
         .attribute(Attribute::required("task_definition_arn", Type::String, "The task definition of the replacement task set."))
         .attribute(Attribute::required("container_name", Type::String, "The container that receives the load balancer's traffic."))
         .attribute(Attribute::required("container_port", Type::Number, "Its port."));
+    // Version 1: `history` holds lines, not objects (design/0014).
     Schema::new(
-        0,
+        1,
         Block::new(
             "Runs an AWS CodeDeploy deployment (ECS blue/green or Lambda) inside `terraform apply`: creates it, follows it to its end (every traffic shift and lifecycle event in the log and in `history`), \
              and watches CloudWatch alarms (any number), metric thresholds and a canary-vs-baseline analysis while CodeDeploy shifts traffic. When one of them fails, the timeout passes or Terraform is interrupted, \
@@ -158,7 +159,7 @@ pub fn schema() -> Schema {
         .attribute(Attribute::computed("status", Type::String, "`succeeded`; `rolled_back` (a gate of this resource or the timeout stopped it, and CodeDeploy rolled it back); `interrupted` (Terraform was interrupted and it was rolled back); `failed` (CodeDeploy failed or stopped it, with or without its own rollback, or a rollback was not confirmed)."))
         .attribute(Attribute::computed("rollback_deployment_id", Type::String, "The deployment that rolled the last one back, if any."))
         .attribute(Attribute::computed("schedule", schedule_type(), "The traffic shifts of the deployment config (`percent`, `bake`), known at plan time so that `terraform plan` shows them."))
-        .attribute(Attribute::computed("history", history_type(), "What the last apply saw: every status change, traffic shift and lifecycle event, gate failure and rollback, with time (`at`), the new revision's share (`percent`), `event` and `detail`.")),
+        .attribute(Attribute::computed("history", history_lines_type(), "What the last apply saw, one line per status change, traffic shift and lifecycle event, gate failure and rollback: `<time> <event> <percent>%: <detail>`, where `percent` is the new revision's share.")),
     )
 }
 
@@ -845,6 +846,14 @@ impl Resource for CodeDeployDeployment {
     }
 
     /// Adopts the revision the group last deployed successfully.
+    fn upgrade_state(
+        &self,
+        version: i64,
+        state: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Diagnostics> {
+        upgrade_history(version, state)
+    }
+
     async fn import(&self, id: &str, _stop: &CancellationToken) -> Result<Value, Diagnostics> {
         let cannot = |detail: String| Diagnostics::single("Cannot import", detail);
         let clients = self.shared.clients()?;
@@ -1101,7 +1110,7 @@ impl Done {
             Done::Ran { id, current_version, ending, history, .. } => {
                 set_current(&mut state, current_version.as_deref());
                 state.set_attr("deployment_id", id.clone().into());
-                state.set_attr("history", history_value(&history));
+                state.set_attr("history", history_lines(&history));
                 let (status, rollback, diagnostics) = match ending {
                     Ending::Succeeded => ("succeeded", None, Diagnostics::default()),
                     Ending::EndedByService { status, error, rollback } => {

@@ -126,31 +126,6 @@ fn schedule_value(schedule: &Schedule) -> Value {
     )
 }
 
-fn history_type() -> Type {
-    Type::list(Type::object([
-        ("at", Type::String),
-        ("percent", Type::Number),
-        ("event", Type::String),
-        ("detail", Type::String),
-    ]))
-}
-
-fn history_value<K: EventName>(history: &[Event<K>]) -> Value {
-    Value::List(
-        history
-            .iter()
-            .map(|e| {
-                Value::object([
-                    ("at", rfc3339(e.at).into()),
-                    ("percent", percent_value(e.percent)),
-                    ("event", e.kind.as_str().into()),
-                    ("detail", e.detail.clone().into()),
-                ])
-            })
-            .collect(),
-    )
-}
-
 /// A history as one line per event (`<at> <event> <percent>%: <detail>`):
 /// a plan that replaces it shows one removed line per event, where a list
 /// of objects shows six.
@@ -171,9 +146,14 @@ fn history_lines<K: EventName>(history: &[Event<K>]) -> Value {
     )
 }
 
-/// Rewrites a stored history of objects (`history_type`) as lines.
-fn upgrade_history_to_lines(state: &mut serde_json::Map<String, serde_json::Value>) {
-    let Some(serde_json::Value::Array(events)) = state.get("history") else { return };
+/// The state upgrade of the resources whose schema version 1 made `history`
+/// lines: a version-0 history of objects (`at`, `percent`, `event`,
+/// `detail`) becomes the same lines the current code writes.
+fn upgrade_history(version: i64, state: &mut serde_json::Map<String, serde_json::Value>) -> Result<(), Diagnostics> {
+    if version >= 1 {
+        return Ok(());
+    }
+    let Some(serde_json::Value::Array(events)) = state.get("history") else { return Ok(()) };
     let text =
         |e: &serde_json::Value, name: &str| e.get(name).and_then(serde_json::Value::as_str).unwrap_or("").to_owned();
     let lines = events
@@ -184,6 +164,7 @@ fn upgrade_history_to_lines(state: &mut serde_json::Map<String, serde_json::Valu
         })
         .collect();
     state.insert("history".into(), serde_json::Value::Array(lines));
+    Ok(())
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);

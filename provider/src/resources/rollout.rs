@@ -19,7 +19,7 @@ use super::analysis::{self, Analysis};
 use super::gates::{self, MetricGateSpec};
 use super::{
     duration_of, history_lines, history_lines_type, percent_value, rfc3339, schedule_type, schedule_value,
-    string_list_of, upgrade_history_to_lines,
+    string_list_of, upgrade_history,
 };
 use crate::Shared;
 use crate::aws::Clients;
@@ -550,10 +550,7 @@ impl Resource for RolloutResource {
         version: i64,
         state: &mut serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Diagnostics> {
-        if version < 1 {
-            upgrade_history_to_lines(state);
-        }
-        Ok(())
+        upgrade_history(version, state)
     }
 
     async fn import(&self, id: &str, _stop: &CancellationToken) -> Result<Value, Diagnostics> {
