@@ -16,6 +16,21 @@ pub fn values(tf: &Terraform, address: &str) -> Value {
     tf.resource(address).unwrap_or_else(|| panic!("{address} not in state"))["values"].clone()
 }
 
+/// With `UPDATE_EXAMPLES=1`, copies the report at `prefix` (`.html`, `.svg`,
+/// `.md`) to `examples/report/<name>.*`, the examples the README shows.
+pub fn keep_report_as_example(prefix: &std::path::Path, name: &str) {
+    if std::env::var_os("UPDATE_EXAMPLES").is_none() {
+        return;
+    }
+    let examples = crate::workspace_root().join("examples/report");
+    std::fs::create_dir_all(&examples).unwrap();
+    for extension in ["html", "svg", "md"] {
+        let from = prefix.with_extension(extension);
+        std::fs::copy(&from, examples.join(format!("{name}.{extension}")))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
+}
+
 /// A history (from a resource's state `values`) as (event, percent) pairs.
 /// Percents may be fractional (Route 53 sends 0.5%).
 pub fn events(values: &Value) -> Vec<(String, f64)> {

@@ -67,7 +67,10 @@ fn values(tf: &Terraform) -> Value {
 fn analysis_rolls_back_a_bad_canary() {
     let b = bed();
     let _traffic = traffic(&b, 0.01, 0.20);
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"2m\"\n  }}\n{ANALYSIS}")));
+    b.tf.write_config(&config(
+        &b,
+        &format!("  canary {{\n    percent = 20\n    bake = \"2m\"\n  }}\n{ANALYSIS}\n  report_path = \"reports/web\""),
+    ));
     let started = Instant::now();
     let out = b.tf.apply();
     out.assert_failed_with(&[
@@ -89,6 +92,14 @@ fn analysis_rolls_back_a_bad_canary() {
     let history = rollouts::history(&v);
     let failed = history.iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
     assert!(failed["detail"].as_str().unwrap().contains("5xx in"), "{failed}");
+    // The report's verdict carries the judgement's numbers.
+    let md = std::fs::read_to_string(b.tf.workdir().join("reports/web.md")).expect("the report");
+    let row = md.lines().find(|l| l.starts_with("| step 1 of 2 | 20% |")).unwrap_or_default();
+    assert!(
+        row.contains("| **fail**: canary analysis (5xx)") && row.contains("5xx in") && row.contains("requests ("),
+        "{md}"
+    );
+    rollouts::keep_report_as_example(&b.tf.workdir().join("reports/web"), "analysis-rollback");
 }
 
 #[test]

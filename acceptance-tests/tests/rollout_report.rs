@@ -7,7 +7,7 @@ use std::time::Duration;
 use acceptance_tests::browser::{self, Browser};
 use acceptance_tests::rollouts::{self, wait_until};
 use acceptance_tests::scenarios::rollout_config;
-use acceptance_tests::{AlbBed, Terraform, workspace_root};
+use acceptance_tests::{AlbBed, Terraform};
 use serde_json::Value;
 
 const ADDRESS: &str = "progressive_rollout.web";
@@ -146,15 +146,7 @@ fn rollout_report_of_a_rollback_shows_each_step_in_a_browser_and_the_log() {
     };
     assert_eq!(drawn(&svg), drawn(&page), "the same bakes, drawn alike");
 
-    // `UPDATE_EXAMPLES=1` keeps this report as the repository's example.
-    if std::env::var_os("UPDATE_EXAMPLES").is_some() {
-        let examples = workspace_root().join("examples/report");
-        std::fs::create_dir_all(&examples).unwrap();
-        for extension in ["html", "svg", "md"] {
-            std::fs::copy(reports.join(format!("web.{extension}")), examples.join(format!("rollback.{extension}")))
-                .unwrap();
-        }
-    }
+    rollouts::keep_report_as_example(&reports.join("web"), "alarm-rollback");
 }
 
 /// Where the report's parts landed on screen, with their computed fill.
