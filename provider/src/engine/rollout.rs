@@ -68,6 +68,18 @@ impl super::EventName for EventKind {
             EventKind::Warning => "warning",
         }
     }
+
+    fn progress_word(self) -> &'static str {
+        match self {
+            EventKind::Look(Look::Pass) => "look: pass",
+            EventKind::Look(Look::Wait) => "look: wait",
+            EventKind::Look(Look::Fail) => "look: fail",
+            EventKind::Baked => "verdict: pass",
+            EventKind::GateFailed => "verdict: fail",
+            EventKind::Promoted => "verdict: promoted",
+            kind => kind.as_str(),
+        }
+    }
 }
 
 /// What one look at the gates found.
@@ -100,25 +112,6 @@ impl Look {
 
 /// One line of a rollout's history.
 pub type Event = super::Event<EventKind>;
-
-impl Event {
-    /// The progress line logs show for this event, one per shift, look and
-    /// verdict, always in these words so that people and scripts can follow
-    /// a rollout in `TF_LOG`: `shift: step 1 of 3: 10% to the target, ...`,
-    /// `look: pass: step 1 of 3 at 10%: ...`, `verdict: pass: step 1 of 3:
-    /// baked ...`, `verdict: fail: ...`, `verdict: promoted: ...`,
-    /// `rollback: ...`, `warning: ...`.
-    pub fn progress_line(&self) -> String {
-        let word = match self.kind {
-            EventKind::Look(look) => format!("look: {}", look.as_str()),
-            EventKind::Baked => "verdict: pass".into(),
-            EventKind::GateFailed => "verdict: fail".into(),
-            EventKind::Promoted => "verdict: promoted".into(),
-            kind => super::EventName::as_str(kind).into(),
-        };
-        format!("{word}: {}", self.detail)
-    }
-}
 
 /// Why a rollout stopped before promotion.
 #[derive(Debug, Clone, PartialEq)]

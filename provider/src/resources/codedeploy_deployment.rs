@@ -23,7 +23,9 @@ use tokio_util::sync::CancellationToken;
 use super::analysis::{self, Analysis};
 use super::appspec;
 use super::gates::{self, MetricGateSpec};
-use super::{history_lines, history_lines_type, schedule_type, schedule_value, string_list_of, upgrade_history};
+use super::{
+    history_lines, history_lines_type, log_progress, schedule_type, schedule_value, string_list_of, upgrade_history,
+};
 use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::codedeploy::{EcsRoute, Found, Platform, TrafficRouting};
@@ -31,8 +33,7 @@ use crate::engine::alarms::{AlarmGate, ResolveError};
 use crate::engine::deployment::{self, Ending, Event, Follow, Rollback, Status};
 use crate::engine::rollout::Cause;
 use crate::engine::schedule::{Schedule, Strategy};
-use crate::engine::traffic::format_percent;
-use crate::engine::{Both, Clock, EventName, SystemClock};
+use crate::engine::{Both, Clock, SystemClock};
 use crate::routers::{RouterKind, Routing, alb, lambda_alias};
 
 pub const TYPE_NAME: &str = "progressive_codedeploy_deployment";
@@ -1067,13 +1068,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     };
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
-    let log_event = |e: &Event| {
-        log::info(
-            MODULE,
-            &format!("deployment {}", e.kind.as_str()),
-            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
-        )
-    };
+    let log_event = |e: &Event| log_progress(MODULE, e);
     let (ending, history) = deployment::follow(codedeploy, &gate, &SystemClock, &follow, stop, log_event).await;
     Ok(Done::Ran { id, current_version, ending, history, schedule: resolved.schedule })
 }

@@ -25,7 +25,8 @@ use super::analysis::{self, Analysis};
 use super::flags::{self, FlagValue};
 use super::gates::{self, MetricGateSpec};
 use super::{
-    history_lines, history_lines_type, percent_value, schedule_type, schedule_value, string_list_of, upgrade_history,
+    history_lines, history_lines_type, log_progress, percent_value, schedule_type, schedule_value, string_list_of,
+    upgrade_history,
 };
 use crate::Shared;
 use crate::aws::Clients;
@@ -35,7 +36,7 @@ use crate::engine::deployment::{self, Ending, Event, Follow, Rollback};
 use crate::engine::rollout::Cause;
 use crate::engine::schedule::{Schedule, Step, Strategy as Steps};
 use crate::engine::traffic::format_percent;
-use crate::engine::{Both, Clock, EventName, SystemClock};
+use crate::engine::{Both, Clock, SystemClock};
 
 pub const TYPE_NAME: &str = "progressive_feature_flag";
 const MODULE: &str = "progressive.feature_flag";
@@ -718,13 +719,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let id = number.to_string();
     let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
-    let log_event = |e: &Event| {
-        log::info(
-            MODULE,
-            &format!("release {}", e.kind.as_str()),
-            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
-        )
-    };
+    let log_event = |e: &Event| log_progress(MODULE, e);
     let deployments =
         appconfig.deployments(&model.application, &model.environment, &model.profile, Some(before.clone()));
     let (ending, history) = deployment::follow(&deployments, &gate, &SystemClock, &follow, stop, log_event).await;
@@ -790,13 +785,7 @@ async fn run_steps<G: crate::engine::Gate>(
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let deadline = SystemClock.now() + timeout;
     let mut history: Vec<Event> = Vec::new();
-    let log_event = |e: &Event| {
-        log::info(
-            MODULE,
-            &format!("release {}", e.kind.as_str()),
-            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
-        )
-    };
+    let log_event = |e: &Event| log_progress(MODULE, e);
     let (mut version, mut number) = (None, 0);
     let mut stopped = None;
     for (i, step) in exposure.schedule.steps().iter().enumerate() {

@@ -126,6 +126,16 @@ fn schedule_value(schedule: &Schedule) -> Value {
     )
 }
 
+/// One INFO line per shift, look and verdict, in the words of
+/// [`Event::progress_line`], with the event's name and share as fields.
+fn log_progress<K: EventName>(module: &str, e: &Event<K>) {
+    tfplugin::log::info(
+        module,
+        &e.progress_line(),
+        &[("event", e.kind.as_str().into()), ("percent", format_percent(e.percent).into())],
+    )
+}
+
 /// A history as one line per event (`<at> <event> <percent>%: <detail>`):
 /// a plan that replaces it shows one removed line per event, where a list
 /// of objects shows six.

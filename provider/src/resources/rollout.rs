@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::analysis::{self, Analysis};
 use super::gates::{self, MetricGateSpec};
 use super::{
-    duration_of, history_lines, history_lines_type, percent_value, rfc3339, schedule_type, schedule_value,
-    string_list_of, upgrade_history,
+    duration_of, history_lines, history_lines_type, log_progress, percent_value, rfc3339, schedule_type,
+    schedule_value, string_list_of, upgrade_history,
 };
 use crate::Shared;
 use crate::aws::Clients;
@@ -33,7 +33,7 @@ use crate::engine::lease::{self, LeaseError};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout, Start};
 use crate::engine::schedule::{Schedule, Step, Strategy};
 use crate::engine::traffic::{Granularity, RouterError, Split, format_percent};
-use crate::engine::{Both, Clock, EventName, SystemClock};
+use crate::engine::{Both, Clock, SystemClock};
 use crate::routers::{self, ROUTERS, Router, RouterKind, Routing};
 
 pub const TYPE_NAME: &str = "progressive_rollout";
@@ -909,7 +909,7 @@ async fn run_leased(
                 split.describe()
             );
             let restored = Event { at: SystemClock.now(), percent: 100.0, kind: rollout::EventKind::Shift, detail };
-            log_progress(&restored);
+            log_progress(MODULE, &restored);
             let history = vec![restored];
             return Ok(Done::Restored { history, split: router.read().await.ok() });
         }
@@ -999,7 +999,7 @@ async fn run_leased(
     let started = SystemClock.now();
     let mut events = Vec::new();
     let mut seen = |e: &Event| {
-        log_progress(e);
+        log_progress(MODULE, e);
         events.push(e.clone());
     };
     // The plan showed this warning; the history keeps it beside the bakes it concerns.
@@ -1018,16 +1018,6 @@ async fn run_leased(
     let history = warning.into_iter().chain(ran).collect();
     let split = router.read().await.ok();
     Ok(Done::Ran { origin, outcome, history, split, run: Run { started, start_percent: start, events } })
-}
-
-/// One INFO line per shift, look and verdict (the wording is
-/// [`Event::progress_line`]'s).
-fn log_progress(e: &Event) {
-    log::info(
-        MODULE,
-        &e.progress_line(),
-        &[("event", e.kind.as_str().into()), ("percent", format_percent(e.percent).into())],
-    )
 }
 
 /// Why a halted rollout rolled back, as `rollback_reason` and reports say it.
