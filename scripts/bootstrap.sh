@@ -3,8 +3,12 @@
 # the packages pinned in testbed/requirements.txt (the embedded Terraform CLI
 # behind testbed/terraform, and moto behind testbed/emulator.py).
 #
+# It also installs Debian's chromium and chromium-driver (apt, when they are
+# missing), which the rollout report's test renders pages in.
+#
 # Idempotent and quiet: when .venv already matches requirements.txt (a hash
-# kept inside the venv) it does nothing and prints nothing. Safe to run
+# kept inside the venv) and the browser is there, it does nothing and prints
+# nothing. Safe to run
 # concurrently (runs are serialized with flock). Only if this Python cannot
 # create virtualenvs (Debian's python3 without python3-venv) does it install
 # that one apt package.
@@ -43,6 +47,18 @@ command -v "$python" >/dev/null || die "$python not found (set PYTHON to a Pytho
 if command -v flock >/dev/null; then
     exec 9<"${BASH_SOURCE[0]}"
     flock 9
+fi
+
+# A headless browser for the report test (acceptance-tests/src/browser.rs).
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+    if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+        say "installing chromium and chromium-driver (apt)"
+        export DEBIAN_FRONTEND=noninteractive
+        quietly apt-get update
+        quietly apt-get install -y --no-install-recommends chromium chromium-driver
+    else
+        say "chromium and chromium-driver are missing and need apt-get as root; the report's browser test will fail"
+    fi
 fi
 
 # What the venv must match: the pins and the interpreter's version.

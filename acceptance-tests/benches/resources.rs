@@ -52,8 +52,8 @@ fn main() {
         };
         peak_rss = peak_rss.max(rss);
         let log = tf.log();
-        let all_shifted = log.matches("rollout shift: ").count() >= ROLLOUTS;
-        let promoting = log.contains("rollout promoted: ");
+        let all_shifted = log.matches("progressive: shift: ").count() >= ROLLOUTS;
+        let promoting = log.contains("progressive: verdict: promoted: ");
         if all_shifted && !promoting {
             baking_from.get_or_insert((Instant::now(), ticks));
             baking_rss.push(rss);

@@ -71,9 +71,29 @@ pub(crate) fn request(
     stream.write_all(body)?;
     stream.flush()?;
 
+    // Read to the end of the body its length announces: some servers
+    // (chromedriver) keep the connection open despite `Connection: close`.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    let mut buffer = [0u8; 16 * 1024];
+    while !whole_response(&raw) {
+        let n = stream.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buffer[..n]);
+    }
     parse_response(&raw)
+}
+
+/// Whether `raw` holds a response's headers and the whole body their
+/// `Content-Length` announces (without one, the body ends with the connection).
+fn whole_response(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let length = head.split("\r\n").filter_map(|line| line.split_once(':')).find_map(|(k, v)| {
+        k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+    });
+    length.is_some_and(|length| raw.len() >= split + 4 + length)
 }
 
 fn parse_response(raw: &[u8]) -> io::Result<Response> {

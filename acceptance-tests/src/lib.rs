@@ -67,6 +67,7 @@ mod alb;
 pub mod appconfig;
 mod aws;
 pub mod bench;
+pub mod browser;
 pub mod codedeploy;
 mod elbv2;
 mod emulator;

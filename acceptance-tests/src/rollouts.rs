@@ -16,14 +16,43 @@ pub fn values(tf: &Terraform, address: &str) -> Value {
     tf.resource(address).unwrap_or_else(|| panic!("{address} not in state"))["values"].clone()
 }
 
-/// A rollout's history (from its state `values`) as (event, percent) pairs.
-/// Percents are numbers that may be fractional (Route 53 sends 0.5%).
+/// With `UPDATE_EXAMPLES=1`, copies the report at `prefix` (`.html`, `.svg`,
+/// `.md`) to `examples/report/<name>.*`, the examples the README shows.
+pub fn keep_report_as_example(prefix: &std::path::Path, name: &str) {
+    if std::env::var_os("UPDATE_EXAMPLES").is_none() {
+        return;
+    }
+    let examples = crate::workspace_root().join("examples/report");
+    std::fs::create_dir_all(&examples).unwrap();
+    for extension in ["html", "svg", "md"] {
+        let from = prefix.with_extension(extension);
+        std::fs::copy(&from, examples.join(format!("{name}.{extension}")))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
+}
+
+/// A history (from a resource's state `values`) as (event, percent) pairs.
+/// Percents may be fractional (Route 53 sends 0.5%).
 pub fn events(values: &Value) -> Vec<(String, f64)> {
+    history(values).iter().map(|e| (e["event"].as_str().unwrap().to_owned(), e["percent"].as_f64().unwrap())).collect()
+}
+
+/// A history (`<at> <event> <percent>%: <detail>` per line) taken apart
+/// into objects with those fields; whole percents are integers, as the
+/// provider writes them.
+pub fn history(values: &Value) -> Vec<Value> {
+    let line = |text: &str| {
+        let (at, rest) = text.split_once(' ').unwrap_or_else(|| panic!("no time in {text:?}"));
+        let (event, rest) = rest.split_once(' ').unwrap_or_else(|| panic!("no event in {text:?}"));
+        let (percent, detail) = rest.split_once("%: ").unwrap_or_else(|| panic!("no percent in {text:?}"));
+        let percent: serde_json::Number = percent.parse().unwrap_or_else(|_| panic!("bad percent in {text:?}"));
+        serde_json::json!({ "at": at, "event": event, "percent": percent, "detail": detail })
+    };
     values["history"]
         .as_array()
         .unwrap_or_else(|| panic!("no history: {values}"))
         .iter()
-        .map(|e| (e["event"].as_str().unwrap().to_owned(), e["percent"].as_f64().unwrap()))
+        .map(|e| line(e.as_str().unwrap_or_else(|| panic!("a history line, not {e}"))))
         .collect()
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use acceptance_tests::rollouts::wait_until;
+use acceptance_tests::rollouts::{self, wait_until};
 use acceptance_tests::scenarios::rollout_config;
 use acceptance_tests::{AlbBed as Bed, Behaviour, Terraform, Traffic};
 use serde_json::Value;
@@ -67,7 +67,10 @@ fn values(tf: &Terraform) -> Value {
 fn analysis_rolls_back_a_bad_canary() {
     let b = bed();
     let _traffic = traffic(&b, 0.01, 0.20);
-    b.tf.write_config(&config(&b, &format!("  canary {{\n    percent = 20\n    bake = \"2m\"\n  }}\n{ANALYSIS}")));
+    b.tf.write_config(&config(
+        &b,
+        &format!("  canary {{\n    percent = 20\n    bake = \"2m\"\n  }}\n{ANALYSIS}\n  report_path = \"reports/web\""),
+    ));
     let started = Instant::now();
     let out = b.tf.apply();
     out.assert_failed_with(&[
@@ -86,9 +89,17 @@ fn analysis_rolls_back_a_bad_canary() {
     let v = values(&b.tf);
     assert_eq!(v["status"], "rolled_back");
     assert!(v["rollback_reason"].as_str().unwrap().contains("canary analysis (5xx)"));
-    let failed =
-        v["history"].as_array().unwrap().iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
+    let history = rollouts::history(&v);
+    let failed = history.iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
     assert!(failed["detail"].as_str().unwrap().contains("5xx in"), "{failed}");
+    // The report's verdict carries the judgement's numbers.
+    let md = std::fs::read_to_string(b.tf.workdir().join("reports/web.md")).expect("the report");
+    let row = md.lines().find(|l| l.starts_with("| step 1 of 2 | 20% |")).unwrap_or_default();
+    assert!(
+        row.contains("| **fail**: canary analysis (5xx)") && row.contains("5xx in") && row.contains("requests ("),
+        "{md}"
+    );
+    rollouts::keep_report_as_example(&b.tf.workdir().join("reports/web"), "analysis-rollback");
 }
 
 #[test]
@@ -112,7 +123,8 @@ fn analysis_promotes_a_good_canary() {
     assert_eq!(green_percent(&b), 100);
     let v = values(&b.tf);
     assert_eq!(v["status"], "promoted");
-    let baked = &v["history"][1];
+    let history = rollouts::history(&v);
+    let baked = &history[1];
     assert_eq!(baked["event"], "baked");
     let detail = baked["detail"].as_str().unwrap();
     assert!(
@@ -235,7 +247,7 @@ fn analysis_promotes_a_bursty_but_equal_canary() {
     assert_eq!(green_percent(&b), 100);
     let v = values(&b.tf);
     assert_eq!(v["status"], "promoted");
-    let detail = v["history"][1]["detail"].as_str().unwrap().to_owned();
+    let detail = rollouts::history(&v)[1]["detail"].as_str().unwrap().to_owned();
     assert!(detail.contains("each period judged as a whole"), "the dispersion check chose the robust form: {detail}");
 }
 
@@ -266,7 +278,8 @@ fn analysis_rolls_back_a_regression_that_begins_late() {
     );
     assert_eq!(green_percent(&b), 0);
     let v = values(&b.tf);
-    let kinds: Vec<&str> = v["history"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let history = rollouts::history(&v);
+    let kinds: Vec<&str> = history.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
         ["shift", "baked", "shift", "gate_failed", "rollback"],
@@ -304,7 +317,7 @@ fn analysis_promotes_a_canary_as_fast_as_its_baseline_judging_both_metrics() {
     assert!(out.success(), "{}", out.combined());
     let v = values(&b.tf);
     assert_eq!(v["status"], "promoted");
-    let detail = v["history"][1]["detail"].as_str().unwrap().to_owned();
+    let detail = rollouts::history(&v)[1]["detail"].as_str().unwrap().to_owned();
     assert!(
         detail.contains("5xx in") && detail.contains("requests over 150ms in"),
         "both judgements' numbers are in history: {detail}"

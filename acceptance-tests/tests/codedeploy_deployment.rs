@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use acceptance_tests::codedeploy::{
     ALIAS, APPLICATION, CodeDeployBed, ECS_APPLICATION, ECS_GROUP, FUNCTION, GROUP, lambda_appspec,
 };
-use acceptance_tests::rollouts::wait_until;
+use acceptance_tests::rollouts::{self, wait_until};
 use acceptance_tests::{Behaviour, FaultProxy, Traffic};
 use serde_json::{Value, json};
 
@@ -42,10 +42,11 @@ fn values(bed: &CodeDeployBed) -> Value {
 }
 
 fn events(v: &Value) -> Vec<String> {
-    v["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    if v["history"].is_null() {
+        return Vec::new();
+    }
+    rollouts::history(v)
+        .iter()
         .map(|e| format!("{} {}", e["event"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or("")))
         .collect()
 }

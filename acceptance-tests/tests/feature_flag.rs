@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use acceptance_tests::FaultProxy;
 use acceptance_tests::appconfig::FlagBed;
-use acceptance_tests::rollouts::wait_until;
+use acceptance_tests::rollouts::{self, wait_until};
 use serde_json::{Value, json};
 
 const ADDRESS: &str = "progressive_feature_flag.checkout";
@@ -83,12 +83,8 @@ fn feature_flag_release_reaches_everyone_and_keeps_the_other_flags() {
     assert_eq!(v["status"], "released");
     assert_eq!(v["exposure"], 100);
     assert_eq!(v["version_number"], 3, "the bed wrote 1, the other writer 2");
-    let history: Vec<String> = v["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["percent"]))
-        .collect();
+    let history: Vec<String> =
+        rollouts::history(&v).iter().map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["percent"])).collect();
     assert!(history.iter().any(|e| e == "shift 50"), "{history:?}");
     assert_eq!(bed.tf.plan_exit_code(), 0, "a matching configuration plans nothing");
 }
@@ -353,7 +349,8 @@ fn feature_flag_analysis_lets_a_good_feature_reach_everyone() {
     assert!(out.success(), "{}", out.combined());
     let v = values(&bed);
     assert_eq!(v["status"], "released");
-    let history: Vec<&str> = v["history"].as_array().unwrap().iter().filter_map(|e| e["event"].as_str()).collect();
+    let history = rollouts::history(&v);
+    let history: Vec<&str> = history.iter().filter_map(|e| e["event"].as_str()).collect();
     assert!(history.contains(&"baked"), "{history:?}");
     assert_eq!(bed.served()["checkout_v2"]["enabled"], true);
 }

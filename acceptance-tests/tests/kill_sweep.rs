@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use acceptance_tests::rollouts::{events, lease_expiry, values, wait_for_lapse};
+use acceptance_tests::rollouts::{self, events, lease_expiry, values, wait_for_lapse};
 use acceptance_tests::scenarios::rollout_config;
 use acceptance_tests::{AlbBed, FaultProxy};
 use serde_json::Value;
@@ -82,15 +82,12 @@ impl Point {
         let soon = |draw: &mut Draw, most: f64| Duration::from_secs_f64(uniform(draw, 0.0, most));
         let trigger = match uniform(draw, 0.0, 1.0) {
             _ if bad && draw.f64() < 0.5 => {
-                Trigger::OnLog { line: "rollout gate_failed", then: soon(draw, IN_FLIGHT.as_secs_f64()) }
+                Trigger::OnLog { line: "verdict: fail: ", then: soon(draw, IN_FLIGHT.as_secs_f64()) }
             }
             p if p < 0.25 => Trigger::After(Duration::from_secs_f64(uniform(draw, 0.2, 1.5))),
             p if p < 0.45 => Trigger::OnLog { line: "rollout starting", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
-            p if p < 0.6 => Trigger::OnLog { line: "rollout baked", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
-            p if p < 0.75 => Trigger::OnLog {
-                line: "rollout shift: @module=progressive.rollout detail=\"step 2",
-                then: soon(draw, 2.0),
-            },
+            p if p < 0.6 => Trigger::OnLog { line: "verdict: pass: ", then: soon(draw, IN_FLIGHT.as_secs_f64()) },
+            p if p < 0.75 => Trigger::OnLog { line: "shift: step 2 of 2: ", then: soon(draw, 2.0) },
             _ => Trigger::After(Duration::from_secs_f64(uniform(draw, 0.2, 6.0))),
         };
         Point { create, bad, provider_only, trigger, alarm_after }
@@ -134,29 +131,23 @@ fn config(b: &AlbBed, target: &str) -> String {
     )
 }
 
-/// The phase an apply was in, from the last rollout line the provider logged.
+/// The phase an apply was in, from the last rollout line the provider logged
+/// (its progress lines: design/0014).
 fn phase(log: &str) -> &'static str {
     let last = log.lines().rev().find_map(|line| {
-        [
-            "rollout starting",
-            "rollout shift",
-            "rollout baked",
-            "rollout gate_failed",
-            "rollout rollback",
-            "rollout promoted",
-        ]
-        .into_iter()
-        .find(|message| line.contains(&format!("progressive: {message}:")))
-        .map(|message| (message, line.contains(" percent=100 ")))
+        ["rollout starting", "shift", "verdict: pass", "verdict: fail", "rollback", "verdict: promoted"]
+            .into_iter()
+            .find(|message| line.contains(&format!("progressive: {message}:")))
+            .map(|message| (message, line.contains(" percent=100 ")))
     });
     match last {
         None => "start-up, checks and lease",
         Some(("rollout starting", _)) => "first shift",
-        Some(("rollout shift", false)) => "bake",
-        Some(("rollout shift", true)) => "final bake",
-        Some(("rollout baked", false)) => "next shift",
-        Some(("rollout baked", true)) => "promotion",
-        Some(("rollout gate_failed", _)) => "rollback",
+        Some(("shift", false)) => "bake",
+        Some(("shift", true)) => "final bake",
+        Some(("verdict: pass", false)) => "next shift",
+        Some(("verdict: pass", true)) => "promotion",
+        Some(("verdict: fail", _)) => "rollback",
         Some(_) => "writing state",
     }
 }
@@ -268,7 +259,7 @@ fn check_promotion(v: &Value, target: &str, index: u64) {
     if v["status"] != "promoted" || v["alb"]["target_group_arn"] != target {
         return;
     }
-    let history = v["history"].as_array().expect("a history");
+    let history = rollouts::history(v);
     let n = history.len();
     assert!(n >= 2, "point {index}: promoted with history {history:?}");
     let (baked, promoted) = (&history[n - 2], &history[n - 1]);

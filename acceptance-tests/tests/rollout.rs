@@ -511,7 +511,9 @@ fn rollout_revert_after_a_killed_apply_restores_the_recorded_target() {
     );
     let v = values(&b.tf);
     assert_eq!(events(&v), ev(&[("shift", 100)]));
-    assert!(v["history"][0]["detail"].as_str().unwrap().contains("restored all traffic to the recorded target"));
+    assert!(
+        rollouts::history(&v)[0]["detail"].as_str().unwrap().contains("restored all traffic to the recorded target")
+    );
 }
 
 #[test]

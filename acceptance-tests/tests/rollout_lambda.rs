@@ -196,8 +196,8 @@ fn rollout_lambda_analysis_rolls_back_a_bad_version() {
     assert_eq!(v["status"], "rolled_back");
     assert_eq!(v["lambda_alias"]["version"], "1");
     assert!(v["rollback_reason"].as_str().unwrap().contains("canary analysis (errors)"), "{}", v["rollback_reason"]);
-    let failed =
-        v["history"].as_array().unwrap().iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
+    let history = rollouts::history(&v);
+    let failed = history.iter().find(|e| e["event"] == "gate_failed").expect("a gate_failed event");
     assert_eq!(failed["percent"].as_f64(), Some(30.0));
 }
 
@@ -212,7 +212,8 @@ fn rollout_lambda_analysis_promotes_a_good_version() {
     let v = values(&b.tf);
     assert_eq!(v["status"], "promoted");
     assert_eq!(v["analysis"]["metric"], "errors", "the Lambda default error metric is filled in");
-    let baked = &v["history"][1];
+    let history = rollouts::history(&v);
+    let baked = &history[1];
     assert_eq!(baked["event"], "baked");
     assert!(
         baked["detail"].as_str().unwrap().contains("anytime-valid interval"),

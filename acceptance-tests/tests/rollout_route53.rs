@@ -347,10 +347,10 @@ fn route53_plan_warns_when_a_bake_is_shorter_than_the_ttl() {
     );
     let out = b.tf.apply();
     assert!(out.success(), "{}", out.combined());
-    let history = values(&b.tf)["history"].clone();
-    assert_eq!(history[0]["event"], "warning", "{history}");
-    assert!(history[0]["detail"].as_str().unwrap().contains("TTL (300 s)"), "{history}");
-    assert_eq!(history[1]["event"], "shift", "{history}");
+    let history = rollouts::history(&values(&b.tf));
+    assert_eq!(history[0]["event"], "warning", "{history:?}");
+    assert!(history[0]["detail"].as_str().unwrap().contains("TTL (300 s)"), "{history:?}");
+    assert_eq!(history[1]["event"], "shift", "{history:?}");
 
     // With a TTL below every bake, no warning.
     let [blue, green] = records(NAME, 1);
@@ -658,7 +658,8 @@ fn route53_analysis_source_promotes_a_good_variant() {
     assert_eq!(b.weights(), weights(&[("blue", 0), ("green", 100)]));
     let v = values(&b.tf);
     assert_eq!(v["status"], "promoted");
-    let baked = v["history"].as_array().unwrap().iter().find(|e| e["event"] == "baked").expect("the canary step baked");
+    let history = rollouts::history(&v);
+    let baked = history.iter().find(|e| e["event"] == "baked").expect("the canary step baked");
     assert!(
         baked["detail"].as_str().unwrap().contains("canary") && baked["detail"].as_str().unwrap().contains("Errors in"),
         "{baked}"

@@ -63,8 +63,9 @@ def summary(state):
         v = resource["values"]
         print(f"  {v['flag']}: status={v['status']} exposure={v['exposure']}%"
               + (f" ({v['rollback_reason']})" if v.get("rollback_reason") else ""))
-        for event in v.get("history") or []:
-            print(f"    {event['at']}  {event['percent']:>5}%  {event['event']}: {event['detail']}")
+        # One line per event: "<at> <event> <percent>%: <detail>".
+        for line in v.get("history") or []:
+            print(f"    {line}")
 
 
 if __name__ == "__main__":

@@ -65,8 +65,9 @@ def summary(state):
     for r in state.get("values", {}).get("root_module", {}).get("resources", []):
         v = r["values"]
         print(f"  {r['address']}: status={v['status']}")
-        for e in v.get("history") or []:
-            print(f"    {e['at']}  {e['event']:<11} {e['percent']:>3}%  {e['detail']}")
+        # A rollout's history is one line per event: "<at> <event> <percent>%: <detail>".
+        for line in v.get("history") or []:
+            print(f"    {line}")
         if v.get("rollback_reason"):
             print(f"    rollback_reason: {v['rollback_reason']}")
 

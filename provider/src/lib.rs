@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod duration;
 pub mod engine;
+pub mod report;
 pub mod resources;
 pub mod routers;
 

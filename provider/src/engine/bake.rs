@@ -39,11 +39,14 @@ pub enum BakeOutcome {
     Undecided { reason: String, elapsed: Duration },
 }
 
-/// Reported after every look, for progress logs.
+/// Reported after every look, for progress logs and reports.
 #[derive(Debug, Clone, Copy)]
-pub struct Progress {
+pub struct Progress<'a> {
     pub elapsed: Duration,
     pub checks: u32,
+    /// What this look found (an unreadable gate is a reason to wait, until
+    /// too many in a row end the bake).
+    pub verdict: &'a Verdict,
 }
 
 /// Looks at `gate` on the wall-clock grid of `poll_interval` (every moment
@@ -66,7 +69,7 @@ pub async fn bake(
     gate: &impl Gate,
     plan: Bake,
     stop: &CancellationToken,
-    mut progress: impl FnMut(Progress),
+    mut progress: impl FnMut(Progress<'_>),
 ) -> Result<BakeOutcome, GateError> {
     let start = clock.now();
     let elapsed = |now: OffsetDateTime| (now - start).try_into().unwrap_or(Duration::ZERO);
@@ -111,7 +114,7 @@ pub async fn bake(
         checks += 1;
         let now = clock.now();
         let so_far = elapsed(now);
-        progress(Progress { elapsed: so_far, checks });
+        progress(Progress { elapsed: so_far, checks, verdict: &verdict });
         let pending = match verdict {
             Verdict::Unhealthy(finding) => return Ok(BakeOutcome::Failed { finding, elapsed: so_far }),
             Verdict::Healthy if now >= passes_at => return Ok(BakeOutcome::Passed { checks }),

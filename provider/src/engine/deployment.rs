@@ -132,6 +132,14 @@ impl super::EventName for EventKind {
             EventKind::Baked => "baked",
         }
     }
+
+    fn progress_word(self) -> &'static str {
+        match self {
+            EventKind::Baked => "verdict: pass",
+            EventKind::GateFailed => "verdict: fail",
+            kind => kind.as_str(),
+        }
+    }
 }
 
 /// One line of a deployment's history.

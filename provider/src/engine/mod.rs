@@ -35,6 +35,25 @@ pub struct Event<K> {
 /// The name a kind of event has in history and logs.
 pub trait EventName: Copy {
     fn as_str(self) -> &'static str;
+
+    /// The words that begin this kind's progress line (`shift`, `look:
+    /// pass`, `verdict: fail`, ...): verdicts and looks read alike whatever
+    /// the resource.
+    fn progress_word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl<K: EventName> Event<K> {
+    /// The progress line logs show for this event, one per shift, look and
+    /// verdict, always in these words so that people and scripts can follow
+    /// a run in `TF_LOG`: `shift: step 1 of 3: 10% to the target, ...`,
+    /// `look: pass: step 1 of 3 at 10%: ...`, `verdict: pass: step 1 of 3:
+    /// baked ...`, `verdict: fail: ...`, `verdict: promoted: ...`,
+    /// `rollback: ...`, `warning: ...`.
+    pub fn progress_line(&self) -> String {
+        format!("{}: {}", self.kind.progress_word(), self.detail)
+    }
 }
 
 /// What one look at a gate found.

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::bake::{Bake, BakeOutcome, bake};
 use super::schedule::Schedule;
 use super::traffic::{RouterError, Split, TrafficRouter, format_percent};
-use super::{Clock, Finding, Gate};
+use super::{Clock, Finding, Gate, Verdict};
 
 /// How often a changed split is read back before the change is declared
 /// not applied, and the pause between reads.
@@ -44,6 +44,9 @@ pub struct Rollout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Shift,
+    /// One look at the gates during a bake. Looks reach `on_event` (logs,
+    /// reports) but not the returned history, which keeps the milestones.
+    Look(Look),
     Baked,
     GateFailed,
     Rollback,
@@ -57,11 +60,52 @@ impl super::EventName for EventKind {
     fn as_str(self) -> &'static str {
         match self {
             EventKind::Shift => "shift",
+            EventKind::Look(_) => "look",
             EventKind::Baked => "baked",
             EventKind::GateFailed => "gate_failed",
             EventKind::Rollback => "rollback",
             EventKind::Promoted => "promoted",
             EventKind::Warning => "warning",
+        }
+    }
+
+    fn progress_word(self) -> &'static str {
+        match self {
+            EventKind::Look(Look::Pass) => "look: pass",
+            EventKind::Look(Look::Wait) => "look: wait",
+            EventKind::Look(Look::Fail) => "look: fail",
+            EventKind::Baked => "verdict: pass",
+            EventKind::GateFailed => "verdict: fail",
+            EventKind::Promoted => "verdict: promoted",
+            kind => kind.as_str(),
+        }
+    }
+}
+
+/// What one look at the gates found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    Pass,
+    /// Healthy so far, but not yet enough evidence (or the gates could not
+    /// be read this time).
+    Wait,
+    Fail,
+}
+
+impl Look {
+    pub fn of(verdict: &Verdict) -> Look {
+        match verdict {
+            Verdict::Healthy => Look::Pass,
+            Verdict::Pending(_) => Look::Wait,
+            Verdict::Unhealthy(_) => Look::Fail,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Look::Pass => "pass",
+            Look::Wait => "wait",
+            Look::Fail => "fail",
         }
     }
 }
@@ -172,8 +216,9 @@ pub fn decide_start(split: &Split, target: &str, recorded: Option<&str>, unfinis
 }
 
 /// Runs `rollout` from the point where the target has `start_percent` of the
-/// traffic. `on_event` sees each history event as it happens (for logs);
-/// the full history is returned with the outcome.
+/// traffic. `on_event` sees each event as it happens, every look included
+/// (for logs and reports); the history returned with the outcome holds the
+/// milestones (shifts, verdicts, the rollback), not the looks.
 pub async fn run(
     router: &dyn TrafficRouter,
     gate: &impl Gate,
@@ -184,13 +229,16 @@ pub async fn run(
     mut on_event: impl FnMut(&Event),
 ) -> (Outcome, Vec<Event>) {
     let mut history = Vec::new();
-    let mut record = |history: &mut Vec<Event>, percent, kind, detail: String| {
+    let mut record = |percent, kind, detail: String| {
         let event = Event { at: clock.now(), percent, kind, detail };
         on_event(&event);
-        history.push(event);
+        if !matches!(kind, EventKind::Look(_)) {
+            history.push(event);
+        }
     };
     let steps = rollout.schedule.remaining_from(start_percent);
-    let first_step = rollout.schedule.steps().len() - steps.len() + 1;
+    let total = rollout.schedule.steps().len();
+    let first_step = total - steps.len() + 1;
     let mut percent = start_percent;
     let mut halt = None;
     for (i, step) in steps.iter().enumerate() {
@@ -214,11 +262,10 @@ pub async fn run(
             }
             percent = step.percent;
             record(
-                &mut history,
                 percent,
                 EventKind::Shift,
                 format!(
-                    "step {position}: {}% to the target, confirmed by {}",
+                    "step {position} of {total}: {}% to the target, confirmed by {}",
                     format_percent(percent),
                     router.describe()
                 ),
@@ -227,7 +274,17 @@ pub async fn run(
         gate.begin_step(shift_started..clock.now(), percent);
         let left = (rollout.deadline - clock.now()).try_into().unwrap_or(Duration::ZERO);
         let plan = Bake { duration: step.bake.min(left), poll_interval: rollout.poll_interval, hold_limit: left };
-        match bake(clock, gate, plan, stop, |_| {}).await {
+        let look = |progress: super::Progress<'_>| {
+            let found = match progress.verdict {
+                Verdict::Healthy => gate.summary().unwrap_or_else(|| "all gates healthy".into()),
+                Verdict::Pending(reason) => reason.clone(),
+                Verdict::Unhealthy(finding) => format!("{}: {}", finding.source, finding.reason),
+            };
+            let detail = format!("step {position} of {total} at {}%: {found}", format_percent(percent));
+            record(percent, EventKind::Look(Look::of(progress.verdict)), detail);
+        };
+        let baked = bake(clock, gate, plan, stop, look).await;
+        match baked {
             Ok(BakeOutcome::Passed { checks }) if plan.duration < step.bake => {
                 let _ = checks;
                 halt = Some((Cause::Timeout, position));
@@ -235,24 +292,24 @@ pub async fn run(
             }
             Ok(BakeOutcome::Passed { checks }) => {
                 let mut detail = format!(
-                    "step {position}: baked {} at {}% ({checks} gate checks, all healthy)",
+                    "step {position} of {total}: baked {} at {}% ({checks} gate checks, all healthy)",
                     crate::duration::format(step.bake),
                     format_percent(percent)
                 );
                 if let Some(summary) = gate.summary() {
                     detail = format!("{detail}; {summary}");
                 }
-                record(&mut history, percent, EventKind::Baked, detail);
+                record(percent, EventKind::Baked, detail);
             }
             Ok(BakeOutcome::Failed { finding, elapsed }) => {
                 let detail = format!(
-                    "step {position}: {} after {} at {}%: {}",
+                    "step {position} of {total}: {} after {} at {}%: {}",
                     finding.source,
                     crate::duration::format(elapsed),
                     format_percent(percent),
                     finding.reason
                 );
-                record(&mut history, percent, EventKind::GateFailed, detail);
+                record(percent, EventKind::GateFailed, detail);
                 halt = Some((Cause::Gate(finding), position));
                 break;
             }
@@ -271,7 +328,7 @@ pub async fn run(
         }
     }
     let Some((cause, step)) = halt else {
-        record(&mut history, 100.0, EventKind::Promoted, "all traffic on the target".into());
+        record(100.0, EventKind::Promoted, "all traffic on the target".into());
         return (Outcome::Promoted, history);
     };
     let rollback = roll_back(router, clock, &rollout.origin).await;
@@ -279,7 +336,7 @@ pub async fn run(
         Ok(()) => (0.0, format!("all traffic back on the origin ({})", cause.describe())),
         Err(e) => (percent, format!("ROLLBACK NOT CONFIRMED, traffic may still be split: {e}")),
     };
-    record(&mut history, after, EventKind::Rollback, detail);
+    record(after, EventKind::Rollback, detail);
     (Outcome::Halted(Halt { cause, step, percent, rollback }), history)
 }
 
@@ -614,6 +671,37 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn every_shift_look_and_verdict_gets_one_progress_line_and_looks_stay_out_of_history() {
+        let clock = SimClock::new();
+        let router = FakeRouter::new(Split::all_to("blue"));
+        let r = rollout(&clock, Strategy::Canary { percent: 10.0, bake: M });
+        let mut lines = Vec::new();
+        let (_, history) = run(
+            &router,
+            &gate(&clock, Some(Duration::from_secs(90))),
+            &clock,
+            &r,
+            0.0,
+            &CancellationToken::new(),
+            |e| lines.push(e.progress_line()),
+        )
+        .await;
+        let words: Vec<_> = lines.iter().map(|l| l.split(": step").next().unwrap()).collect();
+        let looks = words.iter().filter(|w| w.starts_with("look")).count();
+        assert_eq!(words.first(), Some(&"shift"), "{lines:#?}");
+        assert!(lines[0].starts_with("shift: step 1 of 2: 10% to the target"), "{lines:#?}");
+        assert!(lines.contains(&"look: pass: step 1 of 2 at 10%: all gates healthy".to_owned()), "{lines:#?}");
+        assert!(lines.contains(&"look: fail: step 2 of 2 at 100%: alarm \"5xx\": 5xx above 1%".to_owned()));
+        assert!(lines.iter().any(|l| l.starts_with("verdict: pass: step 1 of 2: baked 1m at 10%")));
+        assert!(lines.iter().any(|l| l.starts_with("verdict: fail: step 2 of 2: alarm \"5xx\" after")));
+        assert!(lines.last().unwrap().starts_with("rollback: all traffic back on the origin"));
+        assert_eq!(lines.len(), history.len() + looks, "one line per event, every look included");
+        assert!(looks >= 6, "a one-minute bake looked every 10s: {lines:#?}");
+        let kinds: Vec<_> = history.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["shift", "baked", "shift", "gate_failed", "rollback"]);
+    }
+
+    #[tokio::test]
     async fn ctrl_c_while_a_shift_propagates_rolls_back_as_interrupted() {
         let clock = SimClock::new();
         let router = FakeRouter::new(Split::all_to("blue"));
@@ -634,7 +722,7 @@ pub(crate) mod tests {
         let (outcome, history) = go(&router, &gate(&clock, None), &clock, &r, 30.0, &CancellationToken::new()).await;
         assert_eq!(outcome, Outcome::Promoted);
         assert_eq!(router.percents(), [40.0, 60.0, 80.0, 100.0]);
-        assert!(history[0].detail.starts_with("step 2:"), "{:?}", history[0]);
+        assert!(history[0].detail.starts_with("step 2 of 5:"), "{:?}", history[0]);
     }
 
     #[tokio::test]

@@ -23,7 +23,9 @@ use tokio_util::sync::CancellationToken;
 use super::analysis::{self, Analysis};
 use super::appspec;
 use super::gates::{self, MetricGateSpec};
-use super::{history_type, history_value, schedule_type, schedule_value, string_list_of};
+use super::{
+    history_lines, history_lines_type, log_progress, schedule_type, schedule_value, string_list_of, upgrade_history,
+};
 use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::codedeploy::{EcsRoute, Found, Platform, TrafficRouting};
@@ -31,8 +33,7 @@ use crate::engine::alarms::{AlarmGate, ResolveError};
 use crate::engine::deployment::{self, Ending, Event, Follow, Rollback, ServiceError, Status};
 use crate::engine::rollout::Cause;
 use crate::engine::schedule::{Schedule, Strategy};
-use crate::engine::traffic::format_percent;
-use crate::engine::{Both, Clock, EventName, SystemClock};
+use crate::engine::{Both, Clock, SystemClock};
 use crate::routers::{RouterKind, Routing, alb, lambda_alias};
 
 pub const TYPE_NAME: &str = "progressive_codedeploy_deployment";
@@ -133,8 +134,9 @@ pub fn schema() -> Schema {
         .attribute(Attribute::required("task_definition_arn", Type::String, "The task definition of the replacement task set."))
         .attribute(Attribute::required("container_name", Type::String, "The container that receives the load balancer's traffic."))
         .attribute(Attribute::required("container_port", Type::Number, "Its port."));
+    // Version 1: `history` holds lines, not objects (design/0014).
     Schema::new(
-        0,
+        1,
         Block::new(
             "Runs an AWS CodeDeploy deployment (ECS blue/green or Lambda) inside `terraform apply`: creates it, follows it to its end (every traffic shift and lifecycle event in the log and in `history`), \
              and watches CloudWatch alarms (any number), metric thresholds and a canary-vs-baseline analysis while CodeDeploy shifts traffic. When one of them fails, the timeout passes or Terraform is interrupted, \
@@ -158,7 +160,7 @@ pub fn schema() -> Schema {
         .attribute(Attribute::computed("status", Type::String, "`succeeded`; `rolled_back` (a gate of this resource or the timeout stopped it, and CodeDeploy rolled it back); `interrupted` (Terraform was interrupted and it was rolled back); `failed` (CodeDeploy failed or stopped it, with or without its own rollback, or a rollback was not confirmed)."))
         .attribute(Attribute::computed("rollback_deployment_id", Type::String, "The deployment that rolled the last one back, if any."))
         .attribute(Attribute::computed("schedule", schedule_type(), "The traffic shifts of the deployment config (`percent`, `bake`), known at plan time so that `terraform plan` shows them."))
-        .attribute(Attribute::computed("history", history_type(), "What the last apply saw: every status change, traffic shift and lifecycle event, gate failure and rollback, with time (`at`), the new revision's share (`percent`), `event` and `detail`.")),
+        .attribute(Attribute::computed("history", history_lines_type(), "What the last apply saw, one line per status change, traffic shift and lifecycle event, gate failure and rollback: `<time> <event> <percent>%: <detail>`, where `percent` is the new revision's share.")),
     )
 }
 
@@ -866,6 +868,14 @@ impl Resource for CodeDeployDeployment {
     }
 
     /// Adopts the revision the group last deployed successfully.
+    fn upgrade_state(
+        &self,
+        version: i64,
+        state: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Diagnostics> {
+        upgrade_history(version, state)
+    }
+
     async fn import(&self, id: &str, _stop: &CancellationToken) -> Result<Value, Diagnostics> {
         let cannot = |detail: String| Diagnostics::single("Cannot import", detail);
         let clients = self.shared.clients()?;
@@ -1130,13 +1140,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     };
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
-    let log_event = |e: &Event| {
-        log::info(
-            MODULE,
-            &format!("deployment {}", e.kind.as_str()),
-            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
-        )
-    };
+    let log_event = |e: &Event| log_progress(MODULE, e);
     let (ending, history) = deployment::follow(codedeploy, &gate, &SystemClock, &follow, stop, log_event).await;
     Ok(Done::Ran { id, current_version, ending, history, schedule: resolved.schedule })
 }
@@ -1173,7 +1177,7 @@ impl Done {
             Done::Ran { id, current_version, ending, history, .. } => {
                 set_current(&mut state, current_version.as_deref());
                 state.set_attr("deployment_id", id.clone().into());
-                state.set_attr("history", history_value(&history));
+                state.set_attr("history", history_lines(&history));
                 let (status, rollback, diagnostics) = match ending {
                     Ending::Succeeded => ("succeeded", None, Diagnostics::default()),
                     Ending::EndedByService { status, error, rollback } => {

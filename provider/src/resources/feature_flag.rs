@@ -24,7 +24,10 @@ use tokio_util::sync::CancellationToken;
 use super::analysis::{self, Analysis};
 use super::flags::{self, FlagValue};
 use super::gates::{self, MetricGateSpec};
-use super::{history_type, history_value, percent_value, schedule_type, schedule_value, string_list_of};
+use super::{
+    history_lines, history_lines_type, log_progress, percent_value, schedule_type, schedule_value, string_list_of,
+    upgrade_history,
+};
 use crate::Shared;
 use crate::aws::Clients;
 use crate::aws::appconfig::{FEATURE_FLAGS, ServedBefore, Strategy, WriteError};
@@ -33,7 +36,7 @@ use crate::engine::deployment::{self, Ending, Event, Follow, Rollback};
 use crate::engine::rollout::Cause;
 use crate::engine::schedule::{Schedule, Step, Strategy as Steps};
 use crate::engine::traffic::format_percent;
-use crate::engine::{Both, Clock, EventName, SystemClock};
+use crate::engine::{Both, Clock, SystemClock};
 
 pub const TYPE_NAME: &str = "progressive_feature_flag";
 const MODULE: &str = "progressive.feature_flag";
@@ -59,8 +62,9 @@ impl FeatureFlag {
 }
 
 pub fn schema() -> Schema {
+    // Version 1: `history` holds lines, not objects (design/0014).
     Schema::new(
-        0,
+        1,
         Block::new(
             "Releases a feature behind an AWS AppConfig feature flag inside `terraform apply`: writes a new version of the flags document with only this flag changed (other flags, written by anyone, are kept), deploys it with an AppConfig deployment strategy, \
              and watches CloudWatch alarms, metric thresholds and a with-vs-without analysis while the share of clients grows. When one fails, the timeout passes or Terraform is interrupted, the deployment is stopped, AppConfig rolls back, \
@@ -94,7 +98,7 @@ pub fn schema() -> Schema {
         .attribute(Attribute::computed("exposure", Type::Number, "The share of clients receiving the new value when the apply ended, in percent (100 once released, 0 after a rollback)."))
         .attribute(Attribute::computed("rollback_reason", Type::String, "Why the last release rolled back; null when it was released."))
         .attribute(Attribute::computed("schedule", schedule_type(), "The shares of clients the strategy reaches and how long each lasts (`percent`, `bake`), the last one baked for the strategy's final bake, known at plan time so that `terraform plan` shows them."))
-        .attribute(Attribute::computed("history", history_type(), "What the last apply saw: every state change and share of clients, gate failure and rollback, with time (`at`), the share (`percent`), `event` and `detail`.")),
+        .attribute(Attribute::computed("history", history_lines_type(), "What the last apply saw, one line per state change and share of clients, gate failure and rollback: `<time> <event> <percent>%: <detail>`, where `percent` is the share of clients.")),
     )
 }
 
@@ -551,6 +555,14 @@ impl Resource for FeatureFlag {
     }
 
     /// Adopts what clients receive now for `<application>/<environment>/<profile>/<flag>`.
+    fn upgrade_state(
+        &self,
+        version: i64,
+        state: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Diagnostics> {
+        upgrade_history(version, state)
+    }
+
     async fn import(&self, id: &str, _stop: &CancellationToken) -> Result<Value, Diagnostics> {
         let cannot = |detail: String| Diagnostics::single("Cannot import", detail);
         let clients = self.shared.clients()?;
@@ -729,13 +741,7 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let id = number.to_string();
     let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
-    let log_event = |e: &Event| {
-        log::info(
-            MODULE,
-            &format!("release {}", e.kind.as_str()),
-            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
-        )
-    };
+    let log_event = |e: &Event| log_progress(MODULE, e);
     let served_before: ServedBefore = match &resumed_from {
         Some(expected) => Box::new(move |served| flags::serves_entry(served, &model.flag, expected)),
         None => Box::new(|served| served == before.as_slice()),
@@ -805,13 +811,7 @@ async fn run_steps<G: crate::engine::Gate>(
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
     let deadline = SystemClock.now() + timeout;
     let mut history: Vec<Event> = Vec::new();
-    let log_event = |e: &Event| {
-        log::info(
-            MODULE,
-            &format!("release {}", e.kind.as_str()),
-            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
-        )
-    };
+    let log_event = |e: &Event| log_progress(MODULE, e);
     let (mut version, mut number) = (None, 0);
     let mut stopped = None;
     for (i, step) in exposure.schedule.steps().iter().enumerate() {
@@ -1134,7 +1134,7 @@ impl Done {
                 let number_value = |n: i32| tfplugin::Number::parse(&n.to_string()).map_or(Value::Null, Value::Number);
                 state.set_attr("version_number", version.map_or(Value::Null, number_value));
                 state.set_attr("deployment_number", number_value(number));
-                state.set_attr("history", history_value(&history));
+                state.set_attr("history", history_lines(&history));
                 let (status, reason, diagnostics) = match ending {
                     Ending::Succeeded => ("released", None, Diagnostics::default()),
                     Ending::EndedByService { error, rollback, .. } => {

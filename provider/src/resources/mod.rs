@@ -126,29 +126,55 @@ fn schedule_value(schedule: &Schedule) -> Value {
     )
 }
 
-fn history_type() -> Type {
-    Type::list(Type::object([
-        ("at", Type::String),
-        ("percent", Type::Number),
-        ("event", Type::String),
-        ("detail", Type::String),
-    ]))
+/// One INFO line per shift, look and verdict, in the words of
+/// [`Event::progress_line`], with the event's name and share as fields.
+fn log_progress<K: EventName>(module: &str, e: &Event<K>) {
+    tfplugin::log::info(
+        module,
+        &e.progress_line(),
+        &[("event", e.kind.as_str().into()), ("percent", format_percent(e.percent).into())],
+    )
 }
 
-fn history_value<K: EventName>(history: &[Event<K>]) -> Value {
+/// A history as one line per event (`<at> <event> <percent>%: <detail>`):
+/// a plan that replaces it shows one removed line per event, where a list
+/// of objects shows six.
+fn history_lines_type() -> Type {
+    Type::list(Type::String)
+}
+
+fn history_line(at: &str, event: &str, percent: &str, detail: &str) -> String {
+    format!("{at} {event} {percent}%: {detail}")
+}
+
+fn history_lines<K: EventName>(history: &[Event<K>]) -> Value {
     Value::List(
         history
             .iter()
-            .map(|e| {
-                Value::object([
-                    ("at", rfc3339(e.at).into()),
-                    ("percent", percent_value(e.percent)),
-                    ("event", e.kind.as_str().into()),
-                    ("detail", e.detail.clone().into()),
-                ])
-            })
+            .map(|e| history_line(&rfc3339(e.at), e.kind.as_str(), &format_percent(e.percent), &e.detail).into())
             .collect(),
     )
+}
+
+/// The state upgrade of the resources whose schema version 1 made `history`
+/// lines: a version-0 history of objects (`at`, `percent`, `event`,
+/// `detail`) becomes the same lines the current code writes.
+fn upgrade_history(version: i64, state: &mut serde_json::Map<String, serde_json::Value>) -> Result<(), Diagnostics> {
+    if version >= 1 {
+        return Ok(());
+    }
+    let Some(serde_json::Value::Array(events)) = state.get("history") else { return Ok(()) };
+    let text =
+        |e: &serde_json::Value, name: &str| e.get(name).and_then(serde_json::Value::as_str).unwrap_or("").to_owned();
+    let lines = events
+        .iter()
+        .map(|e| {
+            let percent = e.get("percent").and_then(serde_json::Value::as_f64).map(format_percent).unwrap_or_default();
+            history_line(&text(e, "at"), &text(e, "event"), &percent, &text(e, "detail")).into()
+        })
+        .collect();
+    state.insert("history".into(), serde_json::Value::Array(lines));
+    Ok(())
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::analysis::{self, Analysis};
 use super::gates::{self, MetricGateSpec};
 use super::{
-    duration_of, history_type, history_value, percent_value, rfc3339, schedule_type, schedule_value, string_list_of,
+    duration_of, history_lines, history_lines_type, log_progress, percent_value, rfc3339, schedule_type,
+    schedule_value, string_list_of, upgrade_history,
 };
 use crate::Shared;
 use crate::aws::Clients;
@@ -32,7 +33,7 @@ use crate::engine::lease::{self, LeaseError};
 use crate::engine::rollout::{self, Cause, Event, Outcome, Rollout, Start};
 use crate::engine::schedule::{Schedule, Step, Strategy};
 use crate::engine::traffic::{Granularity, RouterError, Split, format_percent};
-use crate::engine::{Both, Clock, EventName, SystemClock};
+use crate::engine::{Both, Clock, SystemClock};
 use crate::routers::{self, ROUTERS, Router, RouterKind, Routing};
 
 pub const TYPE_NAME: &str = "progressive_rollout";
@@ -97,8 +98,9 @@ pub fn schema() -> Schema {
     for router in ROUTERS {
         block = block.block(router.name(), Nesting::Single, router.block());
     }
+    // Version 1: `history` holds lines, not objects (design/0014).
     Schema::new(
-        0,
+        1,
         block
             .block("canary", Nesting::Single, canary)
             .block("linear", Nesting::Single, linear)
@@ -115,7 +117,8 @@ pub fn schema() -> Schema {
             .attribute(Attribute::computed("previous_target_group_arn", Type::String, "With `alb`: the same as `previous_target` (kept for configurations written before other routers existed); null otherwise."))
             .attribute(Attribute::computed("traffic", Type::map(Type::Number), "Share of traffic per destination (target group ARN, version, or set identifier), in percent, as read from AWS."))
             .attribute(Attribute::computed("schedule", schedule_type(), "The steps the rollout takes (`percent`, `bake`), known at plan time so that `terraform plan` shows them."))
-            .attribute(Attribute::computed("history", history_type(), "What the last apply did: every shift, bake, gate failure and rollback, with time (`at`), the target's share (`percent`), `event` and `detail`."))
+            .attribute(Attribute::optional("report_path", Type::String, "Where every apply that moves traffic writes its report, as a path prefix (relative to Terraform's working directory): `reports/web` writes `reports/web.html` (a self-contained page: the timeline of the target's share, each bake, each look at the gates, the verdicts with their numbers, the rollback), `reports/web.svg` (the timeline alone) and `reports/web.md` (a summary for a pull-request comment), creating `reports/` if needed. Written whether the rollout was promoted or rolled back; a report that cannot be written is a warning, never a failed apply."))
+            .attribute(Attribute::computed("history", history_lines_type(), "What the last apply did, one line per shift, bake verdict, gate failure and rollback: `<time> <event> <percent>%: <detail>`, where `percent` is the target's share after the event (the looks between them are in the logs and the report)."))
             .attribute(Attribute::computed("rollback_reason", Type::String, "Why the last rollout rolled back; null when it was promoted.")),
     )
 }
@@ -135,6 +138,8 @@ struct Parsed {
     metrics: Option<Vec<MetricGateSpec>>,
     create_timeout: Duration,
     update_timeout: Duration,
+    /// `None` when not asked for (or unknown at plan time).
+    report_path: Option<String>,
     diagnostics: Diagnostics,
 }
 
@@ -150,6 +155,7 @@ struct Model {
     metrics: Vec<MetricGateSpec>,
     create_timeout: Duration,
     update_timeout: Duration,
+    report_path: Option<String>,
 }
 
 impl Parsed {
@@ -195,6 +201,14 @@ impl Parsed {
         }
         let metrics = gates::metrics(config, &mut d);
         let (create_timeout, update_timeout) = super::timeouts_of(config, "A rollout", &mut d);
+        let report_path = config.get("report_path").as_str().map(str::to_owned);
+        if report_path.as_deref().is_some_and(|p| p.trim().is_empty() || p.ends_with(['/', '\\'])) {
+            d.error_at(
+                AttributePath::root("report_path"),
+                "Invalid report_path",
+                "report_path is a path prefix that the report's file names extend (`reports/web` writes `reports/web.html`, `.svg` and `.md`); it cannot be empty or end with a separator.",
+            );
+        }
         Parsed {
             router,
             routing,
@@ -206,6 +220,7 @@ impl Parsed {
             metrics,
             create_timeout,
             update_timeout,
+            report_path,
             diagnostics: d,
         }
     }
@@ -243,6 +258,7 @@ impl Parsed {
                 metrics,
                 create_timeout: self.create_timeout,
                 update_timeout: self.update_timeout,
+                report_path: self.report_path,
             }),
             _ => {
                 if !d.has_errors() {
@@ -481,7 +497,13 @@ impl Resource for RolloutResource {
         }
         let router = model.routing.connect(&clients);
         match run(router.as_ref(), &clients, &model, request.prior, request.stop).await {
-            Ok(done) => done.into_applied(request.planned, request.prior, &model, router.as_ref()),
+            Ok(done) => {
+                let report =
+                    model.report_path.as_deref().map(|prefix| write_report(prefix, &done, &model, router.as_ref()));
+                let mut applied = done.into_applied(request.planned, request.prior, &model, router.as_ref());
+                applied.diagnostics.extend(report.unwrap_or_default());
+                applied
+            }
             Err(diagnostics) => Applied { state: request.prior.clone(), diagnostics },
         }
     }
@@ -521,6 +543,14 @@ impl Resource for RolloutResource {
         fresh.set_attr(kind.name(), routing.block_value(serving));
         fresh.set_attr("traffic", traffic_value(&split));
         Ok(fresh)
+    }
+
+    fn upgrade_state(
+        &self,
+        version: i64,
+        state: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Diagnostics> {
+        upgrade_history(version, state)
     }
 
     async fn import(&self, id: &str, _stop: &CancellationToken) -> Result<Value, Diagnostics> {
@@ -756,7 +786,16 @@ enum Done {
         outcome: Outcome,
         history: Vec<Event>,
         split: Option<Split>,
+        run: Run,
     },
+}
+
+/// What a report of a run needs beside its outcome.
+struct Run {
+    started: time::OffsetDateTime,
+    start_percent: f64,
+    /// Every event, looks included.
+    events: Vec<Event>,
 }
 
 /// Who holds a lease taken by this apply; unique per apply. Only letters,
@@ -869,9 +908,9 @@ async fn run_leased(
                 "restored all traffic to the recorded target without gates: an interrupted rollout had left {}",
                 split.describe()
             );
-            log::info(MODULE, "rollout restore", &[("detail", detail.clone().into())]);
-            let history =
-                vec![Event { at: SystemClock.now(), percent: 100.0, kind: rollout::EventKind::Shift, detail }];
+            let restored = Event { at: SystemClock.now(), percent: 100.0, kind: rollout::EventKind::Shift, detail };
+            log_progress(MODULE, &restored);
+            let history = vec![restored];
             return Ok(Done::Restored { history, split: router.read().await.ok() });
         }
         Start::UnverifiedOrigin { serving, recorded } => {
@@ -957,12 +996,11 @@ async fn run_leased(
     };
     let metrics: Vec<_> = model.metrics.iter().map(|m| m.gate(&clients.metrics)).collect();
     let gate = Both(Both(alarms, Some(metrics)), analysis);
-    let log_event = |e: &Event| {
-        log::info(
-            MODULE,
-            &format!("rollout {}", e.kind.as_str()),
-            &[("percent", format_percent(e.percent).into()), ("detail", e.detail.clone().into())],
-        )
+    let started = SystemClock.now();
+    let mut events = Vec::new();
+    let mut seen = |e: &Event| {
+        log_progress(MODULE, e);
+        events.push(e.clone());
     };
     // The plan showed this warning; the history keeps it beside the bakes it concerns.
     let warning = match shortest_bake(&model.schedule) {
@@ -975,11 +1013,60 @@ async fn run_leased(
         kind: rollout::EventKind::Warning,
         detail,
     });
-    warning.iter().for_each(log_event);
-    let (outcome, ran) = rollout::run(&guarded, &gate, &SystemClock, &rollout, start, stop, log_event).await;
+    warning.iter().for_each(&mut seen);
+    let (outcome, ran) = rollout::run(&guarded, &gate, &SystemClock, &rollout, start, stop, &mut seen).await;
     let history = warning.into_iter().chain(ran).collect();
     let split = router.read().await.ok();
-    Ok(Done::Ran { origin, outcome, history, split })
+    Ok(Done::Ran { origin, outcome, history, split, run: Run { started, start_percent: start, events } })
+}
+
+/// Why a halted rollout rolled back, as `rollback_reason` and reports say it.
+fn rollback_reason(halt: &rollout::Halt, schedule: &Schedule) -> String {
+    let steps = schedule.steps().len();
+    format!("step {} of {steps} at {}%: {}", halt.step, format_percent(halt.percent), halt.cause.describe())
+}
+
+/// Writes the report of a run to `<prefix>.html`, `.svg` and `.md`; what
+/// cannot be written is a warning (the rollout's outcome stands either way).
+fn write_report(prefix: &str, done: &Done, model: &Model, router: &dyn Router) -> Diagnostics {
+    let Done::Ran { origin, outcome, run, .. } = done else { return Diagnostics::default() };
+    let report = crate::report::Rollout {
+        routing: router.describe(),
+        origin: model.routing.destination_name(origin),
+        target: model.routing.destination_name(&model.target),
+        schedule: &model.schedule,
+        started: run.started,
+        start_percent: run.start_percent,
+        events: &run.events,
+        rollback_reason: match outcome {
+            Outcome::Halted(halt) => Some(rollback_reason(halt, &model.schedule)),
+            Outcome::Promoted => None,
+        },
+    };
+    write_files(prefix, [("html", report.html()), ("svg", report.svg()), ("md", report.markdown())])
+}
+
+/// Writes `<prefix>.<extension>` for each file, creating the directory; a
+/// failure is a warning.
+fn write_files(prefix: &str, files: [(&str, String); 3]) -> Diagnostics {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = std::path::Path::new(prefix).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        for (extension, text) in files {
+            std::fs::write(format!("{prefix}.{extension}"), text)?;
+        }
+        Ok(())
+    };
+    let mut d = Diagnostics::default();
+    match write() {
+        Ok(()) => log::info(MODULE, "report written", &[("path", format!("{prefix}.html").into())]),
+        Err(e) => d.warning(
+            "Rollout report not written",
+            format!("Could not write the report to {prefix}.html, .svg and .md: {e}. The rollout's outcome stands."),
+        ),
+    }
+    d
 }
 
 impl Done {
@@ -1004,12 +1091,12 @@ impl Done {
                 Applied { state, diagnostics: Diagnostics::default() }
             }
             Done::Restored { history, split } => {
-                promoted(&mut state, split.as_ref(), history_value(&history));
+                promoted(&mut state, split.as_ref(), history_lines(&history));
                 keep_previous(&mut state);
                 Applied { state, diagnostics: Diagnostics::default() }
             }
-            Done::Ran { origin, outcome: Outcome::Promoted, history, split } => {
-                promoted(&mut state, split.as_ref(), history_value(&history));
+            Done::Ran { origin, outcome: Outcome::Promoted, history, split, .. } => {
+                promoted(&mut state, split.as_ref(), history_lines(&history));
                 state.set_attr("previous_target", origin.as_str().into());
                 let alb_only = if model.router.name() == routers::alb::Alb.name() {
                     Value::from(origin.as_str())
@@ -1019,13 +1106,13 @@ impl Done {
                 state.set_attr("previous_target_group_arn", alb_only);
                 Applied { state, diagnostics: Diagnostics::default() }
             }
-            Done::Ran { origin, outcome: Outcome::Halted(halt), history, split } => {
+            Done::Ran { origin, outcome: Outcome::Halted(halt), history, split, .. } => {
                 state.set_attr("traffic", split.as_ref().map_or(Value::Null, traffic_value));
-                state.set_attr("history", history_value(&history));
+                state.set_attr("history", history_lines(&history));
                 keep_previous(&mut state);
                 let steps = model.schedule.steps().len();
                 let at_percent = format_percent(halt.percent);
-                let reason = format!("step {} of {steps} at {at_percent}%: {}", halt.step, halt.cause.describe());
+                let reason = rollback_reason(&halt, &model.schedule);
                 let status = if halt.cause == Cause::Stopped { "interrupted" } else { "rolled_back" };
                 state.set_attr("status", status.into());
                 state.set_attr("rollback_reason", reason.into());
@@ -1096,6 +1183,58 @@ mod tests {
 
     fn validate(config: &Value) -> Diagnostics {
         Parsed::new(config).diagnostics
+    }
+
+    #[test]
+    fn a_version_0_history_of_objects_is_upgraded_to_one_line_per_event() {
+        let mut state = serde_json::json!({
+            "history": [
+                { "at": "2026-01-01T00:00:00Z", "percent": 10, "event": "shift", "detail": "step 1: 10% to the target" },
+                { "at": "2026-01-01T00:01:00Z", "percent": 0.5, "event": "rollback", "detail": "all traffic back" },
+            ],
+            "status": "rolled_back",
+        });
+        let map = state.as_object_mut().unwrap();
+        RolloutResource::new(Arc::default()).upgrade_state(0, map).unwrap();
+        assert_eq!(
+            state,
+            serde_json::json!({
+                "history": [
+                    "2026-01-01T00:00:00Z shift 10%: step 1: 10% to the target",
+                    "2026-01-01T00:01:00Z rollback 0.5%: all traffic back",
+                ],
+                "status": "rolled_back",
+            })
+        );
+        let mut current = serde_json::json!({ "history": ["2026-01-01T00:00:00Z shift 10%: x"] });
+        let before = current.clone();
+        RolloutResource::new(Arc::default()).upgrade_state(1, current.as_object_mut().unwrap()).unwrap();
+        assert_eq!(current, before, "a current state is left as it is");
+    }
+
+    #[test]
+    fn a_report_that_cannot_be_written_is_a_warning() {
+        let dir = std::env::temp_dir().join(format!("progressive-report-test-{}", std::process::id()));
+        let files = || [("html", "<p>".to_owned()), ("svg", "<svg/>".to_owned()), ("md", "# r".to_owned())];
+        let prefix = dir.join("nested/web");
+        assert!(write_files(prefix.to_str().unwrap(), files()).0.is_empty());
+        assert_eq!(std::fs::read_to_string(dir.join("nested/web.md")).unwrap(), "# r");
+        assert!(dir.join("nested/web.html").is_file() && dir.join("nested/web.svg").is_file());
+        // Under a regular file, no directory can be made.
+        let d = write_files(dir.join("nested/web.md/x").to_str().unwrap(), files());
+        assert!(!d.has_errors(), "{d:?}");
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].summary, "Rollout report not written");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn report_path_must_be_a_prefix_of_file_names() {
+        for bad in ["", "reports/"] {
+            let d = validate(&config(&[("report_path", bad.into())]));
+            assert!(d.0.iter().any(|d| d.summary == "Invalid report_path"), "{bad:?}: {d:?}");
+        }
+        assert!(!validate(&config(&[("report_path", "reports/web".into())])).has_errors());
     }
 
     fn paths(d: &Diagnostics) -> Vec<String> {
