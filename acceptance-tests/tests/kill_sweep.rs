@@ -132,7 +132,7 @@ fn config(b: &AlbBed, target: &str) -> String {
 }
 
 /// The phase an apply was in, from the last rollout line the provider logged
-/// (its progress lines: design/0014).
+/// (its progress lines: design/0015).
 fn phase(log: &str) -> &'static str {
     let last = log.lines().rev().find_map(|line| {
         ["rollout starting", "shift", "verdict: pass", "verdict: fail", "rollback", "verdict: promoted"]

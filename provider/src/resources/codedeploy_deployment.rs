@@ -134,7 +134,7 @@ pub fn schema() -> Schema {
         .attribute(Attribute::required("task_definition_arn", Type::String, "The task definition of the replacement task set."))
         .attribute(Attribute::required("container_name", Type::String, "The container that receives the load balancer's traffic."))
         .attribute(Attribute::required("container_port", Type::Number, "Its port."));
-    // Version 1: `history` holds lines, not objects (design/0014).
+    // Version 1: `history` holds lines, not objects (design/0015).
     Schema::new(
         1,
         Block::new(

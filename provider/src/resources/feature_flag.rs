@@ -62,7 +62,7 @@ impl FeatureFlag {
 }
 
 pub fn schema() -> Schema {
-    // Version 1: `history` holds lines, not objects (design/0014).
+    // Version 1: `history` holds lines, not objects (design/0015).
     Schema::new(
         1,
         Block::new(

@@ -98,7 +98,7 @@ pub fn schema() -> Schema {
     for router in ROUTERS {
         block = block.block(router.name(), Nesting::Single, router.block());
     }
-    // Version 1: `history` holds lines, not objects (design/0014).
+    // Version 1: `history` holds lines, not objects (design/0015).
     Schema::new(
         1,
         block
