@@ -157,19 +157,26 @@ impl<'a> Rollout<'a> {
                 y + 4.0
             );
         }
-        for i in 0..=4 {
-            let at = plot.from + (plot.to - plot.from) * (i as f64 / 4.0);
-            // The outer labels stay inside the drawing.
-            let anchor = ["start", "middle", "middle", "middle", "end"][i];
+        for at in ticks(plot.from, plot.to) {
+            let x = plot.x(at);
+            // Labels near the edges stay inside the drawing.
+            let anchor = if x - L < 30.0 {
+                "start"
+            } else if R - x < 30.0 {
+                "end"
+            } else {
+                "middle"
+            };
             let _ = write!(
                 svg,
-                r#"<text class="tick" x="{:.1}" y="{}" text-anchor="{anchor}">{}</text>"#,
-                plot.x(at),
+                r##"<line x1="{x:.1}" x2="{x:.1}" y1="{BOTTOM}" y2="{}" stroke="#999"/><text class="tick" x="{x:.1}" y="{}" text-anchor="{anchor}">{}</text>"##,
+                BOTTOM + 4.0,
                 BOTTOM + 18.0,
                 clock_time(at)
             );
         }
         let _ = write!(svg, r#"<text x="{L}" y="{}">UTC</text>"#, BOTTOM + 34.0);
+        legend(&mut svg);
         // Bakes, shaded by their verdict, with their label above.
         for span in self.spans() {
             let (x0, x1) = (plot.x(span.start), plot.x(span.end.unwrap_or(self.finished())));
@@ -337,7 +344,7 @@ impl<'a> Rollout<'a> {
 }
 
 const W: f64 = 960.0;
-const H: f64 = 330.0;
+const H: f64 = 350.0;
 const L: f64 = 60.0;
 const R: f64 = 940.0;
 const TOP: f64 = 40.0;
@@ -378,6 +385,52 @@ impl Plot {
     fn y(&self, percent: f64) -> f64 {
         BOTTOM - (BOTTOM - TOP) * percent.clamp(0.0, 100.0) / 100.0
     }
+}
+
+/// Round lengths between the time axis's marks, shortest first.
+const TICK_STEPS: [u64; 17] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200];
+
+/// Marks on the time axis: at multiples of the shortest round length that
+/// gives at most six of them between `from` and `to`, on the UTC clock (so
+/// that they read 15:40:10, 15:40:12, ..., not wherever a fifth falls).
+fn ticks(from: OffsetDateTime, to: OffsetDateTime) -> Vec<OffsetDateTime> {
+    let (first, last) = (from.unix_timestamp(), to.unix_timestamp());
+    let seconds = (last - first).max(1) as u64;
+    let step = TICK_STEPS.into_iter().find(|step| seconds / step < 6).unwrap_or(86400) as i64;
+    let start = first.div_euclid(step) * step + if first.rem_euclid(step) == 0 { 0 } else { step };
+    (0..)
+        .map(|i| start + i * step)
+        .take_while(|t| *t <= last)
+        .filter_map(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .filter(|at| *at >= from)
+        .collect()
+}
+
+/// What the colours and marks mean, below the time axis on the right.
+fn legend(svg: &mut String) {
+    let y = BOTTOM + 52.0;
+    let mut x = R - 560.0;
+    let _ = write!(svg, r#"<g class="legend">"#);
+    for (class, text) in
+        [("look-pass", "look: healthy"), ("look-wait", "look: waiting for evidence"), ("look-fail", "look: failing")]
+    {
+        let _ = write!(
+            svg,
+            r#"<circle class="{class}" cx="{x:.1}" cy="{:.1}" r="4"/><text x="{:.1}" y="{y:.1}">{text}</text>"#,
+            y - 4.0,
+            x + 8.0
+        );
+        x += 24.0 + 6.5 * text.len() as f64;
+    }
+    let _ = write!(
+        svg,
+        r#"<rect class="bake-pass" x="{x:.1}" y="{:.1}" width="12" height="10"/><rect class="bake-fail" x="{:.1}" y="{:.1}" width="12" height="10"/><text x="{:.1}" y="{y:.1}">bake passed / failed</text>"#,
+        y - 9.0,
+        x + 12.0,
+        y - 9.0,
+        x + 30.0
+    );
+    let _ = write!(svg, "</g>");
 }
 
 fn looks_summary(span: &Span) -> String {
@@ -537,6 +590,26 @@ pub(crate) mod tests {
             "{svg}"
         );
         assert!(svg.contains("the &lt;canary&gt; | is failing"), "text is escaped");
+    }
+
+    #[test]
+    fn time_marks_fall_on_round_clock_times() {
+        let clock = |ticks: Vec<OffsetDateTime>| ticks.into_iter().map(clock_time).collect::<Vec<_>>();
+        // 7 seconds from 08:00:03.5: every 2 seconds.
+        let from = at(3) + time::Duration::milliseconds(500);
+        assert_eq!(
+            clock(ticks(from, at(10) + time::Duration::milliseconds(500))),
+            ["08:00:04", "08:00:06", "08:00:08", "08:00:10"]
+        );
+        // 81 seconds: every 15.
+        assert_eq!(
+            clock(ticks(at(0), at(81))),
+            ["08:00:00", "08:00:15", "08:00:30", "08:00:45", "08:01:00", "08:01:15"]
+        );
+        // 40 minutes: every 10 minutes.
+        assert_eq!(clock(ticks(at(30), at(40 * 60 + 30))), ["08:10:00", "08:20:00", "08:30:00", "08:40:00"]);
+        // No time at all still gets its moment.
+        assert_eq!(clock(ticks(at(5), at(5))), ["08:00:05"]);
     }
 
     #[test]
