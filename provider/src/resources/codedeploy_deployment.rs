@@ -867,7 +867,7 @@ impl Resource for CodeDeployDeployment {
         }
     }
 
-    /// Adopts the revision the group last deployed successfully.
+    /// Version 0 stored `history` as objects.
     fn upgrade_state(
         &self,
         version: i64,
@@ -876,6 +876,7 @@ impl Resource for CodeDeployDeployment {
         upgrade_history(version, state)
     }
 
+    /// Adopts the revision the group last deployed successfully.
     async fn import(&self, id: &str, _stop: &CancellationToken) -> Result<Value, Diagnostics> {
         let cannot = |detail: String| Diagnostics::single("Cannot import", detail);
         let clients = self.shared.clients()?;

@@ -554,7 +554,7 @@ impl Resource for FeatureFlag {
         Ok(fresh)
     }
 
-    /// Adopts what clients receive now for `<application>/<environment>/<profile>/<flag>`.
+    /// Version 0 stored `history` as objects.
     fn upgrade_state(
         &self,
         version: i64,
@@ -563,6 +563,7 @@ impl Resource for FeatureFlag {
         upgrade_history(version, state)
     }
 
+    /// Adopts what clients receive now for `<application>/<environment>/<profile>/<flag>`.
     async fn import(&self, id: &str, _stop: &CancellationToken) -> Result<Value, Diagnostics> {
         let cannot = |detail: String| Diagnostics::single("Cannot import", detail);
         let clients = self.shared.clients()?;
