@@ -176,6 +176,43 @@ fn faults_interrupt_restores_the_origin() {
     assert!(b.all_on(&b.fx.blue_arn), "all traffic is back on blue: {:?}\n{report}", b.percent());
 }
 
+/// A cancelled CI job signals Terraform and the provider at once (SIGTERM to
+/// the job's process group). The provider stops the rollout and exits only
+/// once the rollback has returned, however slowly AWS answers: here every
+/// ModifyListener answer takes 8 s, longer than the 5 s a process is given
+/// to close its streams after Terraform's Shutdown. Exiting earlier would
+/// leave the state without the rollback and the lease on the listener.
+#[test]
+fn faults_sigterm_waits_for_a_slow_rollback() {
+    let mut alb = AlbBed::start();
+    alb.aws.put_metric_alarm("web-5xx");
+    let proxy = FaultProxy::start(&alb.emulator, &[], 0, Duration::from_secs(8));
+    alb.tf.set_env("AWS_ENDPOINT_URL", proxy.endpoint());
+    alb.tf.write_config(&rollout_config(
+        &format!("listener_arn = \"{}\"", alb.fx.listener_arn),
+        &alb.fx.green_arn,
+        &format!("  canary {{\n    percent = 10\n    bake = \"10m\"\n  }}\n{FAST}"),
+    ));
+    let running = alb.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
+    let canary = || alb.listener_percentages().get(&alb.fx.green_arn) == Some(&10);
+    assert!(wait_until(Duration::from_secs(60), canary), "{}", running.stdout_so_far());
+    proxy.set_faults(&["elbv2:ModifyListener=slow:1"]);
+    running.terminate();
+    let out = running.finish_within(Duration::from_secs(120));
+    out.assert_failed_with(&["Rollout interrupted", "All traffic is back on"]);
+    assert_eq!(alb.listener_percentages(), BTreeMap::from([(alb.fx.blue_arn.clone(), 100)]));
+    assert_eq!(values(&alb.tf, ADDRESS)["status"], "interrupted", "{}", out.combined());
+    assert!(
+        !alb.aws.listener_tags(&alb.fx.listener_arn).contains_key("progressive:rollout-lease"),
+        "the lease is released"
+    );
+    assert!(
+        proxy.stats().faults_of("slow") >= 1,
+        "the rollback's ModifyListener was slow: {}",
+        proxy.stats().summary()
+    );
+}
+
 #[test]
 fn faults_canary_gate_passes_and_fails_truthfully() {
     let b = bed(4);

@@ -28,7 +28,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::handshake::{self, HandshakeError, Launch, ServerIdentity};
 use crate::log;
 use crate::provider::Provider;
-use crate::service::ProviderService;
+use crate::service::{ProviderService, Running};
 use crate::transport::{Address, PortRange, Transport, TransportError};
 use crate::wire::{health, plugin, tfplugin6};
 
@@ -69,8 +69,9 @@ pub async fn serve(name: &str, provider: Arc<dyn Provider>) -> Result<(), ServeE
 
     let stop = CancellationToken::new();
     let shutdown = CancellationToken::new();
-    watch_signals(stop.clone(), shutdown.clone());
-    let router = routes(provider, stop, shutdown.clone());
+    let running = Running::default();
+    watch_signals(stop.clone(), shutdown.clone(), running.clone());
+    let router = routes(provider, stop, running, shutdown.clone());
 
     let served = match transport {
         #[cfg(unix)]
@@ -158,10 +159,15 @@ impl Listener for TcpListener {
     }
 }
 
-fn routes(provider: Arc<dyn Provider>, stop: CancellationToken, shutdown: CancellationToken) -> Router {
+fn routes(
+    provider: Arc<dyn Provider>,
+    stop: CancellationToken,
+    running: Running,
+    shutdown: CancellationToken,
+) -> Router {
     tonic::transport::Server::builder()
         .add_service(
-            tfplugin6::provider_server::ProviderServer::new(ProviderService::new(provider, stop))
+            tfplugin6::provider_server::ProviderServer::new(ProviderService::new(provider, stop, running))
                 // Large plans (many resources in one state) exceed the 4 MiB default.
                 .max_decoding_message_size(256 << 20)
                 .max_encoding_message_size(256 << 20),
@@ -252,7 +258,7 @@ where
 }
 
 #[cfg(unix)]
-fn watch_signals(stop: CancellationToken, shutdown: CancellationToken) {
+fn watch_signals(stop: CancellationToken, shutdown: CancellationToken, running: Running) {
     use tokio::signal::unix::{SignalKind, signal};
     // Registering a handler replaces the default action (terminate) for good.
     match signal(SignalKind::interrupt()) {
@@ -272,8 +278,13 @@ fn watch_signals(stop: CancellationToken, shutdown: CancellationToken) {
     if let Ok(mut terms) = signal(SignalKind::terminate()) {
         tokio::spawn(async move {
             if terms.recv().await.is_some() {
-                log::info("tfplugin", "SIGTERM: stopping operations and exiting", &[]);
+                // A cancelled CI job signals Terraform and the provider at
+                // once. Stopped operations may still be rolling back: the
+                // process ends once they have returned, not before.
+                log::info("tfplugin", "SIGTERM: stopping operations; exiting once they have ended", &[]);
                 stop.cancel();
+                running.idle().await;
+                log::info("tfplugin", "SIGTERM: operations ended; exiting", &[]);
                 shutdown.cancel();
             }
         });
@@ -283,7 +294,7 @@ fn watch_signals(stop: CancellationToken, shutdown: CancellationToken) {
 /// Without Unix signals, Ctrl-C reaches the plugin as a console event; it is
 /// ignored for the same reason as SIGINT, and Shutdown ends the process.
 #[cfg(not(unix))]
-fn watch_signals(_stop: CancellationToken, _shutdown: CancellationToken) {
+fn watch_signals(_stop: CancellationToken, _shutdown: CancellationToken, _running: Running) {
     tokio::spawn(async {
         while tokio::signal::ctrl_c().await.is_ok() {
             log::debug("tfplugin", "ignoring Ctrl-C; Terraform sends StopProvider to stop running operations", &[]);

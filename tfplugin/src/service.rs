@@ -10,6 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -33,10 +34,46 @@ pub struct ProviderService {
     resources: HashMap<&'static str, Registered>,
     /// Cancelled by StopProvider; every running operation watches it.
     stop: CancellationToken,
+    running: Running,
+}
+
+/// How many operations of the provider's code are under way. A SIGTERM stops
+/// them and waits for this to reach zero before the process exits: a stopped
+/// operation may still be undoing what it did (a rollback), and cutting it
+/// short would leave that half done.
+#[derive(Clone)]
+pub(crate) struct Running(Arc<watch::Sender<usize>>);
+
+impl Default for Running {
+    fn default() -> Running {
+        Running(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Running {
+    async fn count<T>(&self, operation: impl Future<Output = T>) -> T {
+        self.0.send_modify(|n| *n += 1);
+        // Counted down however the operation ends: finished, failed or dropped.
+        let _ended = Ended(&self.0);
+        operation.await
+    }
+
+    /// Returns once no operation is under way.
+    pub(crate) async fn idle(&self) {
+        let _ = self.0.subscribe().wait_for(|n| *n == 0).await;
+    }
+}
+
+struct Ended<'a>(&'a watch::Sender<usize>);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 impl ProviderService {
-    pub fn new(provider: Arc<dyn Provider>, stop: CancellationToken) -> ProviderService {
+    pub fn new(provider: Arc<dyn Provider>, stop: CancellationToken, running: Running) -> ProviderService {
         let resources = provider
             .resources()
             .into_iter()
@@ -46,7 +83,7 @@ impl ProviderService {
                 (resource.type_name(), Registered { resource, schema, ty })
             })
             .collect();
-        ProviderService { provider_schema: provider.schema(), provider, resources, stop }
+        ProviderService { provider_schema: provider.schema(), provider, resources, stop, running }
     }
 
     fn resource(&self, type_name: &str) -> Result<&Registered, Diagnostics> {
@@ -65,10 +102,11 @@ impl ProviderService {
     }
 }
 
-/// Runs resource code, turning a panic into an error diagnostic so that one
-/// bad input cannot take the whole provider (and every other resource) down.
-async fn guarded<T>(what: &str, future: impl Future<Output = T>) -> Result<T, Diagnostics> {
-    AssertUnwindSafe(future).catch_unwind().await.map_err(|panic| {
+/// Runs resource code, counted in `running`, turning a panic into an error
+/// diagnostic so that one bad input cannot take the whole provider (and every
+/// other resource) down.
+async fn guarded<T>(running: &Running, what: &str, future: impl Future<Output = T>) -> Result<T, Diagnostics> {
+    running.count(AssertUnwindSafe(future).catch_unwind()).await.map_err(|panic| {
         let message = panic
             .downcast_ref::<String>()
             .cloned()
@@ -242,7 +280,7 @@ impl pb::provider_server::Provider for ProviderService {
             Ok(config) => {
                 let mut d = self.provider_schema.block.deprecated_uses(&config);
                 d.extend(
-                    guarded("provider validation", async { self.provider.validate(&config) })
+                    guarded(&self.running, "provider validation", async { self.provider.validate(&config) })
                         .await
                         .unwrap_or_else(|d| d),
                 );
@@ -259,9 +297,9 @@ impl pb::provider_server::Provider for ProviderService {
     ) -> Rpc<pb::configure_provider::Response> {
         let request = request.into_inner();
         let d = match decode(request.config.as_ref(), &self.provider_schema.ty()) {
-            Ok(config) => {
-                guarded("provider configuration", self.provider.configure(&config)).await.unwrap_or_else(|d| d)
-            }
+            Ok(config) => guarded(&self.running, "provider configuration", self.provider.configure(&config))
+                .await
+                .unwrap_or_else(|d| d),
             Err(d) => d,
         };
         Ok(Response::new(pb::configure_provider::Response { diagnostics: diagnostics(d) }))
@@ -280,7 +318,11 @@ impl pb::provider_server::Provider for ProviderService {
         let d = match d {
             Ok((r, config)) => {
                 let mut d = r.schema.block.deprecated_uses(&config);
-                d.extend(guarded("validation", async { r.resource.validate(&config) }).await.unwrap_or_else(|d| d));
+                d.extend(
+                    guarded(&self.running, "validation", async { r.resource.validate(&config) })
+                        .await
+                        .unwrap_or_else(|d| d),
+                );
                 d
             }
             Err(d) => d,
@@ -316,7 +358,7 @@ impl pb::provider_server::Provider for ProviderService {
             // schema no longer declares is dropped, and what was added since
             // is completed as a plan would have written it, so the next plan
             // shows no change.
-            guarded("state upgrade", async { r.resource.upgrade_state(request.version, &mut stored) }).await??;
+            guarded(&self.running, "state upgrade", async { r.resource.upgrade_state(request.version, &mut stored) }).await??;
             let removed = r.schema.block.prune_undeclared(&mut stored);
             if !removed.is_empty() {
                 log::debug("tfplugin", "dropped attributes the schema no longer declares from a stored state", &[("resource", request.type_name.clone().into()), ("attributes", removed.join(", ").into())]);
@@ -337,7 +379,9 @@ impl pb::provider_server::Provider for ProviderService {
         let result = async {
             let r = self.resource(&request.type_name)?;
             let state = decode(request.current_state.as_ref(), &r.ty)?;
-            let fresh = guarded("read", r.resource.read(ReadRequest { state: &state, stop: &self.stop })).await??;
+            let fresh =
+                guarded(&self.running, "read", r.resource.read(ReadRequest { state: &state, stop: &self.stop }))
+                    .await??;
             Ok::<_, Diagnostics>(encode(&fresh, &r.ty))
         }
         .await;
@@ -368,16 +412,19 @@ impl pb::provider_server::Provider for ProviderService {
                 return Ok((encode(&Value::Null, &r.ty), Vec::new(), Diagnostics::default()));
             }
             // Values unknown at validate time may be known now.
-            let invalid = guarded("validation", async { r.resource.validate(&config) }).await?;
+            let invalid = guarded(&self.running, "validation", async { r.resource.validate(&config) }).await?;
             if invalid.has_errors() {
                 return Err(invalid);
             }
             // Defaults and replacement are declared once, in the schema.
             let mut proposed = proposed;
             r.schema.block.apply_defaults(&config, &mut proposed);
-            let mut planned =
-                guarded("plan", r.resource.plan(PlanRequest { prior: &prior, proposed: &proposed, config: &config }))
-                    .await?;
+            let mut planned = guarded(
+                &self.running,
+                "plan",
+                r.resource.plan(PlanRequest { prior: &prior, proposed: &proposed, config: &config }),
+            )
+            .await?;
             for path in r.schema.block.replacing_changes(&prior, &planned.state) {
                 if !planned.requires_replace.contains(&path) {
                     planned.requires_replace.push(path);
@@ -411,12 +458,13 @@ impl pb::provider_server::Provider for ProviderService {
             let planned = decode(request.planned_state.as_ref(), &r.ty)?;
             let config = decode(request.config.as_ref(), &r.ty)?;
             if planned.is_null() {
-                let d = guarded("destroy", r.resource.delete(&prior, &self.stop)).await?;
+                let d = guarded(&self.running, "destroy", r.resource.delete(&prior, &self.stop)).await?;
                 // A failed destroy leaves the object in state.
                 let state = if d.has_errors() { prior } else { Value::Null };
                 return Ok((encode(&state, &r.ty), d));
             }
             let applied = guarded(
+                &self.running,
                 "apply",
                 r.resource.apply(ApplyRequest { prior: &prior, planned: &planned, config: &config, stop: &self.stop }),
             )
@@ -448,7 +496,7 @@ impl pb::provider_server::Provider for ProviderService {
         let request = request.into_inner();
         let result = async {
             let r = self.resource(&request.type_name)?;
-            let state = guarded("import", r.resource.import(&request.id, &self.stop)).await??;
+            let state = guarded(&self.running, "import", r.resource.import(&request.id, &self.stop)).await??;
             Ok::<_, Diagnostics>(pb::import_resource_state::ImportedResource {
                 type_name: request.type_name.clone(),
                 state: encode(&state, &r.ty),
@@ -525,6 +573,34 @@ mod tests {
     use crate::provider::{Applied, Planned};
     use crate::schema::{Attribute, Block};
 
+    #[tokio::test]
+    async fn idle_waits_for_every_running_operation_however_it_ends() {
+        let running = Running::default();
+        tokio::time::timeout(std::time::Duration::from_millis(100), running.idle())
+            .await
+            .expect("idle at once with nothing running");
+        let started = std::time::Instant::now();
+        let slow = tokio::spawn({
+            let running = running.clone();
+            async move { running.count(tokio::time::sleep(std::time::Duration::from_millis(300))).await }
+        });
+        let dropped = tokio::spawn({
+            let running = running.clone();
+            async move { running.count(std::future::pending::<()>()).await }
+        });
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        dropped.abort();
+        running.idle().await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(300), "idle before the slow one ended");
+        assert!(slow.is_finished());
+        let panicked = guarded(&running, "test", async { panic!("boom") }).await;
+        assert!(panicked.is_err());
+        tokio::time::timeout(std::time::Duration::from_millis(100), running.idle())
+            .await
+            .expect("a panicked operation is counted down");
+    }
+
     /// A resource whose every check panics, as a bug in provider code would.
     struct Panicky;
 
@@ -574,7 +650,11 @@ mod tests {
     #[tokio::test]
     async fn a_panic_in_validation_during_plan_is_an_error_diagnostic() {
         use pb::provider_server::Provider as _;
-        let service = ProviderService::new(Arc::new(OneResource(Arc::new(Panicky))), CancellationToken::new());
+        let service = ProviderService::new(
+            Arc::new(OneResource(Arc::new(Panicky))),
+            CancellationToken::new(),
+            Running::default(),
+        );
         let ty = Panicky.schema().ty();
         let config = encode(&Value::object([("name", "a".into())]), &ty);
         let request = pb::plan_resource_change::Request {
@@ -646,7 +726,11 @@ mod tests {
 
     async fn upgrade(version: i64, json: &[u8]) -> pb::upgrade_resource_state::Response {
         use pb::provider_server::Provider as _;
-        let service = ProviderService::new(Arc::new(OneResource(Arc::new(Evolved))), CancellationToken::new());
+        let service = ProviderService::new(
+            Arc::new(OneResource(Arc::new(Evolved))),
+            CancellationToken::new(),
+            Running::default(),
+        );
         let request = pb::upgrade_resource_state::Request {
             type_name: "test_evolved".into(),
             version,
@@ -721,7 +805,11 @@ mod tests {
     async fn deprecation_messages_travel_in_protocol_6_10_fields() {
         use pb::provider_server::Provider as _;
         use prost::Message;
-        let service = ProviderService::new(Arc::new(OneResource(Arc::new(Deprecating))), CancellationToken::new());
+        let service = ProviderService::new(
+            Arc::new(OneResource(Arc::new(Deprecating))),
+            CancellationToken::new(),
+            Running::default(),
+        );
         let response = service
             .get_provider_schema(Request::new(pb::get_provider_schema::Request::default()))
             .await
@@ -750,7 +838,11 @@ mod tests {
     #[tokio::test]
     async fn validation_warns_where_a_configuration_sets_something_deprecated() {
         use pb::provider_server::Provider as _;
-        let service = ProviderService::new(Arc::new(OneResource(Arc::new(Deprecating))), CancellationToken::new());
+        let service = ProviderService::new(
+            Arc::new(OneResource(Arc::new(Deprecating))),
+            CancellationToken::new(),
+            Running::default(),
+        );
         let ty = Deprecating.schema().ty();
         let validate = |config: Value| {
             let request = pb::validate_resource_config::Request {
