@@ -214,47 +214,71 @@ impl AppConfig {
         profile: &str,
         number: i32,
     ) -> Result<Option<Vec<u8>>, ServiceError> {
-        let listed = self
-            .control
-            .list_deployments()
-            .application_id(application)
-            .environment_id(environment)
-            .send()
-            .await
-            .map_err(|e| failure("ListDeployments", &e))?;
-        let mut completed: Vec<_> = listed
-            .items()
-            .iter()
-            .filter(|d| d.deployment_number() < number && d.state() == Some(&DeploymentState::Complete))
-            .map(|d| d.deployment_number())
-            .collect();
-        completed.sort_unstable_by(|a, b| b.cmp(a));
-        for candidate in completed {
-            let out = self
+        // Newest first, a page at a time: other profiles' deployments to the
+        // same environment may fill the first pages.
+        let mut next_token = None;
+        loop {
+            let page = self
                 .control
-                .get_deployment()
+                .list_deployments()
                 .application_id(application)
                 .environment_id(environment)
-                .deployment_number(candidate)
+                .set_next_token(next_token.take())
                 .send()
                 .await
-                .map_err(|e| failure("GetDeployment", &e))?;
-            if out.configuration_profile_id() != Some(profile) {
-                continue;
+                .map_err(|e| failure("ListDeployments", &e))?;
+            let mut completed: Vec<_> = page
+                .items()
+                .iter()
+                .filter(|d| d.deployment_number() < number && d.state() == Some(&DeploymentState::Complete))
+                .map(|d| d.deployment_number())
+                .collect();
+            completed.sort_unstable_by(|a, b| b.cmp(a));
+            for candidate in completed {
+                if let Some(content) = self.completed_content(application, environment, profile, candidate).await? {
+                    return Ok(content);
+                }
             }
-            let Some(version) = out.configuration_version().and_then(|v| v.parse().ok()) else { return Ok(None) };
-            let out = self
-                .control
-                .get_hosted_configuration_version()
-                .application_id(application)
-                .configuration_profile_id(profile)
-                .version_number(version)
-                .send()
-                .await
-                .map_err(|e| failure("GetHostedConfigurationVersion", &e))?;
-            return Ok(Some(out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default()));
+            next_token = page.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                return Ok(None);
+            }
         }
-        Ok(None)
+    }
+
+    /// For a completed deployment of `profile`, the content it deployed
+    /// (`Some(None)` when its version cannot be read as hosted); `None` for
+    /// another profile's deployment.
+    async fn completed_content(
+        &self,
+        application: &str,
+        environment: &str,
+        profile: &str,
+        candidate: i32,
+    ) -> Result<Option<Option<Vec<u8>>>, ServiceError> {
+        let out = self
+            .control
+            .get_deployment()
+            .application_id(application)
+            .environment_id(environment)
+            .deployment_number(candidate)
+            .send()
+            .await
+            .map_err(|e| failure("GetDeployment", &e))?;
+        if out.configuration_profile_id() != Some(profile) {
+            return Ok(None);
+        }
+        let Some(version) = out.configuration_version().and_then(|v| v.parse().ok()) else { return Ok(Some(None)) };
+        let out = self
+            .control
+            .get_hosted_configuration_version()
+            .application_id(application)
+            .configuration_profile_id(profile)
+            .version_number(version)
+            .send()
+            .await
+            .map_err(|e| failure("GetHostedConfigurationVersion", &e))?;
+        Ok(Some(Some(out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default())))
     }
 
     /// Writes `content` as the version after `latest` (AppConfig refuses it

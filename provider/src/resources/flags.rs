@@ -195,9 +195,15 @@ pub fn served_entry(entry: Option<&Json>) -> Json {
 
 /// Whether what a client receives holds exactly `expected` (a
 /// [`served_entry`]) for `flag`.
+/// A flag that is not served (no configuration deployed yet, or a document
+/// without it) is off for clients.
 pub fn serves_entry(served: &[u8], flag: &str, expected: &Json) -> bool {
+    let off = || *expected == served_entry(None);
+    if served.is_empty() {
+        return off();
+    }
     let Ok(served) = serde_json::from_slice::<Json>(served) else { return false };
-    served.get(flag).is_some_and(|got| same(got, expected))
+    served.get(flag).map_or_else(off, |got| same(got, expected))
 }
 
 /// JSON equality with numbers compared by value (`25` is `25.0`).
@@ -298,6 +304,11 @@ mod tests {
         assert!(serves_entry(br#"{"checkout_v2": {"enabled": true, "limit": 25.0}}"#, "checkout_v2", &on));
         assert!(!serves_entry(br#"{"checkout_v2": {"enabled": false}}"#, "checkout_v2", &on));
         assert!(!serves_entry(br#"{"dark_mode": {"enabled": true}}"#, "checkout_v2", &on), "the flag not served");
+        let absent = served_entry(None);
+        assert!(serves_entry(br#"{"dark_mode": {"enabled": true}}"#, "checkout_v2", &absent), "not served: off");
+        assert!(serves_entry(b"", "checkout_v2", &absent), "nothing deployed: off");
+        assert!(!serves_entry(b"", "checkout_v2", &on));
+        assert!(!serves_entry(b"not json", "checkout_v2", &absent));
     }
 
     #[test]
