@@ -382,6 +382,26 @@ fn codedeploy_ecs_canary_shifts_the_listener_and_succeeds() {
     assert_eq!(bed.tf.plan_exit_code(), 0);
 }
 
+/// A replacement (`-replace`) deploys again once the last success is older
+/// than the create timeout: only a killed create's deployment, started within
+/// it, is taken up without deploying.
+#[test]
+fn codedeploy_ecs_replace_deploys_again() {
+    let bed = CodeDeployBed::ecs("CodeDeployDefault.ECSAllAtOnce", json!({}));
+    bed.tf.write_config(&ecs_deployment(&bed, 2, "  timeouts {\n    create = \"8s\"\n  }"));
+    let out = bed.tf.apply();
+    assert!(out.success(), "{}", out.combined());
+    let first = ecs_values(&bed)["deployment_id"].as_str().expect("a deployment id").to_owned();
+    std::thread::sleep(Duration::from_secs(9));
+    let out = bed.tf.run(&["apply", "-auto-approve", "-no-color", &format!("-replace={ECS_ADDRESS}")]);
+    assert!(out.success(), "{}", out.combined());
+    let deployments = bed.aws.deployments(ECS_APPLICATION, ECS_GROUP);
+    assert_eq!(deployments.len(), 2, "deployed again: {deployments:?}\n{}", out.combined());
+    let second = ecs_values(&bed)["deployment_id"].as_str().expect("a deployment id").to_owned();
+    assert_ne!(second, first, "the state records the new deployment");
+    assert_eq!(bed.aws.deployment(&second)["status"], "Succeeded");
+}
+
 #[test]
 fn codedeploy_ecs_gate_failure_puts_the_listener_back() {
     let bed = CodeDeployBed::ecs("CodeDeployDefault.ECSCanary10Percent15Minutes", json!({}));

@@ -90,6 +90,8 @@ pub struct Found {
     pub description: String,
     /// The AppSpec it deploys, when given as content.
     pub appspec: Option<String>,
+    /// When it was created, in seconds since the epoch.
+    pub created: Option<i64>,
 }
 
 impl Found {
@@ -105,6 +107,7 @@ impl Found {
             status: Status::parse(d.status()?.as_str())?,
             description: d.description().unwrap_or_default().to_owned(),
             appspec,
+            created: d.create_time().map(|t| t.secs()),
         })
     }
 }

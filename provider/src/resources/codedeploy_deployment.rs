@@ -741,9 +741,11 @@ async fn under_way(
 /// revision and its outcome is this apply's (an apply was killed while
 /// following it, or CreateDeployment failed after starting it), so that no
 /// second deployment starts: one that succeeded, always; one that failed or
-/// was stopped, when an update's state does not record it. A failed one is
-/// not taken up by a create: Terraform re-creates a resource whose create
-/// failed, and that retry must deploy again.
+/// was stopped, when an update's state does not record it. A create takes up
+/// only a success started within its timeout, as a killed create's was: a
+/// create that failed is retried by Terraform, and a replacement
+/// (`-replace`, or a re-create after destroy) of an older success, and both
+/// must deploy again.
 async fn ended_unrecorded(
     clients: &Clients,
     model: &Model,
@@ -752,9 +754,17 @@ async fn ended_unrecorded(
 ) -> Result<Option<Found>, ServiceError> {
     let last = clients.codedeploy.last_attempted(&model.application, &model.group).await?;
     let recorded = prior.get("deployment_id").as_str();
+    let now = SystemClock.now().unix_timestamp();
+    let within_create_timeout = |f: &Found| {
+        f.created.is_some_and(|created| now.saturating_sub(created) <= model.create_timeout.as_secs() as i64)
+    };
     Ok(last.filter(|f| {
         f.description == marker
-            && (f.status == Status::Succeeded || (!prior.is_null() && recorded != Some(f.id.as_str())))
+            && if prior.is_null() {
+                f.status == Status::Succeeded && within_create_timeout(f)
+            } else {
+                f.status == Status::Succeeded || recorded != Some(f.id.as_str())
+            }
     }))
 }
 
