@@ -45,6 +45,16 @@ set -euo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 name=terraform-provider-progressive
 
+# GNU coreutils' sha256sum, or macOS's shasum; both write the same lines.
+if command -v sha256sum >/dev/null; then
+    sha256=(sha256sum)
+elif command -v shasum >/dev/null; then
+    sha256=(shasum -a 256)
+else
+    echo "release: error: neither sha256sum nor shasum found" >&2
+    exit 1
+fi
+
 die() { echo "release: error: $*" >&2; exit 1; }
 usage() { sed -n '2,/^set -euo/{/^set/d; s/^# \{0,1\}//; p}' "${BASH_SOURCE[0]}" >&2; exit 2; }
 
@@ -127,7 +137,7 @@ cp terraform-registry-manifest.json "$manifest"
 
 (
     cd "$out"
-    LC_ALL=C sha256sum -- "${name}_${version}"_*.zip "${name}_${version}_manifest.json" | LC_ALL=C sort -k2 >"$sums.partial"
+    LC_ALL=C "${sha256[@]}" -- "${name}_${version}"_*.zip "${name}_${version}_manifest.json" | LC_ALL=C sort -k2 >"$sums.partial"
     mv "$sums.partial" "$sums"
 )
 echo "release: wrote $zip" >&2

@@ -91,8 +91,8 @@ pub use lambda::{AliasInfo, LAMBDA_ROLE_NAME};
 pub use lambda_traffic::{LambdaTraffic, VersionBehaviour};
 pub use route53::WeightedRecord;
 pub use terraform::{
-    Output, PROVIDER_BINARY, PROVIDER_SOURCE, Running, Terraform, embedded_terraform, find_resource, provider_dir,
-    terraform_program,
+    Output, PROVIDER_BINARY, PROVIDER_SOURCE, Running, Terraform, built_provider, embedded_terraform, find_resource,
+    provider_dir, terraform_program,
 };
 pub use traffic::{Behaviour, Traffic};
 

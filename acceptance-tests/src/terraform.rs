@@ -105,6 +105,24 @@ fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// The built provider binary in [`provider_dir`], checked to exist and,
+/// unless `PROGRESSIVE_PROVIDER_DIR` names another build, to be newer than
+/// the provider's sources: a test must never pass on an old build.
+pub fn built_provider() -> PathBuf {
+    let binary = provider_dir().join(PROVIDER_BINARY);
+    if !is_executable(&binary) {
+        panic!(
+            "{PROVIDER_BINARY} not found in {}; build it first: cargo build -p terraform-provider-progressive \
+             (or set PROGRESSIVE_PROVIDER_DIR to the directory holding it)",
+            provider_dir().display()
+        );
+    }
+    if std::env::var_os("PROGRESSIVE_PROVIDER_DIR").is_none() {
+        assert_binary_is_fresh(&binary);
+    }
+    binary
+}
+
 /// Where the provider binary is looked for: `$PROGRESSIVE_PROVIDER_DIR`, else
 /// `$CARGO_TARGET_DIR/debug`, else `<workspace>/target/debug`.
 pub fn provider_dir() -> PathBuf {
@@ -217,18 +235,9 @@ impl Terraform {
     /// # Panics
     /// If `terraform-provider-progressive` is not in [`provider_dir`].
     pub fn new(emulator: &Emulator) -> Terraform {
-        let dir = provider_dir();
-        if !is_executable(&dir.join(PROVIDER_BINARY)) {
-            panic!(
-                "{PROVIDER_BINARY} not found in {}; build it first: cargo build -p terraform-provider-progressive \
-                 (or set PROGRESSIVE_PROVIDER_DIR to the directory holding it)",
-                dir.display()
-            );
-        }
-        if std::env::var_os("PROGRESSIVE_PROVIDER_DIR").is_none() {
-            assert_binary_is_fresh(&dir.join(PROVIDER_BINARY));
-        }
-        Terraform::bare(Some(Installation::DevOverride(PROVIDER_SOURCE, &dir))).with_emulator(emulator)
+        let binary = built_provider();
+        let dir = binary.parent().expect("the binary's directory");
+        Terraform::bare(Some(Installation::DevOverride(PROVIDER_SOURCE, dir))).with_emulator(emulator)
     }
 
     /// A working directory that, like a user's machine, installs the provider

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use acceptance_tests::{
-    Emulator, PROVIDER_BINARY, PROVIDER_SOURCE, Terraform, provider_dir, venv_python, workspace_root,
+    Emulator, PROVIDER_BINARY, PROVIDER_SOURCE, Terraform, built_provider, provider_dir, venv_python, workspace_root,
 };
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine as _;
@@ -130,8 +130,7 @@ fn write_lock(tf: &Terraform, version: &str, hashes: &[&str]) {
 #[test]
 fn release_zip_from_a_filesystem_mirror_installs_with_the_hashes_it_is_published_with_and_applies() {
     let version = cargo_version();
-    let binary = provider_dir().join(PROVIDER_BINARY);
-    assert!(binary.is_file(), "build it first: cargo build -p terraform-provider-progressive");
+    let binary = built_provider();
     let scratch = TempDir::new().expect("a temporary directory");
     let dist = scratch.path().join("dist");
     package(&binary, &dist, &version);

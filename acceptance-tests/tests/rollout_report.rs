@@ -84,7 +84,7 @@ fn rollout_report_of_a_rollback_shows_each_step_in_a_browser_and_the_log() {
     match browser::available() {
         Ok(true) => {}
         Ok(false) => {
-            eprintln!("SKIPPED the browser check: no chromium and no apt-get to install it");
+            eprintln!("SKIPPED the browser check, as PROGRESSIVE_SKIP_BROWSER=1 asks");
             return;
         }
         Err(why) => panic!("{why}"),

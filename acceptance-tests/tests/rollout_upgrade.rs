@@ -29,11 +29,12 @@ fn plan_exit_code_over(dir: &str) -> (i32, String) {
     (out.code().unwrap_or(-1), out.combined())
 }
 
-/// `fixtures/state-0.1.0/`: what release 0.1.0 wrote for a promoted canary
-/// rollout with alarms and an analysis.
+/// `fixtures/state-schema-0/`: what a build before the first release wrote
+/// (schema version 0: `history` as objects) for a promoted canary rollout
+/// with alarms and an analysis.
 #[test]
-fn rollout_state_from_release_0_1_0_plans_no_changes() {
-    let (code, out) = plan_exit_code_over("state-0.1.0");
+fn rollout_state_of_schema_0_plans_no_changes() {
+    let (code, out) = plan_exit_code_over("state-schema-0");
     assert_eq!(code, 0, "{out}");
 }
 
@@ -41,7 +42,7 @@ fn rollout_state_from_release_0_1_0_plans_no_changes() {
 /// rollout using every block (alarms, a metric, an analysis with latency,
 /// timeouts). `UPDATE_FIXTURES=1` rewrites it by applying the
 /// configuration; when a release is cut, it is copied to
-/// `state-<version>/` and kept, as 0.1.0's is.
+/// `state-<version>/` and kept, as `state-schema-0/` is.
 #[test]
 fn rollout_state_written_by_the_current_code_plans_no_changes() {
     if std::env::var_os("UPDATE_FIXTURES").is_some() {

@@ -126,6 +126,14 @@ async fn serve_on<L: Listener>(
         }
         // Terraform runs plugins without TLS only when told to (TF_DISABLE_PLUGIN_TLS).
         None => {
+            if matches!(address, Address::Tcp(_)) {
+                // A Unix socket has file permissions; a port does not.
+                log::warn(
+                    "tfplugin",
+                    "serving over TCP without TLS: any local user can connect to this port and call the provider",
+                    &[],
+                );
+            }
             announce(&address, None)?;
             let incoming =
                 accept_loop(listener, shutdown.clone(), HANDSHAKE_TIMEOUT, |stream| async move { Ok(stream) });

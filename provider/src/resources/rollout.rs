@@ -117,7 +117,7 @@ pub fn schema() -> Schema {
             .attribute(Attribute::computed("previous_target_group_arn", Type::String, "With `alb`: the same as `previous_target` (kept for configurations written before other routers existed); null otherwise."))
             .attribute(Attribute::computed("traffic", Type::map(Type::Number), "Share of traffic per destination (target group ARN, version, or set identifier), in percent, as read from AWS."))
             .attribute(Attribute::computed("schedule", schedule_type(), "The steps the rollout takes (`percent`, `bake`), known at plan time so that `terraform plan` shows them."))
-            .attribute(Attribute::optional("report_path", Type::String, "Where every apply that moves traffic writes its report, as a path prefix (relative to Terraform's working directory): `reports/web` writes `reports/web.html` (a self-contained page: the timeline of the target's share, each bake, each look at the gates, the verdicts with their numbers, the rollback), `reports/web.svg` (the timeline alone) and `reports/web.md` (a summary for a pull-request comment), creating `reports/` if needed. Written whether the rollout was promoted or rolled back; a report that cannot be written is a warning, never a failed apply."))
+            .attribute(Attribute::optional("report_path", Type::String, "Where every apply that runs the rollout's steps writes its report, as a path prefix (relative to Terraform's working directory): `reports/web` writes `reports/web.html` (a self-contained page: the timeline of the target's share, each bake, each look at the gates, the verdicts with their numbers, the rollback), `reports/web.svg` (the timeline alone) and `reports/web.md` (a summary for a pull-request comment), creating `reports/` if needed. Written whether the rollout was promoted or rolled back; not written when an apply runs no step (nothing to release, or a killed apply's split only put back); a report that cannot be written is a warning, never a failed apply."))
             .attribute(Attribute::computed("history", history_lines_type(), "What the last apply did, one line per shift, bake verdict, gate failure and rollback: `<time> <event> <percent>%: <detail>`, where `percent` is the target's share after the event (the looks between them are in the logs and the report)."))
             .attribute(Attribute::computed("rollback_reason", Type::String, "Why the last rollout rolled back; null when it was promoted.")),
     )
@@ -202,11 +202,15 @@ impl Parsed {
         let metrics = gates::metrics(config, &mut d);
         let (create_timeout, update_timeout) = super::timeouts_of(config, "A rollout", &mut d);
         let report_path = config.get("report_path").as_str().map(str::to_owned);
-        if report_path.as_deref().is_some_and(|p| p.trim().is_empty() || p.ends_with(['/', '\\'])) {
+        let not_a_prefix = |p: &str| {
+            let last = p.rsplit(['/', '\\']).next().unwrap_or(p);
+            p.trim().is_empty() || last.is_empty() || last == "." || last == ".."
+        };
+        if report_path.as_deref().is_some_and(not_a_prefix) {
             d.error_at(
                 AttributePath::root("report_path"),
                 "Invalid report_path",
-                "report_path is a path prefix that the report's file names extend (`reports/web` writes `reports/web.html`, `.svg` and `.md`); it cannot be empty or end with a separator.",
+                "report_path is a path prefix that the report's file names extend (`reports/web` writes `reports/web.html`, `.svg` and `.md`); it cannot be empty or end with a separator, `.` or `..`.",
             );
         }
         Parsed {
@@ -1230,7 +1234,7 @@ mod tests {
 
     #[test]
     fn report_path_must_be_a_prefix_of_file_names() {
-        for bad in ["", "reports/"] {
+        for bad in ["", "reports/", ".", "reports/..", "reports\\."] {
             let d = validate(&config(&[("report_path", bad.into())]));
             assert!(d.0.iter().any(|d| d.summary == "Invalid report_path"), "{bad:?}: {d:?}");
         }
