@@ -125,7 +125,8 @@ fn codedeploy_our_gate_stops_a_deployment_codedeploy_would_let_through() {
     // The group watches no alarm; the resource watches one more.
     let bed = CodeDeployBed::lambda("CodeDeployDefault.LambdaCanary10Percent10Minutes", json!({}));
     bed.aws.put_metric_alarm("checkout-latency");
-    bed.tf.write_config(&deployment("2", "  alarm_names = [\"checkout-latency\"]"));
+    bed.tf
+        .write_config(&deployment("2", "  alarm_names = [\"checkout-latency\"]\n  report_path = \"reports/checkout\""));
     let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
     wait_for_canary(&bed);
     bed.aws.set_alarm_state("checkout-latency", "ALARM", "p99 above 300 ms");
@@ -139,6 +140,23 @@ fn codedeploy_our_gate_stops_a_deployment_codedeploy_would_let_through() {
     let rollback = v["rollback_deployment_id"].as_str().expect("the rollback deployment");
     assert_eq!(bed.aws.deployment(rollback)["status"], "Succeeded");
     assert!(events(&v).iter().any(|e| e.starts_with("gate_failed")), "{:?}", events(&v));
+
+    // The report: the canary's shift failed by our gate, then the rollback.
+    let reports = bed.tf.workdir().join("reports");
+    let md = std::fs::read_to_string(reports.join("checkout.md")).expect("the Markdown report");
+    let lines: Vec<&str> = md.lines().collect();
+    assert_eq!(lines[0], format!("### ❌ Deployment rolled back: {FUNCTION} version 2"), "{md}");
+    let canary = lines.iter().find(|l| l.contains("| 10% |")).copied().unwrap_or_default();
+    assert!(canary.contains("| **fail**: alarm \"checkout-latency\" is failing: p99 above 300 ms |"), "{md}");
+    assert!(!lines.iter().any(|l| l.contains("| 100% |")), "no step at 100%: {md}");
+    assert!(md.contains("\n**Rollback** at ") && md.contains("p99 above 300 ms"), "{md}");
+    let rollback_done = format!("rollback {rollback} Succeeded");
+    assert!(lines.iter().any(|l| l.starts_with("- ") && l.ends_with(&rollback_done)), "a service event: {md}");
+    for file in ["checkout.svg", "checkout.html"] {
+        let text = std::fs::read_to_string(reports.join(file)).expect(file);
+        assert_eq!(text.matches(r#"class="bake bake-fail""#).count(), 1, "{file}: {text}");
+        assert!(text.contains("· 10% · fail</text>") && text.contains(r#"<line class="rollback""#), "{file}: {text}");
+    }
 }
 
 #[test]

@@ -93,7 +93,12 @@ fn feature_flag_release_reaches_everyone_and_keeps_the_other_flags() {
 fn feature_flag_gate_failure_rolls_back_to_the_previous_configuration() {
     let bed = FlagBed::start();
     bed.aws.put_metric_alarm("checkout-errors");
-    bed.tf.write_config(&release(&bed, true, &bed.slow, "  alarm_names = [\"checkout-errors\"]"));
+    bed.tf.write_config(&release(
+        &bed,
+        true,
+        &bed.slow,
+        "  alarm_names = [\"checkout-errors\"]\n  report_path = \"reports/checkout\"",
+    ));
     let running = bed.tf.spawn(&["apply", "-auto-approve", "-no-color"]);
     wait_for_exposure(&bed);
     bed.aws.set_alarm_state("checkout-errors", "ALARM", "errors above 2%");
@@ -114,6 +119,27 @@ fn feature_flag_gate_failure_rolls_back_to_the_previous_configuration() {
         (v["status"].as_str(), v["enabled"].as_bool(), v["exposure"].as_i64()),
         (Some("rolled_back"), Some(false), Some(0))
     );
+
+    // The report: the share AppConfig reached, failed by the alarm, then the rollback.
+    let reports = bed.tf.workdir().join("reports");
+    let md = std::fs::read_to_string(reports.join("checkout.md")).expect("the Markdown report");
+    let lines: Vec<&str> = md.lines().collect();
+    assert_eq!(lines[0], "### ❌ Release rolled back: flag checkout\\_v2 on", "{md}");
+    let failed: Vec<&str> = lines.iter().copied().filter(|l| l.contains("| **fail**: ")).collect();
+    assert_eq!(failed.len(), 1, "{md}");
+    assert!(failed[0].ends_with("| **fail**: alarm \"checkout-errors\" is failing: errors above 2% |"), "{md}");
+    let share = failed[0].split(" | ").nth(1).and_then(|s| s.trim_end_matches('%').parse::<f64>().ok());
+    assert!(share.is_some_and(|p| p > 0.0 && p < 100.0), "the failed step's share: {md}");
+    assert!(md.contains("\n**Rollback** at ") && md.contains("errors above 2%"), "{md}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("- ") && l.contains("written with the flag's value from before")),
+        "{md}"
+    );
+    for file in ["checkout.svg", "checkout.html"] {
+        let text = std::fs::read_to_string(reports.join(file)).expect(file);
+        assert_eq!(text.matches(r#"class="bake bake-fail""#).count(), 1, "{file}: {text}");
+        assert!(text.contains(r#"<line class="rollback""#), "{file}: {text}");
+    }
     assert_eq!(bed.tf.plan_exit_code(), 2, "the next plan shows the release again");
 }
 

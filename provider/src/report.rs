@@ -1,7 +1,9 @@
 //! A rollout's report, made from its events: a timeline drawn as SVG (the
 //! target's share over time, each bake, each look at the gates, the verdicts
 //! and the rollback), the same inside a self-contained HTML page with the
-//! numbers, and a Markdown summary fit for a pull-request comment.
+//! numbers, and a Markdown summary fit for a pull-request comment. A
+//! deployment followed at a service (CodeDeploy, AppConfig) is reported the
+//! same way once [`FollowedDeployment`] has put its history in these terms.
 //!
 //! No I/O here: the resource writes the texts. Nothing in the output loads
 //! anything from elsewhere (no scripts, fonts or style sheets), so a report
@@ -12,17 +14,22 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::engine::deployment::{self, Ending, Rollback};
 use crate::engine::rollout::{Event, EventKind, Look};
 use crate::engine::schedule::Schedule;
 use crate::engine::traffic::format_percent;
 
 /// What a report is made from.
 pub struct Rollout<'a> {
+    /// What the report calls the run: `Rollout`, `Deployment`, `Release`.
+    pub subject: &'static str,
     /// What moved, e.g. `listener app/web/50dc6c495c0c9188/f2f7dc8efc522ab2`.
     pub routing: String,
     pub origin: String,
     pub target: String,
-    pub schedule: &'a Schedule,
+    /// The planned steps, when known: a share that is one of them is
+    /// called `step n of m`.
+    pub schedule: Option<&'a Schedule>,
     /// When the run began, and the target's share then.
     pub started: OffsetDateTime,
     pub start_percent: f64,
@@ -30,6 +37,12 @@ pub struct Rollout<'a> {
     pub events: &'a [Event],
     /// Why it rolled back; `None` when it was promoted.
     pub rollback_reason: Option<String>,
+    /// Why it ended neither promoted nor rolled back (a rollback not
+    /// confirmed, a deployment lost track of); this outcome wins.
+    pub unsettled: Option<String>,
+    /// What the service reported on its own (status and lifecycle
+    /// changes), listed in order after the steps.
+    pub notes: &'a [(OffsetDateTime, String)],
 }
 
 /// One step as it happened: from its shift (or the run's start) to its verdict.
@@ -60,7 +73,9 @@ impl<'a> Rollout<'a> {
     }
 
     fn step_number(&self, percent: f64) -> usize {
-        self.schedule.steps().iter().position(|s| s.percent == percent).map_or(0, |i| i + 1)
+        self.schedule
+            .and_then(|schedule| schedule.steps().iter().position(|s| s.percent == percent))
+            .map_or(0, |i| i + 1)
     }
 
     fn spans(&self) -> Vec<Span<'a>> {
@@ -119,6 +134,9 @@ impl<'a> Rollout<'a> {
     }
 
     fn outcome(&self) -> String {
+        if let Some(why) = &self.unsettled {
+            return format!("unsettled: {why}");
+        }
         match (&self.rollback_reason, self.rollback()) {
             (Some(reason), _) => format!("rolled back: {reason}"),
             (None, Some(rollback)) => format!("rolled back: {}", rollback.detail),
@@ -127,10 +145,21 @@ impl<'a> Rollout<'a> {
         }
     }
 
+    /// The outcome in a word, and the class the HTML gives it.
+    fn headline(&self) -> (&'static str, &'static str) {
+        if self.unsettled.is_some() {
+            ("⚠️", "unsettled")
+        } else if self.rollback_reason.is_some() || self.rollback().is_some() {
+            ("❌", "rolled back")
+        } else {
+            ("✅", "promoted")
+        }
+    }
+
     fn step_label(&self, span: &Span) -> String {
-        match span.number {
-            0 => format!("{}%", format_percent(span.percent)),
-            n => format!("step {n} of {}", self.schedule.steps().len()),
+        match (span.number, self.schedule) {
+            (n, Some(schedule)) if n > 0 => format!("step {n} of {}", schedule.steps().len()),
+            _ => format!("{}%", format_percent(span.percent)),
         }
     }
 
@@ -145,7 +174,7 @@ impl<'a> Rollout<'a> {
         let _ = write!(
             svg,
             r#"<title>{}</title><rect width="{W}" height="{H}" fill="white"/>"#,
-            escape(&format!("Rollout to {}: {}", self.target, self.outcome()))
+            escape(&format!("{} to {}: {}", self.subject, self.target, self.outcome()))
         );
         // Axes: shares left, UTC times below.
         for share in [0.0, 25.0, 50.0, 75.0, 100.0] {
@@ -244,7 +273,7 @@ impl<'a> Rollout<'a> {
 
     /// The report as one HTML page: the timeline, the steps and the numbers.
     pub fn html(&self) -> String {
-        let title = format!("Rollout of {} on {}", self.target, self.routing);
+        let title = format!("{} of {} on {}", self.subject, self.target, self.routing);
         let mut rows = String::new();
         for span in self.spans() {
             let verdict = span.verdict.map_or("no verdict".to_owned(), |v| without_step(&v.detail).to_owned());
@@ -276,6 +305,13 @@ impl<'a> Rollout<'a> {
         for warning in self.warnings() {
             let _ = write!(notes, r#"<p class="warning"><strong>Warning:</strong> {}</p>"#, escape(&warning.detail));
         }
+        if !self.notes.is_empty() {
+            let _ = write!(notes, r#"<h2>Service events</h2><ul class="service-events">"#);
+            for (at, note) in self.notes {
+                let _ = write!(notes, "<li>{} {}</li>", clock_time(*at), escape(note));
+            }
+            let _ = write!(notes, "</ul>");
+        }
         format!(
             r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{HTML_STYLE}</style></head>
@@ -288,7 +324,7 @@ impl<'a> Rollout<'a> {
 {notes}</body></html>
 "#,
             title = escape(&title),
-            outcome_class = if self.rollback().is_some() { "rolled-back" } else { "promoted" },
+            outcome_class = self.headline().1.replace(' ', "-"),
             outcome = escape(&self.outcome()),
             origin = escape(&self.origin),
             target = escape(&self.target),
@@ -302,8 +338,8 @@ impl<'a> Rollout<'a> {
     /// steps with their times and verdicts, and why it rolled back.
     pub fn markdown(&self) -> String {
         let mut md = String::new();
-        let headline = if self.rollback().is_some() { "❌ Rollout rolled back" } else { "✅ Rollout promoted" };
-        let _ = writeln!(md, "### {headline}: {}\n", cell(&self.target));
+        let (mark, headline) = self.headline();
+        let _ = writeln!(md, "### {mark} {} {headline}: {}\n", self.subject, cell(&self.target));
         let _ = writeln!(
             md,
             "{} → {} on {}, started {} UTC, took {}.\n",
@@ -336,10 +372,113 @@ impl<'a> Rollout<'a> {
             let reason = self.rollback_reason.as_deref().unwrap_or(&rollback.detail);
             let _ = writeln!(md, "\n**Rollback** at {} UTC: {}", clock_time(rollback.at), cell(reason));
         }
+        if let Some(why) = &self.unsettled {
+            let _ = writeln!(md, "\n**Unsettled:** {}", cell(why));
+        }
         for warning in self.warnings() {
             let _ = writeln!(md, "\n**Warning:** {}", cell(&warning.detail));
         }
+        if !self.notes.is_empty() {
+            let _ = writeln!(md, "\n**Service events**\n");
+            for (at, note) in self.notes {
+                let _ = writeln!(md, "- {} {}", clock_time(*at), cell(note));
+            }
+        }
         md
+    }
+}
+
+/// A deployment followed at a service, in a report's terms: each traffic
+/// shift starts a step, which passes when the next shift (or the
+/// deployment's success) comes with no gate failed meanwhile, since the
+/// gates are looked at on every read; a gate failure is the step's failed
+/// verdict; the stop (or the service's own rollback) is the rollback line,
+/// and a confirmed rollback puts the share back to 0%. Status and lifecycle
+/// changes become the report's notes.
+pub struct FollowedDeployment {
+    pub events: Vec<Event>,
+    pub notes: Vec<(OffsetDateTime, String)>,
+    pub rollback_reason: Option<String>,
+    pub unsettled: Option<String>,
+}
+
+impl FollowedDeployment {
+    pub fn new(history: &[deployment::Event], ending: &Ending) -> FollowedDeployment {
+        use deployment::EventKind as Kind;
+        let mut events = Vec::new();
+        let mut notes = Vec::new();
+        let mut step_open = false;
+        let mut rollback_drawn = false;
+        let event = |source: &deployment::Event, kind, percent, detail: &str| Event {
+            at: source.at,
+            percent,
+            kind,
+            detail: detail.to_owned(),
+        };
+        for e in history {
+            match e.kind {
+                Kind::Shift => {
+                    if step_open {
+                        events.push(event(e, EventKind::Baked, e.percent, "no gate failed until the next shift"));
+                    }
+                    events.push(event(e, EventKind::Shift, e.percent, &e.detail));
+                    step_open = true;
+                }
+                Kind::Baked | Kind::GateFailed => {
+                    let kind = if e.kind == Kind::Baked { EventKind::Baked } else { EventKind::GateFailed };
+                    events.push(event(e, kind, e.percent, &e.detail));
+                    step_open = false;
+                }
+                Kind::Stopping | Kind::Rollback if !rollback_drawn => {
+                    events.push(event(e, EventKind::Rollback, e.percent, &e.detail));
+                    rollback_drawn = true;
+                }
+                Kind::Status | Kind::Lifecycle | Kind::Stopping | Kind::Rollback => {
+                    notes.push((e.at, e.detail.clone()))
+                }
+            }
+        }
+        let last = history.last();
+        let (mut rollback_reason, mut unsettled) = (None, None);
+        let rollback = match ending {
+            Ending::Succeeded => {
+                if let Some(last) = last {
+                    if step_open {
+                        events.push(event(last, EventKind::Baked, last.percent, "no gate failed until it succeeded"));
+                    }
+                    events.push(event(last, EventKind::Promoted, 100.0, "the deployment succeeded"));
+                }
+                None
+            }
+            Ending::EndedByService { status, error, rollback } => {
+                let why = error.clone().unwrap_or_else(|| format!("the service ended it {}", status.as_str()));
+                rollback_reason = Some(why);
+                Some(rollback)
+            }
+            Ending::Stopped { cause, rollback } => {
+                rollback_reason = Some(cause.describe());
+                Some(rollback)
+            }
+            Ending::Lost(why) => {
+                unsettled = Some(why.clone());
+                None
+            }
+        };
+        match rollback {
+            Some(Rollback::Confirmed { id }) => {
+                if let Some(last) = last {
+                    let detail = format!("rollback {id} succeeded: the previous revision serves");
+                    events.push(event(last, EventKind::Rollback, 0.0, &detail));
+                }
+            }
+            Some(Rollback::NotStarted) => unsettled = Some("the service started no rollback".into()),
+            Some(Rollback::NotConfirmed { why, .. }) => unsettled = Some(format!("rollback not confirmed: {why}")),
+            Some(Rollback::TooLate) => {
+                unsettled = Some("the deployment succeeded before the stop took effect: the new revision serves".into())
+            }
+            None => {}
+        }
+        FollowedDeployment { events, notes, rollback_reason, unsettled }
     }
 }
 
@@ -361,7 +500,7 @@ const SVG_STYLE: &str = ".bake-pass{fill:#2e7d32;fill-opacity:.14}.bake-fail{fil
 const HTML_STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}h1{font-size:1.4em;overflow-wrap:anywhere}\
 svg.timeline{max-width:100%;height:auto}table{border-collapse:collapse;margin-top:1em}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}tr.fail td{background:#fdecea}\
-.outcome.rolled-back{color:#c62828}.outcome.promoted{color:#2e7d32}.rollback{color:#c62828}.warning{color:#8d6e00}";
+.outcome.rolled-back{color:#c62828}.outcome.promoted{color:#2e7d32}.outcome.unsettled{color:#8d6e00}.rollback{color:#c62828}.warning{color:#8d6e00}";
 
 /// Maps moments and shares to the plot area.
 struct Plot {
@@ -528,14 +667,17 @@ pub(crate) mod tests {
 
     fn report<'a>(schedule: &'a Schedule, events: &'a [Event]) -> Rollout<'a> {
         Rollout {
+            subject: "Rollout",
             routing: "listener app/web/1".into(),
             origin: "target group blue".into(),
             target: "target group green".into(),
-            schedule,
+            schedule: Some(schedule),
             started: at(0),
             start_percent: 0.0,
             events,
             rollback_reason: Some("step 2 of 2 at 100%: canary analysis (5xx) is failing".into()),
+            unsettled: None,
+            notes: &[],
         }
     }
 
@@ -641,5 +783,121 @@ pub(crate) mod tests {
         assert!(html.contains("canary 11 5xx in 47 requests (23.40%), baseline 8 in 935 (0.86%)"));
         assert!(html.contains("the &lt;canary&gt; | is failing"));
         assert!(html.contains(r#"<p class="outcome rolled-back">"#));
+    }
+
+    fn deployment_event(seconds: i64, percent: f64, kind: deployment::EventKind, detail: &str) -> deployment::Event {
+        deployment::Event { at: at(seconds), percent, kind, detail: detail.into() }
+    }
+
+    fn deployment_report<'a>(deployment: &'a FollowedDeployment) -> Rollout<'a> {
+        Rollout {
+            subject: "Deployment",
+            routing: "deployment group web/blue-green".into(),
+            origin: "the running revision".into(),
+            target: "revision 7".into(),
+            schedule: None,
+            started: at(0),
+            start_percent: 0.0,
+            events: &deployment.events,
+            rollback_reason: deployment.rollback_reason.clone(),
+            unsettled: deployment.unsettled.clone(),
+            notes: &deployment.notes,
+        }
+    }
+
+    #[test]
+    fn a_deployment_that_succeeds_passes_each_shift_until_the_next() {
+        use deployment::EventKind::{Lifecycle, Shift, Status};
+        let history = [
+            deployment_event(0, 0.0, Status, "deployment d-1 InProgress"),
+            deployment_event(5, 0.0, Lifecycle, "deployment d-1 BeforeAllowTraffic Succeeded"),
+            deployment_event(10, 10.0, Shift, "deployment d-1: 10% of traffic on the new revision"),
+            deployment_event(70, 100.0, Shift, "deployment d-1: 100% of traffic on the new revision"),
+            deployment_event(75, 100.0, Status, "deployment d-1 Succeeded"),
+        ];
+        let deployment = FollowedDeployment::new(&history, &Ending::Succeeded);
+        let report = deployment_report(&deployment);
+        let spans: Vec<_> = report.spans().iter().map(|s| (s.percent, s.start, s.end, s.passed())).collect();
+        assert_eq!(spans, [(10.0, at(10), Some(at(70)), Some(true)), (100.0, at(70), Some(at(75)), Some(true))]);
+        assert_eq!(report.outcome(), "promoted");
+        let md = report.markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines[0], "### ✅ Deployment promoted: revision 7");
+        assert!(
+            lines.contains(&"| 10% | 10% | 08:00:10 | 1m | none | pass: no gate failed until the next shift |"),
+            "{md}"
+        );
+        assert!(
+            lines.contains(&"| 100% | 100% | 08:01:10 | 5s | none | pass: no gate failed until it succeeded |"),
+            "{md}"
+        );
+        assert!(lines.contains(&"- 08:00:05 deployment d-1 BeforeAllowTraffic Succeeded"), "{md}");
+        assert!(!md.contains("Rollback"), "{md}");
+        let svg = report.svg();
+        assert_eq!(svg.matches(r#"class="bake bake-pass""#).count(), 2, "{svg}");
+        assert!(!svg.contains(r#"<line class="rollback""#), "{svg}");
+    }
+
+    #[test]
+    fn a_deployment_stopped_by_a_gate_fails_its_step_and_rolls_back() {
+        use deployment::EventKind::{GateFailed, Rollback as RollbackProgress, Shift, Status, Stopping};
+        let history = [
+            deployment_event(0, 0.0, Status, "deployment d-1 InProgress"),
+            deployment_event(10, 10.0, Shift, "deployment d-1: 10% of traffic on the new revision"),
+            deployment_event(40, 10.0, GateFailed, "alarm \"web-5xx\" is failing: 5xx above 1%"),
+            deployment_event(40, 10.0, Stopping, "stopping deployment d-1 with a rollback"),
+            deployment_event(45, 10.0, Status, "deployment d-1 Stopped: stopped by the user"),
+            deployment_event(50, 0.0, RollbackProgress, "rollback d-2 Succeeded"),
+        ];
+        let finding =
+            crate::engine::Finding { source: "alarm \"web-5xx\"".into(), reason: "5xx above 1%".into(), since: None };
+        let cause = crate::engine::rollout::Cause::Gate(finding);
+        let reason = cause.describe();
+        let ending = Ending::Stopped { cause, rollback: Rollback::Confirmed { id: "d-2".into() } };
+        let deployment = FollowedDeployment::new(&history, &ending);
+        let report = deployment_report(&deployment);
+        let spans: Vec<_> = report.spans().iter().map(|s| (s.percent, s.start, s.end, s.passed())).collect();
+        assert_eq!(spans, [(10.0, at(10), Some(at(40)), Some(false))]);
+        let md = report.markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines[0], "### ❌ Deployment rolled back: revision 7");
+        assert!(
+            lines.contains(
+                &"| 10% | 10% | 08:00:10 | 30s | none | **fail**: alarm \"web-5xx\" is failing: 5xx above 1% |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains(&format!("\n**Rollback** at 08:00:40 UTC: {}\n", cell(&reason))), "{md}");
+        assert!(lines.contains(&"- 08:00:45 deployment d-1 Stopped: stopped by the user"), "{md}");
+        assert!(lines.contains(&"- 08:00:50 rollback d-2 Succeeded"), "{md}");
+        // The line at the stop, the share back to 0% once the rollback succeeded.
+        let svg = report.svg();
+        let seconds = 50.0 * (1.0 + END_MARGIN);
+        let x = |s: f64| format!("{:.1}", L + (R - L) * s / seconds);
+        assert!(svg.contains(&format!(r#"<line class="rollback" x1="{0}" x2="{0}""#, x(40.0))), "{svg}");
+        assert!(
+            svg.contains(&format!(
+                r#"d="M60.0 270.0 H{} V247.0 H{} V247.0 H{} V270.0 H940.0""#,
+                x(10.0),
+                x(40.0),
+                x(50.0)
+            )),
+            "{svg}"
+        );
+        assert!(report.html().contains(r#"<li>08:00:50 rollback d-2 Succeeded</li>"#));
+    }
+
+    #[test]
+    fn a_deployment_whose_rollback_is_not_confirmed_is_unsettled() {
+        let history = [deployment_event(10, 10.0, deployment::EventKind::Shift, "deployment d-1: 10%")];
+        let ending = Ending::EndedByService {
+            status: deployment::Status::Failed,
+            error: Some("hook failed".into()),
+            rollback: Rollback::NotConfirmed { id: Some("d-2".into()), why: "rollback d-2 ended Failed".into() },
+        };
+        let deployment = FollowedDeployment::new(&history, &ending);
+        let md = deployment_report(&deployment).markdown();
+        assert!(md.starts_with("### ⚠️ Deployment unsettled: revision 7\n"), "{md}");
+        assert!(md.contains("\n**Unsettled:** rollback not confirmed: rollback d-2 ended Failed\n"), "{md}");
     }
 }

@@ -156,6 +156,7 @@ pub fn schema() -> Schema {
         .attribute(gates::on_missing_data_attribute("the analysis and the metric gates"))
         .attribute(Attribute::defaulted("poll_interval", Type::String, "10s", "How often to read the deployment and the gates, as a Go duration; at least `\"1s\"`."))
         .block("timeouts", Nesting::Single, super::timeouts_block("A deployment"))
+        .attribute(super::report_path_attribute("the timeline of the new revision's share, each traffic shift held until the next, the gate failure that stopped it and the rollback, with CodeDeploy's status and lifecycle events", "creates or follows a deployment (succeeded, stopped or rolled back; not an apply that finds the revision already deployed)"))
         .attribute(Attribute::computed("deployment_id", Type::String, "The last deployment this resource ran or followed."))
         .attribute(Attribute::computed("status", Type::String, "`succeeded`; `rolled_back` (a gate of this resource or the timeout stopped it, and CodeDeploy rolled it back); `interrupted` (Terraform was interrupted and it was rolled back); `failed` (CodeDeploy failed or stopped it, with or without its own rollback, or a rollback was not confirmed)."))
         .attribute(Attribute::computed("rollback_deployment_id", Type::String, "The deployment that rolled the last one back, if any."))
@@ -221,6 +222,7 @@ struct Parsed {
     poll_interval: Option<Duration>,
     create_timeout: Duration,
     update_timeout: Duration,
+    report_path: Option<String>,
     diagnostics: Diagnostics,
 }
 
@@ -237,6 +239,7 @@ struct Model {
     poll_interval: Duration,
     create_timeout: Duration,
     update_timeout: Duration,
+    report_path: Option<String>,
 }
 
 fn name_of(config: &Value, name: &str, d: &mut Diagnostics) -> Option<String> {
@@ -267,6 +270,7 @@ impl Parsed {
         let analysis = analysis::parse(config, revision.as_ref().map(Revision::router_kind), &mut d);
         let poll_interval = super::poll_interval_of(config, &mut d);
         let (create_timeout, update_timeout) = super::timeouts_of(config, "A deployment", &mut d);
+        let report_path = super::report_path_of(config, &mut d);
         Parsed {
             application,
             group,
@@ -279,6 +283,7 @@ impl Parsed {
             poll_interval,
             create_timeout,
             update_timeout,
+            report_path,
             diagnostics: d,
         }
     }
@@ -318,6 +323,7 @@ impl Parsed {
                 poll_interval,
                 create_timeout: self.create_timeout,
                 update_timeout: self.update_timeout,
+                report_path: self.report_path,
             }),
             _ => {
                 if !d.has_errors() {
@@ -853,7 +859,12 @@ impl Resource for CodeDeployDeployment {
             Err(d) => return failed(d),
         };
         match run(&clients, &model, request.prior, request.stop).await {
-            Ok(done) => done.into_applied(request.planned, request.prior, &model),
+            Ok(done) => {
+                let report = model.report_path.as_deref().map(|prefix| write_report(prefix, &done, &model));
+                let mut applied = done.into_applied(request.planned, request.prior, &model);
+                applied.diagnostics.extend(report.unwrap_or_default());
+                applied
+            }
             Err(d) => failed(d),
         }
     }
@@ -949,16 +960,15 @@ fn adopted(text: &str) -> Result<(&'static str, Value), String> {
 /// What an apply did.
 enum Done {
     /// The alias already served the target version; nothing was deployed.
-    AlreadyDeployed {
-        current_version: String,
-        schedule: Option<Schedule>,
-    },
+    AlreadyDeployed { current_version: String, schedule: Option<Schedule> },
     Ran {
         id: String,
         current_version: Option<String>,
         ending: Ending,
         history: Vec<Event>,
         schedule: Option<Schedule>,
+        /// When this apply began following the deployment.
+        started: time::OffsetDateTime,
     },
 }
 
@@ -1150,10 +1160,40 @@ async fn run(clients: &Clients, model: &Model, prior: &Value, stop: &Cancellatio
         }
     };
     let timeout = if prior.is_null() { model.create_timeout } else { model.update_timeout };
-    let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline: SystemClock.now() + timeout };
+    let started = SystemClock.now();
+    let follow = Follow { id: &id, poll_interval: model.poll_interval, deadline: started + timeout };
     let log_event = |e: &Event| log_progress(MODULE, e);
     let (ending, history) = deployment::follow(codedeploy, &gate, &SystemClock, &follow, stop, log_event).await;
-    Ok(Done::Ran { id, current_version, ending, history, schedule: resolved.schedule })
+    Ok(Done::Ran { id, current_version, ending, history, schedule: resolved.schedule, started })
+}
+
+/// Writes the report of a deployment this apply followed; see [`super::write_report`].
+fn write_report(prefix: &str, done: &Done, model: &Model) -> Diagnostics {
+    let Done::Ran { id, current_version, ending, history, schedule, started } = done else {
+        return Diagnostics::default();
+    };
+    let followed = crate::report::FollowedDeployment::new(history, ending);
+    let (origin, target) = match &model.revision {
+        Revision::Lambda { function_name, target_version, .. } => (
+            current_version.as_ref().map_or("the version before".into(), |v| format!("{function_name} version {v}")),
+            format!("{function_name} version {target_version}"),
+        ),
+        Revision::Ecs { task_definition_arn, .. } => ("the running task set".into(), task_definition_arn.clone()),
+    };
+    let report = crate::report::Rollout {
+        subject: "Deployment",
+        routing: format!("deployment {id} of group {}/{}", model.application, model.group),
+        origin,
+        target,
+        schedule: schedule.as_ref(),
+        started: *started,
+        start_percent: 0.0,
+        events: &followed.events,
+        rollback_reason: followed.rollback_reason.clone(),
+        unsettled: followed.unsettled.clone(),
+        notes: &followed.notes,
+    };
+    super::write_report(MODULE, prefix, &report)
 }
 
 impl Done {

@@ -92,6 +92,7 @@ pub fn schema() -> Schema {
         .attribute(gates::on_missing_data_attribute("the analysis and the metric gates"))
         .attribute(Attribute::defaulted("poll_interval", Type::String, "10s", "How often to read the deployment and the gates, as a Go duration; at least `\"1s\"`."))
         .block("timeouts", Nesting::Single, super::timeouts_block("A release"))
+        .attribute(super::report_path_attribute("the timeline of the share of clients with the new value, each step or growth of that share, the gate failure that stopped it and the rollback, with AppConfig's status changes", "deploys the flag (released, stopped or rolled back; not an apply that finds the value already served)"))
         .attribute(Attribute::computed("status", Type::String, "`released` (clients receive the new value); `rolled_back` (a gate, the timeout or an environment monitor rolled it back, confirmed by a client served the previous configuration); `interrupted` (Terraform was interrupted, rolled back); `failed` (anything else, such as a rollback not confirmed)."))
         .attribute(Attribute::computed("version_number", Type::Number, "The hosted configuration version this resource wrote last."))
         .attribute(Attribute::computed("deployment_number", Type::Number, "The AppConfig deployment this resource ran last."))
@@ -117,6 +118,7 @@ struct Parsed {
     poll_interval: Option<Duration>,
     create_timeout: Duration,
     update_timeout: Duration,
+    report_path: Option<String>,
     diagnostics: Diagnostics,
 }
 
@@ -142,6 +144,7 @@ struct Model {
     poll_interval: Duration,
     create_timeout: Duration,
     update_timeout: Duration,
+    report_path: Option<String>,
 }
 
 /// Whether `id` has the shape AppConfig gives strategy ids.
@@ -213,6 +216,7 @@ impl Parsed {
             poll_interval: super::poll_interval_of(config, &mut d),
             create_timeout,
             update_timeout,
+            report_path: super::report_path_of(config, &mut d),
             diagnostics: d,
         }
     }
@@ -258,6 +262,7 @@ impl Parsed {
                 poll_interval,
                 create_timeout: self.create_timeout,
                 update_timeout: self.update_timeout,
+                report_path: self.report_path,
             }),
             _ => {
                 if !d.has_errors() {
@@ -511,8 +516,14 @@ impl Resource for FeatureFlag {
             Ok(clients) => clients,
             Err(d) => return failed(d),
         };
+        let started = SystemClock.now();
         let mut applied = match run(&clients, &model, request.prior, request.stop).await {
-            Ok(done) => done.into_applied(request.planned, &model),
+            Ok(done) => {
+                let report = model.report_path.as_deref().map(|prefix| write_report(prefix, &done, &model, started));
+                let mut applied = done.into_applied(request.planned, &model);
+                applied.diagnostics.extend(report.unwrap_or_default());
+                applied
+            }
             Err(d) => return failed(d),
         };
         // Unknown at plan when the names were (resources created by the same apply).
@@ -953,6 +964,34 @@ async fn run_steps<G: crate::engine::Gate>(
         }
     };
     Ok(Done::Ran { version, number, ending, history, before: flags::served_value(before, &model.flag) })
+}
+
+/// Writes the report of a release this apply ran; see [`super::write_report`].
+fn write_report(prefix: &str, done: &Done, model: &Model, started: time::OffsetDateTime) -> Diagnostics {
+    let Done::Ran { number, ending, history, before, .. } = done else { return Diagnostics::default() };
+    let followed = crate::report::FollowedDeployment::new(history, ending);
+    let describe = |value: &FlagValue| {
+        let attributes: Vec<String> = value.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let state = if value.enabled { "on" } else { "off" };
+        if attributes.is_empty() { state.to_owned() } else { format!("{state} ({})", attributes.join(", ")) }
+    };
+    let report = crate::report::Rollout {
+        subject: "Release",
+        routing: format!(
+            "AppConfig deployment {number} of environment {}/{}, profile {}",
+            model.application, model.environment, model.profile
+        ),
+        origin: format!("flag {} {}", model.flag, before.as_ref().map_or("off (not served)".into(), describe)),
+        target: format!("flag {} {}", model.flag, describe(&model.value)),
+        schedule: model.exposure.as_ref().map(|e| &e.schedule),
+        started,
+        start_percent: 0.0,
+        events: &followed.events,
+        rollback_reason: followed.rollback_reason.clone(),
+        unsettled: followed.unsettled.clone(),
+        notes: &followed.notes,
+    };
+    super::write_report(MODULE, prefix, &report)
 }
 
 /// Deploys the flag's value from before the release (`previous`) and

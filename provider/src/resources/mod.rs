@@ -239,3 +239,90 @@ fn schedule_against_timeout(schedule: &Schedule, timeout: Duration, what: &str) 
     }
     d
 }
+
+/// The `report_path` attribute; `contents` says what this resource's report
+/// shows and `written` which applies write one.
+fn report_path_attribute(contents: &str, written: &str) -> Attribute {
+    Attribute::optional(
+        "report_path",
+        Type::String,
+        &format!(
+            "Where every apply that {written} writes its report, as a path prefix (relative to Terraform's working directory): `reports/web` writes `reports/web.html` (a self-contained page: {contents}), `reports/web.svg` (the timeline alone) and `reports/web.md` (a summary for a pull-request comment), creating `reports/` if needed. A report that cannot be written is a warning, never a failed apply."
+        ),
+    )
+}
+
+/// `report_path` from the configuration; a value that cannot be a prefix of
+/// file names is an error in `d`.
+fn report_path_of(config: &Value, d: &mut Diagnostics) -> Option<String> {
+    let report_path = config.get("report_path").as_str()?;
+    let last = report_path.rsplit(['/', '\\']).next().unwrap_or(report_path);
+    if report_path.trim().is_empty() || last.is_empty() || last == "." || last == ".." {
+        d.error_at(
+            AttributePath::root("report_path"),
+            "Invalid report_path",
+            "report_path is a path prefix that the report's file names extend (`reports/web` writes `reports/web.html`, `.svg` and `.md`); it cannot be empty or end with a separator, `.` or `..`.",
+        );
+    }
+    Some(report_path.to_owned())
+}
+
+/// Writes `report` to `<prefix>.html`, `.svg` and `.md`, creating the
+/// directory; what cannot be written is a warning (the outcome stands).
+fn write_report(module: &str, prefix: &str, report: &crate::report::Rollout) -> Diagnostics {
+    let files = [("html", report.html()), ("svg", report.svg()), ("md", report.markdown())];
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = std::path::Path::new(prefix).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        for (extension, text) in files {
+            std::fs::write(format!("{prefix}.{extension}"), text)?;
+        }
+        Ok(())
+    };
+    let mut d = Diagnostics::default();
+    match write() {
+        Ok(()) => tfplugin::log::info(module, "report written", &[("path", format!("{prefix}.html").into())]),
+        Err(e) => d.warning(
+            format!("{} report not written", report.subject),
+            format!(
+                "Could not write the report to {prefix}.html, .svg and .md: {e}. The {}'s outcome stands.",
+                report.subject.to_lowercase()
+            ),
+        ),
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_that_cannot_be_written_is_a_warning() {
+        let dir = std::env::temp_dir().join(format!("progressive-report-test-{}", std::process::id()));
+        let report = crate::report::Rollout {
+            subject: "Deployment",
+            routing: "deployment group web/blue-green".into(),
+            origin: "the running revision".into(),
+            target: "revision 7".into(),
+            schedule: None,
+            started: OffsetDateTime::UNIX_EPOCH,
+            start_percent: 0.0,
+            events: &[],
+            rollback_reason: None,
+            unsettled: None,
+            notes: &[],
+        };
+        let prefix = dir.join("nested/web");
+        assert!(write_report("test", prefix.to_str().unwrap(), &report).0.is_empty());
+        assert_eq!(std::fs::read_to_string(dir.join("nested/web.md")).unwrap(), report.markdown());
+        assert!(dir.join("nested/web.html").is_file() && dir.join("nested/web.svg").is_file());
+        // Under a regular file, no directory can be made.
+        let d = write_report("test", dir.join("nested/web.md/x").to_str().unwrap(), &report);
+        assert!(!d.has_errors(), "{d:?}");
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].summary, "Deployment report not written");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

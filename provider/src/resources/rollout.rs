@@ -117,7 +117,7 @@ pub fn schema() -> Schema {
             .attribute(Attribute::computed("previous_target_group_arn", Type::String, "With `alb`: the same as `previous_target` (kept for configurations written before other routers existed); null otherwise."))
             .attribute(Attribute::computed("traffic", Type::map(Type::Number), "Share of traffic per destination (target group ARN, version, or set identifier), in percent, as read from AWS."))
             .attribute(Attribute::computed("schedule", schedule_type(), "The steps the rollout takes (`percent`, `bake`), known at plan time so that `terraform plan` shows them."))
-            .attribute(Attribute::optional("report_path", Type::String, "Where every apply that runs the rollout's steps writes its report, as a path prefix (relative to Terraform's working directory): `reports/web` writes `reports/web.html` (a self-contained page: the timeline of the target's share, each bake, each look at the gates, the verdicts with their numbers, the rollback), `reports/web.svg` (the timeline alone) and `reports/web.md` (a summary for a pull-request comment), creating `reports/` if needed. Written whether the rollout was promoted or rolled back; not written when an apply runs no step (nothing to release, or a killed apply's split only put back); a report that cannot be written is a warning, never a failed apply."))
+            .attribute(super::report_path_attribute("the timeline of the target's share, each bake, each look at the gates, the verdicts with their numbers, the rollback", "runs the rollout's steps (promoted or rolled back; not an apply that runs no step: nothing to release, or a killed apply's split only put back)"))
             .attribute(Attribute::computed("history", history_lines_type(), "What the last apply did, one line per shift, bake verdict, gate failure and rollback: `<time> <event> <percent>%: <detail>`, where `percent` is the target's share after the event (the looks between them are in the logs and the report)."))
             .attribute(Attribute::computed("rollback_reason", Type::String, "Why the last rollout rolled back; null when it was promoted.")),
     )
@@ -201,18 +201,7 @@ impl Parsed {
         }
         let metrics = gates::metrics(config, &mut d);
         let (create_timeout, update_timeout) = super::timeouts_of(config, "A rollout", &mut d);
-        let report_path = config.get("report_path").as_str().map(str::to_owned);
-        let not_a_prefix = |p: &str| {
-            let last = p.rsplit(['/', '\\']).next().unwrap_or(p);
-            p.trim().is_empty() || last.is_empty() || last == "." || last == ".."
-        };
-        if report_path.as_deref().is_some_and(not_a_prefix) {
-            d.error_at(
-                AttributePath::root("report_path"),
-                "Invalid report_path",
-                "report_path is a path prefix that the report's file names extend (`reports/web` writes `reports/web.html`, `.svg` and `.md`); it cannot be empty or end with a separator, `.` or `..`.",
-            );
-        }
+        let report_path = super::report_path_of(config, &mut d);
         Parsed {
             router,
             routing,
@@ -1035,10 +1024,11 @@ fn rollback_reason(halt: &rollout::Halt, schedule: &Schedule) -> String {
 fn write_report(prefix: &str, done: &Done, model: &Model, router: &dyn Router) -> Diagnostics {
     let Done::Ran { origin, outcome, run, .. } = done else { return Diagnostics::default() };
     let report = crate::report::Rollout {
+        subject: "Rollout",
         routing: router.describe(),
         origin: model.routing.destination_name(origin),
         target: model.routing.destination_name(&model.target),
-        schedule: &model.schedule,
+        schedule: Some(&model.schedule),
         started: run.started,
         start_percent: run.start_percent,
         events: &run.events,
@@ -1046,31 +1036,10 @@ fn write_report(prefix: &str, done: &Done, model: &Model, router: &dyn Router) -
             Outcome::Halted(halt) => Some(rollback_reason(halt, &model.schedule)),
             Outcome::Promoted => None,
         },
+        unsettled: None,
+        notes: &[],
     };
-    write_files(prefix, [("html", report.html()), ("svg", report.svg()), ("md", report.markdown())])
-}
-
-/// Writes `<prefix>.<extension>` for each file, creating the directory; a
-/// failure is a warning.
-fn write_files(prefix: &str, files: [(&str, String); 3]) -> Diagnostics {
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = std::path::Path::new(prefix).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        for (extension, text) in files {
-            std::fs::write(format!("{prefix}.{extension}"), text)?;
-        }
-        Ok(())
-    };
-    let mut d = Diagnostics::default();
-    match write() {
-        Ok(()) => log::info(MODULE, "report written", &[("path", format!("{prefix}.html").into())]),
-        Err(e) => d.warning(
-            "Rollout report not written",
-            format!("Could not write the report to {prefix}.html, .svg and .md: {e}. The rollout's outcome stands."),
-        ),
-    }
-    d
+    super::write_report(MODULE, prefix, &report)
 }
 
 impl Done {
@@ -1214,22 +1183,6 @@ mod tests {
         let before = current.clone();
         RolloutResource::new(Arc::default()).upgrade_state(1, current.as_object_mut().unwrap()).unwrap();
         assert_eq!(current, before, "a current state is left as it is");
-    }
-
-    #[test]
-    fn a_report_that_cannot_be_written_is_a_warning() {
-        let dir = std::env::temp_dir().join(format!("progressive-report-test-{}", std::process::id()));
-        let files = || [("html", "<p>".to_owned()), ("svg", "<svg/>".to_owned()), ("md", "# r".to_owned())];
-        let prefix = dir.join("nested/web");
-        assert!(write_files(prefix.to_str().unwrap(), files()).0.is_empty());
-        assert_eq!(std::fs::read_to_string(dir.join("nested/web.md")).unwrap(), "# r");
-        assert!(dir.join("nested/web.html").is_file() && dir.join("nested/web.svg").is_file());
-        // Under a regular file, no directory can be made.
-        let d = write_files(dir.join("nested/web.md/x").to_str().unwrap(), files());
-        assert!(!d.has_errors(), "{d:?}");
-        assert_eq!(d.0.len(), 1);
-        assert_eq!(d.0[0].summary, "Rollout report not written");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
