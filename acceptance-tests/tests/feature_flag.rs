@@ -124,7 +124,7 @@ fn feature_flag_gate_failure_rolls_back_to_the_previous_configuration() {
     let reports = bed.tf.workdir().join("reports");
     let md = std::fs::read_to_string(reports.join("checkout.md")).expect("the Markdown report");
     let lines: Vec<&str> = md.lines().collect();
-    assert_eq!(lines[0], "### ❌ Release rolled back: flag checkout\\_v2 on", "{md}");
+    assert_eq!(lines[0], "### ❌ Release rolled back: flag checkout\\_v2 enabled", "{md}");
     let failed: Vec<&str> = lines.iter().copied().filter(|l| l.contains("| **fail**: ")).collect();
     assert_eq!(failed.len(), 1, "{md}");
     assert!(failed[0].ends_with("| **fail**: alarm \"checkout-errors\" is failing: errors above 2% |"), "{md}");

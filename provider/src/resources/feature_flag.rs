@@ -972,7 +972,8 @@ fn write_report(prefix: &str, done: &Done, model: &Model, started: time::OffsetD
     let followed = crate::report::FollowedDeployment::new(history, ending);
     let describe = |value: &FlagValue| {
         let attributes: Vec<String> = value.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let state = if value.enabled { "on" } else { "off" };
+        // Reads "flag checkout_v2 enabled on AppConfig deployment 3 ..." in the page's title.
+        let state = if value.enabled { "enabled" } else { "disabled" };
         if attributes.is_empty() { state.to_owned() } else { format!("{state} ({})", attributes.join(", ")) }
     };
     let report = crate::report::Rollout {
@@ -981,7 +982,7 @@ fn write_report(prefix: &str, done: &Done, model: &Model, started: time::OffsetD
             "AppConfig deployment {number} of environment {}/{}, profile {}",
             model.application, model.environment, model.profile
         ),
-        origin: format!("flag {} {}", model.flag, before.as_ref().map_or("off (not served)".into(), describe)),
+        origin: format!("flag {} {}", model.flag, before.as_ref().map_or("disabled (not served)".into(), describe)),
         target: format!("flag {} {}", model.flag, describe(&model.value)),
         schedule: model.exposure.as_ref().map(|e| &e.schedule),
         started,
