@@ -403,6 +403,31 @@ pub struct FollowedDeployment {
 }
 
 impl FollowedDeployment {
+    /// Its report: `subject` (`Deployment`, `Release`) of `target` on
+    /// `routing`, from `origin`, begun at `started` with none of the traffic.
+    pub fn report<'a>(
+        &'a self,
+        subject: &'static str,
+        routing: String,
+        (origin, target): (String, String),
+        schedule: Option<&'a Schedule>,
+        started: OffsetDateTime,
+    ) -> Rollout<'a> {
+        Rollout {
+            subject,
+            routing,
+            origin,
+            target,
+            schedule,
+            started,
+            start_percent: 0.0,
+            events: &self.events,
+            rollback_reason: self.rollback_reason.clone(),
+            unsettled: self.unsettled.clone(),
+            notes: &self.notes,
+        }
+    }
+
     pub fn new(history: &[deployment::Event], ending: &Ending) -> FollowedDeployment {
         use deployment::EventKind as Kind;
         let mut events = Vec::new();
@@ -789,20 +814,9 @@ pub(crate) mod tests {
         deployment::Event { at: at(seconds), percent, kind, detail: detail.into() }
     }
 
-    fn deployment_report<'a>(deployment: &'a FollowedDeployment) -> Rollout<'a> {
-        Rollout {
-            subject: "Deployment",
-            routing: "deployment group web/blue-green".into(),
-            origin: "the running revision".into(),
-            target: "revision 7".into(),
-            schedule: None,
-            started: at(0),
-            start_percent: 0.0,
-            events: &deployment.events,
-            rollback_reason: deployment.rollback_reason.clone(),
-            unsettled: deployment.unsettled.clone(),
-            notes: &deployment.notes,
-        }
+    fn deployment_report(deployment: &FollowedDeployment) -> Rollout<'_> {
+        let sides = ("the running revision".into(), "revision 7".into());
+        deployment.report("Deployment", "deployment group web/blue-green".into(), sides, None, at(0))
     }
 
     #[test]

@@ -1180,19 +1180,8 @@ fn write_report(prefix: &str, done: &Done, model: &Model) -> Diagnostics {
         ),
         Revision::Ecs { task_definition_arn, .. } => ("the running task set".into(), task_definition_arn.clone()),
     };
-    let report = crate::report::Rollout {
-        subject: "Deployment",
-        routing: format!("deployment {id} of group {}/{}", model.application, model.group),
-        origin,
-        target,
-        schedule: schedule.as_ref(),
-        started: *started,
-        start_percent: 0.0,
-        events: &followed.events,
-        rollback_reason: followed.rollback_reason.clone(),
-        unsettled: followed.unsettled.clone(),
-        notes: &followed.notes,
-    };
+    let routing = format!("deployment {id} of group {}/{}", model.application, model.group);
+    let report = followed.report("Deployment", routing, (origin, target), schedule.as_ref(), *started);
     super::write_report(MODULE, prefix, &report)
 }
 

@@ -976,22 +976,14 @@ fn write_report(prefix: &str, done: &Done, model: &Model, started: time::OffsetD
         let state = if value.enabled { "enabled" } else { "disabled" };
         if attributes.is_empty() { state.to_owned() } else { format!("{state} ({})", attributes.join(", ")) }
     };
-    let report = crate::report::Rollout {
-        subject: "Release",
-        routing: format!(
-            "AppConfig deployment {number} of environment {}/{}, profile {}",
-            model.application, model.environment, model.profile
-        ),
-        origin: format!("flag {} {}", model.flag, before.as_ref().map_or("disabled (not served)".into(), describe)),
-        target: format!("flag {} {}", model.flag, describe(&model.value)),
-        schedule: model.exposure.as_ref().map(|e| &e.schedule),
-        started,
-        start_percent: 0.0,
-        events: &followed.events,
-        rollback_reason: followed.rollback_reason.clone(),
-        unsettled: followed.unsettled.clone(),
-        notes: &followed.notes,
-    };
+    let routing = format!(
+        "AppConfig deployment {number} of environment {}/{}, profile {}",
+        model.application, model.environment, model.profile
+    );
+    let origin = format!("flag {} {}", model.flag, before.as_ref().map_or("disabled (not served)".into(), describe));
+    let target = format!("flag {} {}", model.flag, describe(&model.value));
+    let schedule = model.exposure.as_ref().map(|e| &e.schedule);
+    let report = followed.report("Release", routing, (origin, target), schedule, started);
     super::write_report(MODULE, prefix, &report)
 }
 
